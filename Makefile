@@ -1,0 +1,67 @@
+# PianoCoach: thin verbs over `python -m ...`. Every target sets itself up first (make setup).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch goes in first and pinned: an unpinned torch pulls GBs of CUDA wheels. On a GPU host, point
+# pip at a CUDA build, e.g. make setup TORCH_SPEC=torch==2.13.0 TORCH_INDEX_URL=<CUDA wheel index>
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX_URL ?=
+# Debian packages the project uses: FluidSynth and a small GM soundfont (rendering audio),
+# PortAudio (sounddevice), espeak-ng (speech), sox (audio checks).
+APT_PACKAGES ?= fluidsynth timgm6mb-soundfont libportaudio2 espeak-ng sox
+
+# The dataset is read in place, never copied into the repository.
+export PIANOCOACH_PERCEPIANO ?= $(abspath ../shared/percepiano)
+# librosa's numba kernels compile once (~20 s) into this kept folder.
+export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
+
+SETUP_STAMP := $(VENV)/.setup-done
+SETUP_INPUTS := Makefile device/pyproject.toml device/requirements.txt host_training/pyproject.toml \
+	host_training/requirements.txt export/pyproject.toml tests/requirements.txt
+
+.PHONY: help setup apt test demo data-check clean
+
+help:
+	@echo "make demo        set up, then measure a sample performance"
+	@echo "make test        set up, then run the test suite"
+	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
+	@echo "make setup       create .venv and install everything (idempotent)"
+	@echo "make clean       remove .venv and caches"
+
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP): $(SETUP_INPUTS)
+	@$(MAKE) --no-print-directory apt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q $(TORCH_SPEC) -c host_training/requirements.txt -c device/requirements.txt $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(PIP) install -q -r device/requirements.txt -r host_training/requirements.txt -r tests/requirements.txt
+	$(PIP) install -q -e ./device -e ./host_training -e ./export
+	@touch $@
+	@echo "setup: done ($(VENV); the device CLI is $(VENV)/bin/pianocoach)"
+
+# Installs missing Debian packages when root; otherwise says what is missing and carries on.
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo -n "$$p "; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "setup: installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "setup: not root, skipping Debian packages. Missing: $$missing"; \
+		echo "setup: install them with: sudo apt-get install --no-install-recommends $$missing"; \
+	fi
+
+test: setup
+	$(PY) -m pytest -q tests
+
+demo: setup
+	$(VENV)/bin/pianocoach features "$(PIANOCOACH_PERCEPIANO)/midi/Beethoven_WoO80_var27_8bars_3_15.mid"
+
+data-check: setup
+	$(PY) -m pianocoach_train data check
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,70 @@
+"""The ``pianocoach`` command.
+
+    pianocoach features PERFORMANCE.mid [--json]   measure a performance (descriptors with units)
+    pianocoach settings                            the feature settings and their hash
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pianocoach import __version__
+from pianocoach.errors import PianoCoachError
+
+log = logging.getLogger("pianocoach")
+
+
+def _features(args: argparse.Namespace) -> int:
+    from pianocoach.features import DESCRIPTORS, compute_descriptors, read_midi
+
+    table = read_midi(args.performance)
+    values = compute_descriptors(table)
+    if args.json:
+        print(json.dumps({"file": str(args.performance), "notes": len(table), "descriptors": values}, indent=2))
+        return 0
+    print(f"{args.performance}: {len(table)} notes, {table.end - table.start:.1f} s")
+    width = max(len(d.name) for d in DESCRIPTORS)
+    for info in DESCRIPTORS:
+        print(f"  {info.name:<{width}}  {values[info.name]:10.3f}  {info.unit:<13}  {info.doc}")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from pianocoach.features import DEFAULT_SETTINGS
+
+    print(json.dumps({"sha256": DEFAULT_SETTINGS.sha256(), "settings": DEFAULT_SETTINGS.to_dict()}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pianocoach", description="PianoCoach: how did that performance come across?")
+    parser.add_argument("--version", action="version", version=f"pianocoach {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    features = commands.add_parser("features", help="measure a MIDI performance: tempo, timing, dynamics, pedal")
+    features.add_argument("performance", type=Path, help="a MIDI file")
+    features.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    features.set_defaults(run=_features)
+
+    settings = commands.add_parser("settings", help="print the feature settings and their hash")
+    settings.set_defaults(run=_settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except PianoCoachError as exc:
+        print(f"pianocoach: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The frozen feature settings: the contract between the host that trains and the device that scores.
+
+A bundle records :meth:`FeatureSettings.sha256`; the device refuses a bundle whose hash differs from
+the one it computes, so both sides always compute exactly the same features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from pianocoach.features.catalog import DESCRIPTOR_NAMES, NOTE_FEATURE_NAMES
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    version: int = 1
+    # audio front end
+    sample_rate: int = 22050
+    block_seconds: float = 2.0
+    hop_length: int = 512
+    n_fft: int = 2048
+    n_mels: int = 128
+    # piano range (MIDI note numbers, A0..C8)
+    pitch_min: int = 21
+    pitch_max: int = 108
+    # symbolic features
+    chord_window_s: float = 0.05  # onsets closer than this to a chord's first onset belong to that chord
+    local_tempo_window: int = 8  # chords per local-tempo window
+    pedal_threshold: int = 64  # CC64 value at and above which the sustain pedal counts as down
+    descriptor_names: tuple[str, ...] = DESCRIPTOR_NAMES
+    note_feature_names: tuple[str, ...] = NOTE_FEATURE_NAMES
+    # normalisation of the per-note sequence (the descriptor vector is scaled by the model itself)
+    time_scale_s: float = 0.1
+    max_articulation: float = 4.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["descriptor_names"] = list(self.descriptor_names)
+        data["note_feature_names"] = list(self.note_feature_names)
+        return data
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureSettings":
+        values = dict(data)
+        for key in ("descriptor_names", "note_feature_names"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+DEFAULT_SETTINGS = FeatureSettings()

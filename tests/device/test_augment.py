@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from conftest import steady_scale
+from pianocoach.features import (
+    AugmentRanges,
+    NoteTable,
+    compute_descriptors,
+    random_augment,
+    scale_tempo,
+    scale_velocity,
+    transpose,
+)
+
+
+@pytest.fixture(scope="module")
+def scale():
+    return NoteTable.from_notes(steady_scale(count=16), pedal_events=[(1.0, 127), (3.0, 0)])
+
+
+def test_transpose_shifts_pitch_and_clips_to_the_piano(scale):
+    assert (transpose(scale, 3).pitch == scale.pitch + 3).all()
+    assert transpose(scale, 60).pitch.max() == 108
+    assert transpose(scale, -60).pitch.min() == 21
+    assert np.array_equal(transpose(scale, 3).onset, scale.onset)
+
+
+def test_tempo_scale_moves_every_time_including_the_pedal(scale):
+    faster = scale_tempo(scale, 1.25)
+    assert np.allclose(faster.onset, scale.onset / 1.25)
+    assert np.allclose(faster.offset, scale.offset / 1.25)
+    assert np.allclose(faster.pedal_events[:, 0], [0.8, 2.4])
+    assert compute_descriptors(faster)["tempo_ioi_bpm"] == pytest.approx(150, abs=0.5)
+    with pytest.raises(ValueError, match="tempo factor"):
+        scale_tempo(scale, 0)
+
+
+def test_velocity_scale_and_offset_clip_to_1_127(scale):
+    assert (scale_velocity(scale, 1.0, 10).velocity == scale.velocity + 10).all()
+    assert scale_velocity(scale, 10.0).velocity.max() == 127
+    assert scale_velocity(scale, 1.0, -200).velocity.min() == 1
+
+
+def test_random_augment_is_seeded_and_within_ranges(scale):
+    ranges = AugmentRanges(semitones=2, tempo=0.1, velocity_scale=0.1, velocity_offset=5)
+    a = random_augment(scale, np.random.default_rng(7), ranges)
+    b = random_augment(scale, np.random.default_rng(7), ranges)
+    assert np.array_equal(a.pitch, b.pitch) and np.array_equal(a.onset, b.onset)
+    shift = set((a.pitch - scale.pitch).tolist())
+    assert len(shift) == 1 and abs(shift.pop()) <= 2
+    ratio = (a.onset[-1] - a.onset[0]) / (scale.onset[-1] - scale.onset[0])
+    assert 1 / 1.1 - 1e-9 <= ratio <= 1 / 0.9 + 1e-9
+    assert len(a) == len(scale)
