@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 from pianocoach import __version__
-from pianocoach.errors import PianoCoachError
-
-log = logging.getLogger("pianocoach")
+from pianocoach.console import add_verbose_flag, run_command
 
 
 def _features(args: argparse.Namespace) -> int:
@@ -43,7 +40,7 @@ def _settings(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pianocoach", description="PianoCoach: how did that performance come across?")
     parser.add_argument("--version", action="version", version=f"pianocoach {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    add_verbose_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     features = commands.add_parser("features", help="measure a MIDI performance: tempo, timing, dynamics, pedal")
@@ -57,13 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.run(args)
-    except PianoCoachError as exc:
-        print(f"pianocoach: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser().parse_args(argv), "pianocoach")
 
 
 if __name__ == "__main__":

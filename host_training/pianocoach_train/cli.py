@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 from pathlib import Path
 
-from pianocoach.errors import PianoCoachError
+from pianocoach.console import add_verbose_flag, run_command
+from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.settings import PERCEPIANO_ENV, percepiano_root
 
 
@@ -23,21 +22,13 @@ def _data_check(args: argparse.Namespace) -> int:
     report = check_dataset(dataset, read_files=not args.no_midi, progress=sys.stderr.isatty())
     print(format_report(report))
     if args.json:
-        _write_json(args.json, report.to_dict())
+        write_json_atomic(args.json, report.to_dict())
     return 0 if report.ok else 1
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Write through a temporary file and rename, so a crash never leaves half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pianocoach_train", description="PianoCoach host training")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    add_verbose_flag(parser)
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
 
     data = groups.add_parser("data", help="the PercePiano dataset")
@@ -51,10 +42,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.run(args)
-    except PianoCoachError as exc:
-        print(f"pianocoach_train: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser().parse_args(argv), "pianocoach_train")

@@ -6,7 +6,6 @@ pianist index, not a label, and is dropped here.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pianocoach.errors import LabelFileError
+from pianocoach.jsonio import read_json
 from pianocoach_train.percepiano.ids import normalise_id
 from pianocoach_train.percepiano.problems import Problem
 
@@ -57,12 +57,7 @@ class LabelSet:
 def read_labels(path: str | Path) -> LabelSet:
     """Read every well-formed row; malformed rows and out-of-range values become problems."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LabelFileError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LabelFileError(path, f"not a readable JSON label file ({exc})") from exc
+    raw = read_json(path, LabelFileError, "JSON label file")
     if not isinstance(raw, dict):
         raise LabelFileError(path, f"expected a JSON object of id -> values, found {type(raw).__name__}")
 

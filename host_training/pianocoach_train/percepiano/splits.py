@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Hashable
 
 from pianocoach.errors import DatasetFileError
+from pianocoach.jsonio import read_json
 from pianocoach_train.percepiano.ids import IdError, PerformanceId, normalise_id, parse_id
 from pianocoach_train.percepiano.problems import Problem
 
@@ -63,12 +63,7 @@ def load_split(root: Path, name: str) -> Split:
     if name not in SPLIT_FILES:
         raise ValueError(f"unknown split {name!r}; choose from {', '.join(SPLIT_FILES)}")
     path = Path(root) / "splits" / SPLIT_FILES[name]
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetFileError(path, "no such split file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetFileError(path, f"not a readable JSON split file ({exc})") from exc
+    raw = read_json(path, DatasetFileError, "JSON split file")
     if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
         raise DatasetFileError(path, "expected a JSON object of part name -> list of ids")
     missing = [f"fold_{k}" for k in range(N_FOLDS) if f"fold_{k}" not in raw]
