@@ -22,12 +22,18 @@ SETUP_STAMP := $(VENV)/.setup-done
 SETUP_INPUTS := Makefile device/pyproject.toml device/requirements.txt host_training/pyproject.toml \
 	host_training/requirements.txt export/pyproject.toml tests/requirements.txt
 
-.PHONY: help setup apt test demo data-check clean
+# the MIDI scorer `make eval` / `make release-model` train (ridge mlp extra_trees boosting blend fcn gru)
+MODEL ?= blend
+
+.PHONY: help setup apt test demo data-check eval eval-quick release-model clean
 
 help:
 	@echo "make demo        set up, then measure a sample performance"
 	@echo "make test        set up, then run the test suite"
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
+	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
+	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
+	@echo "make release-model  train MODEL on the performer split minus its test list (artifacts/release/)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make clean       remove .venv and caches"
 
@@ -62,6 +68,15 @@ demo: setup
 
 data-check: setup
 	$(PY) -m pianocoach_train data check
+
+eval: setup
+	$(PY) -m pianocoach_train eval --model $(MODEL)
+
+eval-quick: setup
+	$(PY) -m pianocoach_train eval --model $(MODEL) --quick
+
+release-model: setup
+	$(PY) -m pianocoach_train release --model $(MODEL)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

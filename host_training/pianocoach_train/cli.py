@@ -1,6 +1,8 @@
-"""Host command line: ``python -m pianocoach_train <group> <command>``.
+"""Host command line: ``python -m pianocoach_train <command>``.
 
     python -m pianocoach_train data check [--data PATH] [--json FILE] [--no-midi]
+    python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
+    python -m pianocoach_train release --model blend [--out DIR]
 """
 
 from __future__ import annotations
@@ -26,10 +28,66 @@ def _data_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _config(args: argparse.Namespace):
+    from pianocoach_train.config import TrainConfig
+
+    overrides = {"model": args.model, "seed": args.seed, "epochs": args.epochs}
+    if args.no_augment:
+        overrides["augment"] = False
+    return TrainConfig().with_overrides(**overrides)
+
+
+def _store(args: argparse.Namespace):
+    from pianocoach_train.feature_store import FeatureStore
+    from pianocoach_train.percepiano.dataset import PercePiano
+
+    return FeatureStore(PercePiano.open(percepiano_root(args.data)))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pianocoach_train.evaluation import evaluate
+    from pianocoach_train.explain import add_explanations
+    from pianocoach_train.reports import write_report
+    from pianocoach_train.runs import artifacts_dir
+
+    config = _config(args)
+    splits = tuple(args.splits.split(","))
+    folds = None
+    if args.quick:
+        splits, folds = ("performer",), (0,)
+        config = config.with_overrides(epochs=min(config.epochs, 20))
+    run = args.run_name or (config.model + ("-quick" if args.quick else "") + ("-noaug" if not config.augment else ""))
+    store = _store(args)
+    report = evaluate(config, store, splits, artifacts_dir() / "runs" / run, folds, progress=sys.stderr.isatty())
+    add_explanations(report, store, args.out, run)
+    paths = write_report(report, args.out, run)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['json']} ({paths['markdown'].name}, {paths['chart'].name})")
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from pianocoach_train.release import train_release
+
+    out = train_release(_config(args), _store(args), args.out)
+    print(f"release model: {out}")
+    return 0
+
+
+def _add_training_flags(parser: argparse.ArgumentParser, default_model: str = "blend") -> None:
+    from pianocoach_train.models import MODEL_NAMES
+
+    parser.add_argument("--model", default=default_model, choices=MODEL_NAMES, help=f"which scorer (default {default_model})")
+    parser.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs for torch models")
+    parser.add_argument("--no-augment", action="store_true", help="train without the MIDI augmentation")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pianocoach_train", description="PianoCoach host training")
     add_verbose_flag(parser)
-    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
     data = groups.add_parser("data", help="the PercePiano dataset")
     data_commands = data.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -38,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", type=Path, help="also write the report as JSON to this file")
     check.add_argument("--no-midi", action="store_true", help="skip parsing every MIDI file")
     check.set_defaults(run=_data_check)
+
+    from pianocoach_train.settings import REPO_ROOT
+
+    evaluation = groups.add_parser("eval", help="train and score one model per fold of each split; write a report")
+    _add_training_flags(evaluation)
+    evaluation.add_argument("--splits", default="performer,piece,work,random", help="comma-separated splits")
+    evaluation.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, at most 20 epochs")
+    evaluation.add_argument("--run", dest="run_name", help="run name (default: the model name)")
+    evaluation.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "eval", help="report folder")
+    evaluation.set_defaults(run=_eval)
+
+    release = groups.add_parser("release", help="train the default model on the performer split minus its test list")
+    _add_training_flags(release)
+    release.add_argument("--out", type=Path, help="output folder (default artifacts/release/midi_scorer)")
+    release.set_defaults(run=_release)
     return parser
 
 

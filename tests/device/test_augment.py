@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import steady_scale
+from midi_helpers import steady_scale
 from pianocoach.features import (
     AugmentRanges,
     NoteTable,
@@ -51,3 +51,11 @@ def test_random_augment_is_seeded_and_within_ranges(scale):
     ratio = (a.onset[-1] - a.onset[0]) / (scale.onset[-1] - scale.onset[0])
     assert 1 / 1.1 - 1e-9 <= ratio <= 1 / 0.9 + 1e-9
     assert len(a) == len(scale)
+
+
+def test_tempo_change_leaves_dynamics_and_pitch_unchanged(scale):
+    before = compute_descriptors(scale)
+    after = compute_descriptors(scale_tempo(scale, 0.8))
+    for name in ("velocity_mean", "velocity_std", "velocity_range", "pitch_mean", "pitch_range", "articulation_ratio", "pedal_ratio"):
+        assert after[name] == pytest.approx(before[name]), name
+    assert after["duration_s"] == pytest.approx(before["duration_s"] / 0.8)

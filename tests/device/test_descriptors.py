@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import steady_scale
+from midi_helpers import steady_scale
 from pianocoach.features import DESCRIPTOR_NAMES, NoteTable, compute_descriptors, scale_velocity, transpose
 
 TIMING = ["tempo_ioi_bpm", "tempo_ioi_cv", "tempo_beat_bpm", "tempo_beat_cv", "onset_deviation_ms",
@@ -101,3 +101,47 @@ def test_a_single_note_gives_finite_zeros_for_timing():
     assert all(np.isfinite(v) for v in d.values())
     assert d["tempo_ioi_bpm"] == 0.0 and d["onset_deviation_ms"] == 0.0
     assert d["velocity_mean"] == 64.0 and d["duration_s"] == 1.0
+
+
+def test_voicing_melody_lead_and_hand_balance():
+    # chords: bass C3 + E3 at velocity 40, melody (top) note G5 at 80 struck 15 ms earlier
+    notes = []
+    for k in range(6):
+        t = 0.5 + k * 0.5
+        notes += [(t - 0.015, t + 0.4, 79, 80), (t, t + 0.4, 48, 40), (t, t + 0.4, 52, 40)]
+    d = compute_descriptors(NoteTable.from_notes(notes))
+    assert d["melody_velocity_lead"] == pytest.approx(40.0)
+    assert d["melody_lead_ms"] == pytest.approx(15.0)
+    assert d["treble_bass_balance"] == pytest.approx(40.0)
+
+
+def test_ritardando_and_diminuendo_trends():
+    onsets = np.cumsum([0.4 * 1.05**i for i in range(30)])
+    notes = [(t, t + 0.2, 60 + i % 5, 100 - 2 * i) for i, t in enumerate(onsets)]
+    d = compute_descriptors(NoteTable.from_notes(notes))
+    assert d["tempo_trend"] < -0.5  # slowing down
+    assert d["tempo_final_ratio"] < 0.8
+    assert d["velocity_trend"] == pytest.approx(-58.0, rel=0.01)  # 100 -> 42 over the performance
+
+
+def test_staccato_and_overlap_fractions():
+    staccato = compute_descriptors(NoteTable.from_notes([(i * 0.5, i * 0.5 + 0.1, 60 + i % 4, 64) for i in range(10)]))
+    legato = compute_descriptors(NoteTable.from_notes([(i * 0.5, i * 0.5 + 0.55, 60 + i % 4, 64) for i in range(10)]))
+    assert staccato["staccato_fraction"] == 1.0 and staccato["overlap_fraction"] == 0.0
+    assert legato["staccato_fraction"] == 0.0 and legato["overlap_fraction"] == 1.0
+    assert staccato["duration_median_beats"] == pytest.approx(0.2)  # 0.1 s at 120 BPM
+
+
+def test_pedal_sustain_blur_and_soft_pedal():
+    notes = [(i * 0.5, i * 0.5 + 0.2, 60 + i % 4, 64) for i in range(12)]  # 0 .. 5.7 s
+    dry = compute_descriptors(NoteTable.from_notes(notes))
+    # pedal held 0.1-2.9 s: notes released under it sound until 2.9 s; half-pedal 3.0-4.0 s; soft pedal 0-2.85 s
+    pedal = [(0.1, 127), (2.9, 0), (3.0, 40), (4.0, 0)]
+    wet = compute_descriptors(NoteTable.from_notes(notes, pedal_events=pedal, soft_pedal_events=[(0.0, 127), (2.85, 0)]))
+    assert dry["pedal_sustain_ms"] == 0.0 and dry["blur_fraction"] == 0.0
+    assert wet["pedal_sustain_ms"] > 500 and wet["blur_fraction"] > 0.3
+    assert wet["sounding_polyphony_mean"] > dry["sounding_polyphony_mean"] == pytest.approx(1.0)
+    assert wet["pedal_press_s"] == pytest.approx(2.8)
+    assert wet["pedal_partial_ratio"] == pytest.approx(1.0 / 5.7)
+    assert wet["pedal_delay_ms"] == pytest.approx(100.0)
+    assert wet["soft_pedal_ratio"] == pytest.approx(2.85 / 5.7)

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from conftest import write_midi
+from midi_helpers import write_midi
 from pianocoach.errors import InputFileError, InvalidNotesError, MidiFileError, NoNotesError, PianoCoachError
 from pianocoach.features import NoteTable, read_midi
 

@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import steady_scale
+from midi_helpers import steady_scale
 from pianocoach.features import (
     DEFAULT_SETTINGS,
+    DESCRIPTOR_NAMES,
     NOTE_FEATURE_NAMES,
     FeatureSettings,
     NoteTable,
@@ -22,12 +23,17 @@ def table():
     return NoteTable.from_notes(chords + steady_scale(count=8, start=1.0), pedal_events=[(0.0, 127), (0.9, 0)])
 
 
-def test_vector_is_the_descriptors_in_settings_order(table):
+def test_vector_is_descriptors_then_pitch_class_profile(table):
     vector = feature_vector(table)
     descriptors = compute_descriptors(table)
+    names = DEFAULT_SETTINGS.vector_names
     assert vector.dtype == np.float32
-    assert vector.shape == (len(DEFAULT_SETTINGS.descriptor_names),)
-    assert np.allclose(vector, [descriptors[n] for n in DEFAULT_SETTINGS.descriptor_names], rtol=1e-6)
+    assert vector.shape == (len(DESCRIPTOR_NAMES) + 12,) == (len(names),)
+    assert np.allclose(vector[: len(DESCRIPTOR_NAMES)], [descriptors[n] for n in DESCRIPTOR_NAMES], rtol=1e-6)
+    profile = dict(zip(names[len(DESCRIPTOR_NAMES):], vector[len(DESCRIPTOR_NAMES):]))
+    assert sum(profile.values()) == pytest.approx(1.0)
+    # C major chords (C E G) held 0.4 s each, then a C-major scale: no black keys at all
+    assert profile["pitch_class_C#"] == 0.0 and profile["pitch_class_C"] > profile["pitch_class_D"]
 
 
 def test_note_sequence_layout(table):
@@ -49,7 +55,7 @@ def test_settings_hash_is_stable_and_sensitive():
     assert len(DEFAULT_SETTINGS.sha256()) == 64
     changed = dataclasses.replace(DEFAULT_SETTINGS, hop_length=256)
     assert changed.sha256() != DEFAULT_SETTINGS.sha256()
-    reordered = dataclasses.replace(DEFAULT_SETTINGS, descriptor_names=DEFAULT_SETTINGS.descriptor_names[::-1])
+    reordered = dataclasses.replace(DEFAULT_SETTINGS, vector_names=DEFAULT_SETTINGS.vector_names[::-1])
     assert reordered.sha256() != DEFAULT_SETTINGS.sha256()
 
 

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import write_midi
+from midi_helpers import write_midi
 from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.percepiano.check import check_dataset, format_report
 

@@ -1,7 +1,14 @@
 """The feature code, computed identically on the host (training) and on the device (scoring)."""
 
 from pianocoach.features.augment import AugmentRanges, random_augment, scale_tempo, scale_velocity, transpose
-from pianocoach.features.catalog import DESCRIPTOR_NAMES, DESCRIPTORS, NOTE_FEATURE_NAMES, NOTE_FEATURES
+from pianocoach.features.catalog import (
+    DESCRIPTOR_NAMES,
+    DESCRIPTORS,
+    NOTE_FEATURE_NAMES,
+    NOTE_FEATURES,
+    PROFILE,
+    VECTOR_NAMES,
+)
 from pianocoach.features.descriptors import compute_descriptors
 from pianocoach.features.notes import Note, NoteTable, read_midi
 from pianocoach.features.settings import DEFAULT_SETTINGS, FeatureSettings
@@ -17,6 +24,8 @@ __all__ = [
     "NOTE_FEATURE_NAMES",
     "Note",
     "NoteTable",
+    "PROFILE",
+    "VECTOR_NAMES",
     "compute_descriptors",
     "feature_vector",
     "note_sequence",

@@ -23,9 +23,12 @@ def scale_tempo(table: NoteTable, factor: float) -> NoteTable:
     """Play ``factor`` times as fast (1.1 = 10 % faster): every time, pedal included, is divided by it."""
     if not factor > 0:
         raise ValueError(f"tempo factor must be > 0, got {factor}")
-    events = table.pedal_events.copy()
-    events[:, 0] /= factor
-    return table.with_columns(onset=table.onset / factor, offset=table.offset / factor, pedal_events=events)
+    pedal, soft = table.pedal_events.copy(), table.soft_pedal_events.copy()
+    pedal[:, 0] /= factor
+    soft[:, 0] /= factor
+    return table.with_columns(
+        onset=table.onset / factor, offset=table.offset / factor, pedal_events=pedal, soft_pedal_events=soft
+    )
 
 
 def scale_velocity(table: NoteTable, scale: float = 1.0, offset: float = 0.0) -> NoteTable:

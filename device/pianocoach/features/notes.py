@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 PIANO_PROGRAMS = range(0, 8)  # General MIDI 1-8: the piano family
 SUSTAIN_CC = 64
+SOFT_CC = 67  # una corda
 
 
 class Note(NamedTuple):
@@ -34,7 +35,8 @@ class NoteTable:
     """Notes sorted by onset then pitch, one row per key press.
 
     ``pedal`` is the sustain (CC64) value at each note's onset; ``pedal_events`` holds every CC64
-    change as rows of (time in seconds, value 0..127), sorted by time.
+    change as rows of (time in seconds, value 0..127), sorted by time; ``soft_pedal_events`` the same
+    for the soft pedal (CC67).
     """
 
     onset: np.ndarray  # float64 seconds
@@ -43,6 +45,7 @@ class NoteTable:
     velocity: np.ndarray  # int16
     pedal: np.ndarray  # int16, CC64 value at onset
     pedal_events: np.ndarray  # float64 (k, 2)
+    soft_pedal_events: np.ndarray  # float64 (k, 2)
     source: str = "<notes>"
 
     def __len__(self) -> int:
@@ -66,10 +69,6 @@ class NoteTable:
             for a, b, p, v in zip(self.onset, self.offset, self.pitch, self.velocity)
         ]
 
-    def pedal_at(self, times: np.ndarray) -> np.ndarray:
-        """CC64 value in force at each time (0 before the first pedal event)."""
-        return pedal_values_at(self.pedal_events, times)
-
     @classmethod
     def from_arrays(
         cls,
@@ -78,6 +77,7 @@ class NoteTable:
         pitch: Sequence[int] | np.ndarray,
         velocity: Sequence[int] | np.ndarray,
         pedal_events: Sequence[tuple[float, int]] | np.ndarray = (),
+        soft_pedal_events: Sequence[tuple[float, int]] | np.ndarray = (),
         source: str = "<notes>",
     ) -> "NoteTable":
         """Validate, clean up (sort, merge duplicates, cut same-pitch overlaps) and build a table."""
@@ -99,6 +99,7 @@ class NoteTable:
             velocity=velocity_a[order].astype(np.int16),
             pedal=pedal_values_at(events, onset_a).astype(np.int16),
             pedal_events=events,
+            soft_pedal_events=_pedal_event_array(soft_pedal_events),
             source=source,
         )
 
@@ -107,13 +108,14 @@ class NoteTable:
         cls,
         notes: Iterable[Note | tuple[float, float, int, int]],
         pedal_events: Sequence[tuple[float, int]] | np.ndarray = (),
+        soft_pedal_events: Sequence[tuple[float, int]] | np.ndarray = (),
         source: str = "<notes>",
     ) -> "NoteTable":
         rows = [tuple(n) for n in notes]
         if any(len(r) != 4 for r in rows):
             raise InvalidNotesError(f"{source}: every note needs (onset, offset, pitch, velocity)")
         columns = list(zip(*rows)) if rows else [(), (), (), ()]
-        return cls.from_arrays(*columns, pedal_events=pedal_events, source=source)
+        return cls.from_arrays(*columns, pedal_events=pedal_events, soft_pedal_events=soft_pedal_events, source=source)
 
     def with_columns(self, **changes) -> "NoteTable":
         """A new table with some columns replaced, cleaned up again (used by augmentation)."""
@@ -123,6 +125,7 @@ class NoteTable:
             "pitch": self.pitch,
             "velocity": self.velocity,
             "pedal_events": self.pedal_events,
+            "soft_pedal_events": self.soft_pedal_events,
             "source": self.source,
         }
         base.update(changes)
@@ -182,9 +185,9 @@ def read_midi(path: str | Path) -> NoteTable:
     notes = [n for inst in pianos for n in inst.notes]
     if not notes:
         raise NoNotesError(path, "no notes")
-    pedal = sorted(
-        (cc.time, cc.value) for inst in pianos for cc in inst.control_changes if cc.number == SUSTAIN_CC
-    )
+    controls = [cc for inst in pianos for cc in inst.control_changes]
+    pedal = sorted((cc.time, cc.value) for cc in controls if cc.number == SUSTAIN_CC)
+    soft_pedal = sorted((cc.time, cc.value) for cc in controls if cc.number == SOFT_CC)
     onset = np.array([n.start for n in notes])
     offset = np.maximum(np.array([n.end for n in notes]), onset)
     return NoteTable.from_arrays(
@@ -193,6 +196,7 @@ def read_midi(path: str | Path) -> NoteTable:
         [n.pitch for n in notes],
         [n.velocity for n in notes],
         pedal_events=pedal,
+        soft_pedal_events=soft_pedal,
         source=str(path),
     )
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from pianocoach.features.catalog import DESCRIPTOR_NAMES, NOTE_FEATURE_NAMES
+from pianocoach.features.catalog import NOTE_FEATURE_NAMES, VECTOR_NAMES
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class FeatureSettings:
     chord_window_s: float = 0.05  # onsets closer than this to a chord's first onset belong to that chord
     local_tempo_window: int = 8  # chords per local-tempo window
     pedal_threshold: int = 64  # CC64 value at and above which the sustain pedal counts as down
-    descriptor_names: tuple[str, ...] = DESCRIPTOR_NAMES
+    vector_names: tuple[str, ...] = VECTOR_NAMES  # the fixed-length vector: descriptors, then pitch-class profile
     note_feature_names: tuple[str, ...] = NOTE_FEATURE_NAMES
     # normalisation of the per-note sequence (the descriptor vector is scaled by the model itself)
     time_scale_s: float = 0.1
@@ -37,7 +37,7 @@ class FeatureSettings:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["descriptor_names"] = list(self.descriptor_names)
+        data["vector_names"] = list(self.vector_names)
         data["note_feature_names"] = list(self.note_feature_names)
         return data
 
@@ -50,7 +50,7 @@ class FeatureSettings:
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureSettings":
         values = dict(data)
-        for key in ("descriptor_names", "note_feature_names"):
+        for key in ("vector_names", "note_feature_names"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from pianocoach.features.descriptors import chords_of, compute_descriptors
+from pianocoach.features.descriptors import chords_of, compute_descriptors, pitch_class_profile
 from pianocoach.features.notes import NoteTable
 from pianocoach.features.settings import DEFAULT_SETTINGS, FeatureSettings
 
 
 def feature_vector(table: NoteTable, settings: FeatureSettings = DEFAULT_SETTINGS) -> np.ndarray:
-    """The descriptors as a float32 vector in ``settings.descriptor_names`` order."""
-    descriptors = compute_descriptors(table, settings)
-    return np.array([descriptors[name] for name in settings.descriptor_names], dtype=np.float32)
+    """Descriptors and pitch-class profile as a float32 vector in ``settings.vector_names`` order."""
+    values = compute_descriptors(table, settings) | pitch_class_profile(table)
+    return np.array([values[name] for name in settings.vector_names], dtype=np.float32)
 
 
 def note_sequence(table: NoteTable, settings: FeatureSettings = DEFAULT_SETTINGS) -> np.ndarray:

@@ -1,0 +1,91 @@
+"""Features of every PercePiano performance, computed once by the device's feature code and cached.
+
+The cache is keyed by the feature-settings hash, so a change to the feature code never serves stale
+features. Augmented copies (the device's MIDI augmentation, seeded) are cached the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pianocoach.features import (
+    DEFAULT_SETTINGS,
+    AugmentRanges,
+    FeatureSettings,
+    NoteTable,
+    feature_vector,
+    random_augment,
+    read_midi,
+)
+from pianocoach_train.percepiano import PercePiano
+from pianocoach_train.settings import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "PIANOCOACH_CACHE"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, REPO_ROOT / ".cache")) / "features"
+
+
+def _vector_job(job: tuple[str, int, int, AugmentRanges]) -> np.ndarray:
+    path, copy, seed, ranges = job
+    table = read_midi(path)
+    if copy > 0:
+        table = random_augment(table, np.random.default_rng([seed, copy]), ranges)
+    return feature_vector(table)
+
+
+@dataclass
+class FeatureStore:
+    dataset: PercePiano
+    settings: FeatureSettings = DEFAULT_SETTINGS
+    workers: int = min(2, os.cpu_count() or 1)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        return sorted(self.dataset.midi_files)
+
+    @cached_property
+    def row(self) -> dict[str, int]:
+        return {ident: i for i, ident in enumerate(self.ids)}
+
+    def labels(self, ids: list[str] | tuple[str, ...]) -> np.ndarray:
+        return np.stack([self.dataset.labels[i] for i in ids]).astype(np.float32)
+
+    def vectors(self, copy: int = 0, seed: int = 0, ranges: AugmentRanges = AugmentRanges()) -> np.ndarray:
+        """Feature vectors of every id (rows in ``self.ids`` order). ``copy`` > 0 is an augmented copy."""
+        tag = "plain"
+        if copy:
+            tag = f"aug{copy}-seed{seed}-" + hashlib.sha256(repr(ranges).encode()).hexdigest()[:8]
+        path = cache_dir() / f"vectors-{self.settings.sha256()[:12]}-{tag}.npy"
+        if path.is_file():
+            return np.load(path)
+        jobs = [(str(self.dataset.midi_files[i]), copy, seed, ranges) for i in self.ids]
+        desc = f"features{' (augmented copy %d)' % copy if copy else ''}"
+        with ProcessPoolExecutor(self.workers) as pool:
+            rows = list(tqdm(pool.map(_vector_job, jobs, chunksize=16), total=len(jobs), desc=desc, unit="file", disable=None))
+        matrix = np.stack(rows).astype(np.float32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npy")
+        np.save(tmp, matrix)
+        tmp.replace(path)
+        return matrix
+
+    def vectors_for(self, ids, copy: int = 0, seed: int = 0, ranges: AugmentRanges = AugmentRanges()) -> np.ndarray:
+        return self.vectors(copy, seed, ranges)[[self.row[i] for i in ids]]
+
+    @cached_property
+    def tables(self) -> dict[str, NoteTable]:
+        """Every note table (reading all 1,202 files takes a few seconds)."""
+        return {i: read_midi(self.dataset.midi_files[i]) for i in tqdm(self.ids, desc="reading MIDI", unit="file", disable=None)}

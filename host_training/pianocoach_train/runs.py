@@ -1,0 +1,75 @@
+"""One training run in its own folder: resolved config, feature-settings hash, data provenance,
+checkpoint and curves. A finished run is loaded instead of retrained, so an interrupted evaluation
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+
+from pianocoach.jsonio import read_json, write_json_atomic
+from pianocoach_train.config import TrainConfig
+from pianocoach_train.feature_store import FeatureStore
+from pianocoach_train.models import build_scorer, load_scorer
+from pianocoach_train.models.base import FoldData, Scorer
+from pianocoach_train.percepiano import PercePiano
+from pianocoach_train.settings import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+ARTIFACTS_ENV = "PIANOCOACH_ARTIFACTS"
+
+
+def artifacts_dir() -> Path:
+    return Path(os.environ.get(ARTIFACTS_ENV, REPO_ROOT / "artifacts"))
+
+
+def data_fingerprint(dataset: PercePiano) -> str:
+    """sha256 over the label file and every MIDI file's name and size: changes when the data does."""
+    digest = hashlib.sha256(dataset.label_path.read_bytes())
+    for ident, path in sorted(dataset.midi_files.items()):
+        digest.update(f"{ident}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def train_run(
+    config: TrainConfig,
+    store: FeatureStore,
+    train: tuple[str, ...],
+    validation: tuple[str, ...],
+    run_dir: Path,
+    provenance: dict | None = None,
+    progress: bool = True,
+) -> Scorer:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta_path = run_dir / "run.json"
+    if meta_path.is_file():
+        meta = read_json(meta_path)
+        if meta.get("finished") and meta.get("config") == config.to_dict():
+            log.info("%s already trained; loading it", run_dir)
+            scorer = load_scorer(run_dir)
+            scorer.reused = True
+            return scorer
+    write_json_atomic(run_dir / "config.json", config.to_dict())
+    meta = {
+        "config": config.to_dict(),
+        "feature_settings_sha256": store.settings.sha256(),
+        "feature_settings": store.settings.to_dict(),
+        "data_sha256": data_fingerprint(store.dataset),
+        "train_ids": list(train),
+        "validation_ids": list(validation),
+        **(provenance or {}),
+        "finished": False,
+    }
+    write_json_atomic(meta_path, meta)
+    started = time.perf_counter()
+    scorer = build_scorer(config)
+    meta["fit"] = scorer.fit(FoldData(store, tuple(train), tuple(validation)), run_dir, progress)
+    scorer.save(run_dir)
+    meta.update(finished=True, train_seconds=round(time.perf_counter() - started, 2))
+    write_json_atomic(meta_path, meta)
+    return scorer
