@@ -2,6 +2,7 @@
 
     python -m pianocoach_train data check [--data PATH] [--json FILE] [--no-midi]
     python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
+    python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
     python -m pianocoach_train release --model blend [--out DIR]
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from pianocoach.console import add_verbose_flag, run_command
 from pianocoach.jsonio import write_json_atomic
-from pianocoach_train.settings import PERCEPIANO_ENV, percepiano_root
+from pianocoach_train.settings import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -51,7 +52,7 @@ def _eval(args: argparse.Namespace) -> int:
     from pianocoach_train.runs import artifacts_dir
 
     config = _config(args)
-    splits = tuple(args.splits.split(","))
+    splits = args.splits
     folds = None
     if args.quick:
         splits, folds = ("performer",), (0,)
@@ -66,12 +67,35 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pianocoach.errors import InputFileError
+    from pianocoach.jsonio import read_json
+    from pianocoach_train.reports import write_report
+
+    report = read_json(args.report, what="evaluation report")
+    if not isinstance(report, dict) or "splits" not in report:
+        raise InputFileError(args.report, "not an evaluation report (no 'splits')")
+    paths = write_report(report, args.report.parent, args.report.stem)
+    print(f"rewrote {paths['markdown']} and {paths['chart']}")
+    return 0
+
+
 def _release(args: argparse.Namespace) -> int:
     from pianocoach_train.release import train_release
 
-    out = train_release(_config(args), _store(args), args.out)
+    out = train_release(_config(args), _store(args), args.out, progress=sys.stderr.isatty())
     print(f"release model: {out}")
     return 0
+
+
+def _split_list(text: str) -> tuple[str, ...]:
+    from pianocoach_train.evaluation import SPLITS
+
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in SPLITS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown split {', '.join(unknown) or text!r}; choose from {', '.join(SPLITS)}")
+    return names
 
 
 def _add_training_flags(parser: argparse.ArgumentParser, default_model: str = "blend") -> None:
@@ -97,15 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-midi", action="store_true", help="skip parsing every MIDI file")
     check.set_defaults(run=_data_check)
 
-    from pianocoach_train.settings import REPO_ROOT
-
     evaluation = groups.add_parser("eval", help="train and score one model per fold of each split; write a report")
     _add_training_flags(evaluation)
-    evaluation.add_argument("--splits", default="performer,piece,work,random", help="comma-separated splits")
+    evaluation.add_argument("--splits", type=_split_list, default="performer,piece,work,random",
+                            help="comma-separated splits (performer, piece, work, random)")
     evaluation.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, at most 20 epochs")
     evaluation.add_argument("--run", dest="run_name", help="run name (default: the model name)")
     evaluation.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "eval", help="report folder")
     evaluation.set_defaults(run=_eval)
+
+    report = groups.add_parser("report", help="redraw the markdown table and chart of a saved evaluation report")
+    report.add_argument("report", type=Path, help="reports/eval/<run>.json")
+    report.set_defaults(run=_report)
 
     release = groups.add_parser("release", help="train the default model on the performer split minus its test list")
     _add_training_flags(release)

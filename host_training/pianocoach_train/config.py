@@ -23,7 +23,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     patience: int = 15  # epochs without a better validation loss before stopping
-    hidden: int = 128
+    hidden: int = 128  # MLP width
+    sequence_hidden: int = 64  # FCN channels and GRU units
     dropout: float = 0.3
     max_notes: int = 256  # sequence models train on random windows of this many notes
     # linear and tree models

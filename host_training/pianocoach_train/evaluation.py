@@ -55,8 +55,8 @@ def protocol_folds(dataset: PercePiano, split: str, seed: int = 0) -> list[Proto
         ids = tuple(sorted(dataset.midi_files))
         order = np.random.default_rng(seed).permutation(len(ids))
         n_train, n_val = int(0.8 * len(ids)), int(0.1 * len(ids))
-        pick = lambda idx: tuple(sorted(ids[i] for i in idx))  # noqa: E731
-        return [ProtocolFold("random", 0, pick(order[:n_train]), pick(order[n_train : n_train + n_val]), pick(order[n_train + n_val :]))]
+        train, validation, test = (tuple(sorted(ids[i] for i in part)) for part in np.split(order, [n_train, n_train + n_val]))
+        return [ProtocolFold("random", 0, train, validation, test)]
     spec = dataset.split(split)
     folds = []
     for k in range(4):

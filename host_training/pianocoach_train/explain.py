@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from pianocoach.jsonio import read_json
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.importance import permutation_importance, plot_importance, plot_saliency
 from pianocoach_train.models import load_scorer
-from pianocoach.jsonio import read_json
 
 log = logging.getLogger(__name__)
 

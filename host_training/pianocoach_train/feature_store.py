@@ -1,7 +1,8 @@
 """Features of every PercePiano performance, computed once by the device's feature code and cached.
 
-The cache is keyed by the feature-settings hash, so a change to the feature code never serves stale
-features. Augmented copies (the device's MIDI augmentation, seeded) are cached the same way.
+The cache is keyed by the feature-settings hash (bump ``FeatureSettings.version`` when the feature code
+changes, or delete ``.cache/features``). Augmented copies (the device's MIDI augmentation, seeded) are
+cached the same way.
 """
 
 from __future__ import annotations

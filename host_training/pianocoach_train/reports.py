@@ -34,8 +34,9 @@ def markdown_table(report: dict) -> str:
     folds = [f for result in report["splits"].values() for f in result["folds"]]
     reused = sum(1 for f in folds if f.get("reused_run"))
     timing = f"{report['wall_seconds'] / 60:.1f} min" + (f", {reused} of {len(folds)} fold models reused from earlier runs" if reused else "")
+    title = report["model"] + ("" if report.get("config", {}).get("augment", True) else ", no augmentation")
     lines = [
-        f"### {report['model']} (features {report['feature_settings_sha256'][:12]}, {report['created']}, "
+        f"### {title} (features {report['feature_settings_sha256'][:12]}, {report['created']}, "
         f"{timing}; ONNX {report.get('onnx_bytes', 0) / 1e6:.1f} MB)",
         "",
         "| split | R² (mean of 4 folds) | R² per fold | Pearson r | within-passage pairwise acc. | best published R² |",
@@ -70,7 +71,7 @@ def per_scale_chart(report: dict, path: Path) -> None:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("test R² (mean of fold models)")
     ax.set_title(f"{report['model']}: R² per perceptual scale")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     save_figure(fig, path)
 

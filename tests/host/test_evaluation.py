@@ -56,12 +56,16 @@ def test_evaluate_reports_every_fold_and_the_mean(synthetic_store, tmp_path):
     assert report["onnx_bytes"] > 0
 
 
-def test_release_never_sees_the_performer_test_list(synthetic_store, tmp_path):
-    out = train_release(TrainConfig(model="mlp", epochs=3), synthetic_store, tmp_path / "release")
+@pytest.mark.parametrize("model, early_stopped", [("ridge", False), ("blend", True)])
+def test_release_never_sees_the_performer_test_list(synthetic_store, tmp_path, model, early_stopped):
+    config = TrainConfig(model=model, epochs=3, n_trees=5, boosting_rounds=5)
+    out = train_release(config, synthetic_store, tmp_path / "release")
     meta = json.loads((out / "run.json").read_text())
     test = set(synthetic_store.dataset.split("performer").test)
     assert set(meta["excluded_ids"]) == test
     assert not test & set(meta["train_ids"] + meta["validation_ids"])
+    assert bool(meta["validation_ids"]) == early_stopped  # only early-stopped models give up training ids
+    assert len(meta["train_ids"]) + len(meta["validation_ids"]) == len(synthetic_store.ids) - len(test)
     assert meta["finished"] and meta["feature_settings_sha256"] == synthetic_store.settings.sha256()
     assert (out / "model.pt").is_file()
 
@@ -77,3 +81,19 @@ def test_eval_quick_command_writes_the_report(synthetic_root, isolated_outputs):
     for name in ("ridge-quick.md", "ridge-quick-per-scale.png", "ridge-quick-importance.png"):
         assert (out / name).stat().st_size > 0
     assert set(report["permutation_importance"]) == set(VECTOR_NAMES)
+
+
+def test_report_command_redraws_from_json_and_refuses_other_files(tmp_path):
+    from pianocoach_train.reports import write_report
+
+    report = {"model": "m", "feature_settings_sha256": "0" * 64, "created": "now", "wall_seconds": 60.0, "published": {},
+              "splits": {"random": {"folds": [{"r2": 0.5}], "mean": {"r2": 0.5, "pearson": 0.7, "pairwise_accuracy": None,
+                                                                    "r2_per_scale": [0.5] * 19, "r2_folds": [0.5]}}}}
+    write_report(report, tmp_path, "m")
+    (tmp_path / "m.md").unlink()
+    run = subprocess.run([sys.executable, "-m", "pianocoach_train", "report", str(tmp_path / "m.json")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "| random | **0.500** | 0.500 | 0.700 | — | — |" in (tmp_path / "m.md").read_text()
+    (tmp_path / "other.json").write_text("[1, 2]")
+    bad = subprocess.run([sys.executable, "-m", "pianocoach_train", "report", str(tmp_path / "other.json")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "other.json: not an evaluation report" in bad.stderr

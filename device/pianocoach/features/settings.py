@@ -15,6 +15,8 @@ from pianocoach.features.catalog import NOTE_FEATURE_NAMES, VECTOR_NAMES
 
 @dataclass(frozen=True)
 class FeatureSettings:
+    # Bump the version with any change to what the feature code computes: the hash covers these
+    # settings, not the code, and caches and bundles trust the hash.
     version: int = 1
     # audio front end
     sample_rate: int = 22050

@@ -23,6 +23,7 @@ class Scorer(ABC):
     name: str
     input_kind: str  # "vector" or "sequence"
     reused: bool = False  # loaded from a finished run instead of trained
+    early_stopped: bool = False  # needs validation ids to stop training
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config

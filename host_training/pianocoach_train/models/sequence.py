@@ -91,12 +91,13 @@ def window(sequence: np.ndarray, length: int, rng: np.random.Generator) -> np.nd
 
 class SequenceScorer(Scorer):
     input_kind = "sequence"
+    early_stopped = True
 
     def __init__(self, config: TrainConfig, name: str) -> None:
         super().__init__(config)
         self.name = name
         torch.manual_seed(config.seed)
-        self.net = NETWORKS[name](hidden=min(config.hidden, 64), dropout=config.dropout)
+        self.net = NETWORKS[name](hidden=config.sequence_hidden, dropout=config.dropout)
 
     def _sequence(self, table: NoteTable, rng: np.random.Generator | None) -> np.ndarray:
         if rng is not None and self.config.augment:

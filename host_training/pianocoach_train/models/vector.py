@@ -103,6 +103,7 @@ class RidgeScorer(TorchVectorScorer):
 
 class MLPScorer(TorchVectorScorer):
     name = "mlp"
+    early_stopped = True
 
     def make_body(self, n_features: int) -> nn.Module:
         return mlp_body(n_features, self.config.hidden, self.config.dropout)
