@@ -11,7 +11,7 @@ import torch
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.metrics import r2_mean
 from pianocoach_train.models.base import Scorer
-from pianocoach_train.reports import _pyplot, save_figure
+from pianocoach_train.plots import pyplot, save_figure
 
 
 def permutation_importance(scorer: Scorer, store: FeatureStore, ids, repeats: int = 3, seed: int = 0) -> dict[str, float]:
@@ -31,7 +31,7 @@ def permutation_importance(scorer: Scorer, store: FeatureStore, ids, repeats: in
 
 
 def plot_importance(drops: dict[str, float], path: Path, title: str, top: int = 20) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     names, values = list(drops)[:top][::-1], list(drops.values())[:top][::-1]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(names) + 1.2))
     ax.barh(names, values, color="tab:blue")
@@ -55,7 +55,7 @@ def note_saliency(scorer: Scorer, store: FeatureStore, ident: str) -> np.ndarray
 
 def plot_saliency(scorer: Scorer, store: FeatureStore, ids: list[str], path: Path) -> None:
     """Piano rolls of a few performances, each note coloured by how much it moved the prediction."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(ids), 1, figsize=(10, 2.6 * len(ids)), squeeze=False)
     for ax, ident in zip(axes[:, 0], ids):
         table = store.tables[ident]

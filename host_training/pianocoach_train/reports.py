@@ -8,22 +8,7 @@ import numpy as np
 
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.percepiano import SCALES
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    _pyplot().close(fig)
-    tmp.replace(path)
+from pianocoach_train.plots import pyplot, save_figure
 
 
 def _fmt(value: float | None) -> str:
@@ -57,7 +42,7 @@ def markdown_table(report: dict) -> str:
 
 
 def per_scale_chart(report: dict, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     splits = list(report["splits"])
     fig, ax = plt.subplots(figsize=(11, 5.5))
     width = 0.8 / len(splits)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.config import TrainConfig
+from pianocoach_train.plots import pyplot, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,7 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 
 def plot_curves(history: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = pyplot().subplots(figsize=(6, 3.5))
     ax.plot(history["train_loss"], label="train")
     ax.plot(history["val_loss"], label="validation")
     if history["best_epoch"] >= 0:
@@ -124,7 +120,4 @@ def plot_curves(history: dict, path: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=100)

@@ -63,12 +63,6 @@ class NoteTable:
     def end(self) -> float:
         return float(self.offset.max())
 
-    def notes(self) -> list[Note]:
-        return [
-            Note(float(a), float(b), int(p), int(v))
-            for a, b, p, v in zip(self.onset, self.offset, self.pitch, self.velocity)
-        ]
-
     @classmethod
     def from_arrays(
         cls,
