@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from midi_helpers import steady_scale
-from pianocoach.features import DESCRIPTOR_NAMES, NoteTable, compute_descriptors, scale_velocity, transpose
+from midi_helpers import steady_scale, write_midi
+from pianocoach.features import DESCRIPTOR_NAMES, NoteTable, compute_descriptors, read_midi, scale_velocity, transpose
 
 TIMING = ["tempo_ioi_bpm", "tempo_ioi_cv", "tempo_beat_bpm", "tempo_beat_cv", "onset_deviation_ms",
           "chord_asynchrony_ms", "articulation_ratio", "legato_overlap_ms", "note_density_per_s", "duration_s"]
@@ -10,8 +10,9 @@ VELOCITY = ["velocity_mean", "velocity_std", "velocity_range", "velocity_local_v
 
 
 @pytest.fixture(scope="module")
-def scale():
-    return NoteTable.from_notes(steady_scale(bpm=120))
+def scale(tmp_path_factory):
+    """A steady 120 BPM scale, written to a MIDI file with pretty_midi and read back."""
+    return read_midi(write_midi(tmp_path_factory.mktemp("midi") / "scale.mid", steady_scale(bpm=120)))
 
 
 @pytest.fixture(scope="module")
