@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -52,6 +52,7 @@ class FeatureStore:
     dataset: PercePiano
     settings: FeatureSettings = DEFAULT_SETTINGS
     workers: int = min(2, os.cpu_count() or 1)
+    _loaded: dict[Path, np.ndarray] = field(default_factory=dict, repr=False)  # vectors read this session
 
     @cached_property
     def ids(self) -> list[str]:
@@ -70,8 +71,10 @@ class FeatureStore:
         if copy:
             tag = f"aug{copy}-seed{seed}-" + hashlib.sha256(repr(ranges).encode()).hexdigest()[:8]
         path = cache_dir() / f"vectors-{self.settings.sha256()[:12]}-{tag}.npy"
+        if path in self._loaded:
+            return self._loaded[path]
         if path.is_file():
-            return np.load(path)
+            return self._loaded.setdefault(path, np.load(path))
         jobs = [(str(self.dataset.midi_files[i]), copy, seed, ranges) for i in self.ids]
         desc = f"features{' (augmented copy %d)' % copy if copy else ''}"
         with ProcessPoolExecutor(self.workers) as pool:
@@ -81,7 +84,7 @@ class FeatureStore:
         tmp = path.with_name(path.name + ".tmp.npy")
         np.save(tmp, matrix)
         tmp.replace(path)
-        return matrix
+        return self._loaded.setdefault(path, matrix)
 
     def vectors_for(self, ids, copy: int = 0, seed: int = 0, ranges: AugmentRanges = AugmentRanges()) -> np.ndarray:
         return self.vectors(copy, seed, ranges)[[self.row[i] for i in ids]]

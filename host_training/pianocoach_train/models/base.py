@@ -48,6 +48,19 @@ class Scorer(ABC):
     def load(cls, run_dir: Path, config: TrainConfig) -> "Scorer": ...
 
 
+class VectorScorer(Scorer):
+    """A scorer whose input is the fixed-length feature vector."""
+
+    input_kind = "vector"
+
+    def predict(self, store: FeatureStore, ids: tuple[str, ...] | list[str]) -> np.ndarray:
+        return self.predict_vectors(store.vectors_for(ids))
+
+    @abstractmethod
+    def predict_vectors(self, x: np.ndarray) -> np.ndarray:
+        """Predictions for raw feature vectors of shape (n, features)."""
+
+
 def torch_onnx_bytes(net, example: tuple, input_names: list[str], dynamic_axes: dict) -> int:
     """Export a torch module with the TorchScript exporter (no onnxscript needed) and return its size."""
     import io

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from pianocoach_train.config import TrainConfig
-from pianocoach_train.feature_store import FeatureStore
-from pianocoach_train.models.base import FoldData, Scorer, torch_onnx_bytes, training_vectors
+from pianocoach_train.models.base import FoldData, VectorScorer, torch_onnx_bytes, training_vectors
 from pianocoach_train.training import train_torch
 
 N_SCALES = 19
@@ -45,18 +44,13 @@ def mlp_body(n_features: int, hidden: int, dropout: float) -> nn.Module:
     )
 
 
-class TorchVectorScorer(Scorer):
-    input_kind = "vector"
-
+class TorchVectorScorer(VectorScorer):
     def __init__(self, config: TrainConfig, n_features: int | None = None) -> None:
         super().__init__(config)
         self.net: VectorNet | None = VectorNet(n_features, self.make_body(n_features)) if n_features else None
 
     def make_body(self, n_features: int) -> nn.Module:
         raise NotImplementedError
-
-    def predict(self, store: FeatureStore, ids) -> np.ndarray:
-        return self.predict_vectors(store.vectors_for(ids))
 
     def predict_vectors(self, x: np.ndarray) -> np.ndarray:
         self.net.eval()
