@@ -24,16 +24,24 @@ SETUP_INPUTS := Makefile device/pyproject.toml device/requirements.txt host_trai
 
 # the MIDI scorer `make eval` / `make release-model` train (ridge mlp extra_trees boosting blend fcn gru)
 MODEL ?= blend
+# the scorers `make export` exports (the first one goes into the bundle it builds)
+EXPORT_MODELS ?= blend
+# `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
+KEY_NAME ?= release
 
-.PHONY: help setup apt test demo data-check eval eval-quick release-model clean
+.PHONY: help setup apt test demo data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
-	@echo "make demo        set up, then measure a sample performance"
+	@echo "make demo        set up, check the default model bundle, then measure a sample performance"
 	@echo "make test        set up, then run the test suite"
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
 	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
 	@echo "make release-model  train MODEL on the performer split minus its test list (artifacts/release/)"
+	@echo "make export      release models EXPORT_MODELS=$(EXPORT_MODELS) -> ONNX, parity, INT8, figures, signed bundle"
+	@echo "make bundle      rebuild the committed default bundle (device/pianocoach/data/default_bundle/)"
+	@echo "make verify-bundle  check the default bundle (BUNDLE=path for another)"
+	@echo "make keygen      make an Ed25519 signing key pair KEY_NAME=$(KEY_NAME) (private key stays outside git)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make clean       remove .venv and caches"
 
@@ -64,6 +72,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 demo: setup
+	$(VENV)/bin/pianocoach verify-bundle
 	$(VENV)/bin/pianocoach features "$(PIANOCOACH_PERCEPIANO)/midi/Beethoven_WoO80_var27_8bars_3_15.mid"
 
 data-check: setup
@@ -77,6 +86,19 @@ eval-quick: setup
 
 release-model: setup
 	$(PY) -m pianocoach_train release --model $(MODEL)
+
+export: setup
+	$(PY) -m pianocoach_export export --models $(EXPORT_MODELS)
+
+bundle: setup
+	$(PY) -m pianocoach_export bundle --default
+	$(VENV)/bin/pianocoach verify-bundle
+
+verify-bundle: setup
+	$(VENV)/bin/pianocoach verify-bundle $(BUNDLE)
+
+keygen: setup
+	$(PY) -m pianocoach_export keygen --name $(KEY_NAME)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

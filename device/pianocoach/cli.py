@@ -2,6 +2,7 @@
 
     pianocoach features PERFORMANCE.mid [--json]   measure a performance (descriptors with units)
     pianocoach settings                            the feature settings and their hash
+    pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
 """
 
 from __future__ import annotations
@@ -37,6 +38,24 @@ def _settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_bundle(args: argparse.Namespace) -> int:
+    from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
+    from pianocoach.bundle.signing import trusted_keys
+
+    path = args.bundle or DEFAULT_BUNDLE
+    result = verify_bundle(path, trusted_keys(args.key))
+    for problem in result.problems:
+        print(f"{path}: {problem}")
+    if not result.ok:
+        print(f"{path}: REFUSED ({len(result.problems)} problem{'s' if len(result.problems) > 1 else ''})", file=sys.stderr)
+        return 1
+    manifest = result.manifest
+    models = ", ".join(f"{m.role} ({m.architecture}, {m.precision})" for m in manifest.models)
+    print(f"{path}: OK: bundle {manifest.bundle_id}, schema {manifest.schema_version}, {len(manifest.files)} files, "
+          f"models: {models}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pianocoach", description="PianoCoach: how did that performance come across?")
     parser.add_argument("--version", action="version", version=f"pianocoach {__version__}")
@@ -50,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = commands.add_parser("settings", help="print the feature settings and their hash")
     settings.set_defaults(run=_settings)
+
+    verify = commands.add_parser("verify-bundle", help="check a model bundle's signature, checksums, feature hash and models")
+    verify.add_argument("bundle", type=Path, nargs="?", help="bundle folder or .tar (default: the installed default bundle)")
+    verify.add_argument("--key", type=Path, action="append",
+                        help="trusted public key file or folder of .pub files (repeatable; default: the packaged keys)")
+    verify.set_defaults(run=_verify_bundle)
     return parser
 
 

@@ -40,3 +40,20 @@ class DatasetFileError(InputFileError):
 
 class InvalidNotesError(PianoCoachError):
     """A list of notes handed to the feature code is not a valid performance."""
+
+
+class BundleError(InputFileError):
+    """A model bundle (or a file in it) is unreadable, fails verification, or cannot be built."""
+
+
+class BundleRejected(BundleError):
+    """A model bundle failed verification; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, path: str | Path, problems: list[str]) -> None:
+        self.problems = list(problems)
+        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+        super().__init__(path, f"refused: {problems[0]}{more}")
+
+
+class SigningKeyError(InputFileError):
+    """A signing or public key file is missing or not an Ed25519 key in PEM form."""

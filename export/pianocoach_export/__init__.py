@@ -1,5 +1,5 @@
-"""PianoCoach export: checkpoint -> ONNX -> INT8 -> signed bundle; HF model -> GGUF; flashing.
+"""PianoCoach export: checkpoint -> ONNX -> parity -> INT8 -> signed bundle (later: GGUF, flashing).
 
-Imports the device package (manifest schema, feature settings) and host_training, never the reverse.
-The export steps arrive with their issues; this package exists so the layout and install are fixed now.
+Imports the device package (manifest dataclass, signatures, feature settings) and host_training, never
+the reverse. ``python -m pianocoach_export --help`` lists the commands.
 """

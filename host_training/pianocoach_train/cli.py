@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     release = groups.add_parser("release", help="train the default model on the performer split minus its test list")
     _add_training_flags(release)
-    release.add_argument("--out", type=Path, help="output folder (default artifacts/release/midi_scorer)")
+    release.add_argument("--out", type=Path, help="output folder (default artifacts/release/<model>)")
     release.set_defaults(run=_release)
     return parser
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -77,8 +78,13 @@ class FeatureStore:
             return self._loaded.setdefault(path, np.load(path))
         jobs = [(str(self.dataset.midi_files[i]), copy, seed, ranges) for i in self.ids]
         desc = f"features{' (augmented copy %d)' % copy if copy else ''}"
-        with ProcessPoolExecutor(self.workers) as pool:
-            rows = list(tqdm(pool.map(_vector_job, jobs, chunksize=16), total=len(jobs), desc=desc, unit="file", disable=None))
+        if self.workers <= 1:
+            rows = [_vector_job(job) for job in tqdm(jobs, desc=desc, unit="file", disable=None)]
+        else:
+            # forkserver, not fork: a process forked after ONNX Runtime or torch started their thread
+            # pools can hang on a lock one of those threads held
+            with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+                rows = list(tqdm(pool.map(_vector_job, jobs, chunksize=16), total=len(jobs), desc=desc, unit="file", disable=None))
         matrix = np.stack(rows).astype(np.float32)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npy")

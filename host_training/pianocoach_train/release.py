@@ -1,6 +1,6 @@
 """The release MIDI scorer: trained on the performer split minus its test list, which stays unseen.
 
-Saved to ``artifacts/release/midi_scorer`` (a run folder: config, provenance, model), where export
+Saved to ``artifacts/release/<model>`` (a run folder: config, provenance, model), where export
 picks it up. Models that early-stop (the MLP, the blend's MLP, the sequence models) stop on a seeded
 10 % of the training ids.
 """
@@ -15,8 +15,13 @@ from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.models import build_scorer
 from pianocoach_train.runs import artifacts_dir, train_run
 
+
+def release_dir(model: str) -> Path:
+    return artifacts_dir() / "release" / model
+
+
 def train_release(config: TrainConfig, store: FeatureStore, out: Path | None = None, progress: bool = True) -> Path:
-    out = out or artifacts_dir() / "release" / "midi_scorer"
+    out = out or release_dir(config.model)
     split = store.dataset.split("performer")
     excluded = set(split.test)
     train = tuple(i for i in sorted(split.all_ids()) if i not in excluded)

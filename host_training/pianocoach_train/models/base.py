@@ -5,11 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pianocoach_train.config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,24 @@ class Scorer(ABC):
         """Predictions of shape (len(ids), 19) on the label scale."""
 
     @abstractmethod
+    def to_onnx(self) -> "onnx.ModelProto":
+        """The trained model as one float ONNX graph (see ``onnx_graphs`` for names and opset)."""
+
     def onnx_size_bytes(self) -> int:
         """Size of the model converted to ONNX (float), to check it fits the device (< 5 MB)."""
+        return self.to_onnx().ByteSize()
+
+    @abstractmethod
+    def onnx_feeds(self, store: FeatureStore, ids: tuple[str, ...] | list[str]) -> list[dict[str, np.ndarray]]:
+        """ONNX inputs for these performances, as the device would feed them (batched where it can)."""
+
+    @abstractmethod
+    def reference_outputs(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """This model's own (torch or scikit-learn) output for one ONNX feed: what ONNX must reproduce."""
+
+    def torch_modules(self) -> list:
+        """The torch networks inside (what magnitude pruning can touch); none for tree models."""
+        return []
 
     @abstractmethod
     def save(self, run_dir: Path) -> None: ...
@@ -60,22 +80,11 @@ class VectorScorer(Scorer):
     def predict_vectors(self, x: np.ndarray) -> np.ndarray:
         """Predictions for raw feature vectors of shape (n, features)."""
 
+    def onnx_feeds(self, store: FeatureStore, ids: tuple[str, ...] | list[str]) -> list[dict[str, np.ndarray]]:
+        return [{"features": store.vectors_for(ids)}]
 
-def torch_onnx_bytes(net, example: tuple, input_names: list[str], dynamic_axes: dict) -> int:
-    """Export a torch module with the TorchScript exporter (no onnxscript needed) and return its size."""
-    import io
-    import warnings
-
-    import torch
-
-    buffer = io.BytesIO()
-    net.eval()
-    with warnings.catch_warnings():
-        # tracing warns about Python branches (the GRU's padding check) and batch sizes: expected here
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, example, buffer, dynamo=False, input_names=input_names, output_names=["scores"],
-                          dynamic_axes=dynamic_axes)
-    return len(buffer.getvalue())
+    def reference_outputs(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return self.predict_vectors(feed["features"])
 
 
 def training_vectors(data: FoldData, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:

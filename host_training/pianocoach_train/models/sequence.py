@@ -19,7 +19,8 @@ from torch import nn
 from pianocoach.features import NOTE_FEATURE_NAMES, NoteTable, note_sequence, random_augment
 from pianocoach_train.config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
-from pianocoach_train.models.base import FoldData, Scorer, torch_onnx_bytes
+from pianocoach_train.models.base import FoldData, Scorer
+from pianocoach_train.models.onnx_graphs import torch_to_onnx
 from pianocoach_train.training import train_torch
 
 N_SCALES = 19
@@ -132,9 +133,26 @@ class SequenceScorer(Scorer):
             parts = [self.net(*inputs).numpy() for inputs, _ in self._batches([store.tables[i] for i in ids], None)]
         return np.concatenate(parts).astype(np.float32)
 
-    def onnx_size_bytes(self) -> int:
+    def to_onnx(self):
+        # The GRU traces its unpadded path: the device scores one performance at a time, mask all ones.
         example = (torch.zeros(1, 64, N_NOTE_FEATURES), torch.ones(1, 64))
-        return torch_onnx_bytes(self.net, example, ["notes", "mask"], {"notes": {1: "notes"}, "mask": {1: "notes"}})
+        axes = {0: "batch", 1: "notes"}
+        return torch_to_onnx(self.net, example, ["notes", "mask"], {"notes": axes, "mask": axes})
+
+    def onnx_feeds(self, store: FeatureStore, ids) -> list[dict[str, np.ndarray]]:
+        feeds = []
+        for ident in ids:
+            sequence = self._sequence(store.tables[ident], None)[None]
+            feeds.append({"notes": sequence, "mask": np.ones(sequence.shape[:2], dtype=np.float32)})
+        return feeds
+
+    def reference_outputs(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        self.net.eval()
+        with torch.no_grad():
+            return self.net(torch.from_numpy(feed["notes"]), torch.from_numpy(feed["mask"])).numpy()
+
+    def torch_modules(self) -> list:
+        return [self.net]
 
     def save(self, run_dir: Path) -> None:
         torch.save({"config": self.config.to_dict(), "name": self.name, "model": self.net.state_dict()}, run_dir / "model.pt")

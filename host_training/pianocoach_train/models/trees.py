@@ -1,7 +1,8 @@
 """Tree ensembles over the descriptor vector (scikit-learn; exported as ONNX-ML TreeEnsemble).
 
 ``extra_trees`` is one multi-output forest; ``boosting`` one gradient-boosted model per scale;
-``blend`` averages the two with the MLP. Sizes are kept small enough for the device (< 5 MB as ONNX together):
+``blend`` averages the two with the MLP, exported as one graph. Sizes are kept small enough for the device
+(< 5 MB as one ONNX graph):
 an extra-trees forest grows about 60 KB of ONNX per tree at 900 training rows and 3 samples a leaf.
 """
 
@@ -16,6 +17,7 @@ from sklearn.multioutput import MultiOutputRegressor
 
 from pianocoach_train.config import TrainConfig
 from pianocoach_train.models.base import FoldData, VectorScorer, training_vectors
+from pianocoach_train.models.onnx_graphs import average_models, sklearn_to_onnx
 from pianocoach_train.models.vector import MLPScorer
 
 
@@ -52,12 +54,12 @@ class TreeScorer(VectorScorer):
     def predict_vectors(self, x: np.ndarray) -> np.ndarray:
         return np.mean([est.predict(x) for est in self.estimators], axis=0).astype(np.float32)
 
-    def onnx_size_bytes(self) -> int:
-        from skl2onnx import to_onnx
+    def onnx_parts(self) -> list:
+        return [sklearn_to_onnx(est, est.n_features_in_) for est in self.estimators]
 
-        example = np.zeros((1, self.estimators[0].n_features_in_), dtype=np.float32)
-        opsets = {"": 17, "ai.onnx.ml": 3}
-        return sum(len(to_onnx(est, example, target_opset=opsets).SerializeToString()) for est in self.estimators)
+    def to_onnx(self):
+        parts = self.onnx_parts()
+        return parts[0] if len(parts) == 1 else average_models(parts)
 
     def save(self, run_dir: Path) -> None:
         joblib.dump(self.estimators, run_dir / "model.joblib")
@@ -109,8 +111,11 @@ class BlendScorer(VectorScorer):
         parts = [est.predict(x) for est in self.trees.estimators] + [self.mlp.predict_vectors(x)]
         return np.mean(parts, axis=0).astype(np.float32)
 
-    def onnx_size_bytes(self) -> int:
-        return self.trees.onnx_size_bytes() + self.mlp.onnx_size_bytes()
+    def to_onnx(self):
+        return average_models(self.trees.onnx_parts() + [self.mlp.to_onnx()])
+
+    def torch_modules(self) -> list:
+        return self.mlp.torch_modules()
 
     def save(self, run_dir: Path) -> None:
         self.trees.save(run_dir)

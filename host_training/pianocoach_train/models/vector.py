@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from pianocoach_train.config import TrainConfig
-from pianocoach_train.models.base import FoldData, VectorScorer, torch_onnx_bytes, training_vectors
+from pianocoach_train.models.base import FoldData, VectorScorer, training_vectors
+from pianocoach_train.models.onnx_graphs import torch_to_onnx
 from pianocoach_train.training import train_torch
 
 N_SCALES = 19
@@ -57,9 +58,12 @@ class TorchVectorScorer(VectorScorer):
         with torch.no_grad():
             return self.net(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
 
-    def onnx_size_bytes(self) -> int:
+    def to_onnx(self):
         example = (torch.zeros(1, self.net.mean.shape[0]),)
-        return torch_onnx_bytes(self.net, example, ["features"], {"features": {0: "batch"}})
+        return torch_to_onnx(self.net, example, ["features"], {"features": {0: "batch"}})
+
+    def torch_modules(self) -> list:
+        return [self.net]
 
     def save(self, run_dir: Path) -> None:
         torch.save({"config": self.config.to_dict(), "n_features": self.net.mean.shape[0], "model": self.net.state_dict()},

@@ -1,0 +1,157 @@
+"""Export command line: ``python -m pianocoach_export <command>``.
+
+    python -m pianocoach_export export [--models blend,mlp,...] [--key FILE]   ONNX, parity, INT8, figures, bundle
+    python -m pianocoach_export bundle --default                             rebuild the committed default bundle
+    python -m pianocoach_export keygen --name NAME                           make an Ed25519 signing key pair
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pianocoach.console import add_verbose_flag, run_command
+from pianocoach_train.settings import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
+
+ROLE = "midi_scorer"
+
+
+def _models(text: str) -> tuple[str, ...]:
+    from pianocoach_train.models import MODEL_NAMES
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in MODEL_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown model {', '.join(unknown) or text!r}; choose from {', '.join(MODEL_NAMES)}")
+    return names
+
+
+def _store(args: argparse.Namespace):
+    from pianocoach_train.feature_store import FeatureStore
+    from pianocoach_train.percepiano.dataset import PercePiano
+
+    return FeatureStore(PercePiano.open(percepiano_root(args.data)))
+
+
+def _export_release(model: str, store, prune: bool, progress: bool):
+    """Train the release model when it is missing (a finished run is reused), then export it."""
+    from pianocoach_export.export_models import export_model
+    from pianocoach_train.config import TrainConfig
+    from pianocoach_train.release import release_dir, train_release
+    from pianocoach_train.runs import artifacts_dir
+
+    run_dir = train_release(TrainConfig(model=model), store, release_dir(model), progress=progress)
+    return export_model(run_dir, store, artifacts_dir() / "export" / model, prune=prune, progress=progress)
+
+
+def _bundle(result, key, out_dir: Path, tar_path: Path | None, bundle_id: str):
+    from pianocoach.bundle import verify_bundle
+    from pianocoach.bundle.signing import TrustedKey, key_id, trusted_keys
+    from pianocoach.errors import BundleRejected
+    from pianocoach_export.bundle import BundleModel, write_bundle
+    from pianocoach_train.percepiano.labels import SCALES
+
+    path, precision = result.chosen()
+    metrics = {"test_list": "performer split test list (193)", "parity_max_abs": result.parity_max_abs,
+               "float": result.float, "int8": result.int8, "quantization": result.quantization}
+    model = BundleModel(ROLE, path, result.model, precision, tuple(SCALES), metrics, result.provenance)
+    write_bundle(out_dir, [model], key, bundle_id, tar_path)
+    # check what was written as a device would, trusting the packaged keys and the key that signed it
+    signer = TrustedKey(key_id(key.public_key()), "signer", key.public_key())
+    for target in [out_dir] + ([tar_path] if tar_path else []):
+        check = verify_bundle(target, [signer, *trusted_keys()])
+        if not check.ok:
+            raise BundleRejected(target, check.problems)
+    return path, precision
+
+
+def _bundle_id(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def _signing_key(args: argparse.Namespace):
+    from pianocoach_export.signing import development_key, load_private_key
+
+    return load_private_key(args.key) if args.key else development_key()
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pianocoach_export.report import write
+    from pianocoach_train.runs import artifacts_dir
+
+    store = _store(args)
+    progress = sys.stderr.isatty()
+    results = []
+    for model in args.models:
+        results.append(_export_release(model, store, prune=not args.no_prune, progress=progress))
+    paths = write(results, args.report_dir, args.report_name)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    best = results[0]
+    bundle_id = _bundle_id(f"pianocoach-{best.model}")
+    out = artifacts_dir() / "bundles" / bundle_id
+    path, precision = _bundle(best, _signing_key(args), out, out.with_suffix(".tar"), bundle_id)
+    print(f"report: {paths['markdown']} ({paths['json'].name})")
+    print(f"bundle: {out} and {out.with_suffix('.tar')} ({best.model}, {precision}); verified")
+    return 0
+
+
+def _default_bundle(args: argparse.Namespace) -> int:
+    from pianocoach.bundle import DEFAULT_BUNDLE
+    from pianocoach_train.runs import artifacts_dir
+
+    result = _export_release(args.model, _store(args), prune=False, progress=sys.stderr.isatty())
+    tar_path = artifacts_dir() / "bundles" / "default.tar"
+    path, precision = _bundle(result, _signing_key(args), DEFAULT_BUNDLE, tar_path, _bundle_id(f"default-{args.model}"))
+    size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.rglob("*") if p.is_file())
+    print(f"default bundle: {DEFAULT_BUNDLE} ({size / 1e6:.2f} MB; {result.model}, {precision}; "
+          f"R² {result.float['r2']:.3f} float / {result.int8['r2'] if result.int8 else '—'} int8 on the performer test list)")
+    print(f"archive: {tar_path}")
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from pianocoach.bundle.signing import load_public_key
+    from pianocoach_export.signing import generate_key_pair
+
+    private_path, public_path = generate_key_pair(args.name, args.dir, args.force)
+    print(f"private key: {private_path} (keep it secret; never commit it)")
+    print(f"public key:  {public_path} (id {load_public_key(public_path).key_id}); a device trusts bundles signed with "
+          "it once this file is in its trusted keys folder")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pianocoach_export", description="PianoCoach export")
+    add_verbose_flag(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data_help = f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
+    key_help = "Ed25519 private key (PEM) to sign with (default: the development key)"
+
+    export = commands.add_parser("export", help="release models -> ONNX, parity, INT8, figures; bundle of the first")
+    export.add_argument("--models", type=_models, default=("blend",), help="comma-separated scorers (default blend)")
+    export.add_argument("--data", type=Path, help=data_help)
+    export.add_argument("--key", type=Path, help=key_help)
+    export.add_argument("--no-prune", action="store_true", help="skip the magnitude-pruning comparison")
+    export.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "export")
+    export.add_argument("--report-name", default="export")
+    export.set_defaults(run=_export)
+
+    bundle = commands.add_parser("bundle", help="rebuild the committed default bundle from the release model")
+    bundle.add_argument("--default", action="store_true", required=True, help="write the default bundle (the only kind yet)")
+    bundle.add_argument("--model", default="blend", type=lambda t: _models(t)[0], help="scorer (default blend)")
+    bundle.add_argument("--data", type=Path, help=data_help)
+    bundle.add_argument("--key", type=Path, help=key_help)
+    bundle.set_defaults(run=_default_bundle)
+
+    keygen = commands.add_parser("keygen", help="make an Ed25519 signing key pair")
+    keygen.add_argument("--name", default="release", help="key name (files NAME.key and NAME.pub; default release)")
+    keygen.add_argument("--dir", type=Path, help="folder (default $PIANOCOACH_KEY_DIR or ~/.config/pianocoach/keys)")
+    keygen.add_argument("--force", action="store_true", help="replace an existing key of that name")
+    keygen.set_defaults(run=_keygen)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser().parse_args(argv), "pianocoach_export")
