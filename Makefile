@@ -18,6 +18,8 @@ export PIANOCOACH_PERCEPIANO ?= $(abspath ../shared/percepiano)
 # librosa's numba kernels compile once (~20 s) into this kept folder.
 export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
 
+# basic-pitch's nmp.onnx transcribes audio; without --no-deps its metadata pulls tensorflow
+BASIC_PITCH := basic-pitch==0.4.0
 SETUP_STAMP := $(VENV)/.setup-done
 SETUP_INPUTS := Makefile device/pyproject.toml device/requirements.txt host_training/pyproject.toml \
 	host_training/requirements.txt export/pyproject.toml tests/requirements.txt
@@ -29,11 +31,12 @@ EXPORT_MODELS ?= blend
 # `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
 KEY_NAME ?= release
 
-.PHONY: help setup apt test demo data-check eval eval-quick release-model export bundle keygen verify-bundle clean
+.PHONY: help setup apt test demo bench data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
-	@echo "make demo        set up, check the default model bundle, then measure a sample performance"
+	@echo "make demo        set up, check the default model bundle, then score a sample performance with it"
 	@echo "make test        set up, then run the test suite"
+	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
 	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
@@ -52,6 +55,7 @@ $(SETUP_STAMP): $(SETUP_INPUTS)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q $(TORCH_SPEC) -c host_training/requirements.txt -c device/requirements.txt $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(PIP) install -q -r device/requirements.txt -r host_training/requirements.txt -r tests/requirements.txt
+	$(PIP) install -q --no-deps $(BASIC_PITCH)
 	$(PIP) install -q -e ./device -e ./host_training -e ./export
 	@touch $@
 	@echo "setup: done ($(VENV); the device CLI is $(VENV)/bin/pianocoach)"
@@ -71,9 +75,14 @@ apt:
 test: setup
 	$(PY) -m pytest -q tests
 
+DEMO_MIDI := $(PIANOCOACH_PERCEPIANO)/midi/Beethoven_WoO80_var27_8bars_3_15.mid
+
 demo: setup
 	$(VENV)/bin/pianocoach verify-bundle
-	$(VENV)/bin/pianocoach features "$(PIANOCOACH_PERCEPIANO)/midi/Beethoven_WoO80_var27_8bars_3_15.mid"
+	$(VENV)/bin/pianocoach score "$(DEMO_MIDI)"
+
+bench: setup
+	OMP_NUM_THREADS=1 $(PY) -m pianocoach.bench --out reports/bench/latest.json
 
 data-check: setup
 	$(PY) -m pianocoach_train data check

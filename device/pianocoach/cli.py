@@ -3,6 +3,8 @@
     pianocoach features PERFORMANCE.mid [--json]   measure a performance (descriptors with units)
     pianocoach settings                            the feature settings and their hash
     pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
+    pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime]
+                                                   score performances (audio or MIDI) with the bundle's scorer
 """
 
 from __future__ import annotations
@@ -56,6 +58,38 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from pianocoach.errors import PianoCoachError
+    from pianocoach.inputs import open_file
+    from pianocoach.report import format_report
+    from pianocoach.scoring import BundleScorer, SessionSettings, score_source, warm_up
+
+    scorer = BundleScorer(args.bundle)  # a missing or refused bundle stops here, with its reason
+    settings = SessionSettings(block_seconds=args.block_seconds, language=args.language)
+    failures = 0
+    warmed: set[str] = set()
+    for path in args.files:
+        try:
+            source = open_file(path, args.block_seconds, args.realtime)
+            if source.kind not in warmed:  # one-off loading stays out of the reported timing
+                warm_up(source.kind)
+                warmed.add(source.kind)
+            result = score_source(source, scorer, settings)
+        except PianoCoachError as exc:  # one bad file is reported and the rest still get scored
+            failures += 1
+            if args.json:
+                print(json.dumps({"input": str(path), "error": str(exc)}, ensure_ascii=False))
+            else:
+                print(f"{exc}", file=sys.stderr)
+            continue
+        result.input = str(path)
+        if args.json:
+            print(json.dumps(result.to_dict(), ensure_ascii=False))
+        else:
+            print(format_report(result))
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pianocoach", description="PianoCoach: how did that performance come across?")
     parser.add_argument("--version", action="version", version=f"pianocoach {__version__}")
@@ -75,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--key", type=Path, action="append",
                         help="trusted public key file or folder of .pub files (repeatable; default: the packaged keys)")
     verify.set_defaults(run=_verify_bundle)
+
+    score = commands.add_parser("score", help="score performances (WAV/FLAC/MP3 or MIDI) as the appliance does")
+    score.add_argument("files", type=Path, nargs="+", help="audio or MIDI files")
+    score.add_argument("--json", action="store_true", help="one JSON object per input")
+    score.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
+    score.add_argument("--language", choices=("en", "zh"), default="en", help="feedback language (default en)")
+    score.add_argument("--block-seconds", type=float, default=2.0, help="block length in seconds (default 2)")
+    score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
+    score.set_defaults(run=_score)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from contextlib import contextmanager
 
 from pianocoach.errors import PianoCoachError
 
@@ -23,3 +24,16 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
     except PianoCoachError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+
+
+@contextmanager
+def quiet_root_logger(level: int = logging.ERROR):
+    """Silence libraries that log chatty warnings to the root logger while they load or run
+    (basic-pitch's package import, onnxruntime.quantization)."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(previous)

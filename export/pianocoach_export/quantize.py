@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
+
+from pianocoach.console import quiet_root_logger
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,10 @@ class _Calibration:
 
 def quantize_model(float_path: Path, int8_path: Path, method: str, calibration: list[dict[str, np.ndarray]]) -> Quantized:
     """Quantize ``float_path`` into ``int8_path`` ("static" or "dynamic") and say which ops stayed float."""
-    with _quiet_root_logger():
+    # onnxruntime.quantization logs "consider pre-processing" to the root logger on every call; its
+    # pre-processing (symbolic shape inference) does not know the ai.onnx.ml tree ops, so we skip it
+    with quiet_root_logger():
         return _quantize(float_path, int8_path, method, calibration)
-
-
-@contextmanager
-def _quiet_root_logger():
-    """onnxruntime.quantization logs "consider pre-processing" to the root logger on every call; its
-    pre-processing (symbolic shape inference) does not know the ai.onnx.ml tree ops, so we skip it."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def _quantize(float_path: Path, int8_path: Path, method: str, calibration: list[dict[str, np.ndarray]]) -> Quantized:

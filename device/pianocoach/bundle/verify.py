@@ -33,6 +33,7 @@ class Verification:
     path: Path
     manifest: Manifest | None = None
     problems: list[str] = field(default_factory=list)
+    sessions: dict = field(default_factory=dict)  # model file -> the ONNX Runtime session that checked it
 
     @property
     def ok(self) -> bool:
@@ -64,11 +65,20 @@ def bundle_directory(path: str | Path) -> Iterator[Path]:
         raise BundleError(path, f"not a readable bundle archive ({exc})") from exc
 
 
-def session_specs(model_path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """Inputs and outputs of an ONNX file as ONNX Runtime opens it."""
+def open_session(model_path: Path, threads: int = 0):
+    """An ONNX Runtime CPU session (``threads=1``: one thread, as the device scores)."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = threads
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
+def session_specs(model_path: Path, session=None) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """Inputs and outputs of an ONNX file as ONNX Runtime opens it."""
+    session = session or open_session(model_path)
 
     def spec(arg) -> TensorSpec:
         shape = tuple(d if isinstance(d, (int, str)) else "?" for d in arg.shape)
@@ -78,18 +88,21 @@ def session_specs(model_path: Path) -> tuple[tuple[TensorSpec, ...], tuple[Tenso
 
 
 def verify_bundle(path: str | Path, keys: list[TrustedKey] | None = None,
-                  settings: FeatureSettings = DEFAULT_SETTINGS) -> Verification:
-    """Check everything; ``Verification.problems`` is empty only when the bundle is fit to use."""
+                  settings: FeatureSettings = DEFAULT_SETTINGS, keep_sessions: bool = False, threads: int = 0) -> Verification:
+    """Check everything; ``Verification.problems`` is empty only when the bundle is fit to use.
+    ``keep_sessions`` (folders only) keeps the sessions the check opened, so a scorer need not open
+    each model twice (a tree ensemble's session holds tens of MB)."""
     result = Verification(Path(path))
     try:
         with bundle_directory(path) as folder:
-            _verify_folder(folder, keys if keys is not None else trusted_keys(), settings, result)
+            _verify_folder(folder, keys if keys is not None else trusted_keys(), settings, result, keep_sessions, threads)
     except BundleError as exc:
         result.problems.append(exc.problem)
     return result
 
 
-def _verify_folder(folder: Path, keys: list[TrustedKey], settings: FeatureSettings, result: Verification) -> None:
+def _verify_folder(folder: Path, keys: list[TrustedKey], settings: FeatureSettings, result: Verification,
+                   keep_sessions: bool = False, threads: int = 0) -> None:
     manifest_path, signature_path = folder / MANIFEST_NAME, folder / SIGNATURE_NAME
     if not manifest_path.is_file():
         result.problems.append(f"missing {MANIFEST_NAME} (not a model bundle?)")
@@ -117,7 +130,9 @@ def _verify_folder(folder: Path, keys: list[TrustedKey], settings: FeatureSettin
         if model.file not in manifest.files:
             result.problems.append(f"model {model.role} file {model.file} is not listed in the manifest's files")
         elif model.file in intact:
-            _check_model(folder / model.file, model, result.problems)
+            session = _check_model(folder / model.file, model, result.problems, threads)
+            if keep_sessions and session is not None:
+                result.sessions[model.file] = session
 
 
 def _check_files(folder: Path, manifest: Manifest, problems: list[str]) -> set[str]:
@@ -139,12 +154,14 @@ def _check_files(folder: Path, manifest: Manifest, problems: list[str]) -> set[s
     return intact
 
 
-def _check_model(path: Path, model: ModelEntry, problems: list[str]) -> None:
+def _check_model(path: Path, model: ModelEntry, problems: list[str], threads: int = 0):
+    """Open the model and compare its inputs and outputs with the manifest; returns the session."""
     try:
-        inputs, outputs = session_specs(path)
+        session = open_session(path, threads)
+        inputs, outputs = session_specs(path, session)
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
         problems.append(f"{model.file}: ONNX Runtime cannot open it ({str(exc).splitlines()[0]})")
-        return
+        return None
     for kind, claimed, actual in (("inputs", model.inputs, inputs), ("outputs", model.outputs, outputs)):
         if claimed != actual:
             problems.append(
@@ -154,11 +171,13 @@ def _check_model(path: Path, model: ModelEntry, problems: list[str]) -> None:
     scores = model.outputs[0].shape[-1] if model.outputs and model.outputs[0].shape else None
     if isinstance(scores, int) and scores != len(model.labels):
         problems.append(f"{model.file}: {scores} output columns but {len(model.labels)} label names")
+    return session
 
 
-def load_verified(path: str | Path, keys: list[TrustedKey] | None = None) -> Verification:
-    """Verify, or raise :class:`BundleRejected` listing every problem (the device keeps its old bundle)."""
-    result = verify_bundle(path, keys)
+def load_verified(path: str | Path, keys: list[TrustedKey] | None = None, threads: int = 0) -> Verification:
+    """Verify, or raise :class:`BundleRejected` listing every problem (the device keeps its old bundle).
+    The returned verification holds the models' sessions, ready to run."""
+    result = verify_bundle(path, keys, keep_sessions=True, threads=threads)
     if not result.ok:
         for problem in result.problems:
             log.error("%s: %s", path, problem)

@@ -14,30 +14,11 @@ import numpy as np
 
 from pianocoach.errors import LabelFileError
 from pianocoach.jsonio import read_json
+from pianocoach.scales import SCALE_NAMES
 from pianocoach_train.percepiano.ids import normalise_id
 from pianocoach_train.percepiano.problems import Problem
 
-SCALES = (
-    "Timing: stable / unstable",
-    "Articulation: short / long",
-    "Articulation: soft-cushioned / hard-solid",
-    "Pedal: sparse-dry / saturated-wet",
-    "Pedal: clean / blurred",
-    "Timbre: even / colorful",
-    "Timbre: shallow / rich",
-    "Timbre: bright / dark",
-    "Timbre: soft / loud",
-    "Dynamic: sophisticated-mellow / raw-crude",
-    "Dynamic range: little / large",
-    "Music making: fast-paced / slow-paced",
-    "Music making: flat / spacious",
-    "Music making: disproportioned / balanced",
-    "Music making: pure / dramatic-expressive",
-    "Emotion: optimistic-pleasant / dark",
-    "Emotion: low energy / high energy",
-    "Emotion: honest / imaginative",
-    "Interpretation: unsatisfactory-doubtful / convincing",
-)
+SCALES = SCALE_NAMES  # the 19 scales in label order; defined once, in the device code
 N_SCALES = len(SCALES)
 ROW_LENGTH = N_SCALES + 1  # 19 scale means + the pianist index
 LABEL_RANGE = (1.0 / 7.0, 1.0)

@@ -1,0 +1,1 @@
+"""Feedback text: templates now; a language model through llama.cpp when a bundle carries one."""

@@ -1,0 +1,235 @@
+"""One performance, block by block: notes so far, windowed descriptors, scores, and the final result.
+
+Scoring windows: every ``block_seconds`` along the performance (a fixed grid counted from its start),
+the scorer sees the notes that began in the last ``window_seconds`` (PercePiano clips, which the scorer
+learned from, are 5-50 s long, median 12 s). While playing, each block gives a provisional result for
+its window. At the end the windows are scored again on the final notes (a window whose notes did not
+change reuses its live result) and aggregated: the plain mean, and a mean weighted by each window's new
+notes times their loudness, so quiet pauses count little. Because the grid does not depend on how the
+input was cut into blocks, a file streamed in 2 s blocks and the same file fed whole give the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pianocoach.errors import PianoCoachError
+from pianocoach.features import NoteTable, feature_vector
+from pianocoach.feedback.templates import feedback_text
+from pianocoach.inputs.base import Block
+from pianocoach.scales import SCALE_NAMES, overall_mark
+from pianocoach.scoring.bundle_scorer import BundleScorer
+from pianocoach.scoring.measures import measures
+from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker
+from pianocoach.scoring.result import BlockResult, PerformanceResult
+
+log = logging.getLogger(__name__)
+
+
+class NoPlayingError(PianoCoachError):
+    """Nothing was played (silence, or a MIDI stream without notes)."""
+
+
+class TooShortError(PianoCoachError):
+    """Less playing than the scorer needs."""
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    block_seconds: float = 2.0
+    window_seconds: float = 20.0
+    min_playing_s: float = 3.0  # shorter performances are refused
+    min_window_notes: int = 8  # a window with fewer notes is not scored
+    clip_warn_fraction: float = 0.001  # warn when more than 0.1 % of samples are clipped
+    language: str = "en"  # "en" or "zh"
+
+
+@dataclass
+class Timing:
+    transcription: float = 0.0
+    features: float = 0.0
+    inference: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 4) for k, v in vars(self).items()}
+
+
+def window_table(table: NoteTable, start: float, end: float) -> NoteTable | None:
+    """What had been played by ``end``: notes that began in [start, end), keys still down at ``end``
+    released there, and the pedal events before ``end``. A window therefore looks the same live and
+    afterwards, so its live score is reused at the end."""
+    keep = (table.onset >= start) & (table.onset < end)
+    if not keep.any():
+        return None
+    pedal = table.pedal_events[table.pedal_events[:, 0] < end] if len(table.pedal_events) else table.pedal_events
+    soft = table.soft_pedal_events[table.soft_pedal_events[:, 0] < end] if len(table.soft_pedal_events) else table.soft_pedal_events
+    return NoteTable.from_arrays(table.onset[keep], np.minimum(table.offset[keep], end), table.pitch[keep],
+                                 table.velocity[keep], pedal_events=pedal, soft_pedal_events=soft, source=table.source)
+
+
+def _content_key(table: NoteTable) -> str:
+    digest = hashlib.sha256()
+    for array in (table.onset, table.offset, table.pitch, table.velocity, table.pedal_events, table.soft_pedal_events):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+class ScoringSession:
+    def __init__(self, scorer: BundleScorer, kind: str, name: str, settings: SessionSettings = SessionSettings(),
+                 notes: MidiNoteTracker | AudioNoteStream | None = None) -> None:
+        self.scorer = scorer
+        self.kind = kind
+        self.name = name
+        self.settings = settings
+        self.notes = notes or (AudioNoteStream(name) if kind == "audio" else MidiNoteTracker(name))
+        self.timing = Timing()
+        self.blocks: list[BlockResult] = []
+        self.overflows = 0
+        self._cache: dict[str, np.ndarray] = {}  # window content -> scores
+        self._live_windows = 0  # grid windows already scored while playing
+
+    # -- while playing ---------------------------------------------------------------------------
+    def add(self, block: Block) -> BlockResult | None:
+        """Take one block; returns the provisional result of the newest window the notes so far cover
+        (None until there are 3 s of playing)."""
+        started = time.perf_counter()
+        if block.kind != self.kind:
+            raise ValueError(f"{self.name}: a {block.kind} block in a {self.kind} session")
+        self.notes.feed(block if block.kind == "audio" else block.events)
+        self.overflows = max(self.overflows, block.overflows)
+        covered = self.notes.covered_until(block.end)
+        table = self.notes.snapshot(block.end) if self._next_window_end() <= covered else None
+        self._count_notes_time(started)
+        result = None
+        while table is not None and self._next_window_end() <= covered:
+            end = self._next_window_end()
+            self._live_windows += 1
+            if end - table.start < self.settings.min_playing_s:
+                continue
+            scores = self._window_scores(table, end)
+            if scores is not None:
+                result = BlockResult(block.index, block.start, block.end, scores, overall_mark(list(scores)),
+                                     round(time.perf_counter() - started, 4))
+        if result is not None:
+            self.blocks.append(result)
+        return result
+
+    def _next_window_end(self) -> float:
+        return (self._live_windows + 1) * self.settings.block_seconds
+
+    def _count_notes_time(self, started: float) -> None:
+        """Time spent turning input into notes: transcription for audio, part of features for MIDI."""
+        spent = time.perf_counter() - started
+        if self.kind == "audio":
+            self.timing.transcription += spent
+        else:
+            self.timing.features += spent
+
+    def _window_scores(self, table: NoteTable, end: float) -> np.ndarray | None:
+        started = time.perf_counter()
+        window = window_table(table, end - self.settings.window_seconds, end)
+        if window is None or len(window) < self.settings.min_window_notes:
+            self.timing.features += time.perf_counter() - started
+            return None
+        key = _content_key(window)
+        if key in self._cache:
+            self.timing.features += time.perf_counter() - started
+            return self._cache[key]
+        vector = feature_vector(window)
+        self.timing.features += time.perf_counter() - started
+        started = time.perf_counter()
+        scores = self.scorer.score(vector, self.kind)
+        self.timing.inference += time.perf_counter() - started
+        self._cache[key] = scores
+        return scores
+
+    # -- at the end --------------------------------------------------------------------------------
+    def finish(self) -> PerformanceResult:
+        started = time.perf_counter()
+        table = self.notes.final()
+        self._count_notes_time(started)
+        warnings = self._check_input(table)
+        s = self.settings
+        end = self.notes.end
+        grid = np.arange(s.block_seconds, end + s.block_seconds - 1e-9, s.block_seconds)
+        grid = np.minimum(grid, end)
+        rows, weights = [], []
+        for window_end in grid:
+            if window_end - table.start < s.min_playing_s:
+                continue
+            scores = self._window_scores(table, float(window_end))
+            if scores is None:
+                continue
+            rows.append(scores)
+            recent = (table.onset >= window_end - s.block_seconds) & (table.onset < window_end)
+            weights.append(float(recent.sum()) * float(table.velocity[recent].mean() / 127.0) if recent.any() else 0.0)
+        if not rows:
+            raise TooShortError(f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)")
+        values = np.asarray(rows, dtype=np.float64)
+        mean = values.mean(axis=0)
+        weighted = np.average(values, axis=0, weights=weights) if sum(weights) > 0 else mean
+        frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
+        found = measures(table, frame_db)
+        provisional = self.kind == "audio" and not self.scorer.has_audio_scorer()
+        if provisional:
+            warnings.append("scores are provisional: this bundle's scorer learned from MIDI, and a microphone "
+                            "transcription has no pedal and different dynamics")
+        overall = overall_mark(list(weighted))
+        text = feedback_text(dict(zip(SCALE_NAMES, weighted)), overall, found, s.language, provisional)
+        return PerformanceResult(
+            input=self.name, source=self.kind, duration_s=round(float(end), 3), scale_names=list(SCALE_NAMES),
+            scale_values=[round(float(v), 4) for v in weighted], scale_values_mean=[round(float(v), 4) for v in mean],
+            overall=overall, overall_mean=overall_mark(list(mean)), measures={k: m.to_dict() for k, m in found.items()},
+            feedback=text, provisional=provisional, warnings=warnings, windows=len(rows), bundle_id=self.scorer.bundle_id,
+            timing={**self.timing.to_dict(), "finish": round(time.perf_counter() - started, 4)},
+            language=s.language,
+        )
+
+    def _check_input(self, table: NoteTable | None) -> list[str]:
+        warnings = []
+        if isinstance(self.notes, AudioNoteStream):
+            levels = self.notes.levels
+            loud = np.asarray(levels.frame_db) > SILENCE_DB
+            if table is None or not loud.any():
+                raise NoPlayingError(f"{self.name}: no playing detected (silence)")
+            if levels.samples and levels.clipped / levels.samples > self.settings.clip_warn_fraction:
+                warnings.append(f"the input is clipped in {100 * levels.clipped / levels.samples:.1f} % of samples: "
+                                "lower the input gain or move the microphone back")
+        if table is None:
+            raise NoPlayingError(f"{self.name}: no playing detected (no notes)")
+        playing = table.end - table.start
+        if playing < self.settings.min_playing_s:
+            raise TooShortError(f"{self.name}: only {playing:.1f} s of playing; play at least "
+                                f"{self.settings.min_playing_s:.0f} s")
+        if self.overflows:
+            warnings.append(f"{self.overflows} microphone buffer overflow(s): some audio was lost")
+        return warnings
+
+
+def warm_up(kind: str) -> float:
+    """Load what the first block would otherwise wait for (librosa's numba kernels, basic-pitch's
+    decoder); the daemon and the benchmark call it once at start. Returns the seconds it took."""
+    started = time.perf_counter()
+    beat = 0.5
+    notes = [(i * beat, i * beat + 0.4, 60 + i % 12, 60) for i in range(16)]
+    feature_vector(NoteTable.from_notes(notes))
+    if kind == "audio":
+        from pianocoach.transcription import _decoder
+
+        _decoder()
+    return time.perf_counter() - started
+
+
+def score_source(source, scorer: BundleScorer, settings: SessionSettings = SessionSettings(), on_block=None) -> PerformanceResult:
+    """Run a whole input (file, microphone or MIDI port) through a session."""
+    session = ScoringSession(scorer, source.kind, source.name, settings)
+    for block in source.blocks():
+        result = session.add(block)
+        if on_block:
+            on_block(block, result)
+    return session.finish()
