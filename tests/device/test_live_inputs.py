@@ -69,3 +69,17 @@ def test_messages_the_scorer_does_not_use_are_dropped():
     assert to_event(mido.Message("program_change", program=3), 0.0) is None
     assert to_event(mido.Message("control_change", control=7, value=3), 0.0) is None
     assert to_event(mido.Message("control_change", control=67, value=90), 1.0).number == 67
+
+
+def test_file_replay_in_real_time_is_paced_like_a_live_input(tmp_path):
+    import time
+
+    import soundfile as sf
+
+    from pianocoach.inputs import AudioFileSource
+
+    sf.write(str(tmp_path / "one_second.wav"), np.zeros(8000, dtype=np.float32), 8000)
+    started = time.monotonic()
+    blocks = list(AudioFileSource(tmp_path / "one_second.wav", block_seconds=0.25, realtime=True).blocks())
+    assert [b.end for b in blocks] == [0.25, 0.5, 0.75, 1.0]
+    assert time.monotonic() - started >= 0.95  # each block is handed over when its audio would have been heard
