@@ -10,8 +10,9 @@ PIP := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 # Debian packages the project uses: FluidSynth and a small GM soundfont (rendering audio),
-# PortAudio (sounddevice), espeak-ng (speech), sox (audio checks).
-APT_PACKAGES ?= fluidsynth timgm6mb-soundfont libportaudio2 espeak-ng sox
+# PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), Kai/Ming CJK fonts (jianzipu renders).
+APT_PACKAGES ?= fluidsynth timgm6mb-soundfont libportaudio2 espeak-ng sox \
+	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming
 
 # The dataset is read in place, never copied into the repository.
 export PIANOCOACH_PERCEPIANO ?= $(abspath ../shared/percepiano)
@@ -31,12 +32,13 @@ EXPORT_MODELS ?= blend
 # `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
 KEY_NAME ?= release
 
-.PHONY: help setup apt test demo bench data-check eval eval-quick release-model export bundle keygen verify-bundle clean
+.PHONY: help setup apt test demo bench eval-jianzipu data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
 	@echo "make demo        set up, check the default model bundle, then score a sample performance with it"
 	@echo "make test        set up, then run the test suite"
 	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
+	@echo "make eval-jianzipu  train (when missing), export and evaluate the jianzipu image reader; reports/jianzipu/"
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
 	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
@@ -95,6 +97,9 @@ eval-quick: setup
 
 release-model: setup
 	$(PY) -m pianocoach_train release --model $(MODEL)
+
+eval-jianzipu: setup
+	$(PY) -m pianocoach_export jianzipu
 
 export: setup
 	$(PY) -m pianocoach_export export --models $(EXPORT_MODELS)

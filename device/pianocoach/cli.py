@@ -5,6 +5,8 @@
     pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
     pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime]
                                                    score performances (audio or MIDI) with the bundle's scorer
+    pianocoach jianzipu explain 中七六挑五 [--json] [--tuning standard]   explain a guqin character
+    pianocoach jianzipu read IMAGE [--json] [--bundle PATH]             read a character from an image
 """
 
 from __future__ import annotations
@@ -90,6 +92,34 @@ def _score(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _jianzipu_explain(args: argparse.Namespace) -> int:
+    from pianocoach.jianzipu import explain, parse
+
+    result = explain(parse(args.character), args.tuning)
+    _print_jianzipu(result, args.json)
+    return 0
+
+
+def _jianzipu_read(args: argparse.Namespace) -> int:
+    from pianocoach.jianzipu.reader import JianzipuReader
+
+    result = JianzipuReader(args.bundle).read(args.image, args.tuning)
+    _print_jianzipu(result, args.json)
+    return 0
+
+
+def _print_jianzipu(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    confidence = f" (confidence {result['confidence']:.2f})" if "confidence" in result else ""
+    print(f"{result['written']}{confidence}: {result['note']} {result['frequency_hz']:.1f} Hz")
+    print(f"  {result['explanation_zh']}")
+    print(f"  {result['explanation_en']}")
+    if "top5" in result:
+        print("  top 5: " + ", ".join(f"{t['written']} {t['probability']:.2f}" for t in result["top5"]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pianocoach", description="PianoCoach: how did that performance come across?")
     parser.add_argument("--version", action="version", version=f"pianocoach {__version__}")
@@ -118,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--block-seconds", type=float, default=2.0, help="block length in seconds (default 2)")
     score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
     score.set_defaults(run=_score)
+
+    jianzipu = commands.add_parser("jianzipu", help="guqin reduced-character notation (减字谱): explain or read a character")
+    jianzipu_commands = jianzipu.add_subparsers(dest="jianzipu_command", required=True, metavar="COMMAND")
+    explain = jianzipu_commands.add_parser("explain", help="parse and explain a written character, e.g. 中七六挑五")
+    explain.add_argument("character", help="the character written out, e.g. 中七六挑五 or 散勾三")
+    read = jianzipu_commands.add_parser("read", help="recognise a character in an image and explain it")
+    read.add_argument("image", type=Path, help="an image of one character (PNG, JPEG, ...)")
+    read.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
+    for sub, run in ((explain, _jianzipu_explain), (read, _jianzipu_read)):
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.add_argument("--tuning", default="standard", help="tuning for the pitch (standard, ruibin; default standard)")
+        sub.set_defaults(run=run)
     return parser
 
 

@@ -2,6 +2,7 @@
 
     python -m pianocoach_export export [--models blend,mlp,...] [--key FILE]   ONNX, parity, INT8, figures, bundle
     python -m pianocoach_export bundle --default                             rebuild the committed default bundle
+    python -m pianocoach_export jianzipu                                     train/export/evaluate the jianzipu reader
     python -m pianocoach_export keygen --name NAME                           make an Ed25519 signing key pair
 """
 
@@ -46,25 +47,44 @@ def _export_release(model: str, store, prune: bool, progress: bool):
     return export_model(run_dir, store, artifacts_dir() / "export" / model, prune=prune, progress=progress)
 
 
-def _bundle(result, key, out_dir: Path, tar_path: Path | None, bundle_id: str):
-    from pianocoach.bundle import verify_bundle
-    from pianocoach.bundle.signing import TrustedKey, key_id, trusted_keys
-    from pianocoach.errors import BundleRejected
-    from pianocoach_export.bundle import BundleModel, write_bundle
+def _scorer_model(result):
+    from pianocoach_export.bundle import BundleModel
     from pianocoach_train.percepiano.labels import SCALES
 
     path, precision = result.chosen()
     metrics = {"test_list": "performer split test list (193)", "parity_max_abs": result.parity_max_abs,
                "float": result.float, "int8": result.int8, "quantization": result.quantization}
-    model = BundleModel(ROLE, path, result.model, precision, tuple(SCALES), metrics, result.provenance)
-    write_bundle(out_dir, [model], key, bundle_id, tar_path)
+    return BundleModel(ROLE, path, result.model, precision, tuple(SCALES), metrics, result.provenance)
+
+
+def _reader_model(progress: bool):
+    """The jianzipu image reader (trained and exported when missing), INT8."""
+    from pianocoach.jsonio import read_json
+    from pianocoach_export.bundle import BundleModel
+    from pianocoach_export.jianzipu_export import LABELS, ROLE as READER_ROLE, export_reader
+
+    export = export_reader(progress=progress)
+    int8 = export.results["INT8 (ONNX)"]
+    metrics = {"parity_max_abs": export.parity_max_abs, "bytes": export.bytes, "latency_ms": export.latency_ms,
+               "int8": {name: {"parts": r["parts"], "exact_top1": r["exact_top1"], "exact_top5": r["exact_top5"]}
+                        for name, r in int8.items()}}
+    provenance = {k: v for k, v in read_json(Path(export.run_dir) / "run.json").items() if k != "finished"}
+    return BundleModel(READER_ROLE, Path(export.int8_path), "cnn, one head per part", "int8", LABELS, metrics, provenance)
+
+
+def _write_verified(models: list, key, out_dir: Path, tar_path: Path | None, bundle_id: str) -> None:
+    from pianocoach.bundle import verify_bundle
+    from pianocoach.bundle.signing import TrustedKey, key_id, trusted_keys
+    from pianocoach.errors import BundleRejected
+    from pianocoach_export.bundle import write_bundle
+
+    write_bundle(out_dir, models, key, bundle_id, tar_path)
     # check what was written as a device would, trusting the packaged keys and the key that signed it
     signer = TrustedKey(key_id(key.public_key()), "signer", key.public_key())
     for target in [out_dir] + ([tar_path] if tar_path else []):
         check = verify_bundle(target, [signer, *trusted_keys()])
         if not check.ok:
             raise BundleRejected(target, check.problems)
-    return path, precision
 
 
 def _bundle_id(prefix: str) -> str:
@@ -91,9 +111,10 @@ def _export(args: argparse.Namespace) -> int:
     best = results[0]
     bundle_id = _bundle_id(f"pianocoach-{best.model}")
     out = artifacts_dir() / "bundles" / bundle_id
-    path, precision = _bundle(best, _signing_key(args), out, out.with_suffix(".tar"), bundle_id)
+    scorer = _scorer_model(best)
+    _write_verified([scorer, _reader_model(progress)], _signing_key(args), out, out.with_suffix(".tar"), bundle_id)
     print(f"report: {paths['markdown']} ({paths['json'].name})")
-    print(f"bundle: {out} and {out.with_suffix('.tar')} ({best.model}, {precision}); verified")
+    print(f"bundle: {out} and {out.with_suffix('.tar')} ({best.model}, {scorer.precision}; jianzipu reader, int8); verified")
     return 0
 
 
@@ -101,13 +122,27 @@ def _default_bundle(args: argparse.Namespace) -> int:
     from pianocoach.bundle import DEFAULT_BUNDLE
     from pianocoach_train.runs import artifacts_dir
 
-    result = _export_release(args.model, _store(args), prune=False, progress=sys.stderr.isatty())
+    progress = sys.stderr.isatty()
+    result = _export_release(args.model, _store(args), prune=False, progress=progress)
     tar_path = artifacts_dir() / "bundles" / "default.tar"
-    path, precision = _bundle(result, _signing_key(args), DEFAULT_BUNDLE, tar_path, _bundle_id(f"default-{args.model}"))
+    scorer = _scorer_model(result)
+    reader = _reader_model(progress)
+    _write_verified([scorer, reader], _signing_key(args), DEFAULT_BUNDLE, tar_path, _bundle_id(f"default-{args.model}"))
     size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.rglob("*") if p.is_file())
-    print(f"default bundle: {DEFAULT_BUNDLE} ({size / 1e6:.2f} MB; {result.model}, {precision}; "
-          f"R² {result.float['r2']:.3f} float / {result.int8['r2'] if result.int8 else '—'} int8 on the performer test list)")
+    top1 = reader.metrics["int8"]["benchmark_96"]["exact_top1"]
+    print(f"default bundle: {DEFAULT_BUNDLE} ({size / 1e6:.2f} MB; {result.model}, {scorer.precision}; "
+          f"R² {result.float['r2']:.3f} float / {result.int8['r2'] if result.int8 else '—'} int8 on the performer test list; "
+          f"jianzipu reader int8, top-1 {top1:.3f} on the 96-character set)")
     print(f"archive: {tar_path}")
+    return 0
+
+
+def _jianzipu(args: argparse.Namespace) -> int:
+    from pianocoach_export.jianzipu_export import export_reader, write_report
+
+    paths = write_report(export_reader(progress=sys.stderr.isatty()), args.report_dir)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['markdown']} ({paths['json'].name}, {paths['plot'].name})")
     return 0
 
 
@@ -144,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--data", type=Path, help=data_help)
     bundle.add_argument("--key", type=Path, help=key_help)
     bundle.set_defaults(run=_default_bundle)
+
+    reader = commands.add_parser("jianzipu", help="train (when missing), export and evaluate the jianzipu image reader")
+    reader.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")
+    reader.set_defaults(run=_jianzipu)
 
     keygen = commands.add_parser("keygen", help="make an Ed25519 signing key pair")
     keygen.add_argument("--name", default="release", help="key name (files NAME.key and NAME.pub; default release)")

@@ -4,6 +4,7 @@
     python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
     python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
     python -m pianocoach_train release --model blend [--out DIR]
+    python -m pianocoach_train jianzipu train | qa [--out FILE] [--count N]
 """
 
 from __future__ import annotations
@@ -88,6 +89,25 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jianzipu_train(args: argparse.Namespace) -> int:
+    from pianocoach_train.jianzipu.train import train_reader
+
+    print(f"jianzipu reader: {train_reader(progress=sys.stderr.isatty())}")
+    return 0
+
+
+def _jianzipu_qa(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from pianocoach_train.jianzipu.qa import build_turns, write_jsonl
+
+    rows = build_turns(args.count, args.seed or 0)
+    path = write_jsonl(rows, args.out)
+    kinds = Counter(row["kind"] for row in rows)
+    print(f"{path}: {len(rows)} turns ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
+    return 0
+
+
 def _split_list(text: str) -> tuple[str, ...]:
     from pianocoach_train.evaluation import SPLITS
 
@@ -138,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(release)
     release.add_argument("--out", type=Path, help="output folder (default artifacts/release/<model>)")
     release.set_defaults(run=_release)
+
+    jianzipu = groups.add_parser("jianzipu", help="guqin jianzipu: train the image reader, make Q&A data")
+    jianzipu_commands = jianzipu.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = jianzipu_commands.add_parser("train", help="render the character images and train the reader")
+    train.set_defaults(run=_jianzipu_train)
+    qa = jianzipu_commands.add_parser("qa", help="question-and-answer turns for the feedback language model (JSONL)")
+    qa.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts" / "llm" / "jianzipu_qa.jsonl")
+    qa.add_argument("--count", type=int, default=2000, help="character questions (besides one per component)")
+    qa.add_argument("--seed", type=int, help="random seed (default 0)")
+    qa.set_defaults(run=_jianzipu_qa)
     return parser
 
 

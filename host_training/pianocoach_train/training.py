@@ -38,8 +38,11 @@ def train_torch(
     config: TrainConfig,
     run_dir: Path,
     progress: bool = True,
+    loss_fn: Callable = torch.nn.functional.mse_loss,
+    loss_name: str = "MSE",
 ) -> dict:
-    """Train ``net`` in place; on return it holds the weights of the best validation epoch."""
+    """Train ``net`` in place; on return it holds the weights of the best validation epoch.
+    ``loss_fn(output, target)`` is a mean over the batch (MSE for the scorers)."""
     rng = seed_everything(config.seed)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: dict = {"train_loss": [], "val_loss": [], "best_epoch": -1, "best_val_loss": float("inf"), "stopped_early": False}
@@ -68,11 +71,11 @@ def train_torch(
         losses = []
         for inputs, target in batches(rng):
             optimiser.zero_grad()
-            loss = torch.nn.functional.mse_loss(net(*inputs), target)
+            loss = loss_fn(net(*inputs), target)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
-        val_loss = evaluate_loss(net, validation())
+        val_loss = evaluate_loss(net, validation(), loss_fn)
         history["train_loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val_loss)
         if val_loss < history["best_val_loss"]:
@@ -88,16 +91,17 @@ def train_torch(
     net.load_state_dict(best_state)
     net.eval()
     write_json_atomic(run_dir / "history.json", history)
-    plot_curves(history, run_dir / "curves.png", title=f"{config.model}: training curves")
+    plot_curves(history, run_dir / "curves.png", title=f"{config.model}: training curves", loss_name=loss_name)
     return history
 
 
-def evaluate_loss(net: torch.nn.Module, batches: Iterable[Batch]) -> float:
+def evaluate_loss(net: torch.nn.Module, batches: Iterable[Batch], loss_fn: Callable = torch.nn.functional.mse_loss) -> float:
+    """Mean loss per example over the batches."""
     net.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for inputs, target in batches:
-            total += torch.nn.functional.mse_loss(net(*inputs), target, reduction="sum").item() / target.shape[1]
+            total += loss_fn(net(*inputs), target).item() * target.shape[0]
             count += target.shape[0]
     return total / max(count, 1)
 
@@ -108,14 +112,14 @@ def _save_atomic(obj: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-def plot_curves(history: dict, path: Path, title: str) -> None:
+def plot_curves(history: dict, path: Path, title: str, loss_name: str = "MSE") -> None:
     fig, ax = pyplot().subplots(figsize=(6, 3.5))
     ax.plot(history["train_loss"], label="train")
     ax.plot(history["val_loss"], label="validation")
     if history["best_epoch"] >= 0:
         ax.axvline(history["best_epoch"], color="grey", linestyle="--", label=f"best (epoch {history['best_epoch']})")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE")
+    ax.set_ylabel(loss_name)
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend()

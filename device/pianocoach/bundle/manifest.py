@@ -47,14 +47,14 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    role: str  # what the device uses it for: "midi_scorer" (later "audio_scorer", "feedback_llm")
+    role: str  # what the device uses it for: "midi_scorer", "jianzipu_reader" (later "audio_scorer", ...)
     file: str  # path inside the bundle
     architecture: str  # e.g. "blend" (extra trees + gradient boosting + MLP)
     precision: str  # "int8" or "float32"
     opset: int
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    labels: tuple[str, ...]  # output columns, in order (the 19 PercePiano scales)
+    labels: tuple[str, ...]  # output columns, in order over all outputs (the 19 scales; "head:class" for the reader)
     metrics: dict[str, Any] = field(default_factory=dict)  # measured at export
     provenance: dict[str, Any] = field(default_factory=dict)  # split, excluded ids, data hash, config
 

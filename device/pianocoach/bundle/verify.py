@@ -168,9 +168,9 @@ def _check_model(path: Path, model: ModelEntry, problems: list[str], threads: in
                 f"{model.file}: {kind} are {', '.join(t.describe() for t in actual)}; "
                 f"the manifest says {', '.join(t.describe() for t in claimed)}"
             )
-    scores = model.outputs[0].shape[-1] if model.outputs and model.outputs[0].shape else None
-    if isinstance(scores, int) and scores != len(model.labels):
-        problems.append(f"{model.file}: {scores} output columns but {len(model.labels)} label names")
+    widths = [o.shape[-1] for o in model.outputs if o.shape]
+    if widths and all(isinstance(w, int) for w in widths) and sum(widths) != len(model.labels):
+        problems.append(f"{model.file}: {sum(widths)} output columns but {len(model.labels)} label names")
     return session
 
 

@@ -22,7 +22,8 @@ OUTPUT = "scores"
 N_SCALES = 19
 
 
-def torch_to_onnx(net, example: tuple, input_names: list[str], dynamic_axes: dict) -> onnx.ModelProto:
+def torch_to_onnx(net, example: tuple, input_names: list[str], dynamic_axes: dict,
+                  output_names: tuple[str, ...] = (OUTPUT,)) -> onnx.ModelProto:
     """Export with the TorchScript exporter (``dynamo=False``: the dynamo exporter needs onnxscript)."""
     import torch
 
@@ -32,7 +33,8 @@ def torch_to_onnx(net, example: tuple, input_names: list[str], dynamic_axes: dic
         # tracing warns about Python branches (the GRU's padding check) and batch sizes: expected here
         warnings.simplefilter("ignore")
         torch.onnx.export(net, example, buffer, dynamo=False, opset_version=OPSET, input_names=input_names,
-                          output_names=[OUTPUT], dynamic_axes={**dynamic_axes, OUTPUT: {0: "batch"}})
+                          output_names=list(output_names),
+                          dynamic_axes={**dynamic_axes, **{name: {0: "batch"} for name in output_names}})
     return onnx.load_from_string(buffer.getvalue())
 
 

@@ -1,0 +1,99 @@
+"""The jianzipu image reader on the host: deterministic renders, held-out splits, model shapes, Q&A data,
+and a tiny reader trained, exported to INT8, bundled and used to read an image."""
+
+import numpy as np
+import torch
+
+from pianocoach.jianzipu import parse
+from pianocoach.jianzipu.image import SIZE
+from pianocoach.jianzipu.vocab import HEADS
+from pianocoach_train.config import TrainConfig
+from pianocoach_train.jianzipu.dataset import Sizes, benchmark_96, is_held_out, plan
+from pianocoach_train.jianzipu.model import JianzipuNet, ProbabilityNet
+from pianocoach_train.jianzipu.qa import build_turns
+from pianocoach_train.jianzipu.render import HELD_OUT_FONT, TRAIN_FONTS, render
+
+TINY = Sizes(train=240, validation=60, benchmark_renders=1, held_out_combinations=40, held_out_font=40)
+
+
+def test_renders_are_deterministic_by_seed():
+    c = parse("中七六挑五")
+    a = np.asarray(render(c, TRAIN_FONTS[0], seed=3))
+    assert np.array_equal(a, np.asarray(render(c, TRAIN_FONTS[0], seed=3)))
+    assert not np.array_equal(a, np.asarray(render(c, TRAIN_FONTS[0], seed=4)))
+    assert not np.array_equal(a, np.asarray(render(c, HELD_OUT_FONT, seed=3)))
+
+
+def test_held_out_combinations_and_font_never_reach_training():
+    sets = plan(Sizes(train=3000, validation=300, held_out_combinations=300, held_out_font=300))
+    for name in ("train", "validation"):
+        assert not any(is_held_out(parse(text)) for text, _, _ in sets[name])
+        assert all(font >= 0 for _, font, _ in sets[name])  # never the held-out font
+    assert all(is_held_out(parse(text)) for text, _, _ in sets["held_out_combinations"])
+    assert all(font == -1 for _, font, _ in sets["held_out_font"])
+    assert not any(is_held_out(c) for c in benchmark_96()) and len(benchmark_96()) == 96
+    seeds = {name: {seed for _, _, seed in jobs} for name, jobs in sets.items()}
+    assert not seeds["train"] & (seeds["benchmark_96"] | seeds["held_out_combinations"] | seeds["held_out_font"])
+    assert HELD_OUT_FONT.name not in {f.name for f in TRAIN_FONTS}
+
+
+def test_model_heads_have_the_vocabulary_shapes():
+    net = JianzipuNet().eval()
+    outputs = net(torch.zeros(3, 1, SIZE, SIZE))
+    assert [tuple(o.shape) for o in outputs] == [(3, len(classes)) for classes in HEADS.values()]
+    probabilities = ProbabilityNet(net)(torch.rand(2, 1, SIZE, SIZE))
+    assert all(torch.allclose(p.sum(dim=1), torch.ones(2)) for p in probabilities)
+
+
+def test_question_and_answer_turns_are_deterministic_and_well_formed():
+    rows = build_turns(characters=50, seed=1)
+    assert rows == build_turns(characters=50, seed=1)
+    assert {r["kind"] for r in rows} == {"meaning", "abbreviation", "difference", "how_to_play", "pitch"}
+    for row in rows:
+        assert row["source"] == "jianzipu" and row["language"] in ("zh", "en")
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"] and all(m["content"] for m in row["messages"])
+    assert any("木" in r["messages"][0]["content"] and "抹" in r["messages"][1]["content"] for r in rows)
+
+
+def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_path):
+    from pianocoach.bundle.signing import load_public_key
+    from pianocoach_export.bundle import BundleModel, write_bundle
+    from pianocoach_export.jianzipu_export import LABELS, ROLE, export_reader
+    from pianocoach_export.signing import generate_key_pair, load_private_key
+
+    export = export_reader(tmp_path / "export", TINY, progress=False, config=TrainConfig(model="jianzipu_reader", epochs=2, batch_size=64))
+    assert export.parity_max_abs <= 1e-4
+    assert export.quantization["int8_ops"].get("Conv") == 4 and export.bytes["int8"] < export.bytes["float"]
+    for variant in export.results.values():
+        assert set(variant) == {"benchmark_96", "held_out_combinations", "held_out_font"}
+        assert all(0 <= r["exact_top1"] <= r["exact_top5"] <= 1 for r in variant.values())
+    private, public = generate_key_pair("test", tmp_path / "keys")
+    model = BundleModel(ROLE, export.int8_path, "cnn", "int8", LABELS)
+    write_bundle(tmp_path / "bundle", [model], load_private_key(private), "reader-test")
+    image = tmp_path / "char.png"
+    render(parse("中七六挑五"), TRAIN_FONTS[1], seed=0, strength=0.0).save(image)
+    from pianocoach.jianzipu.reader import JianzipuReader
+
+    result = JianzipuReader(tmp_path / "bundle", keys=[load_public_key(public)]).read(image)
+    assert {"form", "finger", "hui", "technique", "string", "note", "frequency_hz", "confidence", "top5"} <= set(result)
+    assert len(result["top5"]) == 5 and 0 < result["confidence"] <= 1
+
+
+def test_the_default_bundle_reads_a_clean_character_from_the_command_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    image = tmp_path / "zhong.png"
+    render(parse("中七六挑五"), TRAIN_FONTS[1], seed=0, strength=0.0).save(image)
+    run = subprocess.run([sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", "--json", str(image)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert {"form", "finger", "hui", "technique", "string", "note", "frequency_hz", "confidence", "top5",
+            "explanation_zh", "explanation_en"} <= set(result)
+    assert "中七六挑五" in [t["written"] for t in result["top5"]]  # a clean render of a 96-set character
+    (tmp_path / "blank.png").write_bytes(b"not an image")
+    bad = subprocess.run([sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", str(tmp_path / "blank.png")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "blank.png: not a readable image" in bad.stderr
