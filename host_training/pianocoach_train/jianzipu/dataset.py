@@ -67,7 +67,7 @@ def benchmark_96() -> list[Character]:
 
 @dataclass(frozen=True)
 class Sizes:
-    train: int = 16000
+    train: int = 32000
     validation: int = 1600
     benchmark_renders: int = 5  # renders of each of the 96 characters
     held_out_combinations: int = 1000
