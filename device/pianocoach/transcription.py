@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,15 +64,12 @@ class StreamingTranscriber:
     """Feed 22,050 Hz mono audio in any chunk sizes; ask for the notes so far at any time."""
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
-        import onnxruntime as ort
+        from pianocoach.bundle.verify import open_session
 
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise TranscriberError(f"{path}: transcription model not found")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self._buffer = np.zeros(OVERLAP // 2, dtype=np.float32)  # basic-pitch pads the front with half an overlap
         self._outputs: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUTS}
@@ -86,8 +84,6 @@ class StreamingTranscriber:
             self._buffer = self._buffer[HOP:]
 
     def _run(self, window: np.ndarray) -> None:
-        import time
-
         started = time.perf_counter()
         result = self.session.run(list(OUTPUTS.values()), {self.input_name: window[None, :, None]})
         half = OVERLAP_FRAMES // 2

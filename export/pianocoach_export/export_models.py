@@ -88,7 +88,7 @@ def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool 
 
     steps.set_postfix_str("ONNX + parity")
     model = scorer.to_onnx()
-    float_path = _save(model, out_dir / "model.float.onnx")
+    float_path = save_model(model, out_dir / "model.float.onnx")
     parity_feeds = scorer.onnx_feeds(store, test_ids[:PARITY_SIZE])
     max_abs = parity(float_path, parity_feeds, scorer.reference_outputs)
     if max_abs > PARITY_TOLERANCE:
@@ -156,7 +156,7 @@ def prune_report(scorer: Scorer, out_dir: Path, feeds, labels: np.ndarray, unpru
                 prune.remove(module, "weight")
                 zeroed += int((module.weight == 0).sum())
                 total += module.weight.numel()
-    path = _save(pruned.to_onnx(), out_dir / "pruned.float.onnx")
+    path = save_model(pruned.to_onnx(), out_dir / "pruned.float.onnx")
     scores = accuracy(predict(path, feeds), labels)
     return {
         "amount": PRUNE_AMOUNT, "weights_zeroed": round(zeroed / max(total, 1), 3),
@@ -192,7 +192,7 @@ def _op_counts(model: onnx.ModelProto) -> dict[str, int]:
     return counts
 
 
-def _save(model: onnx.ModelProto, path: Path) -> Path:
+def save_model(model: onnx.ModelProto, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(model.SerializeToString())
     tmp.replace(path)

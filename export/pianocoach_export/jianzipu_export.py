@@ -14,8 +14,9 @@ import torch
 from pianocoach.jianzipu.image import SIZE
 from pianocoach.jianzipu.vocab import HEADS
 from pianocoach.jsonio import write_json_atomic
-from pianocoach_export.export_models import PARITY_TOLERANCE, ExportError, _save
-from pianocoach_export.measure import latency_ms, session
+from pianocoach.bundle.verify import open_session
+from pianocoach_export.export_models import PARITY_TOLERANCE, ExportError, save_model
+from pianocoach_export.measure import latency_ms, parity
 from pianocoach_export.quantize import quantize_model
 from pianocoach_train.jianzipu.dataset import ImageSet, Sizes, build
 from pianocoach_train.jianzipu.evaluate import TEST_SETS, evaluate_set, head_probabilities, markdown, plot
@@ -47,7 +48,7 @@ class ReaderExport:
 
 
 def _onnx_predict(path: Path):
-    sess = session(path)
+    sess = open_session(path)
 
     def predict(x: np.ndarray) -> dict[str, np.ndarray]:
         return dict(zip(HEADS, sess.run(list(HEADS), {"image": x})))
@@ -63,13 +64,15 @@ def export_reader(out_dir: Path | None = None, sizes: Sizes = Sizes(), progress:
     out_dir.mkdir(parents=True, exist_ok=True)
     net = ProbabilityNet(load_reader(run_dir)).eval()
     model = torch_to_onnx(net, (torch.zeros(1, 1, SIZE, SIZE),), ["image"], {"image": {0: "batch"}}, output_names=tuple(HEADS))
-    float_path = _save(model, out_dir / "model.float.onnx")
+    float_path = save_model(model, out_dir / "model.float.onnx")
 
     probe = sets["benchmark_96"].images[:16].astype(np.float32)[:, None] / 255.0
-    with torch.no_grad():
-        reference = np.concatenate([t.numpy() for t in net(torch.from_numpy(probe))], axis=1)
-    onnx_out = np.concatenate(list(_onnx_predict(float_path)(probe).values()), axis=1)
-    max_abs = float(np.abs(onnx_out - reference).max())
+
+    def reference(feed: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return np.concatenate([t.numpy() for t in net(torch.from_numpy(feed["image"]))], axis=1)
+
+    max_abs = parity(float_path, [{"image": probe}], reference)
     if max_abs > PARITY_TOLERANCE:
         raise ExportError(f"{float_path}: ONNX Runtime differs from torch by {max_abs:.2e} (tolerance {PARITY_TOLERANCE:.0e})")
 

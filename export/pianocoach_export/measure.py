@@ -8,24 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from pianocoach.bundle.verify import open_session
 from pianocoach_train.metrics import pearson_per_scale, r2_mean
 
 
-def session(path: Path, threads: int = 0):
-    """An ONNX Runtime CPU session; ``threads=1`` pins it to one thread, as on a busy device."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = threads
-    options.log_severity_level = 3  # tree ensembles warn about their declared output shape otherwise
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def predict(path: Path, feeds: list[dict[str, np.ndarray]]) -> np.ndarray:
-    sess = session(path)
-    return np.concatenate([sess.run(None, feed)[0] for feed in feeds])
+    """Every output of the model for every feed, outputs side by side: (rows, all output columns)."""
+    sess = open_session(path)
+    return np.concatenate([np.concatenate(sess.run(None, feed), axis=1) for feed in feeds])
 
 
 def parity(path: Path, feeds: list[dict[str, np.ndarray]], reference) -> float:
@@ -43,7 +33,7 @@ def accuracy(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 def latency_ms(paths: dict[str, Path], feed: dict[str, np.ndarray], rounds: int = 200) -> dict[str, float]:
     """Median milliseconds per call on one thread. The variants take turns call by call, so a busy
     moment on the machine hits them alike (these hosts have 2 cores: compare, don't quote alone)."""
-    sessions = {name: session(path, threads=1) for name, path in paths.items()}
+    sessions = {name: open_session(path, threads=1) for name, path in paths.items()}
     for sess in sessions.values():  # warm-up: first calls allocate
         for _ in range(5):
             sess.run(None, feed)

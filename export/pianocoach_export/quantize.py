@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 # The compute ops the quantizer may turn into int8; everything else stays float.
 QUANTIZABLE_OPS = ("Conv", "Gemm", "MatMul")
-_QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
-              "QLinearConv", "QLinearMatMul"}
+_QDQ_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
+_INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul"}
 _STRUCTURE_OPS = {"Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Reshape", "Concat", "Transpose",
                   "Cast", "Slice", "ConstantOfShape", "Expand"}
 
@@ -92,11 +92,9 @@ def op_precision(model: onnx.ModelProto) -> tuple[dict[str, int], dict[str, int]
     dequantized = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
     int8, floating = Counter(), Counter()
     for node in model.graph.node:
-        if node.op_type in _QUANT_OPS - {"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul"}:
+        if node.op_type in _QDQ_OPS | _STRUCTURE_OPS:
             continue
-        if node.op_type in _STRUCTURE_OPS:
-            continue
-        if node.op_type in {"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul"}:
+        if node.op_type in _INTEGER_OPS:
             int8[node.op_type] += 1
         elif node.op_type in QUANTIZABLE_OPS and any(i in dequantized for i in node.input[1:2]):
             int8[node.op_type] += 1

@@ -57,12 +57,13 @@ def bundle_directory(path: str | Path) -> Iterator[Path]:
         return
     if not path.exists():
         raise BundleError(path, "no such bundle (expected a folder or a .tar)")
-    try:
-        with tempfile.TemporaryDirectory(prefix="pianocoach-bundle-") as tmp, tarfile.open(path) as tar:
-            tar.extractall(tmp, filter="data")  # "data" refuses absolute paths, links out and devices
-            yield Path(tmp)
-    except (tarfile.TarError, OSError) as exc:
-        raise BundleError(path, f"not a readable bundle archive ({exc})") from exc
+    with tempfile.TemporaryDirectory(prefix="pianocoach-bundle-") as tmp:
+        try:
+            with tarfile.open(path) as tar:
+                tar.extractall(tmp, filter="data")  # "data" refuses absolute paths, links out and devices
+        except (tarfile.TarError, OSError) as exc:
+            raise BundleError(path, f"not a readable bundle archive ({exc})") from exc
+        yield Path(tmp)
 
 
 def open_session(model_path: Path, threads: int = 0):
