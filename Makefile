@@ -9,9 +9,11 @@ PIP := $(PY) -m pip
 # pip at a CUDA build, e.g. make setup TORCH_SPEC=torch==2.13.0 TORCH_INDEX_URL=<CUDA wheel index>
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
-# Debian packages the project uses: FluidSynth and a small GM soundfont (rendering audio),
+# Debian packages the project uses: FluidSynth and four GM soundfonts (rendering audio; MuseScore
+# General is the held-out test soundfont),
 # PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), Kai/Ming CJK fonts (jianzipu renders).
-APT_PACKAGES ?= fluidsynth timgm6mb-soundfont libportaudio2 espeak-ng sox \
+APT_PACKAGES ?= fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont \
+	libportaudio2 espeak-ng sox \
 	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming
 
 # The dataset is read in place, never copied into the repository.
@@ -32,7 +34,7 @@ EXPORT_MODELS ?= blend
 # `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
 KEY_NAME ?= release
 
-.PHONY: help setup apt test demo bench eval-jianzipu data-check eval eval-quick release-model export bundle keygen verify-bundle clean
+.PHONY: help setup apt test demo bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
 	@echo "make demo        set up, check the default model bundle, then score a sample performance with it"
@@ -42,6 +44,8 @@ help:
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
 	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
+	@echo "make audio-render  render PercePiano through 4 soundfonts, augmented, into audio features (cached, ~40 min)"
+	@echo "make eval-audio  render (when missing), train and compare the audio scorers; table in reports/audio/audio.md"
 	@echo "make release-model  train MODEL on the performer split minus its test list (artifacts/release/)"
 	@echo "make export      release models EXPORT_MODELS=$(EXPORT_MODELS) -> ONNX, parity, INT8, figures, signed bundle"
 	@echo "make bundle      rebuild the committed default bundle (device/pianocoach/data/default_bundle/)"
@@ -97,6 +101,16 @@ eval-quick: setup
 
 release-model: setup
 	$(PY) -m pianocoach_train release --model $(MODEL)
+
+audio-render: setup
+	$(PY) -m pianocoach_train audio render
+
+eval-audio: audio-render
+	$(PY) -m pianocoach_train audio eval
+	OMP_NUM_THREADS=1 $(PY) -m pianocoach_export audio-report
+
+eval-audio-quick: audio-render
+	$(PY) -m pianocoach_train audio eval --quick
 
 eval-jianzipu: setup
 	$(PY) -m pianocoach_export jianzipu

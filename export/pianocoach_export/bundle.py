@@ -56,7 +56,8 @@ def source_commit(repo: Path = REPO_ROOT) -> str:
 
 
 def write_bundle(out_dir: Path, models: list[BundleModel], key: Ed25519PrivateKey, bundle_id: str,
-                 tar_path: Path | None = None, settings: FeatureSettings = DEFAULT_SETTINGS) -> Manifest:
+                 tar_path: Path | None = None, settings: FeatureSettings = DEFAULT_SETTINGS,
+                 audio_path: dict[str, Any] | None = None) -> Manifest:
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -74,7 +75,7 @@ def write_bundle(out_dir: Path, models: list[BundleModel], key: Ed25519PrivateKe
         manifest = Manifest(
             bundle_id=bundle_id, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             source_commit=source_commit(), feature_settings=settings.to_dict(),
-            feature_settings_sha256=settings.sha256(), files=files, models=tuple(entries),
+            feature_settings_sha256=settings.sha256(), files=files, models=tuple(entries), audio_path=audio_path or {},
         )
         raw = manifest.to_bytes()
         (staging / MANIFEST_NAME).write_bytes(raw)

@@ -72,13 +72,65 @@ def _reader_model(progress: bool):
     return BundleModel(READER_ROLE, Path(export.int8_path), "cnn, one head per part", "int8", LABELS, metrics, provenance)
 
 
-def _write_verified(models: list, key, out_dir: Path, tar_path: Path | None, bundle_id: str) -> None:
+def _audio_models(progress: bool) -> tuple[list, dict]:
+    """The bundle's audio path as ``make eval-audio`` measured it best (reports/audio/audio_eval.json):
+    the models it needs (trained and exported when missing) and the manifest's ``audio_path``."""
+    from pianocoach_export.audio_report import choose_audio_path
+
+    choice = choose_audio_path()
+    if choice is None:
+        return [], {}
+    models = []
+    if choice["mode"] in ("audio_model", "fusion"):
+        models.append(_audio_scorer_model(choice["audio_model"], progress))
+    if choice["mode"] in ("fusion", "transcription"):
+        models.append(_transcription_scorer_model(progress))
+    return models, {k: choice[k] for k in ("mode", "audio_weight", "measured", "audio_model")}
+
+
+def _audio_scorer_model(name: str, progress: bool):
+    from pianocoach_export.audio_export import export_audio_model
+    from pianocoach_export.bundle import BundleModel
+    from pianocoach_train.audio.evaluate import AudioEvaluation, train_audio_release
+    from pianocoach_train.percepiano.dataset import PercePiano
+    from pianocoach_train.percepiano.labels import SCALES
+
+    train_audio_release(name, progress=progress)
+    evaluation = AudioEvaluation(PercePiano.open(percepiano_root(None)), progress)
+    result = export_audio_model(name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels)
+    path, precision = result.chosen()
+    metrics = {"test_list": "performer split test list (193), held-out soundfont renders", "parity_max_abs": result.parity_max_abs,
+               "float": result.float, "int8": result.int8, "quantization": result.quantization}
+    return BundleModel("audio_scorer", path, name, precision, tuple(SCALES), metrics, result.provenance)
+
+
+def _transcription_scorer_model(progress: bool):
+    from pianocoach_export.bundle import BundleModel
+    from pianocoach_export.export_models import export_model
+    from pianocoach_train.audio.evaluate import AudioEvaluation, train_audio_release
+    from pianocoach_train.percepiano.dataset import PercePiano
+    from pianocoach_train.percepiano.labels import SCALES
+    from pianocoach_train.runs import artifacts_dir
+
+    run_dir = train_audio_release("transcription", progress=progress)
+    evaluation = AudioEvaluation(PercePiano.open(percepiano_root(None)), progress)
+    result = export_model(run_dir, evaluation.transcribed_test, artifacts_dir() / "export" / "transcription_blend", prune=False,
+                          progress=progress, calibration_store=evaluation.transcribed_train)
+    path, precision = result.chosen()
+    metrics = {"test_list": "performer split test list (193), transcriptions of held-out soundfont renders",
+               "parity_max_abs": result.parity_max_abs, "float": result.float, "int8": result.int8,
+               "quantization": result.quantization}
+    return BundleModel("transcription_scorer", path, result.model, precision, tuple(SCALES), metrics, result.provenance)
+
+
+def _write_verified(models: list, key, out_dir: Path, tar_path: Path | None, bundle_id: str,
+                    audio_path: dict | None = None) -> None:
     from pianocoach.bundle import verify_bundle
     from pianocoach.bundle.signing import TrustedKey, key_id, trusted_keys
     from pianocoach.errors import BundleRejected
     from pianocoach_export.bundle import write_bundle
 
-    write_bundle(out_dir, models, key, bundle_id, tar_path)
+    write_bundle(out_dir, models, key, bundle_id, tar_path, audio_path=audio_path)
     # check what was written as a device would, trusting the packaged keys and the key that signed it
     signer = TrustedKey(key_id(key.public_key()), "signer", key.public_key())
     for target in [out_dir] + ([tar_path] if tar_path else []):
@@ -127,13 +179,44 @@ def _default_bundle(args: argparse.Namespace) -> int:
     tar_path = artifacts_dir() / "bundles" / "default.tar"
     scorer = _scorer_model(result)
     reader = _reader_model(progress)
-    _write_verified([scorer, reader], _signing_key(args), DEFAULT_BUNDLE, tar_path, _bundle_id(f"default-{args.model}"))
+    audio, audio_path = _audio_models(progress)
+    _write_verified([scorer, reader, *audio], _signing_key(args), DEFAULT_BUNDLE, tar_path, _bundle_id(f"default-{args.model}"),
+                    audio_path)
     size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.rglob("*") if p.is_file())
     top1 = reader.metrics["int8"]["benchmark_96"]["exact_top1"]
     print(f"default bundle: {DEFAULT_BUNDLE} ({size / 1e6:.2f} MB; {result.model}, {scorer.precision}; "
           f"R² {result.float['r2']:.3f} float / {result.int8['r2'] if result.int8 else '—'} int8 on the performer test list; "
           f"jianzipu reader int8, top-1 {top1:.3f} on the 96-character set)")
+    if audio_path:
+        print(f"audio input: {audio_path['mode']} ({', '.join(m.role + ' ' + m.architecture + ' ' + m.precision for m in audio)})")
+    else:
+        print("audio input: no audio evaluation yet (make eval-audio); microphone scores stay provisional")
     print(f"archive: {tar_path}")
+    return 0
+
+
+def _audio_report(args: argparse.Namespace) -> int:
+    """INT8 size and latency of each audio model (performer fold 0), then the comparison table."""
+    from pianocoach.jsonio import read_json
+    from pianocoach_export.audio_export import export_audio_model
+    from pianocoach_export.audio_report import write_audio_report
+    from pianocoach_train.audio.evaluate import AudioEvaluation
+    from pianocoach_train.audio.models import ARCHITECTURES
+    from pianocoach_train.percepiano.dataset import PercePiano
+    from pianocoach_train.runs import artifacts_dir
+
+    evaluation = AudioEvaluation(PercePiano.open(percepiano_root(args.data)), sys.stderr.isatty())
+    exports = {}
+    for name in ARCHITECTURES:
+        run_dir = artifacts_dir() / "runs" / "audio" / name / "performer" / "fold_0"
+        if (run_dir / "model.pt").is_file():
+            result = export_audio_model(name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels,
+                                        artifacts_dir() / "export" / f"audio_eval_{name}", run_dir)
+            exports[name] = result.to_dict()
+    blend = artifacts_dir() / "export" / "blend" / "export.json"
+    path = write_audio_report(exports, read_json(blend) if blend.is_file() else None)
+    print(path.read_text(encoding="utf-8"))
+    print(f"report: {path}")
     return 0
 
 
@@ -179,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--data", type=Path, help=data_help)
     bundle.add_argument("--key", type=Path, help=key_help)
     bundle.set_defaults(run=_default_bundle)
+
+    audio = commands.add_parser("audio-report", help="INT8 size and latency of the audio models; the audio comparison table")
+    audio.add_argument("--data", type=Path, help=data_help)
+    audio.set_defaults(run=_audio_report)
 
     reader = commands.add_parser("jianzipu", help="train (when missing), export and evaluate the jianzipu image reader")
     reader.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")

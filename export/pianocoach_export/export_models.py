@@ -76,7 +76,11 @@ def int8_method(scorer: Scorer, model: onnx.ModelProto) -> str | None:
     return "dynamic" if ops & {"GRU", "LSTM", "RNN"} else "static"
 
 
-def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool = True, progress: bool = True) -> ExportResult:
+def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool = True, progress: bool = True,
+                 calibration_store: FeatureStore | None = None) -> ExportResult:
+    """``store`` gives the test inputs the figures are measured on; ``calibration_store`` (default: the
+    same) the training inputs INT8 is calibrated on (the transcription scorer is measured on held-out
+    soundfont transcriptions but calibrated on training ones)."""
     scorer = load_scorer(run_dir)
     meta = read_json(run_dir / "run.json", what="run record")
     test_ids = list(store.dataset.split("performer").test)
@@ -101,7 +105,7 @@ def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool 
     int8_path, quantization = None, None
     if method:
         int8_path = out_dir / "model.int8.onnx"
-        quantization = quantize_model(float_path, int8_path, method, _calibration(scorer, store, meta)).to_dict()
+        quantization = quantize_model(float_path, int8_path, method, _calibration(scorer, calibration_store or store, meta)).to_dict()
     else:
         quantization = {"method": "none: tree ensembles have no int8 kernel in ONNX Runtime", "int8_ops": {},
                         "float_ops": _op_counts(model)}

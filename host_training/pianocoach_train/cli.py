@@ -5,6 +5,8 @@
     python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
     python -m pianocoach_train release --model blend [--out DIR]
     python -m pianocoach_train jianzipu train | qa [--out FILE] [--count N]
+    python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
+    python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
 """
 
 from __future__ import annotations
@@ -108,6 +110,40 @@ def _jianzipu_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audio_render(args: argparse.Namespace) -> int:
+    from pianocoach_train.audio.renders import cache_root, render_soundfont
+    from pianocoach_train.audio.soundfonts import SOUNDFONTS
+    from pianocoach_train.percepiano.dataset import PercePiano
+
+    dataset = PercePiano.open(percepiano_root(args.data))
+    for name in args.soundfonts:
+        if name not in SOUNDFONTS:
+            raise SystemExit(f"unknown soundfont {name!r} (known: {', '.join(SOUNDFONTS)})")
+        manifest = render_soundfont(name, dataset.midi_files, seed=args.seed, transcribe=name in args.transcribe)
+        blocks = sum(r["blocks"] for r in manifest["renders"].values())
+        print(f"{name}: {len(manifest['renders'])} performances, {blocks} blocks -> {cache_root() / name}")
+    return 0
+
+
+def _audio_eval(args: argparse.Namespace) -> int:
+    from pianocoach_train.audio.evaluate import run_audio_eval
+
+    print(run_audio_eval(args.models, args.splits, args.out, data=args.data, quick=args.quick))
+    return 0
+
+
+def _audio_release(args: argparse.Namespace) -> int:
+    from pianocoach_train.audio.evaluate import train_audio_release
+
+    for model in args.models:
+        print(f"release model: {train_audio_release(model, args.data, progress=sys.stderr.isatty())}")
+    return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _split_list(text: str) -> tuple[str, ...]:
     from pianocoach_train.evaluation import SPLITS
 
@@ -168,6 +204,28 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--count", type=int, default=2000, help="character questions (besides one per component)")
     qa.add_argument("--seed", type=int, help="random seed (default 0)")
     qa.set_defaults(run=_jianzipu_qa)
+
+    audio = groups.add_parser("audio", help="audio scorers: render PercePiano, train and compare the audio models")
+    audio_commands = audio.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    render = audio_commands.add_parser("render", help="render every performance through the soundfonts (cached)")
+    render.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    render.add_argument("--soundfonts", type=_names, default="musescore_general,fluidr3_gm,timgm6mb,fluidr3_mono",
+                        help="comma-separated soundfonts (the held-out one renders clean test audio)")
+    render.add_argument("--transcribe", type=_names, default="musescore_general,fluidr3_gm",
+                        help="soundfonts whose renders are also transcribed (the transcription path)")
+    render.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
+    render.set_defaults(run=_audio_render)
+    audio_eval = audio_commands.add_parser("eval", help="train and compare the audio scorers; README table")
+    audio_eval.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    audio_eval.add_argument("--models", type=_names, default="transcription,pc_fcn,m_crnn,hybrid")
+    audio_eval.add_argument("--splits", type=_split_list, default="performer,piece,work")
+    audio_eval.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, few epochs")
+    audio_eval.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "audio", help="report folder")
+    audio_eval.set_defaults(run=_audio_eval)
+    audio_release = audio_commands.add_parser("release", help="train release audio models (performer split minus its test list)")
+    audio_release.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    audio_release.add_argument("--models", type=_names, default="m_crnn,transcription")
+    audio_release.set_defaults(run=_audio_release)
     return parser
 
 

@@ -51,7 +51,9 @@ def test_audio_and_midi_results_have_every_field(performance, scorer):
         assert {"tempo_bpm", "tempo_variation_pct", "dynamic_range_db", "pedal_down_pct", "note_count"} <= set(result["measures"])
         assert set(result["timing"]) >= {"transcription", "features", "inference"}
     assert 85 < midi["measures"]["tempo_bpm"]["value"] < 110  # generated at 96 BPM (folded IOI tempo)
-    assert audio["provisional"] and not midi["provisional"]  # the default bundle has no audio scorer yet
+    assert not midi["provisional"] and midi["audio_path"] is None
+    assert audio["audio_path"] == scorer.audio_path.mode and audio["provisional"] == scorer.audio_is_provisional()
+    assert audio["audio_blocks"] == (8 if scorer.audio_path.uses_audio_model else 0)  # 16 s + tail in 2 s blocks
     assert audio["measures"]["pedal_down_pct"]["value"] == 0 and midi["measures"]["pedal_down_pct"]["value"] > 50
     assert audio["timing"]["transcription"] > 0 and midi["timing"]["transcription"] == 0
 

@@ -7,6 +7,9 @@ Schema (version 1)::
     files:  {relative path: {sha256, size}}  for every file in the bundle except manifest and signature
     models: [{role, file, architecture, precision, opset, inputs, outputs, labels, metrics, provenance}]
             inputs/outputs: [{name, shape (ints, or names of dynamic axes), dtype (numpy name)}]
+    audio_path (optional): how microphone input is scored, {mode, audio_weight, measured}; mode is
+            "audio_model" (the audio_scorer alone), "fusion" (audio_weight x audio_scorer + the rest x
+            transcription_scorer) or "transcription" (the transcription_scorer alone)
 
 The manifest is signed as written (its exact bytes); see :mod:`pianocoach.bundle.signing`.
 """
@@ -79,6 +82,7 @@ class Manifest:
     feature_settings_sha256: str
     files: dict[str, FileEntry]
     models: tuple[ModelEntry, ...]
+    audio_path: dict[str, Any] = field(default_factory=dict)  # optional: a bundle without it reads as before
     schema_version: int = SCHEMA_VERSION
 
     def model(self, role: str) -> ModelEntry | None:
@@ -112,6 +116,7 @@ class Manifest:
                 feature_settings_sha256=str(data["feature_settings_sha256"]),
                 files={str(k): FileEntry(str(v["sha256"]), int(v["size"])) for k, v in data["files"].items()},
                 models=tuple(ModelEntry.from_dict(m) for m in data["models"]),
+                audio_path=dict(data.get("audio_path", {})),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(path, f"malformed manifest ({type(exc).__name__}: {exc})") from exc

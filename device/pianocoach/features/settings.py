@@ -17,13 +17,29 @@ from pianocoach.features.catalog import NOTE_FEATURE_NAMES, VECTOR_NAMES
 class FeatureSettings:
     # Bump the version with any change to what the feature code computes: the hash covers these
     # settings, not the code, and caches and bundles trust the hash.
-    version: int = 1
-    # audio front end
+    version: int = 2
+    # audio front end (the onset-envelope grid of the symbolic tempo descriptors)
     sample_rate: int = 22050
     block_seconds: float = 2.0
     hop_length: int = 512
     n_fft: int = 2048
     n_mels: int = 128
+    # audio scorer front end (features/audio.py): capture rate, then every block is resampled to
+    # sample_rate and cut into mel_hop frames (441 samples = 20 ms: exactly 100 frames per 2 s block)
+    capture_rate: int = 44100
+    mel_hop: int = 441
+    mel_n_fft: int = 2048
+    mel_bands: int = 64
+    mel_fmin: float = 27.5  # A0
+    mel_fmax: float = 8000.0
+    mel_floor_db: float = -100.0  # log-mel power in dB re full scale, clipped here
+    pyin_note_min: int = 36  # C2: lower piano notes are too long a period for a 2,048-sample YIN frame
+    pyin_note_max: int = 96  # C7
+    # pYIN's pitch grid in semitones. librosa's default 0.1 makes its Viterbi over 1,200 states cost
+    # 230 ms a block here; 1.0 costs 12 ms and the contour is wanted in MIDI numbers anyway
+    pyin_resolution: float = 1.0
+    tempo_context_blocks: int = 4  # beat tracking sees the onset envelope of the last 4 blocks (8 s)
+    min_block_fraction: float = 0.5  # a last, partial block shorter than this is dropped, else zero-padded
     # piano range (MIDI note numbers, A0..C8)
     pitch_min: int = 21
     pitch_max: int = 108

@@ -1,8 +1,15 @@
-"""The MIDI scorer of an installed, verified bundle, run by ONNX Runtime on one thread."""
+"""The scorers of an installed, verified bundle, run by ONNX Runtime on one thread.
+
+Roles: ``midi_scorer`` (descriptor vector of MIDI notes; required), ``transcription_scorer`` (the same
+family trained on transcriptions of rendered audio; scores the notes transcribed from a microphone),
+``audio_scorer`` (a block model on the audio features: mel, pitch contour, rhythm). How microphone input
+is scored is the manifest's ``audio_path`` (see :class:`AudioPath`), never a code edit.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +22,28 @@ from pianocoach.scales import SCALE_NAMES
 log = logging.getLogger(__name__)
 
 MIDI_SCORER = "midi_scorer"
-AUDIO_SCORER = "audio_scorer"  # trained on transcribed renders (the audio-scorer issue); optional
+TRANSCRIPTION_SCORER = "transcription_scorer"  # trained on transcribed renders
+AUDIO_SCORER = "audio_scorer"  # block model on audio features
+SCORER_ROLES = (MIDI_SCORER, TRANSCRIPTION_SCORER, AUDIO_SCORER)
+AUDIO_MODES = ("audio_model", "fusion", "transcription")
+
+
+@dataclass(frozen=True)
+class AudioPath:
+    """How audio input is scored: ``audio_model`` alone, ``fusion`` (audio_weight x audio model +
+    (1 - audio_weight) x notes path) or ``transcription`` (notes path only). The notes path uses the
+    transcription scorer when the bundle has one, else the MIDI scorer (then results are provisional)."""
+
+    mode: str = "transcription"
+    audio_weight: float = 0.0
+
+    @property
+    def uses_audio_model(self) -> bool:
+        return self.mode in ("audio_model", "fusion")
+
+    @property
+    def uses_notes(self) -> bool:
+        return self.mode in ("fusion", "transcription")
 
 
 class BundleScorer:
@@ -28,24 +56,48 @@ class BundleScorer:
         verified = load_verified(self.path, keys, threads=threads)
         self.manifest = verified.manifest
         self.sessions = {}
+        self.input_names: dict[str, tuple[str, ...]] = {}
         for model in self.manifest.models:
-            if model.role in (MIDI_SCORER, AUDIO_SCORER):
+            if model.role in SCORER_ROLES:
                 if tuple(model.labels) != SCALE_NAMES:
                     raise BundleError(self.path, f"{model.file}: its labels are not the 19 PercePiano scales in order")
-                self.sessions[model.role] = (verified.sessions[model.file], model.inputs[0].name)
+                self.sessions[model.role] = verified.sessions[model.file]
+                self.input_names[model.role] = tuple(t.name for t in model.inputs)
         if MIDI_SCORER not in self.sessions:
             raise BundleError(self.path, "the bundle has no midi_scorer model")
-        log.info("scoring with bundle %s (%s)", self.manifest.bundle_id, self.path)
+        self.audio_path = self._audio_path()
+        log.info("scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode)
+
+    def _audio_path(self) -> AudioPath:
+        spec = self.manifest.audio_path
+        if not spec:
+            return AudioPath("audio_model", 1.0) if AUDIO_SCORER in self.sessions else AudioPath()
+        mode = spec.get("mode")
+        if mode not in AUDIO_MODES:
+            raise BundleError(self.path, f"manifest audio_path mode {mode!r} is not one of {', '.join(AUDIO_MODES)}")
+        weight = float(spec.get("audio_weight", 1.0 if mode == "audio_model" else 0.0))
+        if mode != "transcription" and AUDIO_SCORER not in self.sessions:
+            raise BundleError(self.path, f"manifest audio_path mode {mode!r} needs an audio_scorer model")
+        if not 0.0 <= weight <= 1.0:
+            raise BundleError(self.path, f"manifest audio_path audio_weight {weight} is not within 0..1")
+        return AudioPath(mode, weight)
 
     @property
     def bundle_id(self) -> str:
         return self.manifest.bundle_id
 
-    def has_audio_scorer(self) -> bool:
-        return AUDIO_SCORER in self.sessions
+    def audio_is_provisional(self) -> bool:
+        """Audio scores come from a scorer that never learned from audio."""
+        return not (self.audio_path.uses_audio_model or TRANSCRIPTION_SCORER in self.sessions)
 
     def score(self, vector: np.ndarray, source: str = "midi") -> np.ndarray:
-        """19 scale values for one feature vector (the audio scorer for audio when the bundle has one)."""
-        role = AUDIO_SCORER if source == "audio" and self.has_audio_scorer() else MIDI_SCORER
-        session, input_name = self.sessions[role]
-        return session.run(None, {input_name: vector.reshape(1, -1).astype(np.float32)})[0][0]
+        """19 scale values for one descriptor vector (transcribed notes use the transcription scorer when
+        the bundle has one)."""
+        role = TRANSCRIPTION_SCORER if source == "audio" and TRANSCRIPTION_SCORER in self.sessions else MIDI_SCORER
+        (name,) = self.input_names[role][:1]
+        return self.sessions[role].run(None, {name: vector.reshape(1, -1).astype(np.float32)})[0][0]
+
+    def score_audio_block(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """19 scale values for one 2 s block of audio features (``BlockFeatures.feeds()``)."""
+        names = self.input_names[AUDIO_SCORER]
+        return self.sessions[AUDIO_SCORER].run(None, {n: feeds[n] for n in names})[0][0]

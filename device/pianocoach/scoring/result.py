@@ -35,6 +35,8 @@ class PerformanceResult:
     bundle_id: str
     timing: dict[str, float]  # seconds in transcription, features, inference; finish = end of input to result
     language: str = "en"
+    audio_path: str | None = None  # audio input: "audio_model", "fusion" or "transcription" (the bundle's choice)
+    audio_blocks: int = 0  # 2 s audio feature blocks the audio model scored
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,6 +7,11 @@ its window. At the end the windows are scored again on the final notes (a window
 change reuses its live result) and aggregated: the plain mean, and a mean weighted by each window's new
 notes times their loudness, so quiet pauses count little. Because the grid does not depend on how the
 input was cut into blocks, a file streamed in 2 s blocks and the same file fed whole give the same result.
+
+Audio input, when the bundle's ``audio_path`` uses its audio scorer, is also turned into 2 s feature
+blocks (``features.audio``) and scored block by block; the performance's audio-model result is the mean
+and the onset-activity-weighted mean of its blocks, used alone or fused with the notes path as the
+manifest says. Transcription always runs: the measurements quoted in the feedback come from its notes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from pianocoach.errors import PianoCoachError
 from pianocoach.features import NoteTable, feature_vector
+from pianocoach.features.audio import AudioFeatureStream
 from pianocoach.feedback.templates import feedback_text
 from pianocoach.inputs.base import Block
 from pianocoach.scales import SCALE_NAMES, overall_mark
@@ -92,6 +98,11 @@ class ScoringSession:
         self.overflows = 0
         self._cache: dict[str, np.ndarray] = {}  # window content -> scores
         self._live_windows = 0  # grid windows already scored while playing
+        self.audio_path = scorer.audio_path
+        use_audio_model = kind == "audio" and self.audio_path.uses_audio_model
+        self.audio_features = AudioFeatureStream() if use_audio_model else None
+        self.audio_blocks: list[tuple[np.ndarray, float]] = []  # (scores, activity) per 2 s feature block
+        self._last_window: np.ndarray | None = None
 
     # -- while playing ---------------------------------------------------------------------------
     def add(self, block: Block) -> BlockResult | None:
@@ -105,19 +116,61 @@ class ScoringSession:
         covered = self.notes.covered_until(block.end)
         table = self.notes.snapshot(block.end) if self._next_window_end() <= covered else None
         self._count_notes_time(started)
-        result = None
+        scores = None
         while table is not None and self._next_window_end() <= covered:
             end = self._next_window_end()
             self._live_windows += 1
             if end - table.start < self.settings.min_playing_s:
                 continue
-            scores = self._window_scores(table, end)
-            if scores is not None:
-                result = BlockResult(block.index, block.start, block.end, scores, overall_mark(list(scores)),
-                                     round(time.perf_counter() - started, 4))
-        if result is not None:
+            window_scores = self._window_scores(table, end)
+            if window_scores is not None:
+                scores = self._last_window = window_scores
+        if self.audio_features is not None:
+            features_started = time.perf_counter()
+            feature_blocks = self.audio_features.feed(block.audio, block.sample_rate)
+            self.timing.features += time.perf_counter() - features_started
+            new = self._score_audio_blocks(feature_blocks)
+            if new is not None:
+                scores = self._combine(new, self._last_window)
+        result = None
+        if scores is not None:
+            result = BlockResult(block.index, block.start, block.end, scores, overall_mark(list(scores)),
+                                 round(time.perf_counter() - started, 4))
             self.blocks.append(result)
         return result
+
+    def _score_audio_blocks(self, blocks) -> np.ndarray | None:
+        """Score new audio feature blocks; returns the newest block's scores (None when none came)."""
+        newest = None
+        for features in blocks:
+            started = time.perf_counter()
+            newest = self.scorer.score_audio_block(features.feeds())
+            self.timing.inference += time.perf_counter() - started
+            self.audio_blocks.append((newest, features.activity))
+        return newest
+
+    def _combine(self, audio: np.ndarray | None, notes: np.ndarray | None) -> np.ndarray | None:
+        """The manifest's audio path: the audio model alone, or fused with the notes path."""
+        if audio is None or self.audio_path.mode == "transcription":
+            return notes
+        if self.audio_path.mode == "audio_model" or notes is None:
+            return audio
+        w = self.audio_path.audio_weight
+        return w * audio + (1.0 - w) * notes
+
+    def _audio_model_result(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(activity-weighted mean, plain mean) over the audio feature blocks."""
+        if self.audio_features is None:
+            return None
+        started = time.perf_counter()
+        self._score_audio_blocks(self.audio_features.finish())
+        self.timing.features += time.perf_counter() - started
+        if not self.audio_blocks:
+            return None
+        values = np.asarray([b[0] for b in self.audio_blocks], dtype=np.float64)
+        weights = np.asarray([b[1] for b in self.audio_blocks], dtype=np.float64)
+        mean = values.mean(axis=0)
+        return (np.average(values, axis=0, weights=weights) if weights.sum() > 0 else mean), mean
 
     def _next_window_end(self) -> float:
         return (self._live_windows + 1) * self.settings.block_seconds
@@ -173,9 +226,12 @@ class ScoringSession:
         values = np.asarray(rows, dtype=np.float64)
         mean = values.mean(axis=0)
         weighted = np.average(values, axis=0, weights=weights) if sum(weights) > 0 else mean
+        audio_model = self._audio_model_result()
+        if audio_model is not None:
+            weighted, mean = self._combine(audio_model[0], weighted), self._combine(audio_model[1], mean)
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
         found = measures(table, frame_db)
-        provisional = self.kind == "audio" and not self.scorer.has_audio_scorer()
+        provisional = self.kind == "audio" and self.scorer.audio_is_provisional()
         if provisional:
             warnings.append("scores are provisional: this bundle's scorer learned from MIDI, and a microphone "
                             "transcription has no pedal and different dynamics")
@@ -187,7 +243,8 @@ class ScoringSession:
             overall=overall, overall_mean=overall_mark(list(mean)), measures={k: m.to_dict() for k, m in found.items()},
             feedback=text, provisional=provisional, warnings=warnings, windows=len(rows), bundle_id=self.scorer.bundle_id,
             timing={**self.timing.to_dict(), "finish": round(time.perf_counter() - started, 4)},
-            language=s.language,
+            language=s.language, audio_path=self.audio_path.mode if self.kind == "audio" else None,
+            audio_blocks=len(self.audio_blocks),
         )
 
     def _check_input(self, table: NoteTable | None) -> list[str]:
@@ -219,9 +276,12 @@ def warm_up(kind: str) -> float:
     notes = [(i * beat, i * beat + 0.4, 60 + i % 12, 60) for i in range(16)]
     feature_vector(NoteTable.from_notes(notes))
     if kind == "audio":
+        from pianocoach.features.audio import performance_features
         from pianocoach.transcription import _decoder
 
         _decoder()
+        t = np.arange(2 * 22050) / 22050
+        performance_features((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)  # pYIN's numba kernels
     return time.perf_counter() - started
 
 

@@ -1,0 +1,81 @@
+"""The rendered blocks of every performance in memory, per soundfont, with each performance's rows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pianocoach.features.audio import INPUT_NAMES
+from pianocoach_train.audio.renders import cache_root
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RenderedSet:
+    """All blocks of one soundfont's renders: arrays stacked over performances, ``rows[id]`` = (start, stop)."""
+
+    soundfont: str
+    ids: list[str]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    rows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    transcriptions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, soundfont: str, ids: list[str], progress: bool = True) -> "RenderedSet":
+        root = cache_root() / soundfont
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in (*INPUT_NAMES, "activity")}
+        out = cls(soundfont, list(ids))
+        start = 0
+        for ident in tqdm(ids, desc=f"loading {soundfont}", unit="file", disable=not progress):
+            file = root / f"{ident}.npz"
+            if not file.is_file():
+                raise FileNotFoundError(f"{file}: not rendered (run: make audio-render)")
+            with np.load(file) as data:
+                for key in parts:
+                    parts[key].append(data[key])
+                if "transcription" in data.files:
+                    out.transcriptions[ident] = data["transcription"]
+                n = len(data["activity"])
+            out.rows[ident] = (start, start + n)
+            start += n
+        out.arrays = {k: np.concatenate(v) for k, v in parts.items()}
+        return out
+
+    def block_rows(self, ids) -> np.ndarray:
+        return np.concatenate([np.arange(*self.rows[i]) for i in ids])
+
+    def tensors(self, rows: np.ndarray, names: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(self.arrays[n][rows].astype(np.float32)) for n in names)
+
+    @cached_property
+    def block_owner(self) -> np.ndarray:
+        owner = np.empty(len(self.arrays["activity"]), dtype=object)
+        for ident, (a, b) in self.rows.items():
+            owner[a:b] = ident
+        return owner
+
+    def transcription_matrix(self, ids) -> np.ndarray:
+        """Descriptor vectors of the transcriptions (a transcription without notes: zeros)."""
+        missing = [i for i in ids if i not in self.transcriptions]
+        if missing:
+            raise KeyError(f"{self.soundfont}: {len(missing)} performances were not transcribed (e.g. {missing[0]})")
+        return np.nan_to_num(np.stack([self.transcriptions[i] for i in ids]).astype(np.float32))
+
+
+def aggregate(block_scores: np.ndarray, rendered: RenderedSet, ids) -> tuple[np.ndarray, np.ndarray]:
+    """Per-performance (mean, activity-weighted mean) of block scores given in ``block_rows(ids)`` order."""
+    means, weighted, at = [], [], 0
+    for ident in ids:
+        a, b = rendered.rows[ident]
+        scores = block_scores[at:at + b - a]
+        at += b - a
+        weights = rendered.arrays["activity"][a:b].astype(np.float64)
+        means.append(scores.mean(axis=0))
+        weighted.append(np.average(scores, axis=0, weights=weights) if weights.sum() > 0 else scores.mean(axis=0))
+    return np.stack(means), np.stack(weighted)

@@ -1,0 +1,201 @@
+"""The audio comparison: every path scored on audio rendered with the held-out soundfont, on the
+published splits and folds (``evaluation.protocol_folds``), one fold model each, mean over folds.
+
+Rows: the MIDI scorer (blend) on the true MIDI; the same scorer on the device's transcription of the
+held-out render; the MIDI scorer family retrained on transcriptions of training renders (the
+transcription path); PC-FCN, M-CRNN, Hybrid (block models, aggregated per performance by the plain and
+the activity-weighted mean of blocks); and the fusion of the best audio model with the transcription
+path (the mean of their per-performance scores). Figures land in ``reports/audio/audio_eval.json``;
+the export step adds INT8 sizes and latencies and writes the table (``pianocoach_export audio``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from pianocoach.jsonio import write_json_atomic
+from pianocoach_train.audio.data import RenderedSet
+from pianocoach_train.audio.models import ARCHITECTURES
+from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING, training_soundfonts
+from pianocoach_train.audio.train import AUDIO_CONFIG, train_audio_run
+from pianocoach_train.config import TrainConfig
+from pianocoach_train.evaluation import mean_summary, passage_groups, protocol_folds
+from pianocoach_train.feature_store import FeatureStore
+from pianocoach_train.metrics import summarise
+from pianocoach_train.percepiano.dataset import PercePiano
+from pianocoach_train.runs import artifacts_dir, train_run
+from pianocoach_train.settings import percepiano_root
+
+log = logging.getLogger(__name__)
+
+TRANSCRIPTION_SOUNDFONT = "fluidr3_gm"  # the training renders the transcription path learns from
+FUSION_WEIGHT = 0.5  # audio model share in the fusion
+
+
+class TranscribedStore(FeatureStore):
+    """A FeatureStore whose vectors are the descriptors of one soundfont's transcribed renders, so the
+    MIDI scorer family trains and predicts on transcriptions unchanged."""
+
+    def __init__(self, dataset: PercePiano, rendered: RenderedSet) -> None:
+        super().__init__(dataset)
+        self.rendered = rendered
+
+    @cached_property
+    def _matrix(self) -> np.ndarray:
+        return self.rendered.transcription_matrix(self.ids)
+
+    def vectors(self, copy: int = 0, seed: int = 0, ranges=None) -> np.ndarray:
+        # the renders are already augmented; there are no further copies
+        return self._matrix
+
+
+def transcription_config() -> TrainConfig:
+    return TrainConfig(model="blend", augment=False)
+
+
+class AudioEvaluation:
+    def __init__(self, dataset: PercePiano, progress: bool = True) -> None:
+        self.dataset = dataset
+        self.progress = progress
+        self.ids = sorted(dataset.midi_files)
+        self.labels = {i: np.asarray(dataset.labels[i], dtype=np.float32) for i in self.ids}
+
+    @cached_property
+    def held_out(self) -> RenderedSet:
+        return RenderedSet.load(HELD_OUT, self.ids, self.progress)
+
+    @cached_property
+    def training_sets(self) -> list[RenderedSet]:
+        return [RenderedSet.load(name, self.ids, self.progress) for name in training_soundfonts(TRAINING)]
+
+    @cached_property
+    def midi_store(self) -> FeatureStore:
+        return FeatureStore(self.dataset)
+
+    @cached_property
+    def transcribed_train(self) -> TranscribedStore:
+        rendered = next(s for s in self.training_sets if s.soundfont == TRANSCRIPTION_SOUNDFONT)
+        return TranscribedStore(self.dataset, rendered)
+
+    @cached_property
+    def transcribed_test(self) -> TranscribedStore:
+        return TranscribedStore(self.dataset, self.held_out)
+
+    def fold_predictions(self, model: str, fold, runs: Path) -> dict[str, np.ndarray]:
+        """Per-performance predictions on ``fold.test`` ({variant: array}); for the block models the
+        plain mean and the activity-weighted mean."""
+        run_dir = runs / model / fold.split / f"fold_{fold.fold}"
+        provenance = {"split": fold.split, "fold": fold.fold, "test_ids": list(fold.test), "test_soundfont": HELD_OUT}
+        if model in ("midi_true", "midi_on_transcription"):
+            scorer = train_run(TrainConfig(), self.midi_store, fold.train, fold.validation,
+                               artifacts_dir() / "runs" / "blend" / fold.split / f"fold_{fold.fold}", provenance, self.progress)
+            store = self.midi_store if model == "midi_true" else self.transcribed_test
+            return {"": scorer.predict(store, fold.test)}
+        if model == "transcription":
+            scorer = train_run(transcription_config(), self.transcribed_train, fold.train, fold.validation, run_dir,
+                               {**provenance, "train_soundfont": TRANSCRIPTION_SOUNDFONT}, self.progress)
+            return {"": scorer.predict(self.transcribed_test, fold.test)}
+        config = AUDIO_CONFIG.with_overrides(model=model)
+        scorer = train_audio_run(config, self.training_sets, self.labels, fold.train, fold.validation, run_dir,
+                                 provenance, self.progress)
+        mean, weighted = scorer.predict(self.held_out, fold.test)
+        return {"mean": mean, "weighted": weighted}
+
+
+def _summary(labels: np.ndarray, prediction: np.ndarray, ids) -> dict:
+    return summarise(labels, prediction, passage_groups(ids))
+
+
+def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, data: Path | None = None,
+                   quick: bool = False) -> str:
+    started = time.perf_counter()
+    dataset = PercePiano.open(percepiano_root(data))
+    evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty())
+    runs = artifacts_dir() / "runs" / ("audio-quick" if quick else "audio")
+    rows = ["midi_true", "midi_on_transcription", *models]
+    report: dict = {"held_out_soundfont": HELD_OUT, "training_soundfonts": list(TRAINING),
+                    "transcription_soundfont": TRANSCRIPTION_SOUNDFONT, "fusion_weight": FUSION_WEIGHT,
+                    "audio_config": AUDIO_CONFIG.to_dict(), "splits": {}, "quick": quick}
+    if quick:
+        splits = ("performer",)
+    for split in splits:
+        per_model: dict[str, list[dict]] = {}
+        kept: dict[str, list[np.ndarray]] = {}
+        for fold in protocol_folds(dataset, split):
+            if quick and fold.fold > 0:
+                continue
+            labels = np.stack([evaluation.labels[i] for i in fold.test])
+            predictions = {}
+            for model in rows:
+                if model != "transcription" and model not in ARCHITECTURES and model not in ("midi_true", "midi_on_transcription"):
+                    raise SystemExit(f"unknown audio model {model!r}")
+                log.info("%s: %s split, fold %d", model, split, fold.fold)
+                for variant, prediction in evaluation.fold_predictions(model, fold, runs).items():
+                    name = model + (f":{variant}" if variant else "")
+                    predictions[name] = prediction
+                    per_model.setdefault(name, []).append({**_summary(labels, prediction, fold.test), "fold": fold.fold})
+                    log.info("  %s R2 %.3f", name, per_model[name][-1]["r2"])
+            if "transcription" in rows:
+                for model in ARCHITECTURES:
+                    key = f"{model}:weighted"
+                    if key in predictions:
+                        fused = FUSION_WEIGHT * predictions[key] + (1 - FUSION_WEIGHT) * predictions["transcription"]
+                        predictions[f"fusion_{model}"] = fused
+                        per_model.setdefault(f"fusion_{model}", []).append({**_summary(labels, fused, fold.test), "fold": fold.fold})
+            kept.setdefault("ids", []).append(np.array(fold.test))
+        report["splits"][split] = {name: {"folds": folds, "mean": mean_summary(folds)} for name, folds in per_model.items()}
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    report["figures"] = _grad_cam(runs, dataset, evaluation, out)
+    path = out / ("audio_eval-quick.json" if quick else "audio_eval.json")
+    write_json_atomic(path, report)
+    lines = [f"{'model':28s} " + " ".join(f"{s:>10s}" for s in report["splits"])]
+    for name in report["splits"][splits[0]]:
+        lines.append(f"{name:28s} " + " ".join(f"{report['splits'][s][name]['mean']['r2']:10.3f}" for s in report["splits"]))
+    return "\n".join(lines) + f"\n\nR² on {HELD_OUT} renders; report: {path}"
+
+
+def _grad_cam(runs: Path, dataset: PercePiano, evaluation: AudioEvaluation, out: Path) -> dict:
+    """Grad-CAM images for the mel models of the performer split's fold 0, on four test performances."""
+    from pianocoach_train.audio.gradcam import save_grad_cam_figure
+    from pianocoach_train.audio.train import AudioScorer
+
+    figures = {}
+    test = sorted(dataset.split("performer").test)
+    chosen = [test[i] for i in np.linspace(0, len(test) - 1, 4).astype(int)]
+    for model in ("m_crnn", "hybrid"):
+        run_dir = runs / model / "performer" / "fold_0"
+        if (run_dir / "model.pt").is_file():
+            path = save_grad_cam_figure(AudioScorer.load(run_dir), evaluation.held_out, chosen, out / f"gradcam-{model}.png")
+            figures[f"gradcam_{model}"] = str(path.relative_to(out.parent.parent)) if out.is_relative_to(out.parent.parent) else str(path)
+    return figures
+
+
+def train_audio_release(model: str, data: Path | None = None, progress: bool = True) -> Path:
+    """Train ``model`` (an audio model, or "transcription") on the performer split minus its test list,
+    early-stopping on a seeded 10 % of the rest; saved to ``artifacts/release/audio_<model>``."""
+    from pianocoach_train.evaluation import hold_out
+    from pianocoach_train.release import release_dir
+
+    dataset = PercePiano.open(percepiano_root(data))
+    evaluation = AudioEvaluation(dataset, progress)
+    split = dataset.split("performer")
+    excluded = set(split.test)
+    train, validation = hold_out(tuple(i for i in sorted(split.all_ids()) if i not in excluded), 0)
+    out = release_dir(f"audio_{model}")
+    provenance = {"split": "performer", "purpose": "release", "excluded_ids": sorted(excluded),
+                  "excluded_reason": "the performer split's test list, kept unseen for evaluation",
+                  "test_soundfont": HELD_OUT}
+    if model == "transcription":
+        train_run(transcription_config(), evaluation.transcribed_train, train, validation, out,
+                  {**provenance, "train_soundfont": TRANSCRIPTION_SOUNDFONT}, progress)
+    else:
+        train_audio_run(AUDIO_CONFIG.with_overrides(model=model), evaluation.training_sets, evaluation.labels, train,
+                        validation, out, {**provenance, "train_soundfonts": list(TRAINING)}, progress)
+    return out

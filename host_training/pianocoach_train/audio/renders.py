@@ -1,0 +1,164 @@
+"""Rendered PercePiano: every performance through every soundfont, augmented (training soundfonts) or
+clean (the held-out one), turned into the device's audio feature blocks and, where asked, transcribed
+by the device's transcription code into a descriptor vector. Cached outside git, one ``.npz`` per
+(soundfont, performance) under ``.cache/audio/<feature hash>/<soundfont>/`` with ``manifest.json``
+beside it (seed, augmentation drawn, audio sha256, duration, blocks). The same seed gives the same
+augmentations and, per fresh synthesiser, the same audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pianocoach.features import DEFAULT_SETTINGS, feature_vector, read_midi
+from pianocoach.features.audio import performance_features, resample, stack_blocks
+from pianocoach.jsonio import read_json, write_json_atomic
+from pianocoach_train.audio import augment
+from pianocoach_train.audio.soundfonts import HELD_OUT, soundfont
+from pianocoach_train.feature_store import cache_dir as features_cache_dir
+
+log = logging.getLogger(__name__)
+
+CAPTURE_RATE = DEFAULT_SETTINGS.capture_rate
+
+
+def cache_root() -> Path:
+    return features_cache_dir().parent / "audio" / DEFAULT_SETTINGS.sha256()[:12]
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    ident: str
+    midi_path: str
+    soundfont: str
+    seed: int
+    transcribe: bool
+
+    @property
+    def augmented(self) -> bool:
+        return self.soundfont != HELD_OUT
+
+    def rng(self) -> np.random.Generator:
+        """Seeded by (seed, soundfont, performance): independent of job order and worker."""
+        return np.random.default_rng([self.seed, zlib.crc32(self.soundfont.encode()), zlib.crc32(self.ident.encode())])
+
+
+_SYNTHS: dict = {}
+
+
+def _synth(name: str):
+    from pianocoach_train.audio.synth import Synth
+
+    if name not in _SYNTHS:
+        _SYNTHS[name] = Synth(str(soundfont(name).path), CAPTURE_RATE)
+    return _SYNTHS[name]
+
+
+def render_audio(job: RenderJob, synth=None) -> tuple[np.ndarray, dict]:
+    """The job's audio at the capture rate, and what was drawn for it."""
+    table = read_midi(job.midi_path)
+    drawn: dict = {"midi": None, "audio": augment.CLEAN.to_dict()}
+    aug = augment.CLEAN
+    if job.augmented:
+        rng = job.rng()
+        aug = augment.draw(rng)
+        if aug != augment.CLEAN:
+            table = augment.augment_table(table, rng)
+            drawn["midi"] = "tempo/velocity/pitch drawn from AudioAugmentRanges.midi"
+        drawn["audio"] = aug.to_dict()
+    audio = (synth or _synth(job.soundfont)).render(table)
+    return augment.apply(audio, aug, CAPTURE_RATE), drawn
+
+
+def transcription_vector(audio: np.ndarray, rate: int) -> np.ndarray:
+    """The device's transcription of a recording, as the MIDI scorer's descriptor vector (NaN: no notes)."""
+    from pianocoach.transcription import StreamingTranscriber, notes_to_table
+
+    transcriber = StreamingTranscriber(threads=1)  # opening nmp.onnx (230 KB) costs a few ms
+    transcriber.feed(resample(audio, rate))
+    table = notes_to_table(transcriber.notes(final=True), "transcription")
+    if table is None:
+        return np.full(len(DEFAULT_SETTINGS.vector_names), np.nan, dtype=np.float32)
+    return feature_vector(table).astype(np.float32)
+
+
+def run_job(job: RenderJob) -> dict:
+    out = cache_root() / job.soundfont / f"{job.ident}.npz"
+    audio, drawn = render_audio(job)
+    blocks = performance_features(audio, CAPTURE_RATE)
+    arrays = stack_blocks(blocks) if blocks else {"mel": np.zeros((0, 1, DEFAULT_SETTINGS.mel_bands, 100)),
+                                                  "contour": np.zeros((0, 3, 100)), "rhythm": np.zeros((0, 2))}
+    arrays = {"mel": arrays["mel"].astype(np.float16), "contour": arrays["contour"].astype(np.float16),
+              "rhythm": arrays["rhythm"].astype(np.float32),
+              "activity": np.array([b.activity for b in blocks], dtype=np.float32),
+              "level_db": np.array([b.level_db for b in blocks], dtype=np.float32)}
+    if job.transcribe:
+        arrays["transcription"] = transcription_vector(audio, CAPTURE_RATE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(out)
+    return {"id": job.ident, "soundfont": job.soundfont, "seed": job.seed, "augmented": job.augmented,
+            "drawn": drawn, "audio_sha256": hashlib.sha256(np.round(audio * 32767).astype(np.int16).tobytes()).hexdigest(),
+            "duration_s": round(len(audio) / CAPTURE_RATE, 3), "blocks": len(blocks), "transcribed": job.transcribe}
+
+
+def _manifest_path(name: str) -> Path:
+    return cache_root() / name / "manifest.json"
+
+
+def render_soundfont(name: str, midi_files: dict[str, Path], seed: int = 0, transcribe: bool = False,
+                     workers: int = min(2, os.cpu_count() or 1)) -> dict:
+    """Render (or reuse) every performance through one soundfont; returns its manifest."""
+    soundfont(name)
+    path = _manifest_path(name)
+    manifest = read_json(path) if path.is_file() else {"soundfont": name, "seed": seed, "renders": {}}
+    if manifest.get("seed") != seed:
+        log.warning("%s: rendered with seed %s before; rendering again with seed %d", name, manifest.get("seed"), seed)
+        manifest = {"soundfont": name, "seed": seed, "renders": {}}
+    todo = [RenderJob(i, str(p), name, seed, transcribe) for i, p in sorted(midi_files.items())
+            if i not in manifest["renders"] or (transcribe and not manifest["renders"][i].get("transcribed"))]
+    if todo:
+        log.info("%s: rendering %d performances (%d cached)", name, len(todo), len(midi_files) - len(todo))
+        bar = dict(total=len(todo), desc=f"render {name}", unit="file", disable=None)
+        if workers <= 1:
+            results = tqdm(map(run_job, todo), **bar)
+            _collect(results, manifest, path)
+        else:
+            # forkserver: a process forked after ONNX Runtime started its threads can hang (feature_store.py)
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+                _collect(tqdm(pool.map(run_job, todo, chunksize=4), **bar), manifest, path)
+    return manifest
+
+
+def _collect(results, manifest: dict, path: Path) -> None:
+    """Record finished renders; the manifest is saved every 100 so an interrupted run resumes."""
+    for n, entry in enumerate(results):
+        manifest["renders"][entry["id"]] = entry
+        if n % 100 == 99:
+            write_json_atomic(path, manifest)
+            log.info("%s: %d rendered", manifest["soundfont"], len(manifest["renders"]))
+    write_json_atomic(path, manifest)
+
+
+def load_renders(name: str, ids) -> dict[str, dict[str, np.ndarray]]:
+    """The cached arrays of these performances for one soundfont."""
+    root = cache_root() / name
+    out = {}
+    for ident in ids:
+        file = root / f"{ident}.npz"
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: not rendered (run: python -m pianocoach_train audio render)")
+        with np.load(file) as data:
+            out[ident] = {k: data[k] for k in data.files}
+    return out
