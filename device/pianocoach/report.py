@@ -14,7 +14,13 @@ def scale_bar(value: float) -> str:
 
 def format_report(result: PerformanceResult) -> str:
     lang = result.language
-    lines = [f"{result.input}: {result.source}, {result.duration_s:.1f} s, {result.windows} windows; "
+    scored_by = ""
+    if result.audio_path:
+        scored_by = {"audio_model": f"audio model, {result.audio_blocks} blocks",
+                     "fusion": f"audio model ({result.audio_blocks} blocks) + transcription",
+                     "transcription": "transcription"}.get(result.audio_path, result.audio_path)
+        scored_by = f" [{scored_by}]"
+    lines = [f"{result.input}: {result.source}, {result.duration_s:.1f} s, {result.windows} windows{scored_by}; "
              f"overall {result.overall:.0f}/100{' (provisional)' if result.provisional else ''}"]
     low_width = max(len(s.ends(lang)[0]) for s in SCALES)
     for scale, value in zip(SCALES, result.scale_values):

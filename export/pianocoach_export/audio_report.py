@@ -2,8 +2,9 @@
 
 Reads ``reports/audio/audio_eval.json`` (``python -m pianocoach_train audio eval``), exports each audio
 model of the performer split's fold 0 for its INT8 size and single-thread latency per 2 s block, and
-writes the table. The audio path a bundle ships is the candidate with the best mean R² over the splits:
-the best audio model alone, its fusion with the transcription path, or the transcription path alone.
+writes the table. The audio path a bundle ships is the better, by mean R² over the splits, of the best
+audio model alone and its fusion with the transcription path (the transcription path alone is reported
+beside them for comparison; a bundle for microphone input always carries an audio model).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ def _mean_r2(report: dict, row: str) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def fusion_weight(report: dict, model: str) -> float:
+    """The mean over every fold of the audio share each fold chose on its validation performances."""
+    weights = [f["audio_weight"] for split in report["splits"].values() for f in split.get(f"fusion_{model}", {}).get("folds", [])]
+    return round(float(np.mean(weights)), 2) if weights else 0.5
+
+
 def choose_audio_path(path: Path = EVAL_REPORT) -> dict | None:
     if not path.is_file():
         return None
@@ -50,8 +57,8 @@ def choose_audio_path(path: Path = EVAL_REPORT) -> dict | None:
     candidates = {"audio_model": _mean_r2(report, f"{best}:weighted"), "fusion": _mean_r2(report, f"fusion_{best}"),
                   "transcription": _mean_r2(report, "transcription")}
     candidates = {k: v for k, v in candidates.items() if v is not None}
-    mode = max(candidates, key=candidates.get)
-    weight = {"audio_model": 1.0, "fusion": float(report["fusion_weight"]), "transcription": 0.0}[mode]
+    mode = max((k for k in candidates if k != "transcription"), key=candidates.get)
+    weight = {"audio_model": 1.0, "fusion": fusion_weight(report, best), "transcription": 0.0}[mode]
     return {"mode": mode, "audio_weight": weight, "audio_model": best,
             "measured": {k: round(v, 4) for k, v in candidates.items()} | {"splits": list(report["splits"])}}
 
@@ -66,7 +73,8 @@ def write_audio_report(exports: dict[str, dict], midi_export: dict | None, out_d
     rows = dict(ROWS)
     for model in ARCHITECTURES:
         if any(f"fusion_{model}" in report["splits"][s] for s in splits):
-            rows[f"fusion_{model}"] = f"fusion: {model} (x{report['fusion_weight']}) + transcription path"
+            rows[f"fusion_{model}"] = (f"fusion: {model} + transcription path (audio share {fusion_weight(report, model):.2f}, "
+                                       "chosen per fold on validation)")
     header = ["path", *[f"{s} R²" for s in splits], "Pearson r (performer)", "INT8 size", "ms / 2 s block (INT8 / float)",
               "features ms / block"]
     lines = [f"Every audio path is scored on audio rendered with the held-out soundfont ({report['held_out_soundfont']}); "

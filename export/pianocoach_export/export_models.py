@@ -134,6 +134,8 @@ def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool 
 
     provenance = {key: meta.get(key) for key in ("split", "purpose", "excluded_ids", "excluded_reason", "data_sha256",
                                                   "feature_settings_sha256", "config")}
+    # audio-trained scorers (the transcription scorer) also say which soundfonts they heard and were tested on
+    provenance.update({key: meta[key] for key in ("train_soundfont", "test_soundfont") if key in meta})
     provenance["n_train"] = len(meta.get("train_ids", []))
     provenance["n_validation"] = len(meta.get("validation_ids", []))
     result = ExportResult(scorer.name, str(run_dir), str(float_path), str(int8_path) if int8_path else None,

@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     audio_commands = audio.add_subparsers(dest="command", required=True, metavar="COMMAND")
     render = audio_commands.add_parser("render", help="render every performance through the soundfonts (cached)")
     render.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
-    render.add_argument("--soundfonts", type=_names, default="musescore_general,fluidr3_gm,timgm6mb,fluidr3_mono",
+    render.add_argument("--soundfonts", type=_names, default="musescore_general,fluidr3_gm,timgm6mb",
                         help="comma-separated soundfonts (the held-out one renders clean test audio)")
     render.add_argument("--transcribe", type=_names, default="musescore_general,fluidr3_gm",
                         help="soundfonts whose renders are also transcribed (the transcription path)")

@@ -18,7 +18,7 @@ def test_the_default_bundle_verifies_with_the_packaged_development_key():
     assert result.ok, result.problems
     assert result.manifest.feature_settings_sha256 == DEFAULT_SETTINGS.sha256()
     size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.rglob("*") if p.is_file())
-    assert size < 5_000_000
+    assert size < 10_000_000  # MIDI scorer, transcription scorer, audio scorer, jianzipu reader
 
 
 def test_the_default_bundle_says_what_it_was_trained_on():
@@ -26,6 +26,22 @@ def test_the_default_bundle_says_what_it_was_trained_on():
     assert len(model.labels) == 19 and model.outputs[0].shape[-1] == 19
     assert model.provenance["split"] == "performer" and len(model.provenance["excluded_ids"]) == 193
     assert model.metrics["float"]["r2"] > 0.4  # measured at export on the performer test list
+
+
+def test_the_default_bundle_scores_microphone_input_with_an_audio_model_as_measured():
+    from pianocoach.scoring import BundleScorer
+
+    manifest = Manifest.read(DEFAULT_BUNDLE)
+    audio, notes = manifest.model("audio_scorer"), manifest.model("transcription_scorer")
+    assert audio is not None and {t.name for t in audio.inputs} <= {"mel", "contour", "rhythm"}
+    assert audio.provenance["test_soundfont"] not in audio.provenance["train_soundfonts"]
+    # the mode is the better of "audio model alone" and "fusion" in reports/audio/audio_eval.json
+    assert manifest.audio_path["mode"] in ("audio_model", "fusion")
+    assert set(manifest.audio_path["measured"]) >= {"audio_model", "fusion", "transcription"}
+    if manifest.audio_path["mode"] == "fusion":
+        assert notes is not None and notes.provenance["train_soundfont"] != audio.provenance["test_soundfont"]
+    scorer = BundleScorer()
+    assert scorer.audio_path.uses_audio_model and not scorer.audio_is_provisional()
 
 
 def test_the_default_scorer_scores_a_generated_performance(tmp_path):

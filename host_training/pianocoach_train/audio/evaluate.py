@@ -12,6 +12,7 @@ the export step adds INT8 sizes and latencies and writes the table (``pianocoach
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from functools import cached_property
@@ -35,7 +36,7 @@ from pianocoach_train.settings import percepiano_root
 log = logging.getLogger(__name__)
 
 TRANSCRIPTION_SOUNDFONT = "fluidr3_gm"  # the training renders the transcription path learns from
-FUSION_WEIGHT = 0.5  # audio model share in the fusion
+FUSION_GRID = np.linspace(0.0, 1.0, 11)  # audio-model shares tried; the one with the lowest validation MSE is used
 
 
 class TranscribedStore(FeatureStore):
@@ -60,10 +61,12 @@ def transcription_config() -> TrainConfig:
 
 
 class AudioEvaluation:
-    def __init__(self, dataset: PercePiano, progress: bool = True) -> None:
+    def __init__(self, dataset: PercePiano, progress: bool = True, quick: bool = False) -> None:
         self.dataset = dataset
+        self.quick = quick
         self.progress = progress
         self.ids = sorted(dataset.midi_files)
+        self.scorers: dict[tuple[str, str, int], object] = {}  # (model, split, fold) -> trained scorer
         self.labels = {i: np.asarray(dataset.labels[i], dtype=np.float32) for i in self.ids}
 
     @cached_property
@@ -80,8 +83,9 @@ class AudioEvaluation:
 
     @cached_property
     def transcribed_train(self) -> TranscribedStore:
-        rendered = next(s for s in self.training_sets if s.soundfont == TRANSCRIPTION_SOUNDFONT)
-        return TranscribedStore(self.dataset, rendered)
+        loaded = self.__dict__.get("training_sets", [])  # reuse the loaded blocks when the audio models loaded them
+        rendered = next((s for s in loaded if s.soundfont == TRANSCRIPTION_SOUNDFONT), None)
+        return TranscribedStore(self.dataset, rendered or RenderedSet.load(TRANSCRIPTION_SOUNDFONT, self.ids, self.progress))
 
     @cached_property
     def transcribed_test(self) -> TranscribedStore:
@@ -100,12 +104,58 @@ class AudioEvaluation:
         if model == "transcription":
             scorer = train_run(transcription_config(), self.transcribed_train, fold.train, fold.validation, run_dir,
                                {**provenance, "train_soundfont": TRANSCRIPTION_SOUNDFONT}, self.progress)
+            self.scorers[(model, fold.split, fold.fold)] = scorer
             return {"": scorer.predict(self.transcribed_test, fold.test)}
-        config = AUDIO_CONFIG.with_overrides(model=model)
+        config = AUDIO_CONFIG.with_overrides(model=model, epochs=5 if self.quick else None)
         scorer = train_audio_run(config, self.training_sets, self.labels, fold.train, fold.validation, run_dir,
                                  provenance, self.progress)
+        self.scorers[(model, fold.split, fold.fold)] = scorer
         mean, weighted = scorer.predict(self.held_out, fold.test)
         return {"mean": mean, "weighted": weighted}
+
+
+_WORKER: dict = {}
+
+
+def _train_fold_job(job: tuple) -> str:
+    """Train one block-model fold run in a worker process (one torch thread; the data loaded once per worker)."""
+    import torch
+
+    model, split, fold_index, data, runs, quick = job
+    torch.set_num_threads(1)
+    if "evaluation" not in _WORKER:
+        _WORKER["evaluation"] = AudioEvaluation(PercePiano.open(percepiano_root(data)), progress=False, quick=quick)
+    evaluation = _WORKER["evaluation"]
+    fold = protocol_folds(evaluation.dataset, split)[fold_index]
+    evaluation.fold_predictions(model, fold, Path(runs))
+    return f"{model} {split} fold {fold_index}"
+
+
+def train_block_models(jobs: list[tuple], workers: int) -> None:
+    """Fold runs of the block models, ``workers`` at a time: on 2 cores two single-threaded trainings
+    finish sooner than one two-threaded training after another (small convolutions scale poorly)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    if workers <= 1:
+        for job in jobs:
+            log.info("trained %s", _train_fold_job(job))
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        for done in tqdm(pool.map(_train_fold_job, jobs), total=len(jobs), desc="audio fold models", unit="run", disable=None):
+            log.info("trained %s", done)
+
+
+def fusion_weight(audio, notes, store: "TranscribedStore", validation: tuple[str, ...], labels: dict) -> float:
+    """The audio model's share in the fusion with the lowest MSE on the validation performances, rendered
+    with the transcription path's training soundfont (never the held-out one, never the test list)."""
+    audio_pred = audio.predict(store.rendered, validation)[1]
+    notes_pred = notes.predict(store, validation)
+    truth = np.stack([labels[i] for i in validation])
+    errors = [float(np.mean((w * audio_pred + (1 - w) * notes_pred - truth) ** 2)) for w in FUSION_GRID]
+    return float(FUSION_GRID[int(np.argmin(errors))])
 
 
 def _summary(labels: np.ndarray, prediction: np.ndarray, ids) -> dict:
@@ -116,14 +166,17 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
                    quick: bool = False) -> str:
     started = time.perf_counter()
     dataset = PercePiano.open(percepiano_root(data))
-    evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty())
+    evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty(), quick=quick)
     runs = artifacts_dir() / "runs" / ("audio-quick" if quick else "audio")
     rows = ["midi_true", "midi_on_transcription", *models]
     report: dict = {"held_out_soundfont": HELD_OUT, "training_soundfonts": list(TRAINING),
-                    "transcription_soundfont": TRANSCRIPTION_SOUNDFONT, "fusion_weight": FUSION_WEIGHT,
+                    "transcription_soundfont": TRANSCRIPTION_SOUNDFONT, "fusion_grid": FUSION_GRID.tolist(),
                     "audio_config": AUDIO_CONFIG.to_dict(), "splits": {}, "quick": quick}
     if quick:
         splits = ("performer",)
+    jobs = [(model, split, fold.fold, data, str(runs), quick) for model in models if model in ARCHITECTURES for split in splits
+            for fold in protocol_folds(dataset, split) if not (quick and fold.fold > 0)]
+    train_block_models(jobs, workers=min(2, os.cpu_count() or 1))
     for split in splits:
         per_model: dict[str, list[dict]] = {}
         kept: dict[str, list[np.ndarray]] = {}
@@ -142,12 +195,17 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
                     per_model.setdefault(name, []).append({**_summary(labels, prediction, fold.test), "fold": fold.fold})
                     log.info("  %s R2 %.3f", name, per_model[name][-1]["r2"])
             if "transcription" in rows:
+                notes = evaluation.scorers[("transcription", split, fold.fold)]
                 for model in ARCHITECTURES:
                     key = f"{model}:weighted"
                     if key in predictions:
-                        fused = FUSION_WEIGHT * predictions[key] + (1 - FUSION_WEIGHT) * predictions["transcription"]
+                        w = fusion_weight(evaluation.scorers[(model, split, fold.fold)], notes, evaluation.transcribed_train,
+                                          fold.validation, evaluation.labels)
+                        fused = w * predictions[key] + (1 - w) * predictions["transcription"]
                         predictions[f"fusion_{model}"] = fused
-                        per_model.setdefault(f"fusion_{model}", []).append({**_summary(labels, fused, fold.test), "fold": fold.fold})
+                        per_model.setdefault(f"fusion_{model}", []).append(
+                            {**_summary(labels, fused, fold.test), "fold": fold.fold, "audio_weight": w})
+                        log.info("  fusion_%s (audio weight %.1f from validation) R2 %.3f", model, w, per_model[f"fusion_{model}"][-1]["r2"])
             kept.setdefault("ids", []).append(np.array(fold.test))
         report["splits"][split] = {name: {"folds": folds, "mean": mean_summary(folds)} for name, folds in per_model.items()}
     report["wall_seconds"] = round(time.perf_counter() - started, 1)

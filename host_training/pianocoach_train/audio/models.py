@@ -46,12 +46,15 @@ class MelBody(nn.Module):
         def stage(cin: int, cout: int, pool: tuple[int, int]) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ELU(), nn.MaxPool2d(pool)]
 
+        # the 20 ms frames are averaged in pairs first: a 40 ms grid halves the cost of every layer (an
+        # epoch took 21 s on 2 cores at 20 ms) and still resolves note onsets
+        self.pool_time = nn.AvgPool2d((1, 2))
         self.conv = nn.Sequential(*stage(1, c, (2, 2)), *stage(c, 2 * c, (2, 2)), *stage(2 * c, 4 * c, (2, 1)))
         self.gru = nn.GRU(4 * c * (bands // 8), hidden, batch_first=True)
         self.width = 2 * hidden
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.conv((mel - MEL_OFFSET_DB) / MEL_SCALE_DB)  # [n, 4c, bands/8, frames/4]
+        x = self.conv(self.pool_time((mel - MEL_OFFSET_DB) / MEL_SCALE_DB))  # [n, 4c, bands/8, frames/8]
         x = x.flatten(1, 2).transpose(1, 2)  # [n, frames/4, features]
         sequence, last = self.gru(x)
         return torch.cat([sequence.mean(dim=1), last[0]], dim=1)
