@@ -61,9 +61,10 @@ def transcription_config() -> TrainConfig:
 
 
 class AudioEvaluation:
-    def __init__(self, dataset: PercePiano, progress: bool = True, quick: bool = False) -> None:
+    def __init__(self, dataset: PercePiano, progress: bool = True, quick: bool = False, workers: int = 2) -> None:
         self.dataset = dataset
         self.quick = quick
+        self.workers = workers  # for the MIDI feature store
         self.progress = progress
         self.ids = sorted(dataset.midi_files)
         self.scorers: dict[tuple[str, str, int], object] = {}  # (model, split, fold) -> trained scorer
@@ -79,7 +80,7 @@ class AudioEvaluation:
 
     @cached_property
     def midi_store(self) -> FeatureStore:
-        return FeatureStore(self.dataset)
+        return FeatureStore(self.dataset, workers=self.workers)
 
     @cached_property
     def transcribed_train(self) -> TranscribedStore:
@@ -163,10 +164,10 @@ def _summary(labels: np.ndarray, prediction: np.ndarray, ids) -> dict:
 
 
 def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, data: Path | None = None,
-                   quick: bool = False) -> str:
+                   quick: bool = False, workers: int = min(2, os.cpu_count() or 1)) -> str:
     started = time.perf_counter()
     dataset = PercePiano.open(percepiano_root(data))
-    evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty(), quick=quick)
+    evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty(), quick=quick, workers=workers)
     runs = artifacts_dir() / "runs" / ("audio-quick" if quick else "audio")
     rows = ["midi_true", "midi_on_transcription", *models]
     report: dict = {"held_out_soundfont": HELD_OUT, "training_soundfonts": list(TRAINING),
@@ -176,7 +177,7 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
         splits = ("performer",)
     jobs = [(model, split, fold.fold, data, str(runs), quick) for model in models if model in ARCHITECTURES for split in splits
             for fold in protocol_folds(dataset, split) if not (quick and fold.fold > 0)]
-    train_block_models(jobs, workers=min(2, os.cpu_count() or 1))
+    train_block_models(jobs, workers)
     for split in splits:
         per_model: dict[str, list[dict]] = {}
         kept: dict[str, list[np.ndarray]] = {}
