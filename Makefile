@@ -44,7 +44,7 @@ help:
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
 	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
-	@echo "make audio-render  render PercePiano through 3 soundfonts, augmented, into audio features (cached, ~35 min)"
+	@echo "make audio-render  render PercePiano through 3 soundfonts, augmented, into audio features (cached, ~25 min)"
 	@echo "make eval-audio  render (when missing), train and compare the audio scorers; table in reports/audio/audio.md"
 	@echo "make release-model  train MODEL on the performer split minus its test list (artifacts/release/)"
 	@echo "make export      release models EXPORT_MODELS=$(EXPORT_MODELS) -> ONNX, parity, INT8, figures, signed bundle"

@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
     render.add_argument("--soundfonts", type=_names, default="musescore_general,fluidr3_gm,timgm6mb",
                         help="comma-separated soundfonts (the held-out one renders clean test audio)")
-    render.add_argument("--transcribe", type=_names, default="musescore_general,fluidr3_gm",
+    render.add_argument("--transcribe", type=_names, default="musescore_general,fluidr3_gm,timgm6mb",
                         help="soundfonts whose renders are also transcribed (the transcription path)")
     render.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
     render.set_defaults(run=_audio_render)

@@ -2,7 +2,7 @@
 the held-out one, then every path scored on the held-out renders (quick: performer fold 0)."""
 
 from pianocoach.jsonio import read_json
-from pianocoach_train.audio.evaluate import TRANSCRIPTION_SOUNDFONT, run_audio_eval
+from pianocoach_train.audio.evaluate import TRANSCRIPTION_SOUNDFONTS, run_audio_eval
 from pianocoach_train.audio.renders import render_soundfont
 from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING
 from pianocoach_train.percepiano import PercePiano
@@ -11,7 +11,7 @@ from pianocoach_train.percepiano import PercePiano
 def test_the_quick_audio_evaluation_scores_every_path_on_the_held_out_soundfont(synthetic_root, isolated_outputs):
     dataset = PercePiano.open(synthetic_root)
     for name in (HELD_OUT, *TRAINING):
-        render_soundfont(name, dataset.midi_files, seed=0, transcribe=name in (HELD_OUT, TRANSCRIPTION_SOUNDFONT), workers=1)
+        render_soundfont(name, dataset.midi_files, seed=0, transcribe=name in (HELD_OUT, *TRANSCRIPTION_SOUNDFONTS), workers=1)
     out = isolated_outputs / "reports"
     text = run_audio_eval(("transcription", "pc_fcn"), ("performer",), out, data=synthetic_root, quick=True, workers=1)
     assert "transcription" in text and HELD_OUT in text

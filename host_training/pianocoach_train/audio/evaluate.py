@@ -35,29 +35,32 @@ from pianocoach_train.settings import percepiano_root
 
 log = logging.getLogger(__name__)
 
-TRANSCRIPTION_SOUNDFONT = "fluidr3_gm"  # the training renders the transcription path learns from
+TRANSCRIPTION_SOUNDFONT = "fluidr3_gm"  # the transcription path's first training soundfont (also its validation)
+TRANSCRIPTION_SOUNDFONTS = (TRANSCRIPTION_SOUNDFONT, "timgm6mb")  # every render it learns from
 FUSION_GRID = np.linspace(0.0, 1.0, 11)  # audio-model shares tried; the one with the lowest validation MSE is used
 
 
 class TranscribedStore(FeatureStore):
-    """A FeatureStore whose vectors are the descriptors of one soundfont's transcribed renders, so the
-    MIDI scorer family trains and predicts on transcriptions unchanged."""
+    """A FeatureStore whose vectors are the descriptors of transcribed renders, so the MIDI scorer family
+    trains and predicts on transcriptions unchanged: copy 0 is ``rendered`` (what validation and
+    prediction see), copy k the k-th of ``more`` (the other training soundfonts, as augmented copies)."""
 
-    def __init__(self, dataset: PercePiano, rendered: RenderedSet) -> None:
+    def __init__(self, dataset: PercePiano, rendered: RenderedSet, more: tuple[RenderedSet, ...] = ()) -> None:
         super().__init__(dataset)
         self.rendered = rendered
-
-    @cached_property
-    def _matrix(self) -> np.ndarray:
-        return self.rendered.transcription_matrix(self.ids)
+        self.sets = (rendered, *more)
+        self._matrices: dict[int, np.ndarray] = {}
 
     def vectors(self, copy: int = 0, seed: int = 0, ranges=None) -> np.ndarray:
-        # the renders are already augmented; there are no further copies
-        return self._matrix
+        if copy not in self._matrices:
+            self._matrices[copy] = self.sets[copy].transcription_matrix(self.ids)
+        return self._matrices[copy]
 
 
 def transcription_config() -> TrainConfig:
-    return TrainConfig(model="blend", augment=False)
+    """The blend, its "augmented copies" being the other soundfonts' transcriptions."""
+    return TrainConfig(model="blend", augment=len(TRANSCRIPTION_SOUNDFONTS) > 1,
+                       augment_copies=max(1, len(TRANSCRIPTION_SOUNDFONTS) - 1))
 
 
 class AudioEvaluation:
@@ -84,9 +87,9 @@ class AudioEvaluation:
 
     @cached_property
     def transcribed_train(self) -> TranscribedStore:
-        loaded = self.__dict__.get("training_sets", [])  # reuse the loaded blocks when the audio models loaded them
-        rendered = next((s for s in loaded if s.soundfont == TRANSCRIPTION_SOUNDFONT), None)
-        return TranscribedStore(self.dataset, rendered or RenderedSet.load(TRANSCRIPTION_SOUNDFONT, self.ids, self.progress))
+        loaded = {s.soundfont: s for s in self.__dict__.get("training_sets", [])}  # reuse blocks the audio models loaded
+        sets = [loaded.get(name) or RenderedSet.load(name, self.ids, self.progress) for name in training_soundfonts(TRANSCRIPTION_SOUNDFONTS)]
+        return TranscribedStore(self.dataset, sets[0], tuple(sets[1:]))
 
     @cached_property
     def transcribed_test(self) -> TranscribedStore:
@@ -104,7 +107,7 @@ class AudioEvaluation:
             return {"": scorer.predict(store, fold.test)}
         if model == "transcription":
             scorer = train_run(transcription_config(), self.transcribed_train, fold.train, fold.validation, run_dir,
-                               {**provenance, "train_soundfont": TRANSCRIPTION_SOUNDFONT}, self.progress)
+                               {**provenance, "train_soundfont": ",".join(TRANSCRIPTION_SOUNDFONTS)}, self.progress)
             self.scorers[(model, fold.split, fold.fold)] = scorer
             return {"": scorer.predict(self.transcribed_test, fold.test)}
         config = AUDIO_CONFIG.with_overrides(model=model, epochs=5 if self.quick else None)
@@ -171,7 +174,7 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
     runs = artifacts_dir() / "runs" / ("audio-quick" if quick else "audio")
     rows = ["midi_true", "midi_on_transcription", *models]
     report: dict = {"held_out_soundfont": HELD_OUT, "training_soundfonts": list(TRAINING),
-                    "transcription_soundfont": TRANSCRIPTION_SOUNDFONT, "fusion_grid": FUSION_GRID.tolist(),
+                    "transcription_soundfonts": list(TRANSCRIPTION_SOUNDFONTS), "fusion_grid": FUSION_GRID.tolist(),
                     "audio_config": AUDIO_CONFIG.to_dict(), "splits": {}, "quick": quick}
     if quick:
         splits = ("performer",)
@@ -253,7 +256,7 @@ def train_audio_release(model: str, data: Path | None = None, progress: bool = T
                   "test_soundfont": HELD_OUT}
     if model == "transcription":
         train_run(transcription_config(), evaluation.transcribed_train, train, validation, out,
-                  {**provenance, "train_soundfont": TRANSCRIPTION_SOUNDFONT}, progress)
+                  {**provenance, "train_soundfont": ",".join(TRANSCRIPTION_SOUNDFONTS)}, progress)
     else:
         train_audio_run(AUDIO_CONFIG.with_overrides(model=model), evaluation.training_sets, evaluation.labels, train,
                         validation, out, {**provenance, "train_soundfonts": list(TRAINING)}, progress)
