@@ -168,6 +168,9 @@ def _summary(labels: np.ndarray, prediction: np.ndarray, ids) -> dict:
 
 def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, data: Path | None = None,
                    quick: bool = False, workers: int = min(2, os.cpu_count() or 1)) -> str:
+    unknown = [m for m in models if m != "transcription" and m not in ARCHITECTURES]
+    if unknown:
+        raise SystemExit(f"unknown audio model {unknown[0]!r} (known: transcription, {', '.join(ARCHITECTURES)})")
     started = time.perf_counter()
     dataset = PercePiano.open(percepiano_root(data))
     evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty(), quick=quick, workers=workers)
@@ -183,15 +186,12 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
     train_block_models(jobs, workers)
     for split in splits:
         per_model: dict[str, list[dict]] = {}
-        kept: dict[str, list[np.ndarray]] = {}
         for fold in protocol_folds(dataset, split):
             if quick and fold.fold > 0:
                 continue
             labels = np.stack([evaluation.labels[i] for i in fold.test])
             predictions = {}
             for model in rows:
-                if model != "transcription" and model not in ARCHITECTURES and model not in ("midi_true", "midi_on_transcription"):
-                    raise SystemExit(f"unknown audio model {model!r}")
                 log.info("%s: %s split, fold %d", model, split, fold.fold)
                 for variant, prediction in evaluation.fold_predictions(model, fold, runs).items():
                     name = model + (f":{variant}" if variant else "")
@@ -210,7 +210,6 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
                         per_model.setdefault(f"fusion_{model}", []).append(
                             {**_summary(labels, fused, fold.test), "fold": fold.fold, "audio_weight": w})
                         log.info("  fusion_%s (audio weight %.1f from validation) R2 %.3f", model, w, per_model[f"fusion_{model}"][-1]["r2"])
-            kept.setdefault("ids", []).append(np.array(fold.test))
         report["splits"][split] = {name: {"folds": folds, "mean": mean_summary(folds)} for name, folds in per_model.items()}
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
