@@ -77,26 +77,28 @@ def _audio_models(progress: bool) -> tuple[list, dict]:
     the models it needs (trained and exported when missing) and the manifest's ``audio_path``."""
     from pianocoach_export.audio_report import choose_audio_path
 
+    from pianocoach_train.audio.evaluate import AudioEvaluation
+    from pianocoach_train.percepiano.dataset import PercePiano
+
     choice = choose_audio_path()
     if choice is None:
         return [], {}
+    evaluation = AudioEvaluation(PercePiano.open(percepiano_root(None)), progress)  # renders loaded once for both
     models = []
     if choice["mode"] in ("audio_model", "fusion"):
-        models.append(_audio_scorer_model(choice["audio_model"], progress))
+        models.append(_audio_scorer_model(choice["audio_model"], evaluation, progress))
     if choice["mode"] in ("fusion", "transcription"):
-        models.append(_transcription_scorer_model(progress))
+        models.append(_transcription_scorer_model(evaluation, progress))
     return models, {k: choice[k] for k in ("mode", "audio_weight", "measured", "audio_model")}
 
 
-def _audio_scorer_model(name: str, progress: bool):
+def _audio_scorer_model(name: str, evaluation, progress: bool):
     from pianocoach_export.audio_export import export_audio_model
     from pianocoach_export.bundle import BundleModel
-    from pianocoach_train.audio.evaluate import AudioEvaluation, train_audio_release
-    from pianocoach_train.percepiano.dataset import PercePiano
+    from pianocoach_train.audio.evaluate import train_audio_release
     from pianocoach_train.percepiano.labels import SCALES
 
-    train_audio_release(name, progress=progress)
-    evaluation = AudioEvaluation(PercePiano.open(percepiano_root(None)), progress)
+    train_audio_release(name, progress=progress, evaluation=evaluation)
     result = export_audio_model(name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels)
     path, precision = result.chosen()
     metrics = {"test_list": "performer split test list (193), held-out soundfont renders", "parity_max_abs": result.parity_max_abs,
@@ -104,16 +106,14 @@ def _audio_scorer_model(name: str, progress: bool):
     return BundleModel("audio_scorer", path, name, precision, tuple(SCALES), metrics, result.provenance)
 
 
-def _transcription_scorer_model(progress: bool):
+def _transcription_scorer_model(evaluation, progress: bool):
     from pianocoach_export.bundle import BundleModel
     from pianocoach_export.export_models import export_model
-    from pianocoach_train.audio.evaluate import AudioEvaluation, train_audio_release
-    from pianocoach_train.percepiano.dataset import PercePiano
+    from pianocoach_train.audio.evaluate import train_audio_release
     from pianocoach_train.percepiano.labels import SCALES
     from pianocoach_train.runs import artifacts_dir
 
-    run_dir = train_audio_release("transcription", progress=progress)
-    evaluation = AudioEvaluation(PercePiano.open(percepiano_root(None)), progress)
+    run_dir = train_audio_release("transcription", progress=progress, evaluation=evaluation)
     result = export_model(run_dir, evaluation.transcribed_test, artifacts_dir() / "export" / "transcription_blend", prune=False,
                           progress=progress, calibration_store=evaluation.transcribed_train)
     path, precision = result.chosen()

@@ -94,7 +94,7 @@ class BundleScorer:
         """19 scale values for one descriptor vector (transcribed notes use the transcription scorer when
         the bundle has one)."""
         role = TRANSCRIPTION_SCORER if source == "audio" and TRANSCRIPTION_SCORER in self.sessions else MIDI_SCORER
-        (name,) = self.input_names[role][:1]
+        name = self.input_names[role][0]
         return self.sessions[role].run(None, {name: vector.reshape(1, -1).astype(np.float32)})[0][0]
 
     def score_audio_block(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

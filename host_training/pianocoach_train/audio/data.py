@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from pianocoach.features.audio import INPUT_NAMES
-from pianocoach_train.audio.renders import cache_root
+from pianocoach_train.audio.renders import load_render
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +28,16 @@ class RenderedSet:
 
     @classmethod
     def load(cls, soundfont: str, ids: list[str], progress: bool = True) -> "RenderedSet":
-        root = cache_root() / soundfont
         parts: dict[str, list[np.ndarray]] = {k: [] for k in (*INPUT_NAMES, "activity")}
         out = cls(soundfont, list(ids))
         start = 0
         for ident in tqdm(ids, desc=f"loading {soundfont}", unit="file", disable=not progress):
-            file = root / f"{ident}.npz"
-            if not file.is_file():
-                raise FileNotFoundError(f"{file}: not rendered (run: make audio-render)")
-            with np.load(file) as data:
-                for key in parts:
-                    parts[key].append(data[key])
-                if "transcription" in data.files:
-                    out.transcriptions[ident] = data["transcription"]
-                n = len(data["activity"])
+            data = load_render(soundfont, ident)
+            for key in parts:
+                parts[key].append(data[key])
+            if "transcription" in data:
+                out.transcriptions[ident] = data["transcription"]
+            n = len(data["activity"])
             out.rows[ident] = (start, start + n)
             start += n
         out.arrays = {k: np.concatenate(v) for k, v in parts.items()}

@@ -238,15 +238,15 @@ def _grad_cam(runs: Path, dataset: PercePiano, evaluation: AudioEvaluation, out:
     return figures
 
 
-def train_audio_release(model: str, data: Path | None = None, progress: bool = True) -> Path:
+def train_audio_release(model: str, data: Path | None = None, progress: bool = True,
+                        evaluation: AudioEvaluation | None = None) -> Path:
     """Train ``model`` (an audio model, or "transcription") on the performer split minus its test list,
     early-stopping on a seeded 10 % of the rest; saved to ``artifacts/release/audio_<model>``."""
     from pianocoach_train.evaluation import hold_out
     from pianocoach_train.release import release_dir
 
-    dataset = PercePiano.open(percepiano_root(data))
-    evaluation = AudioEvaluation(dataset, progress)
-    split = dataset.split("performer")
+    evaluation = evaluation or AudioEvaluation(PercePiano.open(percepiano_root(data)), progress)
+    split = evaluation.dataset.split("performer")
     excluded = set(split.test)
     train, validation = hold_out(tuple(i for i in sorted(split.all_ids()) if i not in excluded), 0)
     out = release_dir(f"audio_{model}")

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pianocoach.features import DEFAULT_SETTINGS, feature_vector, read_midi
-from pianocoach.features.audio import performance_features, resample, stack_blocks
+from pianocoach.features.audio import frames_per_block, performance_features, resample, stack_blocks
 from pianocoach.jsonio import read_json, write_json_atomic
 from pianocoach_train.audio import augment
 from pianocoach_train.audio.soundfonts import HELD_OUT, soundfont
@@ -96,8 +96,9 @@ def run_job(job: RenderJob) -> dict:
     out = cache_root() / job.soundfont / f"{job.ident}.npz"
     audio, drawn = render_audio(job)
     blocks = performance_features(audio, CAPTURE_RATE)
-    arrays = stack_blocks(blocks) if blocks else {"mel": np.zeros((0, 1, DEFAULT_SETTINGS.mel_bands, 100)),
-                                                  "contour": np.zeros((0, 3, 100)), "rhythm": np.zeros((0, 2))}
+    frames = frames_per_block()
+    arrays = stack_blocks(blocks) if blocks else {"mel": np.zeros((0, 1, DEFAULT_SETTINGS.mel_bands, frames)),
+                                                  "contour": np.zeros((0, 3, frames)), "rhythm": np.zeros((0, 2))}
     arrays = {"mel": arrays["mel"].astype(np.float16), "contour": arrays["contour"].astype(np.float16),
               "rhythm": arrays["rhythm"].astype(np.float32),
               "activity": np.array([b.activity for b in blocks], dtype=np.float32),
@@ -151,14 +152,15 @@ def _collect(results, manifest: dict, path: Path) -> None:
     write_json_atomic(path, manifest)
 
 
+def load_render(name: str, ident: str) -> dict[str, np.ndarray]:
+    """The cached arrays of one performance rendered with one soundfont."""
+    file = cache_root() / name / f"{ident}.npz"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: not rendered (run: make audio-render)")
+    with np.load(file) as data:
+        return {k: data[k] for k in data.files}
+
+
 def load_renders(name: str, ids) -> dict[str, dict[str, np.ndarray]]:
     """The cached arrays of these performances for one soundfont."""
-    root = cache_root() / name
-    out = {}
-    for ident in ids:
-        file = root / f"{ident}.npz"
-        if not file.is_file():
-            raise FileNotFoundError(f"{file}: not rendered (run: python -m pianocoach_train audio render)")
-        with np.load(file) as data:
-            out[ident] = {k: data[k] for k in data.files}
-    return out
+    return {ident: load_render(name, ident) for ident in ids}

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from pianocoach.features import DEFAULT_SETTINGS
+from pianocoach.features.audio import frames_per_block
 from pianocoach.jsonio import read_json, write_json_atomic
 from pianocoach_train.audio.augment import augment_mel_batch
 from pianocoach_train.audio.data import RenderedSet, aggregate
@@ -94,7 +95,7 @@ class AudioScorer:
 
     def example_feeds(self, batch: int = 2) -> dict[str, np.ndarray]:
         s = DEFAULT_SETTINGS
-        frames = 100
+        frames = frames_per_block(s)
         shapes = {"mel": (batch, 1, s.mel_bands, frames), "contour": (batch, 3, frames), "rhythm": (batch, 2)}
         rng = np.random.default_rng(0)
         feeds = {n: rng.random(shapes[n]).astype(np.float32) for n in self.inputs}
