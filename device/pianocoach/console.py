@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 
 from pianocoach.errors import PianoCoachError
 
@@ -37,3 +38,20 @@ def quiet_root_logger(level: int = logging.ERROR):
         yield
     finally:
         root.setLevel(previous)
+
+
+@contextmanager
+def library_prints_logged():
+    """Catch what a library prints while it loads and log it at debug level, so a command's stdout (JSON
+    lines) and stderr (one-line errors) stay clean.
+
+    pyfluidsynth 1.4 prints "'fluidsynth' was found at ..." on import when the CI environment variable is
+    set, and pretty_midi (so basic-pitch too) imports it whenever it is installed.
+    """
+    caught = io.StringIO()
+    try:
+        with redirect_stdout(caught):
+            yield
+    finally:
+        for line in caught.getvalue().splitlines():
+            logging.getLogger(__name__).debug("library output: %s", line)

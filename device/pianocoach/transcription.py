@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pianocoach.console import quiet_root_logger
+from pianocoach.console import library_prints_logged, quiet_root_logger
 from pianocoach.errors import PianoCoachError
 from pianocoach.features import NoteTable
 
@@ -54,7 +54,7 @@ def _decoder():
     import warnings
 
     # basic_pitch's package import logs a warning per missing optional backend (TF, CoreML, TFLite)
-    with quiet_root_logger(), warnings.catch_warnings():
+    with quiet_root_logger(), library_prints_logged(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # resampy 0.4.2 imports the deprecated pkg_resources
         from basic_pitch.note_creation import model_output_to_notes
     return model_output_to_notes

@@ -1,6 +1,7 @@
 """The scoring pipeline end to end on a generated performance, its rendering, and bad input."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -123,7 +124,11 @@ def test_no_bundle_and_a_refused_bundle_stop_with_the_reason(tmp_path):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "pianocoach.cli", "score", *map(str, args)], capture_output=True, text=True)
+    # CI=1 as on the CI machine: pyfluidsynth (imported by pretty_midi) then prints to stdout on import.
+    env = {**os.environ, "CI": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "pianocoach.cli", "score", *map(str, args)], capture_output=True, text=True, env=env
+    )
 
 
 def test_score_cli_prints_one_json_object_per_input_and_goes_on_after_a_bad_one(performance, tmp_path):

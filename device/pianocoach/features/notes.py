@@ -152,7 +152,10 @@ def read_midi(path: str | Path) -> NoteTable:
 
     Raises :class:`MidiFileError` (missing, empty, corrupt) or :class:`NoNotesError` (no piano notes).
     """
-    import pretty_midi  # heavy import, only needed for files
+    from pianocoach.console import library_prints_logged
+
+    with library_prints_logged():
+        import pretty_midi  # heavy import, only needed for files
 
     path = Path(path)
     if not path.is_file():
