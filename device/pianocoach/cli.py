@@ -5,6 +5,8 @@
     pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
     pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime]
                                                    score performances (audio or MIDI) with the bundle's scorer
+    pianocoach run [--config FILE] [--set SECTION.KEY=VALUE] [--input FILE] [--display KIND]   the appliance
+    pianocoach history [--last N] [--json]          the performances scored so far
     pianocoach jianzipu explain 中七六挑五 [--json] [--tuning standard]   explain a guqin character
     pianocoach jianzipu read IMAGE [--json] [--bundle PATH]             read a character from an image
 """
@@ -148,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--block-seconds", type=float, default=2.0, help="block length in seconds (default 2)")
     score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
     score.set_defaults(run=_score)
+
+    from pianocoach.appliance.app import add_config_flags, history_command, run_command
+
+    run = commands.add_parser("run", help="the appliance: button, display, speech and history around the scorer")
+    add_config_flags(run)
+    run.add_argument("--input", type=Path, help="replay this recording or MIDI file instead of the configured input")
+    run.add_argument("--display", choices=("ssd1306", "st7735", "ili9341", "image", "terminal"), help="override display.kind")
+    run.add_argument("--bundle", type=Path, help="override device.bundle")
+    run.add_argument("--language", choices=("en", "zh"), help="override device.language")
+    run.set_defaults(run=run_command)
+
+    history = commands.add_parser("history", help="the performances the appliance has scored, newest first")
+    add_config_flags(history)
+    history.add_argument("--last", type=int, default=10, help="how many (default 10)")
+    history.add_argument("--json", action="store_true", help="one JSON object per performance")
+    history.set_defaults(run=history_command)
 
     jianzipu = commands.add_parser("jianzipu", help="guqin reduced-character notation (减字谱): explain or read a character")
     jianzipu_commands = jianzipu.add_subparsers(dest="jianzipu_command", required=True, metavar="COMMAND")

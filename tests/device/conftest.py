@@ -2,7 +2,7 @@
 
 import pytest
 
-from pianocoach.bench import generate_performance
+from pianocoach.sample_piece import write_sample_piece
 from pianocoach.render import render_midi
 
 
@@ -10,7 +10,7 @@ from pianocoach.render import render_midi
 def performance(tmp_path_factory):
     """16 s of melody over broken chords with pedal, as MIDI and as a 44.1 kHz WAV rendered from it."""
     folder = tmp_path_factory.mktemp("performance")
-    midi = generate_performance(folder / "performance.mid", seconds=16)
+    midi = write_sample_piece(folder / "performance.mid", seconds=16)
     return {"midi": midi, "wav": render_midi(midi, folder / "performance.wav")}
 
 

@@ -5,7 +5,7 @@ bad audio_path is refused."""
 import numpy as np
 import pytest
 
-from pianocoach.bench import generate_performance
+from pianocoach.sample_piece import write_sample_piece
 from pianocoach.bundle import DEFAULT_BUNDLE
 from pianocoach.bundle.signing import TrustedKey, key_id
 from pianocoach.bundle.verify import open_session
@@ -30,7 +30,7 @@ def parts(tmp_path_factory):
     scorer.net.set_labels(np.linspace(0.3, 0.7, 19), np.full(19, 0.1))
     audio_model = folder / "audio.onnx"
     audio_model.write_bytes(scorer.to_onnx().SerializeToString())
-    midi = generate_performance(folder / "performance.mid", seconds=12)
+    midi = write_sample_piece(folder / "performance.mid", seconds=12)
     return {"key": key, "trusted": [TrustedKey(key_id(key.public_key()), "test", key.public_key())],
             "audio_model": audio_model, "wav": render_midi(midi, folder / "performance.wav"), "folder": folder}
 

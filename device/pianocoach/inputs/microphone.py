@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Iterator
 
 import numpy as np
@@ -18,8 +19,10 @@ log = logging.getLogger(__name__)
 class MicrophoneSource:
     kind = "audio"
 
-    def __init__(self, sample_rate: int = 44100, block_seconds: float = 2.0, device: int | str | None = None) -> None:
+    def __init__(self, sample_rate: int = 44100, block_seconds: float = 2.0, device: int | str | None = None,
+                 stall_s: float = 2.0) -> None:
         self.name = "microphone"
+        self.stall_s = stall_s  # no audio for this long while listening: the device is gone
         self.sample_rate = sample_rate
         self.block_seconds = block_seconds
         self.device = device
@@ -49,13 +52,19 @@ class MicrophoneSource:
         """Cut the queued chunks into blocks of ``size`` samples until stopped (then flush the rest)."""
         pending: list[np.ndarray] = []
         have, index, start = 0, 0, 0
+        last_audio = time.monotonic()
         while True:
             stopping = self._stop.is_set()
             try:
                 chunk = self._queue.get(timeout=0.05)
                 pending.append(chunk)
                 have += len(chunk)
+                last_audio = time.monotonic()
             except queue.Empty:
+                # PortAudio does not always raise when a USB or I2S device goes away: its callback just stops
+                if not stopping and time.monotonic() - last_audio > self.stall_s:
+                    raise InputDeviceError(f"{self.name}: no audio for {self.stall_s:.0f} s: the input device "
+                                           "stopped or was unplugged")
                 if not stopping:
                     continue
             while have >= size or (stopping and have and self._queue.empty()):

@@ -103,6 +103,7 @@ class ScoringSession:
         self.audio_features = AudioFeatureStream() if use_audio_model else None
         self.audio_blocks: list[tuple[np.ndarray, float]] = []  # (scores, activity) per 2 s feature block
         self._last_window: np.ndarray | None = None
+        self.notes_seen = 0  # notes in the newest snapshot (what a live display counts)
 
     # -- while playing ---------------------------------------------------------------------------
     def add(self, block: Block) -> BlockResult | None:
@@ -115,6 +116,8 @@ class ScoringSession:
         self.overflows = max(self.overflows, block.overflows)
         covered = self.notes.covered_until(block.end)
         table = self.notes.snapshot(block.end) if self._next_window_end() <= covered else None
+        if table is not None:
+            self.notes_seen = len(table)
         self._count_notes_time(started)
         scores = None
         while table is not None and self._next_window_end() <= covered:

@@ -1,0 +1,104 @@
+"""Putting the appliance together from its configuration: display, speech, history, button, input and
+the daemon; and the ``pianocoach run`` / ``pianocoach history`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+from dataclasses import dataclass
+
+from pianocoach.appliance.button import ButtonError, ButtonInput, pin_factory
+from pianocoach.appliance.config import Config, load_config
+from pianocoach.appliance.daemon import Daemon
+from pianocoach.appliance.display import open_display
+from pianocoach.appliance.history import History, format_history
+from pianocoach.appliance.sources import open_source
+from pianocoach.appliance.speech import open_speaker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Appliance:
+    daemon: Daemon
+    button: ButtonInput | None
+
+    def close(self) -> None:
+        self.daemon.shutdown()
+        self.daemon.speaker.close()
+        self.daemon.display.close()
+        self.daemon.history.close()
+        if self.button is not None:
+            self.button.close()
+
+
+def build_appliance(config: Config, factory=None, warm: bool = True) -> Appliance:
+    """Everything wired together; ``factory``: a gpiozero pin factory (tests pass a MockFactory)."""
+    language = config.device.language
+    display = open_display(config.display, language, config.image_dir())
+    speaker = open_speaker(config.speech, config.speech_dir())
+    history = History(config.history_path())
+    daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input))
+    button = None
+    try:
+        factory = factory if factory is not None else pin_factory(config.button.pin_factory)
+        button = ButtonInput(config.button, daemon.press, daemon.long_press, factory)
+        daemon.on_state = button.show_state
+    except ButtonError as exc:  # without a button the daemon still runs (a test bench, a broken pin)
+        log.error("%s; running without a button", exc)
+    if warm:
+        from pianocoach.scoring import warm_up
+
+        warm_up("midi" if config.input.source == "midi" else "audio")
+    daemon.start()
+    return Appliance(daemon, button)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    overrides = list(args.set or [])
+    if getattr(args, "input", None):
+        overrides += ["input.source=file", f"input.file={json.dumps(str(args.input))}"]
+    for flag, key in (("display", "display.kind"), ("data_dir", "device.data_dir"), ("bundle", "device.bundle"),
+                      ("language", "device.language")):
+        value = getattr(args, flag, None)
+        if value:
+            overrides.append(f"{key}={json.dumps(str(value))}")
+    return config.with_overrides(overrides) if overrides else config
+
+
+def run_command(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    appliance = build_appliance(config)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # systemd stops the service with SIGTERM
+        signal.signal(signum, lambda *_: appliance.daemon.shutdown())
+    log.info("PianoCoach running (config: %s)", config.source)
+    try:
+        appliance.daemon.run()
+    finally:
+        appliance.close()
+    return 0
+
+
+def history_command(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    history = History(config.history_path())
+    try:
+        items = history.last(args.last)
+    finally:
+        history.close()
+    if args.json:
+        for item in items:
+            print(json.dumps(item, ensure_ascii=False))
+    else:
+        print(format_history(items))
+    return 0
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="the TOML configuration (default: built-in defaults; "
+                                         "the service uses /etc/pianocoach/config.toml)")
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
+    parser.add_argument("--data-dir", help="override device.data_dir")

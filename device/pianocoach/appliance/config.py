@@ -1,0 +1,219 @@
+"""The appliance's settings: one TOML file (``firmware_config/config.toml`` documents every key) loaded
+into typed, frozen dataclasses. An unknown section or key, a wrong type or a value out of range stops
+start-up with :class:`ConfigError` naming the file and the key. ``section.key=value`` overrides (the
+command line's ``--set``) go through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pianocoach.errors import PianoCoachError
+
+
+class ConfigError(PianoCoachError):
+    """The configuration file or an override is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    data_dir: str = "/var/lib/pianocoach"  # history database, installed bundles, speech files
+    bundle: str = ""  # a model bundle folder; empty: the bundle installed in data_dir, else the built-in one
+    language: str = "en"  # "en" or "zh": screens, feedback and speech
+
+    CHOICES = {"language": ("en", "zh")}
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    source: str = "microphone"  # "microphone", "midi" (a digital piano's MIDI out) or "file" (replay)
+    microphone: str = ""  # a PortAudio device name or index; empty: the default input
+    sample_rate: int = 44100
+    midi_port: str = ""  # empty: the first MIDI input port
+    file: str = ""  # the recording replayed when source = "file"
+    realtime: bool = True  # replay a file at playing speed (as a microphone would deliver it)
+    block_seconds: float = 2.0
+    silence_stop_s: float = 8.0  # stop listening after this much silence once playing has begun (0: never)
+    silence_db: float = -50.0  # an audio block quieter than this (dBFS, RMS) counts as silence
+    max_minutes: float = 15.0  # a performance is stopped after this long
+
+    CHOICES = {"source": ("microphone", "midi", "file")}
+    RANGES = {"sample_rate": (8000, 192000), "block_seconds": (0.5, 10.0), "silence_stop_s": (0.0, 600.0),
+              "silence_db": (-120.0, 0.0), "max_minutes": (0.1, 120.0)}
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    pin: int = 17  # BCM number of the push button (to ground; the internal pull-up is used)
+    led_pin: int = 27  # BCM number of the optional status LED; -1: none
+    long_press_s: float = 1.5  # held this long: cancel
+    bounce_s: float = 0.05
+    pin_factory: str = ""  # gpiozero pin factory ("lgpio", "mock", ...); empty: gpiozero's default
+
+    RANGES = {"pin": (0, 27), "led_pin": (-1, 27), "long_press_s": (0.3, 10.0), "bounce_s": (0.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    kind: str = "ssd1306"  # "ssd1306" (I2C OLED), "st7735" / "ili9341" (SPI TFT), "image", "terminal"
+    width: int = 128
+    height: int = 64
+    rotate: int = 0  # luma rotation: 0-3 quarter turns
+    i2c_port: int = 1
+    i2c_address: int = 0x3C
+    spi_port: int = 0
+    spi_device: int = 0
+    gpio_dc: int = 24
+    gpio_rst: int = 25
+    gpio_backlight: int = 18
+    image_dir: str = ""  # "image": where frames go; empty: <data_dir>/frames
+    font: str = ""  # a TrueType font file; empty: DejaVu Sans (English), AR PL UMing (Chinese)
+    result_page_s: float = 0.0  # turn result pages by themselves after this long (0: only by the button)
+    result_timeout_s: float = 300.0  # back to idle after this long on the result pages
+
+    CHOICES = {"kind": ("ssd1306", "st7735", "ili9341", "image", "terminal")}
+    RANGES = {"width": (32, 1024), "height": (32, 1024), "rotate": (0, 3), "i2c_port": (0, 20), "i2c_address": (0x03, 0x77),
+              "result_page_s": (0.0, 600.0), "result_timeout_s": (1.0, 86400.0)}
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    engine: str = "espeak"  # "espeak" (espeak-ng), "piper" (needs piper_voice) or "none"
+    sink: str = "speaker"  # "speaker" (played with aplay) or "file" (WAV files kept in file_dir)
+    voice: str = ""  # espeak-ng voice; empty: "en" or "cmn" (Mandarin) by language
+    piper_voice: str = ""  # a Piper voice .onnx (its .onnx.json beside it)
+    rate: int = 160  # espeak-ng words per minute
+    file_dir: str = ""  # "file": where the WAVs go; empty: <data_dir>/speech
+    playback: str = "aplay -q"  # the command that plays a WAV on the speaker sink
+
+    CHOICES = {"engine": ("espeak", "piper", "none"), "sink": ("speaker", "file")}
+    RANGES = {"rate": (60, 450)}
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    path: str = ""  # the SQLite file; empty: <data_dir>/history.sqlite
+
+
+@dataclass(frozen=True)
+class Config:
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    source: str = "defaults"  # where it came from, for messages
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.device.data_dir).expanduser()
+
+    def bundle_path(self) -> Path | None:
+        """device.bundle, else the bundle flashed into <data_dir>/bundles/current, else None (built-in)."""
+        if self.device.bundle:
+            return Path(self.device.bundle).expanduser()
+        flashed = self.data_dir / "bundles" / "current"
+        return flashed if flashed.exists() else None
+
+    def history_path(self) -> Path:
+        return Path(self.history.path).expanduser() if self.history.path else self.data_dir / "history.sqlite"
+
+    def image_dir(self) -> Path:
+        return Path(self.display.image_dir).expanduser() if self.display.image_dir else self.data_dir / "frames"
+
+    def speech_dir(self) -> Path:
+        return Path(self.speech.file_dir).expanduser() if self.speech.file_dir else self.data_dir / "speech"
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> "Config":
+        """A copy with ``{"section.key": value}`` (or ``["section.key=value", ...]``) applied and checked."""
+        items = _parse_assignments(overrides) if isinstance(overrides, list) else overrides
+        sections = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
+        changed: dict[str, dict[str, Any]] = {}
+        for dotted, value in items.items():
+            section, _, key = dotted.partition(".")
+            if section not in sections or not key:
+                raise ConfigError(f"--set {dotted}: unknown setting (sections: {', '.join(sections)})")
+            changed.setdefault(section, {})[key] = value
+        for section, values in changed.items():
+            sections[section] = _build_section(type(sections[section]), values, f"--set {section}", sections[section])
+        return Config(**sections, source=self.source)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a TOML file (None: the built-in defaults). Every key is optional; unknown ones are errors."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    hints = typing.get_type_hints(Config)
+    sections = {}
+    for name, values in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: {name} must be a [section] of keys")
+        sections[name] = _build_section(hints[name], values, f"{path}: [{name}]")
+    return Config(**sections, source=str(path))
+
+
+def _build_section(cls: type, values: dict[str, Any], where: str, base: Any = None) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    checked = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where} unknown key {key!r} (known: {', '.join(sorted(known))})")
+        checked[key] = _check_value(cls, key, hints[key], value, where)
+    return dataclasses.replace(base, **checked) if base is not None else cls(**checked)
+
+
+def _check_value(cls: type, key: str, kind: type, value: Any, where: str) -> Any:
+    name = f"{where} {key}"
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, not {value!r}")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be a whole number, not {value!r}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, not {value!r}")
+        value = float(value)
+    elif kind is str and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, not {value!r}")
+    choices = getattr(cls, "CHOICES", {}).get(key)
+    if choices and value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    low_high = getattr(cls, "RANGES", {}).get(key)
+    if low_high and not low_high[0] <= value <= low_high[1]:
+        raise ConfigError(f"{name} must be between {low_high[0]} and {low_high[1]}, not {value!r}")
+    return value
+
+
+def _parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``["display.kind=image", "input.silence_stop_s=4"]`` -> values typed as TOML would read them."""
+    parsed = {}
+    for item in items:
+        dotted, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item}: expected section.key=value")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word is a string: --set display.kind=image
+        parsed[dotted.strip()] = value
+    return parsed

@@ -1,0 +1,316 @@
+"""``pianocoach run``: the appliance's state machine.
+
+    idle --short--> listening --short / silence / input end--> scoring --> result pages --short...--> idle
+                    listening --long--> idle (cancelled)          result --long--> idle
+
+One thread owns the state: button presses (gpiozero's threads) and capture progress (the capture
+thread) arrive as events on a queue and are handled in order, so a press storm cannot start two
+performances or race a result. Capture and scoring run in a capture thread; speech in its own thread.
+Every state change is logged. Nothing a display, the speech or the input does wrong stops the daemon:
+it logs, shows a message and goes back to idle. A performance is stored only when it was scored whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from pianocoach.appliance import screens
+from pianocoach.appliance.config import Config
+from pianocoach.appliance.display import SafeDisplay
+from pianocoach.appliance.history import History, age_seconds
+from pianocoach.appliance.speech import Speaker
+from pianocoach.errors import PianoCoachError
+from pianocoach.inputs.base import Block
+from pianocoach.scoring import BundleScorer, ScoringSession, SessionSettings
+from pianocoach.scoring.result import PerformanceResult
+
+log = logging.getLogger(__name__)
+
+IDLE, LISTENING, SCORING, RESULT, MESSAGE = "idle", "listening", "scoring", "result", "message"
+PRESS_GUARD_S = 0.3  # presses closer together than this are one press (a bouncing or hammered button)
+MESSAGE_S = 8.0  # a message stays this long unless a press clears it
+
+
+@dataclass
+class Event:
+    kind: str  # short, long, block, ended, scored, failed, cancelled, tick
+    data: object = None
+    capture: int = 0  # which capture it belongs to (events of an abandoned capture are dropped)
+
+
+@dataclass
+class Capture:
+    """One performance being listened to, in its own thread."""
+    number: int
+    source: object
+    session: ScoringSession
+    started: float = field(default_factory=time.time)
+    cancelled: bool = False
+    thread: threading.Thread | None = None
+
+
+def block_level(block: Block) -> tuple[float, float]:
+    """(0..1 for the level meter, dB) of one block: RMS dBFS (mapped from -60..0 onto the meter) for
+    audio; for MIDI the mean key velocity, and 0 dB, or -120 dB for a block without key presses."""
+    if block.audio is not None:
+        db = 20 * np.log10(float(np.sqrt(np.mean(np.square(block.audio, dtype=np.float64)))) + 1e-10) if len(block.audio) else -120.0
+        return min(1.0, max(0.0, (db + 60) / 60)), db
+    velocities = [e.value for e in block.events if e.kind == "on"]
+    return (float(np.mean(velocities)) / 127 if velocities else 0.0), (0.0 if velocities else -120.0)
+
+
+class Daemon:
+    def __init__(self, config: Config, display: SafeDisplay, speaker: Speaker, history: History,
+                 open_source: Callable[[], object], scorer: BundleScorer | None = None,
+                 load_scorer: Callable[[], BundleScorer] | None = None) -> None:
+        self.config = config
+        self.language = config.device.language
+        self.display, self.speaker, self.history = display, speaker, history
+        self.open_source = open_source
+        self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path()))
+        self.scorer = scorer
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.state = ""
+        self.capture: Capture | None = None
+        self.captures = 0
+        self.pages: list[screens.Screen] = []
+        self.page = 0
+        self.last_result: PerformanceResult | None = None
+        self.last_stored_id: int | None = None
+        self.state_log: list[str] = []  # every state entered, in order (tests and the demo read it)
+        self.on_state: Callable[[str], None] | None = None  # e.g. the status LED
+        self._entered = time.monotonic()
+        self._last_press = 0.0
+        self._stop = threading.Event()
+        self.message = ""  # the last message shown (an error, why a performance was not scored)
+        self.note = ""  # a line the idle screen adds (why the last attempt did not give a result)
+
+    # -- inputs from other threads ---------------------------------------------------------------
+    def press(self) -> None:
+        self.events.put(Event("short"))
+
+    def long_press(self) -> None:
+        self.events.put(Event("long"))
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.events.put(Event("tick"))
+
+    # -- the loop -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the bundle (a failure is shown, not fatal) and show the idle screen."""
+        self._ensure_scorer()
+        self._enter(IDLE)
+
+    def run(self, until: Callable[[], bool] | None = None, tick_s: float = 0.5) -> None:
+        """Handle events until ``shutdown()`` (or ``until()`` is true)."""
+        if not self.state:
+            self.start()
+        while not self._stop.is_set() and not (until and until()):
+            try:
+                event = self.events.get(timeout=tick_s)
+            except queue.Empty:
+                event = Event("tick")
+            try:
+                self.handle(event)
+            except Exception as exc:  # a bug in one handler must not end the appliance: show it, back to idle
+                log.exception("while handling %s in %s", event.kind, self.state)
+                self._abandon_capture()
+                self._message(f"internal error: {type(exc).__name__}: {exc}")
+        self._abandon_capture()
+
+    def handle(self, event: Event) -> None:
+        if event.kind in ("short", "long"):
+            now = time.monotonic()
+            if now - self._last_press < PRESS_GUARD_S:
+                log.debug("press ignored (%.2f s after the last one)", now - self._last_press)
+                return
+            self._last_press = now
+        elif event.capture and (self.capture is None or event.capture != self.capture.number):
+            return  # from a capture that was cancelled or abandoned
+        getattr(self, f"_on_{event.kind}")(event)
+
+    def _on_tick(self, event: Event) -> None:
+        waited = time.monotonic() - self._entered
+        if self.state == MESSAGE and waited > MESSAGE_S:
+            self._enter(IDLE)
+        elif self.state == RESULT:
+            d = self.config.display
+            if waited > d.result_timeout_s:
+                self._enter(IDLE)
+            elif d.result_page_s and waited > d.result_page_s * (self.page + 1):
+                self._next_page()
+
+    def _on_short(self, event: Event) -> None:
+        if self.state == IDLE:
+            self._start_capture()
+        elif self.state == LISTENING:
+            log.info("stop pressed")
+            self.capture.source.stop()
+        elif self.state == RESULT:
+            self._next_page()
+        elif self.state == MESSAGE:
+            self._enter(IDLE)
+        else:
+            log.info("press ignored while %s", self.state)
+
+    def _on_long(self, event: Event) -> None:
+        if self.state == LISTENING:
+            log.info("cancelled by a long press")
+            self.capture.cancelled = True
+            self.capture.source.stop()
+            self.capture = None  # its remaining events are dropped
+            self.note = screens.WORDS[self._lang()]["cancelled"]
+            self._enter(IDLE)
+        elif self.state in (RESULT, MESSAGE):
+            self._enter(IDLE)
+
+    def _on_block(self, event: Event) -> None:
+        if self.state != LISTENING:
+            return
+        block, level = event.data
+        session = self.capture.session
+        latest = session.blocks[-1] if session.blocks else None  # the newest provisional window result
+        mark = latest.overall if latest is not None else None
+        hint = screens.live_hint(self.language, latest.scores) if latest is not None else ""
+        self._show(screens.listening_screen(self.language, block.end, level, session.notes_seen, mark, hint))
+
+    def _on_ended(self, event: Event) -> None:
+        self._enter(SCORING)
+
+    def _on_scored(self, event: Event) -> None:
+        result: PerformanceResult = event.data
+        previous = self.history.latest()
+        try:
+            self.last_stored_id = self.history.add(result, self.capture.started)
+        except PianoCoachError as exc:
+            log.error("%s", exc)
+        self.capture = None
+        self.last_result = result
+        self.pages = screens.result_pages(result, previous["overall"] if previous else None, self.display.layout.capacity)
+        self.page = 0
+        self.note = ""
+        log.info("result: %.0f/100 over %.1f s (%s)", result.overall, result.duration_s, result.input)
+        self.speaker.say(result.feedback, self.language)
+        self._enter(RESULT)
+
+    def _on_failed(self, event: Event) -> None:
+        message = str(event.data)
+        log.error("performance not scored: %s", message)
+        self.capture = None
+        self.note = ""
+        self._message(message)
+
+    # -- actions ----------------------------------------------------------------------------------
+    def _ensure_scorer(self) -> bool:
+        if self.scorer is not None:
+            return True
+        try:
+            self.scorer = self.load_scorer()
+            log.info("model bundle %s loaded", self.scorer.bundle_id)
+            return True
+        except PianoCoachError as exc:
+            log.error("no usable model bundle: %s", exc)
+            self.note = str(exc)
+            return False
+
+    def _start_capture(self) -> None:
+        if not self._ensure_scorer():
+            self._message(self.note)
+            return
+        try:
+            source = self.open_source()
+        except PianoCoachError as exc:
+            self._message(str(exc))
+            return
+        settings = SessionSettings(block_seconds=self.config.input.block_seconds, language=self.language)
+        self.captures += 1
+        self.capture = Capture(self.captures, source, ScoringSession(self.scorer, source.kind, source.name, settings))
+        self.capture.thread = threading.Thread(target=self._listen, args=(self.capture,), name=f"capture-{self.captures}",
+                                               daemon=True)
+        self.note = ""
+        self._enter(LISTENING)
+        self.capture.thread.start()
+
+    def _listen(self, capture: Capture) -> None:
+        """The capture thread: blocks into the session, silence and length limits, then the final score."""
+        cfg = self.config.input
+        post = lambda kind, data=None: self.events.put(Event(kind, data, capture.number))  # noqa: E731
+        played, quiet_since = False, None
+        try:
+            for block in capture.source.blocks():
+                capture.session.add(block)
+                level, db = block_level(block)
+                silent = db < cfg.silence_db
+                played = played or not silent
+                quiet_since = (quiet_since if quiet_since is not None else block.start) if silent else None
+                post("block", (block, level))
+                if cfg.silence_stop_s and played and quiet_since is not None and block.end - quiet_since >= cfg.silence_stop_s:
+                    log.info("stopping after %.0f s of silence", block.end - quiet_since)
+                    capture.source.stop()
+                if block.end >= cfg.max_minutes * 60:
+                    log.info("stopping at the %.0f minute limit", cfg.max_minutes)
+                    capture.source.stop()
+            if capture.cancelled:
+                return
+            post("ended")
+            post("scored", capture.session.finish())
+        except PianoCoachError as exc:
+            post("failed", exc)
+        except Exception as exc:  # an input that dies mid-performance (PortAudio, USB) must not end the daemon
+            log.exception("capture failed")
+            post("failed", f"{capture.source.name}: input failed ({type(exc).__name__}: {exc})")
+
+    def _next_page(self) -> None:
+        self.page += 1
+        if self.page >= len(self.pages):
+            self._enter(IDLE)
+        else:
+            self._entered = time.monotonic() if not self.config.display.result_page_s else self._entered
+            self._show(self.pages[self.page])
+
+    def _message(self, text: str) -> None:
+        self.message = text
+        self._enter(MESSAGE, screens.message_screen(self.language, text, self.display.layout.capacity))
+
+    def _abandon_capture(self) -> None:
+        if self.capture is not None:
+            self.capture.cancelled = True
+            self.capture.source.stop()
+            if self.capture.thread is not None:
+                self.capture.thread.join(timeout=10)
+            self.capture = None
+
+    def _enter(self, state: str, screen: screens.Screen | None = None) -> None:
+        log.info("state: %s -> %s", self.state or "start", state)
+        self.state = state
+        self.state_log.append(state)
+        self._entered = time.monotonic()
+        if self.on_state:
+            self.on_state(state)
+        self._show(screen or self._screen_for(state))
+
+    def _screen_for(self, state: str) -> screens.Screen:
+        if state == LISTENING:
+            return screens.listening_screen(self.language, 0.0, 0.0, 0)
+        if state == SCORING:
+            return screens.scoring_screen(self.language)
+        if state == RESULT:
+            return self.pages[0]
+        latest = self.history.latest()
+        if latest is None:
+            return screens.idle_screen(self.language, note=self.note)
+        return screens.idle_screen(self.language, latest["overall"], age_seconds(latest), self.note)
+
+    def _show(self, screen: screens.Screen) -> None:
+        self.display.show(screen)
+
+    def _lang(self) -> str:
+        return "zh" if self.language == "zh" else "en"

@@ -1,0 +1,108 @@
+"""Every scored performance in SQLite, one row written in one transaction after scoring.
+
+WAL journal with ``synchronous=FULL``: a power cut during a write loses at most that row, and the
+database opens readable afterwards (SQLite replays or discards the WAL on open).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pianocoach.errors import PianoCoachError
+from pianocoach.scoring.result import PerformanceResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS performances (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,          -- ISO 8601, UTC
+    duration_s REAL NOT NULL,
+    source TEXT NOT NULL,              -- audio or midi
+    input TEXT NOT NULL,               -- microphone, a MIDI port name, a file name
+    overall REAL NOT NULL,             -- 0-100
+    scales TEXT NOT NULL,              -- JSON {scale name: value on the label scale}, the 19 PercePiano scales
+    measures TEXT NOT NULL,            -- JSON {name: {value, unit, label_en, label_zh}}
+    feedback TEXT NOT NULL,
+    language TEXT NOT NULL,
+    bundle_id TEXT NOT NULL,
+    warnings TEXT NOT NULL             -- JSON list
+)
+"""
+
+
+class HistoryError(PianoCoachError):
+    """The history database cannot be opened or written."""
+
+
+class History:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # the daemon's thread opens it at start-up and its event loop thread writes: one user at a time
+            self.db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            with self.db:
+                self.db.execute(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(f"{self.path}: cannot open the history database ({exc})") from exc
+        self.db.row_factory = sqlite3.Row
+
+    def add(self, result: PerformanceResult, started_at: float | None = None) -> int:
+        """Store one performance; returns its id."""
+        when = datetime.fromtimestamp(started_at if started_at is not None else time.time(), timezone.utc)
+        row = (when.isoformat(timespec="seconds"), result.duration_s, result.source, result.input, result.overall,
+               json.dumps(dict(zip(result.scale_names, result.scale_values))), json.dumps(result.measures, ensure_ascii=False),
+               result.feedback, result.language, result.bundle_id, json.dumps(result.warnings, ensure_ascii=False))
+        try:
+            with self.db:  # one transaction: the row is there whole or not at all
+                cursor = self.db.execute(
+                    "INSERT INTO performances (started_at, duration_s, source, input, overall, scales, measures, feedback,"
+                    " language, bundle_id, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: cannot write the performance ({exc})") from exc
+        return int(cursor.lastrowid)
+
+    def last(self, n: int = 10) -> list[dict]:
+        """The newest ``n`` performances, newest first, with the JSON columns decoded."""
+        rows = self.db.execute("SELECT * FROM performances ORDER BY id DESC LIMIT ?", (n,)).fetchall()
+        return [_decode(row) for row in rows]
+
+    def latest(self) -> dict | None:
+        rows = self.last(1)
+        return rows[0] if rows else None
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM performances").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _decode(row: sqlite3.Row) -> dict:
+    item = dict(row)
+    for key in ("scales", "measures", "warnings"):
+        item[key] = json.loads(item[key])
+    return item
+
+
+def age_seconds(item: dict) -> float:
+    return time.time() - datetime.fromisoformat(item["started_at"]).timestamp()
+
+
+def format_history(items: list[dict]) -> str:
+    """A table for ``pianocoach history``: newest first, with the change against the one before."""
+    if not items:
+        return "no performances yet"
+    lines = [f"{'id':>4}  {'when (UTC)':<19}  {'mark':>5}  {'change':>6}  {'length':>6}  {'source':<6}  input"]
+    for i, item in enumerate(items):
+        older = items[i + 1]["overall"] if i + 1 < len(items) else None
+        change = f"{item['overall'] - older:+.0f}" if older is not None else ""
+        minutes = f"{int(item['duration_s'] // 60)}:{int(item['duration_s'] % 60):02d}"
+        lines.append(f"{item['id']:>4}  {item['started_at'][:19].replace('T', ' '):<19}  {item['overall']:5.0f}  "
+                     f"{change:>6}  {minutes:>6}  {item['source']:<6}  {item['input']}")
+    return "\n".join(lines)
