@@ -11,9 +11,10 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 # Debian packages the project uses: FluidSynth and four GM soundfonts (rendering audio; MuseScore
 # General is the held-out test soundfont),
-# PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), Kai/Ming CJK fonts (jianzipu renders).
+# PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), DejaVu (display text), Kai/Ming CJK fonts
+# (jianzipu renders, Chinese on the display).
 APT_PACKAGES ?= fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont \
-	libportaudio2 espeak-ng sox \
+	libportaudio2 espeak-ng sox fonts-dejavu-core \
 	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming
 
 # The dataset is read in place, never copied into the repository.
@@ -34,11 +35,12 @@ EXPORT_MODELS ?= blend
 # `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
 KEY_NAME ?= release
 
-.PHONY: help setup apt test demo bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
+.PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
-	@echo "make demo        set up, check the default model bundle, then score a sample performance with it"
+	@echo "make demo        set up, then run the appliance on a sample piece (image display, speech to WAV); INPUT=file.wav|.mid"
 	@echo "make test        set up, then run the test suite"
+	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
 	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
 	@echo "make eval-jianzipu  train (when missing), export and evaluate the jianzipu image reader; reports/jianzipu/"
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
@@ -81,11 +83,17 @@ apt:
 test: setup
 	$(PY) -m pytest -q tests
 
-DEMO_MIDI := $(PIANOCOACH_PERCEPIANO)/midi/Beethoven_WoO80_var27_8bars_3_15.mid
+# `make demo INPUT=my.wav` (or .mid) plays your own recording to the appliance instead of the sample piece
+INPUT ?=
+DEMO_OUT ?= demo-output
+DEMO_LANGUAGE ?= en
 
 demo: setup
 	$(VENV)/bin/pianocoach verify-bundle
-	$(VENV)/bin/pianocoach score "$(DEMO_MIDI)"
+	$(PY) -m pianocoach.appliance.demo --out $(DEMO_OUT) --language $(DEMO_LANGUAGE) $(if $(INPUT),--input "$(INPUT)")
+
+soak: setup
+	$(PY) -m pianocoach.appliance.soak --sessions 100 --out reports/soak/latest.json
 
 bench: setup
 	OMP_NUM_THREADS=1 $(PY) -m pianocoach.bench --out reports/bench/latest.json

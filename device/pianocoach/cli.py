@@ -182,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["run"]:  # the long-running daemon: flat memory (see the function)
+        from pianocoach.appliance.app import reexec_with_malloc_settings
+
+        reexec_with_malloc_settings("pianocoach.cli")
     return run_command(build_parser().parse_args(argv), "pianocoach")
 
 

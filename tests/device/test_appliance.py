@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pianocoach.appliance.app import build_appliance
+from pianocoach.appliance.driven import DrivenAppliance
 from pianocoach.appliance.config import Config
 from pianocoach.appliance.history import History
 from pianocoach.inputs import open_file
@@ -34,40 +34,12 @@ def appliance_config(tmp_path, input_file, **overrides):
     return Config().with_overrides(settings)
 
 
-class Running:
-    """An appliance whose daemon loop runs in a thread, and a finger on its mock button."""
-
-    def __init__(self, config):
-        self.appliance = build_appliance(config, warm=False)
-        self.daemon = self.appliance.daemon
-        self.pin = self.appliance.button.button.pin
-        self.loop = threading.Thread(target=self.daemon.run, daemon=True)
-        self.loop.start()
-
-    def press(self, hold=0.05, gap=0.35):
-        self.pin.drive_low()
-        time.sleep(hold)
-        self.pin.drive_high()
-        time.sleep(gap)
-
-    def wait_state(self, *states, timeout=120):
-        deadline = time.monotonic() + timeout
-        while self.daemon.state not in states:
-            assert self.loop.is_alive(), "the daemon loop died"
-            assert time.monotonic() < deadline, f"still {self.daemon.state}, waited for {states}"
-            time.sleep(0.02)
-
-    def close(self):
-        self.appliance.close()
-        self.loop.join(timeout=20)
-
-
 @pytest.fixture
 def running():
     started = []
 
     def start(config):
-        started.append(Running(config))
+        started.append(DrivenAppliance(config, warm=False))
         return started[-1]
 
     yield start
@@ -94,7 +66,7 @@ def test_a_whole_session_through_the_state_machine(tmp_path, performance, runnin
     assert not led.is_lit
     assert app.daemon.speaker.wait(60)
 
-    assert app.daemon.state_log == ["idle", "listening", "scoring", "result", "idle"]
+    assert list(app.daemon.state_log) == ["idle", "listening", "scoring", "result", "idle"]
     shown = frames(tmp_path)
     assert {"idle", "listening", "scoring", "result"} <= {f["state"] for f in shown}
     assert all((tmp_path / "frames" / f["file"]).is_file() for f in shown)
@@ -131,7 +103,7 @@ def test_the_next_performance_shows_the_change_and_the_history_command_lists_bot
         app.wait_state("idle")
         app.press()
         app.wait_state("result")
-        app.press(hold=1.7)  # a long press leaves the result pages
+        app.long_press()  # a long press leaves the result pages
     app.wait_state("idle")
     second = [f["text"] for f in frames(tmp_path) if f["state"] == "result" and "/100" in f["text"]][1]
     assert "+0 vs last" in second  # the same file twice: no change
@@ -149,10 +121,10 @@ def test_a_long_press_cancels_and_nothing_is_stored(tmp_path, performance, runni
     app.press()
     app.wait_state("listening")
     time.sleep(1.0)
-    app.press(hold=1.7)
+    app.long_press()
     app.wait_state("idle")
     time.sleep(0.5)
-    assert app.daemon.state_log == ["idle", "listening", "idle"]
+    assert list(app.daemon.state_log) == ["idle", "listening", "idle"]
     assert History(tmp_path / "history.sqlite").count() == 0
     assert "Cancelled" in frames(tmp_path)[-1]["text"]
 
@@ -172,7 +144,7 @@ def test_silence_stops_listening(tmp_path, running):
     clocks = [f["text"].splitlines()[0].split()[1] for f in frames(tmp_path) if f["state"] == "listening"]
     seconds = [int(c.split(":")[0]) * 60 + int(c.split(":")[1]) for c in clocks]
     assert 8 <= max(seconds) <= 12
-    assert app.daemon.state_log[:3] == ["idle", "listening", "scoring"]
+    assert list(app.daemon.state_log)[:3] == ["idle", "listening", "scoring"]
 
 
 def test_no_bundle_shows_the_reason_and_keeps_running(tmp_path, performance, running):
@@ -257,14 +229,16 @@ def test_a_press_storm_leaves_one_consistent_session(tmp_path, performance, runn
         app.press(hold=0.005, gap=0.015)
     time.sleep(0.5)
     assert app.loop.is_alive()
-    captures = [t for t in threading.enumerate() if t.name.startswith("capture-") and t.is_alive()]
-    assert len(captures) <= 1
+    assert app.daemon.listening_now <= 1
     assert app.daemon.state in ("idle", "listening", "scoring", "result", "message")
     # whatever the storm left, the appliance still answers a calm press to the end of a performance
     for _ in range(40):
         if app.daemon.state == "idle":
             break
-        app.press(hold=1.7 if app.daemon.state in ("listening", "result") else 0.05)
+        if app.daemon.state in ("listening", "result"):
+            app.long_press()
+        else:
+            app.press()
     app.wait_state("idle")
     app.press()
     app.wait_state("listening")
@@ -305,3 +279,25 @@ def test_a_power_cut_during_history_writes_leaves_a_readable_database(tmp_path, 
     assert len(rows) > 5 and all(r["scales"] == rows[0]["scales"] and r["overall"] == result.overall for r in rows)
     history.add(result)  # and it takes the next performance
     assert history.count() == len(rows) + 1
+
+
+def test_the_demo_runs_the_appliance_and_leaves_frames_speech_and_history(tmp_path, performance):
+    from pianocoach.appliance.demo import run_demo
+
+    left = run_demo(tmp_path / "demo", performance["midi"], realtime=False)
+    assert left["states"] == ["idle", "listening", "scoring", "result", "idle"]
+    assert {p.name.split("-", 1)[1] for p in left["frames"]} == {"idle.png", "listening.png", "scoring.png", "result.png"}
+    assert len(left["speech"]) == 1 and left["speech"][0].stat().st_size > 10_000
+    assert History(left["history"]).latest()["overall"] == left["result"].overall
+
+
+def test_the_soak_replays_sessions_in_one_process_and_writes_its_report(tmp_path, performance):
+    from pianocoach.appliance.soak import main
+
+    out = tmp_path / "soak.json"
+    assert main(["--sessions", "3", "--warmup", "1", "--input", str(performance["midi"]), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["sessions"] == report["scored"] == report["history_rows"] == 3
+    assert len(report["rss_mb"]) == 3 and report["window_sessions"] == 1
+    assert report["growth_mb"] == round(report["rss_mb"][-1] - report["rss_mb"][1], 2)
+    assert out.with_suffix(".png").stat().st_size > 1000

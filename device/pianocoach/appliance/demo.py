@@ -5,7 +5,7 @@ daemon with the ``image`` display, the ``file`` speech sink and gpiozero's mock 
 start, one when the recording has been played, then presses through the result pages back to idle.
 Prints the result report and where the frames, the speech WAV and the history are.
 
-    python -m pianocoach.appliance.demo [--input FILE] [--out demo-output] [--fast] [--language en|zh]
+    python -m pianocoach.appliance.demo [--input FILE] [--out demo-output] [--fast] [--language en|zh] [--sheet PNG]
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import argparse
 import json
 import logging
 import shutil
-import threading
-import time
 from pathlib import Path
 
 from pianocoach.appliance.config import Config
@@ -35,69 +33,73 @@ def demo_config(out: Path, input_path: Path, language: str, realtime: bool) -> C
     })
 
 
-class MockFinger:
-    """Presses the button through gpiozero's mock pin (pulled up; pressed = driven low)."""
-
-    def __init__(self, button) -> None:
-        self.pin = button.button.pin
-
-    def press(self, hold_s: float = 0.1) -> None:
-        self.pin.drive_low()
-        time.sleep(hold_s)
-        self.pin.drive_high()
-        time.sleep(0.35)  # the daemon takes presses at least 0.3 s apart
-
-
-def wait_for(condition, timeout: float, what: str, loop: threading.Thread) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if not loop.is_alive():
-            raise RuntimeError(f"demo: the daemon stopped while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"demo: timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def run_demo(out: Path, input_path: Path | None, language: str = "en", realtime: bool = True) -> dict:
     """One performance through the appliance; returns what it left (paths, result, states)."""
-    from pianocoach.appliance.app import build_appliance
+    from pianocoach.appliance.driven import DrivenAppliance
     from pianocoach.render import render_midi
     from pianocoach.sample_piece import write_sample_piece
 
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for left_before in ("frames", "speech"):  # only what an earlier demo left here, never anything else
+        shutil.rmtree(out / left_before, ignore_errors=True)
+    for name in ("history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
+        (out / name).unlink(missing_ok=True)
     if input_path is None:
         midi = write_sample_piece(out / "sample-piece.mid", seconds=14)
         input_path = render_midi(midi, out / "sample-piece.wav")
         log.info("wrote %s and rendered it with FluidSynth to %s", midi.name, input_path.name)
-    appliance = build_appliance(demo_config(out, Path(input_path), language, realtime))
-    daemon, finger = appliance.daemon, MockFinger(appliance.button)
-    loop = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-    loop.start()
+    driven = DrivenAppliance(demo_config(out, Path(input_path), language, realtime))
+    daemon = driven.daemon
     try:
-        finger.press()  # start
-        wait_for(lambda: daemon.state == "listening", 10, "listening", loop)
+        driven.press()  # start
+        driven.wait_state("listening", timeout=10)
         capture = daemon.capture
         duration = capture.source.file.duration
-        wait_for(lambda: capture.session.notes.end >= duration - 0.01 or daemon.state != "listening", 600,
-                 "the recording to be played", loop)
+        driven.wait_for(lambda: capture.session.notes.end >= duration - 0.01 or daemon.state != "listening", 600,
+                        "the recording to be played")
         if daemon.state == "listening":
-            finger.press()  # stop
-        wait_for(lambda: daemon.state in ("result", "message"), 300, "the result", loop)
-        if daemon.state == "message":
+            driven.press()  # stop
+        if driven.wait_state("result", "message", timeout=300) == "message":
             raise RuntimeError(f"demo: the performance was not scored: {daemon.message}")
         result = daemon.last_result
         while daemon.state == "result":  # page through everything, as a curious player would
-            finger.press()
+            driven.press()
         daemon.speaker.wait(120)
     finally:
-        daemon.shutdown()
-        loop.join(timeout=30)
-        appliance.close()
+        driven.close()
     frames = sorted((out / "frames").glob("*.png"))
     return {"input": str(input_path), "result": result, "frames": frames, "speech": sorted((out / "speech").glob("*.wav")),
-            "history": out / "history.sqlite", "states": daemon.state_log}
+            "history": out / "history.sqlite", "states": list(daemon.state_log)}
+
+
+def contact_sheet(frames: list[Path], path: Path, scale: int = 3) -> Path:
+    """Four telling frames side by side, enlarged without smoothing (the README's pictures): a listening
+    frame with a mark so far, the overall result, the first scales page, and idle after the performance."""
+    from PIL import Image
+
+    def pick(state: str, test=lambda text: True, last: bool = False) -> Path:
+        chosen = [f for f in frames if f.name.endswith(f"-{state}.png") and test(_frame_text(f))]
+        return chosen[-1] if last else chosen[len(chosen) // 2] if state == "listening" else chosen[0]
+
+    picks = [pick("listening", lambda t: len(t.splitlines()) > 2 and "·" in t), pick("result"),
+             pick("result", lambda t: t.splitlines()[0].split()[0] in ("Scales", "各项")), pick("idle", last=True)]
+    images = [Image.open(f).convert("RGB") for f in picks]
+    w, h = images[0].size
+    gap = 6
+    sheet = Image.new("RGB", (len(images) * (w * scale + gap) + gap, h * scale + 2 * gap), (128, 128, 128))
+    for i, image in enumerate(images):
+        sheet.paste(image.resize((w * scale, h * scale), Image.NEAREST), (gap + i * (w * scale + gap), gap))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+def _frame_text(frame: Path) -> str:
+    for line in (frame.parent / "frames.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if item["file"] == frame.name:
+            return item["text"]
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="where frames, speech and history go")
     parser.add_argument("--language", choices=("en", "zh"), default="en")
     parser.add_argument("--fast", action="store_true", help="replay as fast as it scores instead of at playing speed")
+    parser.add_argument("--sheet", type=Path, help="also write four frames side by side, enlarged, to this PNG")
     add_verbose_flag(parser)
     parser.set_defaults(run=_main)
     return run_command(parser.parse_args(argv), "demo")
@@ -123,6 +126,8 @@ def _main(args: argparse.Namespace) -> int:
     print()
     print(f"states: {' -> '.join(left['states'])}")
     print(f"display frames: {len(left['frames'])} PNGs in {args.out / 'frames'} (index: frames.jsonl)")
+    if args.sheet:
+        print(f"contact sheet: {contact_sheet(left['frames'], args.sheet)}")
     for wav in left["speech"]:
         print(f"speech: {wav}")
     print(f"history: {left['history']} (pianocoach history --set history.path={json.dumps(str(left['history']))})")

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -223,7 +224,7 @@ class ImageDisplay:
         self.device = dummy(width=width, height=height, mode=mode)
         self.layout = Layout(width, height, mode, language, font)
         self.count = len(list(self.folder.glob("*.png")))
-        self.frames: list[Path] = []
+        self.frames: deque[Path] = deque(maxlen=1000)  # the newest frames (a daemon runs for months)
 
     def show(self, screen: Screen) -> None:
         self.device.display(self.layout.draw(screen))

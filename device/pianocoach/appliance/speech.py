@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Protocol
 
@@ -104,7 +105,7 @@ class FileSink:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.count = len(list(self.folder.glob("speech-*.wav")))
-        self.files: list[Path] = []
+        self.files: deque[Path] = deque(maxlen=100)  # the newest utterances
 
     def take(self, wav: Path) -> None:
         path = self.folder / f"speech-{self.count:04d}.wav"
@@ -123,7 +124,7 @@ class Speaker:
         self._idle = threading.Event()
         self._idle.set()
         self.spoken = 0
-        self.failures: list[str] = []
+        self.failures: deque[str] = deque(maxlen=20)
         self._worker = threading.Thread(target=self._work, name="speech", daemon=True)
         if synthesizer is not None:
             self._worker.start()

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Install PianoCoach on a Raspberry Pi (Raspberry Pi OS Bookworm, arm64) from a checkout of this repository:
+#
+#   sudo firmware_config/install.sh [--with-llm] [--no-service]
+#
+#   --with-llm     also build llama-cpp-python on this board (-march=native for its own CPU: a Pi 5's build
+#                  uses dot-product instructions a Pi 4 lacks; about an hour on a Pi 4) for the feedback model
+#   --no-service   install everything but do not enable or start the systemd service
+#
+# What it does: apt packages; a system user "pianocoach" in the audio, gpio, i2c and spi groups; a venv in
+# /opt/pianocoach/venv with ./device and its Pi extras; the default model bundle in
+# /var/lib/pianocoach/bundles; /etc/pianocoach/config.toml (kept if it exists); the systemd unit.
+# It does not edit /boot/firmware/config.txt: copy the blocks you need from firmware_config/config.txt.
+set -euo pipefail
+
+WITH_LLM=0
+SERVICE=1
+for arg in "$@"; do
+    case "$arg" in
+        --with-llm) WITH_LLM=1 ;;
+        --no-service) SERVICE=0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PREFIX=/opt/pianocoach
+VENV="$PREFIX/venv"
+DATA=/var/lib/pianocoach
+LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install.sh: run as root (sudo $0)" >&2
+    exit 2
+fi
+if [ "$(uname -m)" != aarch64 ]; then
+    echo "install.sh: warning: this is $(uname -m), not a 64-bit Raspberry Pi OS; carrying on" >&2
+fi
+
+echo "==> Debian packages"
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    python3 python3-venv python3-dev build-essential \
+    libportaudio2 alsa-utils espeak-ng libsndfile1 \
+    fonts-dejavu-core fonts-arphic-uming \
+    i2c-tools liblgpio1 python3-lgpio \
+    $([ "$WITH_LLM" = 1 ] && echo cmake git)
+
+echo "==> user pianocoach"
+if ! id pianocoach >/dev/null 2>&1; then
+    useradd --system --home-dir "$DATA" --shell /usr/sbin/nologin pianocoach
+fi
+for group in audio gpio i2c spi; do
+    getent group "$group" >/dev/null || groupadd --system "$group"
+    usermod -a -G "$group" pianocoach
+done
+
+echo "==> Python environment in $VENV"
+mkdir -p "$PREFIX"
+# system site packages: Debian's python3-lgpio is the pin factory gpiozero uses on Bookworm
+[ -x "$VENV/bin/python" ] || python3 -m venv --system-site-packages "$VENV"
+"$VENV/bin/pip" install --upgrade pip
+"$VENV/bin/pip" install -r "$REPO/device/requirements.txt"
+# basic-pitch's transcription model; its own metadata pulls tensorflow, which the device never needs
+"$VENV/bin/pip" install --no-deps basic-pitch==0.4.0
+"$VENV/bin/pip" install "$REPO/device[pi]"
+if [ "$WITH_LLM" = 1 ]; then
+    echo "==> llama-cpp-python for this board's CPU (long)"
+    CMAKE_ARGS="-DGGML_NATIVE=ON" "$VENV/bin/pip" install --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON"
+fi
+cp "$REPO/README.md" "$PREFIX/README.md"
+
+echo "==> data and the default model bundle in $DATA"
+mkdir -p "$DATA/bundles" /etc/pianocoach
+"$VENV/bin/pianocoach" verify-bundle
+BUNDLE_SRC="$("$VENV/bin/python" -c 'from pianocoach.bundle import DEFAULT_BUNDLE; print(DEFAULT_BUNDLE)')"
+rm -rf "$DATA/bundles/default.tmp"
+cp -r "$BUNDLE_SRC" "$DATA/bundles/default.tmp"
+rm -rf "$DATA/bundles/default"
+mv "$DATA/bundles/default.tmp" "$DATA/bundles/default"
+[ -e "$DATA/bundles/current" ] || ln -s default "$DATA/bundles/current"
+chown -R pianocoach:pianocoach "$DATA"
+
+if [ -e /etc/pianocoach/config.toml ]; then
+    echo "==> keeping /etc/pianocoach/config.toml"
+else
+    install -m 0644 "$REPO/firmware_config/config.toml" /etc/pianocoach/config.toml
+fi
+# a bad configuration stops here, with the key named, instead of in a restart loop
+"$VENV/bin/python" -c 'import sys; from pianocoach.appliance.config import load_config; load_config(sys.argv[1])' \
+    /etc/pianocoach/config.toml
+
+echo "==> systemd unit"
+install -m 0644 "$REPO/firmware_config/pianocoach.service" /etc/systemd/system/pianocoach.service
+systemctl daemon-reload
+if [ "$SERVICE" = 1 ]; then
+    systemctl enable --now pianocoach.service
+    echo "PianoCoach is running: journalctl -u pianocoach -f"
+else
+    echo "installed; start it with: sudo systemctl enable --now pianocoach"
+fi
