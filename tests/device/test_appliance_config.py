@@ -138,3 +138,31 @@ def test_an_spi_display_that_is_not_there_falls_back_to_the_terminal(tmp_path):
     display = open_display(config.display, "en", tmp_path)
     assert display.failed and "st7735" in display.failed
     assert type(display.display).__name__ == "TerminalDisplay"
+
+
+def test_speaking_returns_at_once_and_the_worker_writes_the_wav(tmp_path):
+    from pianocoach.appliance.speech import open_speaker
+
+    config = Config().with_overrides(["speech.sink=file"])
+    speaker = open_speaker(config.speech, tmp_path)
+    try:
+        speaker.say("Steady the pulse: your tempo varied by twelve percent. " * 8)
+        assert not speaker.wait(0)  # say() came back while espeak-ng is still synthesizing
+        assert speaker.wait(60) and speaker.spoken == 1
+        (wav,) = tmp_path.glob("speech-*.wav")
+        assert wav.stat().st_size > 100_000 and not list(tmp_path.glob("*.tmp"))
+    finally:
+        speaker.close()
+
+
+def test_a_piper_voice_that_is_missing_falls_back_to_espeak(tmp_path, caplog):
+    from pianocoach.appliance.speech import open_speaker
+
+    config = Config().with_overrides(["speech.engine=piper", f'speech.piper_voice="{tmp_path / "voice.onnx"}"',
+                                      "speech.sink=file"])
+    speaker = open_speaker(config.speech, tmp_path)
+    try:
+        assert speaker.synthesizer.name == "espeak-ng"
+        assert "voice.onnx: no such Piper voice file; using espeak-ng" in caplog.text
+    finally:
+        speaker.close()
