@@ -86,7 +86,6 @@ class Daemon:
         self.pages: list[screens.Screen] = []
         self.page = 0
         self.last_result: PerformanceResult | None = None
-        self.last_stored_id: int | None = None
         self.state_log: deque[str] = deque(maxlen=500)  # the states entered, in order (tests and the demo read it)
         self.on_state: Callable[[str], None] | None = None  # e.g. the status LED
         self._entered = time.monotonic()
@@ -174,7 +173,7 @@ class Daemon:
             self.capture.cancelled = True
             self.capture.source.stop()
             self.capture = None  # its remaining events are dropped
-            self.note = screens.WORDS[self._lang()]["cancelled"]
+            self.note = screens.words(self.language)["cancelled"]
             self._enter(IDLE)
         elif self.state in (RESULT, MESSAGE):
             self._enter(IDLE)
@@ -196,7 +195,7 @@ class Daemon:
         result: PerformanceResult = event.data
         previous = self.history.latest()
         try:
-            self.last_stored_id = self.history.add(result, self.capture.started)
+            self.history.add(result, self.capture.started)
         except PianoCoachError as exc:
             log.error("%s", exc)
         self.capture = None
@@ -306,12 +305,13 @@ class Daemon:
 
     def _enter(self, state: str, screen: screens.Screen | None = None) -> None:
         log.info("state: %s -> %s", self.state or "start", state)
-        self.state = state
-        self.state_log.append(state)
-        self._entered = time.monotonic()
+        # the screen goes up first: whoever sees the new state (the demo, tests) also finds its frame
+        self._show(screen or self._screen_for(state))
         if self.on_state:
             self.on_state(state)
-        self._show(screen or self._screen_for(state))
+        self._entered = time.monotonic()
+        self.state_log.append(state)
+        self.state = state
 
     def _screen_for(self, state: str) -> screens.Screen:
         if state == LISTENING:
@@ -327,6 +327,3 @@ class Daemon:
 
     def _show(self, screen: screens.Screen) -> None:
         self.display.show(screen)
-
-    def _lang(self) -> str:
-        return "zh" if self.language == "zh" else "en"

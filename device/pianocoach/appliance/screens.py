@@ -69,7 +69,7 @@ class Capacity:
     wrap: object = field(default=lambda text: [text])  # text -> lines that fit the width
 
 
-def _w(language: str) -> dict[str, str]:
+def words(language: str) -> dict[str, str]:
     return WORDS["zh" if language == "zh" else "en"]
 
 
@@ -86,7 +86,7 @@ def ago(seconds: float, language: str) -> str:
 
 
 def idle_screen(language: str, last_mark: float | None = None, last_age_s: float = 0.0, note: str = "") -> Screen:
-    w = _w(language)
+    w = words(language)
     lines = [w["press"], w["last"].format(mark=last_mark, when=ago(last_age_s, language)) if last_mark is not None else w["none_yet"]]
     if note:
         lines.append(note)
@@ -95,7 +95,7 @@ def idle_screen(language: str, last_mark: float | None = None, last_age_s: float
 
 def listening_screen(language: str, elapsed_s: float, level: float, notes: int, mark: float | None = None,
                      hint: str = "") -> Screen:
-    w = _w(language)
+    w = words(language)
     counted = w["notes"].format(n=notes)
     lines = [counted if mark is None else f"{counted} · {w['so_far'].format(mark=mark)}", hint or w["waiting"]]
     return Screen("listening", w["listening"].format(clock=clock(elapsed_s)), tuple(lines), meter=min(1.0, max(0.0, level)),
@@ -104,19 +104,19 @@ def listening_screen(language: str, elapsed_s: float, level: float, notes: int, 
 
 def live_hint(language: str, scores) -> str:
     """One short line while playing: the judged scale that is weakest so far."""
-    w = _w(language)
+    w = words(language)
     judged = [(scale.goodness(float(value)), scale) for scale, value in zip(SCALES, scores) if scale.better]
     weakest = min(judged, key=lambda item: item[0])[1]
     return w["weakest"].format(topic=weakest.topic(language))
 
 
 def scoring_screen(language: str) -> Screen:
-    w = _w(language)
+    w = words(language)
     return Screen("scoring", w["scoring"], (w["scoring_line"],), language=language)
 
 
 def message_screen(language: str, text: str, capacity: Capacity, title: str = "") -> Screen:
-    w = _w(language)
+    w = words(language)
     lines = capacity.wrap(text)[: capacity.lines]
     return Screen("message", title or w["problem"], tuple(lines), language=language)
 
@@ -124,7 +124,7 @@ def message_screen(language: str, text: str, capacity: Capacity, title: str = ""
 def result_pages(result: PerformanceResult, previous_mark: float | None, capacity: Capacity) -> list[Screen]:
     """Overall, scales, measurements, feedback: the pages the button steps through after a performance."""
     lang = result.language
-    w = _w(lang)
+    w = words(lang)
     if previous_mark is None:
         change = w["first"]
     else:

@@ -33,15 +33,15 @@ class ReplaySource:
         self.file.stop()
 
 
-def open_source(config: InputConfig, hold_s: float | None = None):
+def open_source(config: InputConfig):
     """A fresh source for one performance. Files are read (and refused with their reason) here."""
     if config.source == "file":
         if not config.file:
             from pianocoach.appliance.config import ConfigError
 
             raise ConfigError("input.file: the file to replay is not set (input.source = \"file\")")
-        hold = config.silence_stop_s if hold_s is None else hold_s
-        return ReplaySource(config.file, config.block_seconds, config.realtime, hold or None)
+        # after the file: silence, until a press or input.silence_stop_s (0: only a press)
+        return ReplaySource(config.file, config.block_seconds, config.realtime, config.silence_stop_s or None)
     if config.source == "midi":
         from pianocoach.inputs.midi_port import MidiPortSource
 

@@ -150,10 +150,10 @@ class Speaker:
             if item is None:
                 return
             text, language = item
+            handle, name = tempfile.mkstemp(suffix=".wav", prefix="pianocoach-speech-")
+            os.close(handle)
+            wav = Path(name)
             try:
-                handle, name = tempfile.mkstemp(suffix=".wav", prefix="pianocoach-speech-")
-                os.close(handle)
-                wav = Path(name)
                 self.synthesizer.to_wav(text, language, wav)
                 self.sink.take(wav)
                 self.spoken += 1
@@ -161,7 +161,7 @@ class Speaker:
                 self.failures.append(str(exc))
                 log.error("speech failed: %s", exc)
             finally:
-                Path(name).unlink(missing_ok=True)
+                wav.unlink(missing_ok=True)  # the sink moved or played it; gone either way
                 if self._queue.empty():
                     self._idle.set()
 
