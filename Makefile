@@ -26,7 +26,19 @@ export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
 BASIC_PITCH := basic-pitch==0.4.0
 SETUP_STAMP := $(VENV)/.setup-done
 SETUP_INPUTS := Makefile device/pyproject.toml device/requirements.txt host_training/pyproject.toml \
-	host_training/requirements.txt export/pyproject.toml tests/requirements.txt
+	host_training/requirements.txt host_training/requirements-llm.txt export/pyproject.toml tests/requirements.txt
+
+# llama-cpp-python has no wheel on PyPI: setup builds one from its source distribution (5-7 minutes on 2 cores,
+# once; kept in .cache/llm/wheels). GGML_NATIVE=OFF: a wheel that also runs on another CPU of the same
+# architecture. The same source holds llama.cpp's convert_hf_to_gguf.py, which export needs: it stays unpacked.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_DIR := .cache/llm
+LLAMA_SRC := $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# `make finetune CONFIG=...` (presets in host_training/llm_configs/), `make export-llm RUN=... QUANT=...`
+CONFIG ?= host_training/llm_configs/tiny.toml
+RUN ?= artifacts/llm/tiny-run
+QUANT ?= Q4_K_M
 
 # the MIDI scorer `make eval` / `make release-model` train (ridge mlp extra_trees boosting blend fcn gru)
 MODEL ?= blend
@@ -35,6 +47,7 @@ EXPORT_MODELS ?= blend
 # `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
 KEY_NAME ?= release
 
+.PHONY: llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
@@ -52,6 +65,10 @@ help:
 	@echo "make export      release models EXPORT_MODELS=$(EXPORT_MODELS) -> ONNX, parity, INT8, figures, signed bundle"
 	@echo "make bundle      rebuild the committed default bundle (device/pianocoach/data/default_bundle/)"
 	@echo "make verify-bundle  check the default bundle (BUNDLE=path for another)"
+	@echo "make llm-data    instruction data for the feedback language model (artifacts/llm/data/, DATA_CARD.md)"
+	@echo "make finetune    LoRA/QLoRA fine-tuning CONFIG=$(CONFIG) (presets: host_training/llm_configs/)"
+	@echo "make export-llm  fine-tuned RUN=$(RUN) -> GGUF -> QUANT=$(QUANT) -> greedy check -> bundle with the scorers"
+	@echo "make bench-llm   tiny model tokens/s (float, Q8_0, Q4_K_M; 1-2 threads) + feedback relevance; reports/llm/"
 	@echo "make keygen      make an Ed25519 signing key pair KEY_NAME=$(KEY_NAME) (private key stays outside git)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make clean       remove .venv and caches"
@@ -64,9 +81,25 @@ $(SETUP_STAMP): $(SETUP_INPUTS)
 	$(PIP) install -q $(TORCH_SPEC) -c host_training/requirements.txt -c device/requirements.txt $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(PIP) install -q -r device/requirements.txt -r host_training/requirements.txt -r tests/requirements.txt
 	$(PIP) install -q --no-deps $(BASIC_PITCH)
+	$(PIP) install -q -r host_training/requirements-llm.txt
+	@$(MAKE) --no-print-directory llama-cpp
 	$(PIP) install -q -e ./device -e ./host_training -e ./export
 	@touch $@
 	@echo "setup: done ($(VENV); the device CLI is $(VENV)/bin/pianocoach)"
+
+llama-cpp:
+	@if $(PY) -c "import llama_cpp" 2>/dev/null && test -f $(LLAMA_SRC)/vendor/llama.cpp/convert_hf_to_gguf.py; then exit 0; fi; \
+	set -e; mkdir -p $(LLAMA_DIR)/wheels; \
+	test -f $(LLAMA_SRC).tar.gz || $(PIP) download -q --no-deps --no-binary :all: -d $(LLAMA_DIR) llama-cpp-python==$(LLAMA_CPP_VERSION); \
+	if ! ls $(LLAMA_DIR)/wheels/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "setup: building llama-cpp-python $(LLAMA_CPP_VERSION) from source (5-7 minutes on 2 cores; log $(LLAMA_DIR)/build.log)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-deps -w $(LLAMA_DIR)/wheels $(LLAMA_SRC).tar.gz > $(LLAMA_DIR)/build.log 2>&1 \
+			|| { tail -20 $(LLAMA_DIR)/build.log; exit 1; }; \
+	fi; \
+	$(PIP) install -q --no-deps $(LLAMA_DIR)/wheels/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl; \
+	tar -xzf $(LLAMA_SRC).tar.gz -C $(LLAMA_DIR) $(notdir $(LLAMA_SRC))/vendor/llama.cpp/convert_hf_to_gguf.py \
+		$(notdir $(LLAMA_SRC))/vendor/llama.cpp/gguf-py $(notdir $(LLAMA_SRC))/vendor/llama.cpp/conversion; \
+	echo "setup: llama-cpp-python $(LLAMA_CPP_VERSION) installed; GGUF converter in $(LLAMA_SRC)/vendor/llama.cpp"
 
 # Installs missing Debian packages when root; otherwise says what is missing and carries on.
 apt:
@@ -135,6 +168,25 @@ verify-bundle: setup
 
 keygen: setup
 	$(PY) -m pianocoach_export keygen --name $(KEY_NAME)
+
+llm-data: setup
+	$(PY) -m pianocoach_train llm data
+
+tiny-llm: setup
+	@test -f artifacts/llm/data/train.jsonl || $(PY) -m pianocoach_train llm data
+	$(PY) -m pianocoach_train llm tiny
+
+# the tiny preset trains the tiny local model: built first when missing
+finetune: setup
+	@test -f artifacts/llm/data/train.jsonl || $(PY) -m pianocoach_train llm data
+	@if [ "$(notdir $(CONFIG))" = tiny.toml ] && [ ! -f artifacts/llm/tiny-base/config.json ]; then $(PY) -m pianocoach_train llm tiny; fi
+	$(PY) -m pianocoach_train llm finetune --config $(CONFIG)
+
+export-llm: setup
+	$(PY) -m pianocoach_export llm --run $(RUN) --quant $(QUANT)
+
+bench-llm: setup
+	$(PY) -m pianocoach_export bench-llm
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

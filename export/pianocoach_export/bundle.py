@@ -42,7 +42,21 @@ class BundleModel:
 
     @property
     def file(self) -> str:
-        return f"models/{self.role}.onnx"
+        return f"models/{self.role}{'.gguf' if self.is_gguf else '.onnx'}"
+
+    @property
+    def is_gguf(self) -> bool:
+        """A llama.cpp language model (the feedback model), not an ONNX graph."""
+        return Path(self.source).suffix == ".gguf"
+
+
+def models_from_bundle(bundle_dir: Path) -> tuple[list[BundleModel], dict[str, Any]]:
+    """The models of an existing bundle (as written, with their metrics and provenance) and its audio
+    path, to build a new bundle that adds to it (the feedback model joins the scorers this way)."""
+    manifest = Manifest.read(bundle_dir)
+    models = [BundleModel(m.role, Path(bundle_dir) / m.file, m.architecture, m.precision, tuple(m.labels), dict(m.metrics),
+                          dict(m.provenance)) for m in manifest.models]
+    return models, dict(manifest.audio_path)
 
 
 def source_commit(repo: Path = REPO_ROOT) -> str:
@@ -67,6 +81,10 @@ def write_bundle(out_dir: Path, models: list[BundleModel], key: Ed25519PrivateKe
             target = staging / model.file
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model.source, target)
+            if model.is_gguf:  # no ONNX graph: no opset, tensors or labels; the device checks its GGUF header
+                entries.append(ModelEntry(model.role, model.file, model.architecture, model.precision, 0, (), (), (),
+                                          model.metrics, model.provenance))
+                continue
             inputs, outputs = session_specs(target)
             entries.append(ModelEntry(model.role, model.file, model.architecture, model.precision, OPSET, inputs, outputs,
                                       tuple(model.labels), model.metrics, model.provenance))

@@ -240,6 +240,39 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_llm(args: argparse.Namespace) -> int:
+    from pianocoach.bundle import DEFAULT_BUNDLE
+    from pianocoach_export.llm_export import bundle_with_feedback, export_llm
+    from pianocoach_train.runs import artifacts_dir
+
+    work = args.work or artifacts_dir() / "llm" / "gguf" / Path(args.run_dir).name
+    result = export_llm(args.run_dir, work, args.quant, args.min_agreement)
+    parity = result.report["greedy_parity"]
+    print(f"GGUF: {result.float_gguf} ({result.report['float_bytes'] / 1e6:.1f} MB) -> {result.quantized_gguf} "
+          f"({result.report['quantized_bytes'] / 1e6:.1f} MB, tensors {result.report['tensor_types']})")
+    print(f"greedy parity on {parity['prompts']} fixed prompts: {parity['exact']} identical, first token equal in "
+          f"{parity['first_token']}, mean common prefix {parity['mean_agreement']:.2f}")
+    models, audio_path = bundle_with_feedback(args.bundle or DEFAULT_BUNDLE, result.model)
+    bundle_id = _bundle_id("pianocoach-feedback")
+    out = args.out or artifacts_dir() / "bundles" / bundle_id
+    _write_verified(models, _signing_key(args), out, out.with_suffix(".tar"), bundle_id, audio_path)
+    print(f"bundle: {out} and {out.with_suffix('.tar')} (the scorers of {args.bundle or DEFAULT_BUNDLE} + feedback_llm "
+          f"{args.quant}); verified")
+    return 0
+
+
+def _bench_llm(args: argparse.Namespace) -> int:
+    from pianocoach_export.bench_llm import run_bench
+    from pianocoach_train.runs import artifacts_dir
+
+    llm_dir = artifacts_dir() / "llm"
+    result = run_bench(args.out, llm_dir / "bench", args.data_dir or llm_dir / "data", percepiano_root(args.data),
+                       args.model or [], args.rounds, progress=sys.stderr.isatty())
+    print(Path(result["files"]["markdown"]).read_text(encoding="utf-8"))
+    print(f"saved: {result['files']['json']}, {result['files']['markdown']}, {result['files']['plot']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pianocoach_export", description="PianoCoach export")
     add_verbose_flag(parser)
@@ -270,6 +303,25 @@ def build_parser() -> argparse.ArgumentParser:
     reader = commands.add_parser("jianzipu", help="train (when missing), export and evaluate the jianzipu image reader")
     reader.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")
     reader.set_defaults(run=_jianzipu)
+
+    llm = commands.add_parser("llm", help="fine-tuned feedback model -> GGUF -> Q4_K_M/Q8_0 -> greedy check -> bundle")
+    llm.add_argument("--run", dest="run_dir", type=Path, required=True, help="a fine-tuning run folder (its merged/) or a Hugging Face model folder")
+    llm.add_argument("--quant", default="Q4_K_M", choices=("Q4_K_M", "Q5_K_M", "Q8_0"), help="quantization (default Q4_K_M)")
+    llm.add_argument("--min-agreement", type=float, default=0.0,
+                     help="fail when the quantized model's mean greedy agreement with the float one is below this")
+    llm.add_argument("--bundle", type=Path, help="the bundle whose scorers the new bundle keeps (default: the built-in one)")
+    llm.add_argument("--out", type=Path, help="bundle folder (default artifacts/bundles/pianocoach-feedback-<time>)")
+    llm.add_argument("--work", type=Path, help="where the GGUF files go (default artifacts/llm/gguf/<run name>)")
+    llm.add_argument("--key", type=Path, help=key_help)
+    llm.set_defaults(run=_export_llm)
+
+    bench_llm = commands.add_parser("bench-llm", help="tiny model token speed (float, Q8_0, Q4_K_M; 1 and 2 threads) and feedback relevance")
+    bench_llm.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "llm" / "bench", help="report path without suffix")
+    bench_llm.add_argument("--data", type=Path, help=data_help)
+    bench_llm.add_argument("--data-dir", type=Path, help="instruction data (default artifacts/llm/data; built when missing)")
+    bench_llm.add_argument("--model", type=Path, action="append", help="also score the relevance of this GGUF feedback model")
+    bench_llm.add_argument("--rounds", type=int, default=3)
+    bench_llm.set_defaults(run=_bench_llm)
 
     keygen = commands.add_parser("keygen", help="make an Ed25519 signing key pair")
     keygen.add_argument("--name", default="release", help="key name (files NAME.key and NAME.pub; default release)")

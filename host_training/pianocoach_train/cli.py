@@ -7,6 +7,7 @@
     python -m pianocoach_train jianzipu train | qa [--out FILE] [--count N]
     python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
     python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
+    python -m pianocoach_train llm data | tiny | finetune --config FILE | musicpile-subset   (see llm/cli.py)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from pianocoach.console import add_verbose_flag, run_command
 from pianocoach.jsonio import write_json_atomic
+from pianocoach_train.llm.cli import add_llm_commands
 from pianocoach_train.settings import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
 
 
@@ -204,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--count", type=int, default=2000, help="character questions (besides one per component)")
     qa.add_argument("--seed", type=int, help="random seed (default 0)")
     qa.set_defaults(run=_jianzipu_qa)
+
+    add_llm_commands(groups)
 
     audio = groups.add_parser("audio", help="audio scorers: render PercePiano, train and compare the audio models")
     audio_commands = audio.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -19,6 +19,7 @@ import soundfile as sf
 from pianocoach.appliance.driven import DrivenAppliance
 from pianocoach.appliance.config import Config
 from pianocoach.appliance.history import History
+from pianocoach.feedback.check import split_sentences
 from pianocoach.inputs import open_file
 from pianocoach.inputs.microphone import MicrophoneSource
 from pianocoach.scoring import BundleScorer, SessionSettings, score_source
@@ -88,9 +89,16 @@ def test_a_whole_session_through_the_state_machine(tmp_path, performance, runnin
     assert list(rows[0]["scales"].values()) == expected.scale_values and len(rows[0]["scales"]) == 19
     assert rows[0]["bundle_id"] == expected.bundle_id and rows[0]["feedback"] == expected.feedback
 
-    # the speech file holds speech: espeak-ng's voice, seconds long, with pauses between words
-    (wav,) = (tmp_path / "speech").glob("*.wav")
-    audio, rate = sf.read(wav)
+    # the feedback was shown and spoken sentence by sentence while it was written (the template backend)
+    sentences = split_sentences(expected.feedback)
+    assert result.feedback_source == "template" and app.daemon.sentences == sentences
+    writing = [f["text"] for f in shown if f["state"] == "scoring" and f["text"].startswith("Feedback")]
+    assert len(writing) == len(sentences) and sentences[0] in " ".join(writing[0].splitlines())
+    # the speech files hold speech: espeak-ng's voice, seconds long, with pauses between words
+    wavs = sorted((tmp_path / "speech").glob("*.wav"))
+    assert len(wavs) == len(sentences)
+    audio = np.concatenate([sf.read(wav)[0] for wav in wavs])
+    rate = sf.info(wavs[0]).samplerate
     frame = rate // 50
     energy = np.sqrt(np.mean(audio[: len(audio) // frame * frame].reshape(-1, frame) ** 2, axis=1))
     assert len(audio) / rate > 3.0
@@ -287,7 +295,9 @@ def test_the_demo_runs_the_appliance_and_leaves_frames_speech_and_history(tmp_pa
     left = run_demo(tmp_path / "demo", performance["midi"], realtime=False)
     assert left["states"] == ["idle", "listening", "scoring", "result", "idle"]
     assert {p.name.split("-", 1)[1] for p in left["frames"]} == {"idle.png", "listening.png", "scoring.png", "result.png"}
-    assert len(left["speech"]) == 1 and left["speech"][0].stat().st_size > 10_000
+    # one WAV per feedback sentence, spoken as each was written
+    assert len(left["speech"]) == len(split_sentences(left["result"].feedback)) > 1
+    assert all(wav.stat().st_size > 10_000 for wav in left["speech"])
     assert History(left["history"]).latest()["overall"] == left["result"].overall
 
 

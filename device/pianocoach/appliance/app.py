@@ -18,6 +18,8 @@ from pianocoach.appliance.display import open_display
 from pianocoach.appliance.history import History, format_history
 from pianocoach.appliance.sources import open_source
 from pianocoach.appliance.speech import open_speaker
+from pianocoach.bundle import DEFAULT_BUNDLE
+from pianocoach.feedback.choose import open_writer
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,8 @@ def build_appliance(config: Config, factory=None, warm: bool = True) -> Applianc
     display = open_display(config.display, language, config.image_dir())
     speaker = open_speaker(config.speech, config.speech_dir())
     history = History(config.history_path())
-    daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input))
+    feedback = open_writer(config.feedback, config.bundle_path() or DEFAULT_BUNDLE, preload=warm)
+    daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input), feedback=feedback)
     button = None
     try:
         factory = factory if factory is not None else pin_factory(config.button.pin_factory)

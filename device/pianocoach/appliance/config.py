@@ -101,6 +101,26 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class FeedbackConfig:
+    backend: str = "template"  # "template" (always there), "local" (llama.cpp on a GGUF) or "remote" (HTTP)
+    model: str = ""  # "local": a GGUF file; empty: the bundle's feedback model (role "feedback_llm")
+    threads: int = 2  # "local": llama.cpp threads (a Pi 4/5 has 4 cores; scoring is done by then)
+    context: int = 1024  # "local": context length in tokens (the prompt is about 300)
+    url: str = "http://127.0.0.1:8000"  # "remote": an OpenAI-compatible server (e.g. python -m llama_cpp.server)
+    remote_model: str = "pianocoach"  # "remote": the model name sent to the server
+    api_key_env: str = "PIANOCOACH_LLM_KEY"  # "remote": the environment variable holding the key (never logged)
+    api_key_file: str = ""  # "remote": or a file holding the key
+    word_limit: int = 45  # words of advice (Chinese: twice as many characters)
+    max_tokens: int = 160
+    temperature: float = 0.2
+    time_limit_s: float = 20.0  # no accepted sentence by then: the template text is used
+
+    CHOICES = {"backend": ("template", "local", "remote")}
+    RANGES = {"threads": (1, 64), "context": (256, 32768), "word_limit": (5, 300), "max_tokens": (8, 4096),
+              "temperature": (0.0, 2.0), "time_limit_s": (0.5, 600.0)}
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     input: InputConfig = field(default_factory=InputConfig)
@@ -108,6 +128,7 @@ class Config:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
     source: str = "defaults"  # where it came from, for messages
 
     @property

@@ -30,6 +30,8 @@ from pianocoach.appliance.display import SafeDisplay
 from pianocoach.appliance.history import History, age_seconds
 from pianocoach.appliance.speech import Speaker
 from pianocoach.errors import PianoCoachError
+from pianocoach.feedback.prompt import FeedbackRequest
+from pianocoach.feedback.writer import FeedbackWriter
 from pianocoach.inputs.base import Block
 from pianocoach.scoring import BundleScorer, ScoringSession, SessionSettings
 from pianocoach.scoring.result import PerformanceResult
@@ -43,7 +45,7 @@ MESSAGE_S = 8.0  # a message stays this long unless a press clears it
 
 @dataclass
 class Event:
-    kind: str  # short, long, block, ended, scored, failed, cancelled, tick
+    kind: str  # short, long, block, ended, piece, sentence, scored, failed, tick
     data: object = None
     capture: int = 0  # which capture it belongs to (events of an abandoned capture are dropped)
 
@@ -69,16 +71,22 @@ def block_level(block: Block) -> tuple[float, float]:
     return (float(np.mean(velocities)) / 127 if velocities else 0.0), (0.0 if velocities else -120.0)
 
 
+def feedback_request(result: PerformanceResult, word_limit: int) -> FeedbackRequest:
+    return FeedbackRequest(dict(zip(result.scale_names, result.scale_values)), result.overall, result.measures,
+                           result.language, word_limit, result.provisional)
+
+
 class Daemon:
     def __init__(self, config: Config, display: SafeDisplay, speaker: Speaker, history: History,
                  open_source: Callable[[], object], scorer: BundleScorer | None = None,
-                 load_scorer: Callable[[], BundleScorer] | None = None) -> None:
+                 load_scorer: Callable[[], BundleScorer] | None = None, feedback: FeedbackWriter | None = None) -> None:
         self.config = config
         self.language = config.device.language
         self.display, self.speaker, self.history = display, speaker, history
         self.open_source = open_source
         self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path()))
         self.scorer = scorer
+        self.feedback = feedback or FeedbackWriter()
         self.events: queue.Queue[Event] = queue.Queue()
         self.state = ""
         self.capture: Capture | None = None
@@ -96,6 +104,8 @@ class Daemon:
         self._capture_thread.start()
         self.message = ""  # the last message shown (an error, why a performance was not scored)
         self.note = ""  # a line the idle screen adds (why the last attempt did not give a result)
+        self.sentences: list[str] = []  # feedback sentences accepted (shown and spoken) for the current result
+        self.pieces = 0  # text pieces the feedback model has streamed for it
 
     # -- inputs from other threads ---------------------------------------------------------------
     def press(self) -> None:
@@ -189,7 +199,20 @@ class Daemon:
         self._show(screens.listening_screen(self.language, block.end, level, session.notes_seen, mark, hint))
 
     def _on_ended(self, event: Event) -> None:
+        self.sentences, self.pieces = [], 0
         self._enter(SCORING)
+
+    def _on_piece(self, event: Event) -> None:
+        self.pieces += 1
+        if self.pieces % 8 == 1 and not self.sentences:  # the model is writing: show that it is alive
+            self._show(screens.feedback_screen(self.language, [], self.pieces, self.display.layout.capacity))
+
+    def _on_sentence(self, event: Event) -> None:
+        """A checked feedback sentence: on the screen and spoken at once (speech starts at the first)."""
+        sentence = str(event.data)
+        self.speaker.say(sentence, self.language, interrupt=not self.sentences)
+        self.sentences.append(sentence)
+        self._show(screens.feedback_screen(self.language, self.sentences, self.pieces, self.display.layout.capacity))
 
     def _on_scored(self, event: Event) -> None:
         result: PerformanceResult = event.data
@@ -203,8 +226,8 @@ class Daemon:
         self.pages = screens.result_pages(result, previous["overall"] if previous else None, self.display.layout.capacity)
         self.page = 0
         self.note = ""
-        log.info("result: %.0f/100 over %.1f s (%s)", result.overall, result.duration_s, result.input)
-        self.speaker.say(result.feedback, self.language)
+        log.info("result: %.0f/100 over %.1f s (%s); feedback from %s", result.overall, result.duration_s,
+                 result.input, result.feedback_source)
         self._enter(RESULT)
 
     def _on_failed(self, event: Event) -> None:
@@ -277,7 +300,12 @@ class Daemon:
             if capture.cancelled:
                 return
             post("ended")
-            post("scored", capture.session.finish())
+            result = capture.session.finish()
+            written = self.feedback.write(feedback_request(result, self.config.feedback.word_limit),
+                                          on_sentence=lambda sentence: post("sentence", sentence),
+                                          on_piece=lambda piece: post("piece", piece))
+            result.feedback, result.feedback_source = written.text, written.source
+            post("scored", result)
         except PianoCoachError as exc:
             post("failed", exc)
         except Exception as exc:  # an input that dies mid-performance (PortAudio, USB) must not end the daemon

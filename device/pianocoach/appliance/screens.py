@@ -19,13 +19,15 @@ WORDS = {
            "scoring": "Scoring", "scoring_line": "Working out the result...", "result": "Result",
            "change": "{sign}{delta:.0f} vs last", "first": "first performance", "scales": "Scales",
            "measures": "Measurements", "feedback": "Feedback", "problem": "Problem", "cancelled": "Cancelled",
-           "stopped": "Stopped", "idle_hint": "(press: start)", "weakest": "watch {topic}"},
+           "stopped": "Stopped", "idle_hint": "(press: start)", "weakest": "watch {topic}",
+           "writing": "writing... ({n})"},
     "zh": {"press": "按键开始", "last": "上次：{mark:.0f}/100（{when}）", "none_yet": "还没有演奏记录",
            "listening": "聆听中 {clock}", "notes": "{n} 个音", "so_far": "目前 {mark:.0f}", "waiting": "准备好就开始弹",
            "scoring": "评分中", "scoring_line": "正在计算结果……", "result": "结果",
            "change": "比上次 {sign}{delta:.0f}", "first": "第一次演奏", "scales": "各项",
            "measures": "测量", "feedback": "建议", "problem": "问题", "cancelled": "已取消",
-           "stopped": "已停止", "idle_hint": "（按键开始）", "weakest": "注意{topic}"},
+           "stopped": "已停止", "idle_hint": "（按键开始）", "weakest": "注意{topic}",
+           "writing": "正在写……（{n}）"},
 }
 
 
@@ -113,6 +115,16 @@ def live_hint(language: str, scores) -> str:
 def scoring_screen(language: str) -> Screen:
     w = words(language)
     return Screen("scoring", w["scoring"], (w["scoring_line"],), language=language)
+
+
+def feedback_screen(language: str, sentences: list[str], pieces: int, capacity: Capacity) -> Screen:
+    """While the feedback is written: the checked sentences so far (the newest lines that fit) and a
+    progress line counting the model's text pieces."""
+    w = words(language)
+    text = ("" if language == "zh" else " ").join(sentences)
+    lines = capacity.wrap(text) if text else []
+    room = max(1, capacity.lines - 1)
+    return Screen("scoring", w["feedback"], tuple(lines[-room:]) + (w["writing"].format(n=pieces),), language=language)
 
 
 def message_screen(language: str, text: str, capacity: Capacity, title: str = "") -> Screen:

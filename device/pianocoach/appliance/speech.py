@@ -129,10 +129,12 @@ class Speaker:
         if synthesizer is not None:
             self._worker.start()
 
-    def say(self, text: str, language: str = "en") -> None:
+    def say(self, text: str, language: str = "en", interrupt: bool = True) -> None:
+        """Speak ``text`` after what is being spoken; ``interrupt``: drop anything still waiting first
+        (a new result); False queues it behind (the next sentence of the same feedback)."""
         if self.synthesizer is None or not text.strip():
             return
-        while True:  # only the newest utterance matters: drop any still waiting
+        while interrupt:  # only the newest utterance matters: drop any still waiting
             try:
                 self._queue.get_nowait()
             except queue.Empty:

@@ -50,7 +50,7 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    role: str  # what the device uses it for: "midi_scorer", "jianzipu_reader" (later "audio_scorer", ...)
+    role: str  # what the device uses it for: "midi_scorer", "audio_scorer", "jianzipu_reader", "feedback_llm" (GGUF)
     file: str  # path inside the bundle
     architecture: str  # e.g. "blend" (extra trees + gradient boosting + MLP)
     precision: str  # "int8" or "float32"

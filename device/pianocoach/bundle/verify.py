@@ -1,5 +1,6 @@
 """Verify a model bundle before the device uses it: signature, checksums, schema, feature hash, and
-that each ONNX file opens in ONNX Runtime with the inputs and outputs the manifest claims.
+that each ONNX file opens in ONNX Runtime with the inputs and outputs the manifest claims (a GGUF
+feedback model: that its header is a llama.cpp model's).
 
 Every problem is reported (one line each), so a refused bundle says everything that is wrong with it.
 """
@@ -130,6 +131,8 @@ def _verify_folder(folder: Path, keys: list[TrustedKey], settings: FeatureSettin
     for model in manifest.models:
         if model.file not in manifest.files:
             result.problems.append(f"model {model.role} file {model.file} is not listed in the manifest's files")
+        elif model.file in intact and model.file.endswith(GGUF_SUFFIX):
+            _check_gguf(folder / model.file, result.problems)
         elif model.file in intact:
             session = _check_model(folder / model.file, model, result.problems, threads)
             if keep_sessions and session is not None:
@@ -173,6 +176,23 @@ def _check_model(path: Path, model: ModelEntry, problems: list[str], threads: in
     if widths and all(isinstance(w, int) for w in widths) and sum(widths) != len(model.labels):
         problems.append(f"{model.file}: {sum(widths)} output columns but {len(model.labels)} label names")
     return session
+
+
+GGUF_SUFFIX = ".gguf"
+GGUF_MAGIC = b"GGUF"
+
+
+def _check_gguf(path: Path, problems: list[str]) -> None:
+    """A language model for llama.cpp: the GGUF header (magic, version 2 or 3, tensor count). Loading it
+    is left to llama.cpp when feedback is asked for; the checksum already guarantees the bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if len(head) < 16 or head[:4] != GGUF_MAGIC:
+        problems.append(f"{path.name}: not a GGUF file (bad magic)")
+        return
+    version, tensors = int.from_bytes(head[4:8], "little"), int.from_bytes(head[8:16], "little")
+    if version not in (2, 3) or tensors == 0:
+        problems.append(f"{path.name}: GGUF version {version} with {tensors} tensors is not a model llama.cpp reads")
 
 
 def load_verified(path: str | Path, keys: list[TrustedKey] | None = None, threads: int = 0) -> Verification:

@@ -37,6 +37,7 @@ class PerformanceResult:
     language: str = "en"
     audio_path: str | None = None  # audio input: "audio_model", "fusion" or "transcription" (the bundle's choice)
     audio_blocks: int = 0  # 2 s audio feature blocks the audio model scored
+    feedback_source: str = "template"  # who wrote ``feedback``: "template", "local" or "remote" (a language model)
 
     def to_dict(self) -> dict:
         return asdict(self)
