@@ -155,11 +155,15 @@ def write_report(result: dict, out: Path) -> dict[str, Path]:
     lines = ["| model | threads | time to first token (ms) | tokens/s | file (MB) |", "| --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r['model']} | {r['threads']} | {r['ttft_ms']:.1f} | {r['tokens_per_s']:.0f} | {r['file_mb']:.2f} |"
               for r in result["speed"]]
-    lines += ["", "| feedback backend | held-out comments | hit rate | recall | precision | aspects per feedback |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += ["", "| feedback backend | held-out comments | hit rate | recall | precision | aspects per feedback | "
+              "written by the model |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in result["relevance"].items():
-        lines.append(f"| {name} | {r['comments']} | {r['hit_rate']:.3f} | {r.get('recall', float('nan')):.3f} | "
-                     f"{r.get('precision', float('nan')):.3f} | {r.get('aspects_per_feedback', float('nan')):.2f} |")
+        cells = [f"{r[k]:.3f}" if k in r else "—" for k in ("hit_rate", "recall", "precision")]
+        per = f"{r['aspects_per_feedback']:.2f}" if "aspects_per_feedback" in r else "—"
+        by = r.get("written_by", {})
+        model = sum(n for k, n in by.items() if k != "template")
+        written = f"{model} of {r['comments']}" if by and name != "template" else "—"
+        lines.append(f"| {name} | {r['comments']} | {' | '.join(cells)} | {per} | {written} |")
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     png = out.with_suffix(".png")
     _plot(result["speed"], png)
