@@ -64,7 +64,7 @@ class TrainingSection:
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
     gradient_checkpointing: bool = True
-    optim: str = "paged_adamw_8bit"  # bitsandbytes' paged 8-bit AdamW
+    optim: str = "paged_adamw_8bit"  # bitsandbytes' paged 8-bit AdamW (on CPU bitsandbytes pages nothing: plain 8-bit)
     logging_steps: int = 10
     eval_steps: int = 200
     seed: int = 0

@@ -174,8 +174,13 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     validation_loss = trainer.evaluate()["eval_loss"] if len(validation_set) else None
     if not trainer.is_world_process_zero():
         return FinetuneResult(out, out / "adapter", out / "merged", {})
-    adapter_dir = _replace_dir(out / "adapter", lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
-    del trainer, model
+
+    def save_adapter(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    adapter_dir = _replace_dir(out / "adapter", save_adapter)
+    trainer = model = None  # frees the 4-bit base before merge_adapter loads the float one
     merged_dir = merge_adapter(config, adapter_dir, out / "merged")
     evaluation = {
         "steps": outcome.global_step, "train_loss": round(float(outcome.training_loss), 4),
