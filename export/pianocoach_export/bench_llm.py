@@ -224,7 +224,15 @@ def run_bench(out: Path, work: Path, data_dir: Path, percepiano: Path, models: l
               "tiny model, 2 QLoRA steps (Q4_K_M)": relevance(local_writer(variants[-1].path), items)}
     for model in models:
         scores[f"{model.name}"] = relevance(local_writer(model), items)
-    result = {"speed": speed, "relevance": scores, "tiny_model": {"base": str(base), "evaluation": run.evaluation},
+    result = {"speed": speed, "relevance": scores, "tiny_model": {"base": _shown(base), "evaluation": run.evaluation},
               "generate_tokens": GENERATE_TOKENS, "rounds": rounds}
-    result["files"] = {k: str(v) for k, v in write_report(result, out).items()}
+    result["files"] = {k: _shown(v) for k, v in write_report(result, out).items()}
     return result
+
+
+def _shown(path: Path) -> str:
+    """A path as the report shows it: relative to the repository when inside it."""
+    from pianocoach_train.settings import REPO_ROOT
+
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)

@@ -268,7 +268,7 @@ def _bench_llm(args: argparse.Namespace) -> int:
     llm_dir = artifacts_dir() / "llm"
     result = run_bench(args.out, llm_dir / "bench", args.data_dir or llm_dir / "data", percepiano_root(args.data),
                        args.model or [], args.rounds, progress=sys.stderr.isatty())
-    print(Path(result["files"]["markdown"]).read_text(encoding="utf-8"))
+    print((REPO_ROOT / result["files"]["markdown"]).read_text(encoding="utf-8"))
     print(f"saved: {result['files']['json']}, {result['files']['markdown']}, {result['files']['plot']}")
     return 0
 
