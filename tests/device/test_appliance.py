@@ -309,5 +309,6 @@ def test_the_soak_replays_sessions_in_one_process_and_writes_its_report(tmp_path
     report = json.loads(out.read_text())
     assert report["sessions"] == report["scored"] == report["history_rows"] == 3
     assert len(report["rss_mb"]) == 3 and report["window_sessions"] == 1
-    assert report["growth_mb"] == round(report["rss_mb"][-1] - report["rss_mb"][1], 2)
+    # growth is computed before rounding, the listed values after: they agree to a rounding step
+    assert abs(report["growth_mb"] - (report["rss_mb"][-1] - report["rss_mb"][1])) <= 0.011
     assert out.with_suffix(".png").stat().st_size > 1000

@@ -301,10 +301,13 @@ class Daemon:
                 return
             post("ended")
             result = capture.session.finish()
-            written = self.feedback.write(feedback_request(result, self.config.feedback.word_limit),
-                                          on_sentence=lambda sentence: post("sentence", sentence),
-                                          on_piece=lambda piece: post("piece", piece))
-            result.feedback, result.feedback_source = written.text, written.source
+            try:
+                written = self.feedback.write(feedback_request(result, self.config.feedback.word_limit),
+                                              on_sentence=lambda sentence: post("sentence", sentence),
+                                              on_piece=lambda piece: post("piece", piece))
+                result.feedback, result.feedback_source = written.text, written.source
+            except Exception:  # a scored performance is never lost to its feedback: the template text stays
+                log.exception("feedback writing failed; keeping the template text")
             post("scored", result)
         except PianoCoachError as exc:
             post("failed", exc)
