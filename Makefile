@@ -12,8 +12,8 @@ TORCH_INDEX_URL ?=
 # Debian packages the project uses: FluidSynth and four GM soundfonts (rendering audio; MuseScore
 # General is the held-out test soundfont),
 # PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), DejaVu (display text), Kai/Ming CJK fonts
-# (jianzipu renders, Chinese on the display).
-APT_PACKAGES ?= fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont \
+# (jianzipu renders, Chinese on the display). OpenSSH: flashing (the tests run a loopback sshd).
+APT_PACKAGES ?= openssh-client openssh-server fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont \
 	libportaudio2 espeak-ng sox fonts-dejavu-core \
 	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming
 
@@ -39,6 +39,12 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 CONFIG ?= host_training/llm_configs/tiny.toml
 RUN ?= artifacts/llm/tiny-run
 QUANT ?= Q4_K_M
+# `make flash HOST=user@device [BUNDLE=folder|tar] [PORT=22]` or `make flash INVENTORY=devices.toml`;
+# FLASH_OPTS passes more flags (--identity KEY, --ssh-option K=V, --data-dir, --pianocoach)
+HOST ?=
+INVENTORY ?=
+PORT ?= 22
+FLASH_OPTS ?=
 
 # the MIDI scorer `make eval` / `make release-model` train (ridge mlp extra_trees boosting blend fcn gru)
 MODEL ?= blend
@@ -47,7 +53,7 @@ EXPORT_MODELS ?= blend
 # `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
 KEY_NAME ?= release
 
-.PHONY: llama-cpp llm-data tiny-llm finetune export-llm bench-llm
+.PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
@@ -69,6 +75,7 @@ help:
 	@echo "make finetune    LoRA/QLoRA fine-tuning CONFIG=$(CONFIG) (presets: host_training/llm_configs/)"
 	@echo "make export-llm  fine-tuned RUN=$(RUN) -> GGUF -> QUANT=$(QUANT) -> greedy check -> bundle with the scorers"
 	@echo "make bench-llm   tiny model tokens/s (float, Q8_0, Q4_K_M; 1-2 threads) + feedback relevance; reports/llm/"
+	@echo "make flash       HOST=user@device (or INVENTORY=devices.toml) [BUNDLE=...]: copy over SSH, install, report"
 	@echo "make keygen      make an Ed25519 signing key pair KEY_NAME=$(KEY_NAME) (private key stays outside git)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make clean       remove .venv and caches"
@@ -168,6 +175,10 @@ verify-bundle: setup
 
 keygen: setup
 	$(PY) -m pianocoach_export keygen --name $(KEY_NAME)
+
+flash: setup
+	$(PY) -m pianocoach_export flash $(if $(HOST),--host $(HOST)) $(if $(INVENTORY),--inventory $(INVENTORY)) \
+		$(if $(BUNDLE),--bundle $(BUNDLE)) --port $(PORT) $(FLASH_OPTS)
 
 llm-data: setup
 	$(PY) -m pianocoach_train llm data

@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--language", choices=("en", "zh"), help="override device.language")
     run.set_defaults(run=run_command)
 
+    from pianocoach.appliance.bundles import add_bundle_commands
+
+    add_bundle_commands(commands, add_config_flags)
+
     history = commands.add_parser("history", help="the performances the appliance has scored, newest first")
     add_config_flags(history)
     history.add_argument("--last", type=int, default=10, help="how many (default 10)")

@@ -273,6 +273,35 @@ def _bench_llm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _newest_bundle() -> Path:
+    from pianocoach.bundle import DEFAULT_BUNDLE
+    from pianocoach_train.runs import artifacts_dir
+
+    built = sorted((artifacts_dir() / "bundles").glob("pianocoach-*.tar"), key=lambda p: p.stat().st_mtime)
+    return built[-1] if built else DEFAULT_BUNDLE
+
+
+def _flash(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from pianocoach_export.flash import Device, FlashError, flash_all, format_report, read_inventory
+    from pianocoach_export.signing import key_dir
+
+    base = Device(host=args.host or "", port=args.port, data_dir=args.data_dir, pianocoach=args.pianocoach,
+                  identity=str(args.identity or ""), ssh_options=tuple(args.ssh_option or ()))
+    if args.inventory:
+        devices = read_inventory(args.inventory, base)
+    elif args.host:
+        devices = [base]
+    else:
+        raise FlashError("say where to flash: --host user@device (make flash HOST=...) or --inventory FILE")
+    bundle = args.bundle or _newest_bundle()
+    with tempfile.TemporaryDirectory(prefix="pianocoach-flash-") as work:
+        results = flash_all(devices, bundle, Path(work), [key_dir()])
+    print(format_report(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pianocoach_export", description="PianoCoach export")
     add_verbose_flag(parser)
@@ -322,6 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench_llm.add_argument("--model", type=Path, action="append", help="also score the relevance of this GGUF feedback model")
     bench_llm.add_argument("--rounds", type=int, default=3)
     bench_llm.set_defaults(run=_bench_llm)
+
+    flash = commands.add_parser("flash", help="copy a bundle to devices over SSH and install it there (verify, health check, switch)")
+    flash.add_argument("--host", help="user@device")
+    flash.add_argument("--inventory", type=Path, help="a TOML inventory of devices (see pianocoach_export/flash.py)")
+    flash.add_argument("--bundle", type=Path, help="bundle folder or .tar (default: the newest artifacts/bundles/*.tar, "
+                                                   "else the built-in bundle)")
+    flash.add_argument("--port", type=int, default=22)
+    flash.add_argument("--identity", type=Path, help="SSH private key (default: ssh's agent and ~/.ssh)")
+    flash.add_argument("--ssh-option", action="append", metavar="KEY=VALUE", help="extra ssh -o option (repeatable)")
+    flash.add_argument("--data-dir", default="/var/lib/pianocoach", help="the device's data folder")
+    flash.add_argument("--pianocoach", default="/opt/pianocoach/venv/bin/pianocoach",
+                       help="the device's pianocoach command (e.g. 'sudo -n -u pianocoach /opt/pianocoach/venv/bin/pianocoach')")
+    flash.set_defaults(run=_flash)
 
     keygen = commands.add_parser("keygen", help="make an Ed25519 signing key pair")
     keygen.add_argument("--name", default="release", help="key name (files NAME.key and NAME.pub; default release)")

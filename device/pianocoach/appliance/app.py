@@ -11,6 +11,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
+from pianocoach.appliance.bundles import write_pid_file
 from pianocoach.appliance.button import ButtonError, ButtonInput, pin_factory
 from pianocoach.appliance.config import Config, load_config
 from pianocoach.appliance.daemon import Daemon
@@ -63,8 +64,11 @@ def build_appliance(config: Config, factory=None, warm: bool = True) -> Applianc
     display = open_display(config.display, language, config.image_dir())
     speaker = open_speaker(config.speech, config.speech_dir())
     history = History(config.history_path())
-    feedback = open_writer(config.feedback, config.bundle_path() or DEFAULT_BUNDLE, preload=warm)
-    daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input), feedback=feedback)
+    def load_feedback():
+        return open_writer(config.feedback, config.bundle_path() or DEFAULT_BUNDLE, preload=warm)
+
+    daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input), feedback=load_feedback(),
+                    load_feedback=load_feedback)
     button = None
     try:
         factory = factory if factory is not None else pin_factory(config.button.pin_factory)
@@ -99,11 +103,15 @@ def run_command(args: argparse.Namespace) -> int:
     appliance = build_appliance(config)
     for signum in (signal.SIGTERM, signal.SIGINT):  # systemd stops the service with SIGTERM
         signal.signal(signum, lambda *_: appliance.daemon.shutdown())
-    log.info("PianoCoach running (config: %s)", config.source)
+    # SIGHUP (pianocoach install-bundle / rollback, or systemctl reload): load the now-current bundle
+    signal.signal(signal.SIGHUP, lambda *_: appliance.daemon.request_reload())
+    pid_file = write_pid_file(config.data_dir)
+    log.info("PianoCoach running (config: %s; pid %d in %s)", config.source, os.getpid(), pid_file)
     try:
         appliance.daemon.run()
     finally:
         appliance.close()
+        pid_file.unlink(missing_ok=True)
     return 0
 
 

@@ -29,6 +29,7 @@ from pianocoach.appliance.config import Config
 from pianocoach.appliance.display import SafeDisplay
 from pianocoach.appliance.history import History, age_seconds
 from pianocoach.appliance.speech import Speaker
+from pianocoach.bundle.store import device_keys
 from pianocoach.errors import PianoCoachError
 from pianocoach.feedback.prompt import FeedbackRequest
 from pianocoach.feedback.writer import FeedbackWriter
@@ -45,7 +46,7 @@ MESSAGE_S = 8.0  # a message stays this long unless a press clears it
 
 @dataclass
 class Event:
-    kind: str  # short, long, block, ended, piece, sentence, scored, failed, tick
+    kind: str  # short, long, block, ended, piece, sentence, scored, failed, reload, tick
     data: object = None
     capture: int = 0  # which capture it belongs to (events of an abandoned capture are dropped)
 
@@ -79,14 +80,17 @@ def feedback_request(result: PerformanceResult, word_limit: int) -> FeedbackRequ
 class Daemon:
     def __init__(self, config: Config, display: SafeDisplay, speaker: Speaker, history: History,
                  open_source: Callable[[], object], scorer: BundleScorer | None = None,
-                 load_scorer: Callable[[], BundleScorer] | None = None, feedback: FeedbackWriter | None = None) -> None:
+                 load_scorer: Callable[[], BundleScorer] | None = None, feedback: FeedbackWriter | None = None,
+                 load_feedback: Callable[[], FeedbackWriter] | None = None) -> None:
         self.config = config
         self.language = config.device.language
         self.display, self.speaker, self.history = display, speaker, history
         self.open_source = open_source
-        self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path()))
+        self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path(), keys=device_keys(config.data_dir)))
         self.scorer = scorer
         self.feedback = feedback or FeedbackWriter()
+        self.load_feedback = load_feedback
+        self.reload_pending = False  # a new bundle was installed: swap it in at the next idle moment
         self.events: queue.Queue[Event] = queue.Queue()
         self.state = ""
         self.capture: Capture | None = None
@@ -113,6 +117,10 @@ class Daemon:
 
     def long_press(self) -> None:
         self.events.put(Event("long"))
+
+    def request_reload(self) -> None:
+        """A new bundle is current (SIGHUP from ``pianocoach install-bundle`` or ``rollback``)."""
+        self.events.put(Event("reload"))
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -201,6 +209,30 @@ class Daemon:
     def _on_ended(self, event: Event) -> None:
         self.sentences, self.pieces = [], 0
         self._enter(SCORING)
+
+    def _on_reload(self, event: Event) -> None:
+        if self.state in (LISTENING, SCORING):
+            log.info("new bundle: loading it after this performance")
+            self.reload_pending = True
+        else:
+            self._reload()
+
+    def _reload(self) -> None:
+        """Load the now-current bundle; if it cannot be used, keep scoring with the one already loaded."""
+        self.reload_pending = False
+        try:
+            scorer = self.load_scorer()
+        except PianoCoachError as exc:
+            log.error("new bundle not loaded, keeping %s: %s", self.scorer.bundle_id if self.scorer else "none", exc)
+            self.note = str(exc)
+        else:
+            log.info("model bundle %s loaded (was %s)", scorer.bundle_id, self.scorer.bundle_id if self.scorer else "none")
+            self.scorer = scorer
+            self.note = ""
+            if self.load_feedback is not None:
+                self.feedback = self.load_feedback()
+        if self.state in (IDLE, ""):
+            self._enter(IDLE)  # the idle screen shows the bundle id
 
     def _on_piece(self, event: Event) -> None:
         self.pieces += 1
@@ -335,6 +367,9 @@ class Daemon:
             self.capture = None
 
     def _enter(self, state: str, screen: screens.Screen | None = None) -> None:
+        if state == IDLE and self.reload_pending:
+            self._reload()
+            return
         log.info("state: %s -> %s", self.state or "start", state)
         # the screen goes up first: whoever sees the new state (the demo, tests) also finds its frame
         self._show(screen or self._screen_for(state))
@@ -352,9 +387,10 @@ class Daemon:
         if state == RESULT:
             return self.pages[0]
         latest = self.history.latest()
+        bundle = self.scorer.bundle_id if self.scorer is not None else ""
         if latest is None:
-            return screens.idle_screen(self.language, note=self.note)
-        return screens.idle_screen(self.language, latest["overall"], age_seconds(latest), self.note)
+            return screens.idle_screen(self.language, note=self.note, bundle_id=bundle)
+        return screens.idle_screen(self.language, latest["overall"], age_seconds(latest), self.note, bundle)
 
     def _show(self, screen: screens.Screen) -> None:
         self.display.show(screen)

@@ -20,14 +20,14 @@ WORDS = {
            "change": "{sign}{delta:.0f} vs last", "first": "first performance", "scales": "Scales",
            "measures": "Measurements", "feedback": "Feedback", "problem": "Problem", "cancelled": "Cancelled",
            "stopped": "Stopped", "idle_hint": "(press: start)", "weakest": "watch {topic}",
-           "writing": "writing... ({n})"},
+           "writing": "writing... ({n})", "model": "model {id}"},
     "zh": {"press": "按键开始", "last": "上次：{mark:.0f}/100（{when}）", "none_yet": "还没有演奏记录",
            "listening": "聆听中 {clock}", "notes": "{n} 个音", "so_far": "目前 {mark:.0f}", "waiting": "准备好就开始弹",
            "scoring": "评分中", "scoring_line": "正在计算结果……", "result": "结果",
            "change": "比上次 {sign}{delta:.0f}", "first": "第一次演奏", "scales": "各项",
            "measures": "测量", "feedback": "建议", "problem": "问题", "cancelled": "已取消",
            "stopped": "已停止", "idle_hint": "（按键开始）", "weakest": "注意{topic}",
-           "writing": "正在写……（{n}）"},
+           "writing": "正在写……（{n}）", "model": "模型 {id}"},
 }
 
 
@@ -87,11 +87,14 @@ def ago(seconds: float, language: str) -> str:
     return "just now" if minutes < 1 else f"{minutes} min ago" if minutes < 60 else f"{minutes // 60} h ago" if minutes < 1440 else f"{minutes // 1440} d ago"
 
 
-def idle_screen(language: str, last_mark: float | None = None, last_age_s: float = 0.0, note: str = "") -> Screen:
+def idle_screen(language: str, last_mark: float | None = None, last_age_s: float = 0.0, note: str = "",
+                bundle_id: str = "") -> Screen:
     w = words(language)
     lines = [w["press"], w["last"].format(mark=last_mark, when=ago(last_age_s, language)) if last_mark is not None else w["none_yet"]]
     if note:
         lines.append(note)
+    if bundle_id:
+        lines.append(w["model"].format(id=bundle_id))
     return Screen("idle", "PianoCoach", tuple(lines), language=language)
 
 
