@@ -312,3 +312,68 @@ def test_the_soak_replays_sessions_in_one_process_and_writes_its_report(tmp_path
     # growth is computed before rounding, the listed values after: they agree to a rounding step
     assert abs(report["growth_mb"] - (report["rss_mb"][-1] - report["rss_mb"][1])) <= 0.011
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_a_new_bundle_is_loaded_between_performances_never_during_one(tmp_path, performance, running):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from bundle_helpers import signed_copy, trust
+    from pianocoach.bundle import DEFAULT_BUNDLE
+    from pianocoach.bundle.store import BundleStore
+
+    key = Ed25519PrivateKey.generate()
+    trust(tmp_path, key)  # the device trusts the release key the next bundle is signed with
+    store = BundleStore(tmp_path / "bundles")
+    store.install(DEFAULT_BUNDLE, health_check=False)
+    app = running(appliance_config(tmp_path, performance["wav"], **{"input.realtime": True}))
+    app.wait_state("idle")
+    first = app.daemon.scorer.bundle_id
+    assert f"model {first}" in frames(tmp_path)[-1]["text"]  # the idle screen names the bundle
+    app.press()
+    app.wait_state("listening")
+    store.install(signed_copy(tmp_path / "new", key, "release-2"), health_check=False)
+    app.daemon.request_reload()
+    time.sleep(1.0)
+    assert app.daemon.scorer.bundle_id == first and app.daemon.reload_pending  # never in the middle of one
+    time.sleep(3.0)  # enough playing to score
+    app.press()
+    app.wait_state("result")
+    assert app.daemon.last_result.bundle_id == first
+    app.long_press()
+    app.wait_for(lambda: app.daemon.scorer.bundle_id == "release-2" and app.daemon.state == "idle", 30, "the reload")
+    assert "model release-2" in frames(tmp_path)[-1]["text"] and not app.daemon.reload_pending
+
+
+def test_install_bundle_makes_the_running_appliance_reload(tmp_path, performance):
+    """The real thing: `pianocoach run` in its own process, `pianocoach install-bundle` beside it (SIGHUP)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from bundle_helpers import signed_copy, trust
+
+    key = Ed25519PrivateKey.generate()
+    trust(tmp_path, key)
+    cli = [sys.executable, "-m", "pianocoach.cli"]
+    data = ["--data-dir", str(tmp_path)]
+    assert subprocess.run(cli + ["install-bundle", str(signed_copy(tmp_path / "b1", key, "release-1"))] + data,
+                          capture_output=True, timeout=300).returncode == 0
+    log = open(tmp_path / "run.log", "w")
+    daemon = subprocess.Popen(cli + ["run", "--display", "terminal", "--input", str(performance["midi"]), "--set",
+                                     "button.pin_factory=\"mock\"", "--set", "speech.engine=\"none\""] + data,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "pianocoach.pid").exists() or "model release-1" not in (tmp_path / "run.log").read_text():
+            assert daemon.poll() is None and time.time() < deadline, (tmp_path / "run.log").read_text()[-2000:]
+            time.sleep(0.3)
+        done = subprocess.run(cli + ["install-bundle", str(signed_copy(tmp_path / "b2", key, "release-2"))] + data,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and f"told the appliance (pid {daemon.pid}) to reload" in done.stdout
+        while "model bundle release-2 loaded (was release-1)" not in (tmp_path / "run.log").read_text():
+            assert daemon.poll() is None and time.time() < deadline, (tmp_path / "run.log").read_text()[-2000:]
+            time.sleep(0.3)
+        assert "model release-2" in (tmp_path / "run.log").read_text()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        log.close()
+    assert not (tmp_path / "pianocoach.pid").exists()

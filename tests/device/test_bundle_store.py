@@ -6,38 +6,19 @@ nothing left in the way of the next install."""
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pianocoach.appliance.config import Config
-from pianocoach.bundle import DEFAULT_BUNDLE, MANIFEST_NAME, SIGNATURE_NAME, verify_bundle
-from pianocoach.bundle.signing import key_id, public_key_pem, signature_document
+from bundle_helpers import pack, resign, signed_copy, trust
+from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
 from pianocoach.bundle.store import LOCK, STEPS, BundleStore, InstallError, device_keys
-
-
-def pack(folder: Path, tar_path: Path) -> Path:
-    with tarfile.open(tar_path, "w") as tar:
-        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            tar.add(file, arcname=file.relative_to(folder).as_posix())
-    return tar_path
-
-
-def resign(folder: Path, key: Ed25519PrivateKey, **manifest_changes) -> Path:
-    """Change manifest fields and sign the result with ``key``."""
-    manifest = json.loads((folder / MANIFEST_NAME).read_text())
-    manifest.update(manifest_changes)
-    raw = (json.dumps(manifest, indent=2) + "\n").encode()
-    (folder / MANIFEST_NAME).write_bytes(raw)
-    (folder / SIGNATURE_NAME).write_bytes(signature_document(key.sign(raw), key_id(key.public_key())))
-    return folder
 
 
 @pytest.fixture
@@ -45,8 +26,7 @@ def device(tmp_path):
     """A data folder with a trusted test key and the built-in bundle installed once."""
     data = tmp_path / "device"
     key = Ed25519PrivateKey.generate()
-    (data / "trusted_keys").mkdir(parents=True)
-    (data / "trusted_keys" / "test-release.pub").write_bytes(public_key_pem(key.public_key()))
+    trust(data, key)
     store = BundleStore(data / "bundles")
     first = store.install(DEFAULT_BUNDLE)
     return type("Device", (), {"data": data, "store": store, "key": key, "first": first, "tmp": tmp_path})
@@ -54,9 +34,7 @@ def device(tmp_path):
 
 def a_new_bundle(device, name: str = "release-2") -> Path:
     """The built-in bundle's models under a new id, signed by the device's trusted test key."""
-    folder = device.tmp / name
-    shutil.copytree(DEFAULT_BUNDLE, folder)
-    return resign(folder, device.key, bundle_id=name)
+    return signed_copy(device.tmp / name, device.key, name)
 
 
 def assert_old_bundle_current(device) -> None:

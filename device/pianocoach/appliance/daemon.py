@@ -216,6 +216,8 @@ class Daemon:
             self.reload_pending = True
         else:
             self._reload()
+            if self.state == IDLE:
+                self._enter(IDLE)  # the idle screen names the bundle
 
     def _reload(self) -> None:
         """Load the now-current bundle; if it cannot be used, keep scoring with the one already loaded."""
@@ -231,8 +233,6 @@ class Daemon:
             self.note = ""
             if self.load_feedback is not None:
                 self.feedback = self.load_feedback()
-        if self.state in (IDLE, ""):
-            self._enter(IDLE)  # the idle screen shows the bundle id
 
     def _on_piece(self, event: Event) -> None:
         self.pieces += 1
@@ -367,9 +367,8 @@ class Daemon:
             self.capture = None
 
     def _enter(self, state: str, screen: screens.Screen | None = None) -> None:
-        if state == IDLE and self.reload_pending:
+        if state == IDLE and self.reload_pending:  # a bundle installed during the performance: now it is over
             self._reload()
-            return
         log.info("state: %s -> %s", self.state or "start", state)
         # the screen goes up first: whoever sees the new state (the demo, tests) also finds its frame
         self._show(screen or self._screen_for(state))

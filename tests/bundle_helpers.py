@@ -1,0 +1,42 @@
+"""Making bundles for tests: re-signed copies of the built-in bundle, packed as .tar."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pianocoach.bundle import DEFAULT_BUNDLE, MANIFEST_NAME, SIGNATURE_NAME
+from pianocoach.bundle.signing import key_id, public_key_pem, signature_document
+
+
+def pack(folder: Path, tar_path: Path) -> Path:
+    with tarfile.open(tar_path, "w") as tar:
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            tar.add(file, arcname=file.relative_to(folder).as_posix())
+    return tar_path
+
+
+def resign(folder: Path, key: Ed25519PrivateKey, **manifest_changes) -> Path:
+    """Change manifest fields and sign the result with ``key``."""
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    manifest.update(manifest_changes)
+    raw = (json.dumps(manifest, indent=2) + "\n").encode()
+    (folder / MANIFEST_NAME).write_bytes(raw)
+    (folder / SIGNATURE_NAME).write_bytes(signature_document(key.sign(raw), key_id(key.public_key())))
+    return folder
+
+
+def signed_copy(out: Path, key: Ed25519PrivateKey, bundle_id: str, source: Path = DEFAULT_BUNDLE) -> Path:
+    """The built-in bundle's models under a new id, signed by ``key``."""
+    shutil.copytree(source, out)
+    return resign(out, key, bundle_id=bundle_id)
+
+
+def trust(data_dir: Path, key: Ed25519PrivateKey, name: str = "test-release") -> None:
+    """Install ``key``'s public half in a device's ``<data_dir>/trusted_keys/``."""
+    (data_dir / "trusted_keys").mkdir(parents=True, exist_ok=True)
+    (data_dir / "trusted_keys" / f"{name}.pub").write_bytes(public_key_pem(key.public_key()))
