@@ -45,6 +45,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     libportaudio2 alsa-utils espeak-ng libsndfile1 \
     fonts-dejavu-core fonts-arphic-uming \
     i2c-tools liblgpio1 python3-lgpio \
+    sudo \
     $([ "$WITH_LLM" = 1 ] && echo cmake git)
 
 echo "==> user pianocoach"
@@ -72,15 +73,23 @@ fi
 cp "$REPO/README.md" "$PREFIX/README.md"
 
 echo "==> data and the default model bundle in $DATA"
-mkdir -p "$DATA/bundles" /etc/pianocoach
-"$VENV/bin/pianocoach" verify-bundle
-BUNDLE_SRC="$("$VENV/bin/python" -c 'from pianocoach.bundle import DEFAULT_BUNDLE; print(DEFAULT_BUNDLE)')"
-rm -rf "$DATA/bundles/default.tmp"
-cp -r "$BUNDLE_SRC" "$DATA/bundles/default.tmp"
-rm -rf "$DATA/bundles/default"
-mv "$DATA/bundles/default.tmp" "$DATA/bundles/default"
-[ -e "$DATA/bundles/current" ] || ln -s default "$DATA/bundles/current"
+mkdir -p "$DATA/bundles" "$DATA/trusted_keys" /etc/pianocoach
 chown -R pianocoach:pianocoach "$DATA"
+# the first bundle goes in as every later one does (verify, health check, atomic switch); a device that
+# already has one keeps it
+if [ ! -e "$DATA/bundles/current" ]; then
+    BUNDLE_SRC="$("$VENV/bin/python" -c 'from pianocoach.bundle import DEFAULT_BUNDLE; print(DEFAULT_BUNDLE)')"
+    runuser -u pianocoach -- "$VENV/bin/pianocoach" install-bundle "$BUNDLE_SRC" --data-dir "$DATA"
+fi
+
+echo "==> flashing from a workstation: group pianocoach-flash may run pianocoach as the service user"
+getent group pianocoach-flash >/dev/null || groupadd --system pianocoach-flash
+SUDOERS=/etc/sudoers.d/pianocoach-flash
+echo "%pianocoach-flash ALL=(pianocoach) NOPASSWD: $VENV/bin/pianocoach" > "$SUDOERS.tmp"
+chmod 0440 "$SUDOERS.tmp"
+visudo -cf "$SUDOERS.tmp" >/dev/null && mv "$SUDOERS.tmp" "$SUDOERS"
+echo "    add the SSH user you flash as: sudo usermod -aG pianocoach-flash <user>"
+echo "    trust your release key: copy release.pub into $DATA/trusted_keys/"
 
 if [ -e /etc/pianocoach/config.toml ]; then
     echo "==> keeping /etc/pianocoach/config.toml"

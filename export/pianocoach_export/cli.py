@@ -284,11 +284,13 @@ def _newest_bundle() -> Path:
 def _flash(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pianocoach_export.flash import Device, FlashError, flash_all, format_report, read_inventory
+    from pianocoach_export.flash import Device
+
+    from pianocoach_export.flash import FlashError, flash_all, format_report, read_inventory
     from pianocoach_export.signing import key_dir
 
     base = Device(host=args.host or "", port=args.port, data_dir=args.data_dir, pianocoach=args.pianocoach,
-                  identity=str(args.identity or ""), ssh_options=tuple(args.ssh_option or ()))
+                  staging=args.staging, identity=str(args.identity or ""), ssh_options=tuple(args.ssh_option or ()))
     if args.inventory:
         devices = read_inventory(args.inventory, base)
     elif args.host:
@@ -303,6 +305,8 @@ def _flash(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pianocoach_export.flash import Device
+
     parser = argparse.ArgumentParser(prog="python -m pianocoach_export", description="PianoCoach export")
     add_verbose_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -361,8 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     flash.add_argument("--identity", type=Path, help="SSH private key (default: ssh's agent and ~/.ssh)")
     flash.add_argument("--ssh-option", action="append", metavar="KEY=VALUE", help="extra ssh -o option (repeatable)")
     flash.add_argument("--data-dir", default="/var/lib/pianocoach", help="the device's data folder")
-    flash.add_argument("--pianocoach", default="/opt/pianocoach/venv/bin/pianocoach",
-                       help="the device's pianocoach command (e.g. 'sudo -n -u pianocoach /opt/pianocoach/venv/bin/pianocoach')")
+    flash.add_argument("--pianocoach", default=Device.pianocoach,
+                       help=f"the device's pianocoach command (default: {Device.pianocoach!r}, which install.sh allows "
+                            "to members of the pianocoach-flash group)")
+    flash.add_argument("--staging", default=Device.staging, help=f"where the bundle is copied on the device (default {Device.staging})")
     flash.set_defaults(run=_flash)
 
     keygen = commands.add_parser("keygen", help="make an Ed25519 signing key pair")

@@ -7,8 +7,8 @@ password in any file. Many devices: an inventory TOML::
 
     [defaults]                       # optional; any device key
     port = 22
-    pianocoach = "sudo -n -u pianocoach /opt/pianocoach/venv/bin/pianocoach"
-    data_dir = "/var/lib/pianocoach"
+    pianocoach = "sudo -n -u pianocoach /opt/pianocoach/venv/bin/pianocoach"   # install.sh allows this
+    data_dir = "/var/lib/pianocoach"          # to members of pianocoach-flash
 
     [[device]]
     name = "studio-1"
@@ -50,8 +50,8 @@ class Device:
     name: str = ""
     port: int = 22
     data_dir: str = "/var/lib/pianocoach"
-    pianocoach: str = "/opt/pianocoach/venv/bin/pianocoach"  # the command on the device (may start with sudo -n -u ...)
-    staging: str = ""  # where the bundle is copied; empty: <data_dir>/incoming
+    pianocoach: str = "sudo -n -u pianocoach /opt/pianocoach/venv/bin/pianocoach"  # the command on the device
+    staging: str = "/var/tmp/pianocoach-incoming"  # where the bundle is copied (readable by the service user)
     identity: str = ""  # a private key file; empty: ssh's own (agent, ~/.ssh)
     ssh_options: tuple[str, ...] = ()  # extra -o options, e.g. "UserKnownHostsFile=..."
 
@@ -61,7 +61,7 @@ class Device:
 
     @property
     def staging_dir(self) -> str:
-        return self.staging or f"{self.data_dir.rstrip('/')}/incoming"
+        return self.staging.rstrip("/")
 
 
 @dataclass
@@ -157,7 +157,8 @@ def flash_device(device: Device, tar: Path, say: Callable[[str], None] = print) 
         return done
 
     try:
-        step(f"connect and prepare {device.staging_dir}", _ssh(device) + [f"mkdir -p {q(device.staging_dir)}"])
+        step(f"connect and prepare {device.staging_dir}",
+             _ssh(device) + [f"mkdir -p {q(device.staging_dir)} && chmod 0755 {q(device.staging_dir)}"])
         step(f"copy {tar.name} ({tar.stat().st_size / 1e6:.1f} MB)", _scp(device, tar, remote_tar + ".part"),
              timeout=INSTALL_TIMEOUT_S)
         step("move it into place", _ssh(device) + [f"mv -f {q(remote_tar + '.part')} {q(remote_tar)}"])

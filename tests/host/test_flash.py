@@ -87,7 +87,7 @@ def test_make_flash_installs_over_ssh_and_reports(sshd, tmp_path):
     trust(tmp_path / "ws", key)
     env = {**os.environ, "PIANOCOACH_KEY_DIR": str(tmp_path / "ws" / "trusted_keys")}
     opts = " ".join([f"--identity {sshd.identity}", *[f"--ssh-option {o}" for o in sshd.ssh_options],
-                     f"--data-dir {data}", f"--pianocoach {PIANOCOACH}"])
+                     f"--data-dir {data}", f"--pianocoach {PIANOCOACH}", f"--staging {tmp_path / 'incoming'}"])
     done = subprocess.run(["make", "-s", "flash", f"HOST={sshd.host}", f"PORT={sshd.port}", f"BUNDLE={bundle}",
                            f"FLASH_OPTS={opts}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -98,7 +98,7 @@ def test_make_flash_installs_over_ssh_and_reports(sshd, tmp_path):
     store = BundleStore(data / "bundles")
     assert store.status()["bundle_id"] == "release-7"
     assert sha256_file(store.current_link / "manifest.json") == sha256_file(tmp_path / "b" / "manifest.json")
-    assert list((data / "incoming").iterdir()) == []  # the copy is removed after the install
+    assert list((tmp_path / "incoming").iterdir()) == []  # the copy is removed after the install
 
 
 def test_an_inventory_flashes_each_device_and_reports_each(sshd, tmp_path):
@@ -106,7 +106,7 @@ def test_an_inventory_flashes_each_device_and_reports_each(sshd, tmp_path):
     trust(b, key)
     inventory = tmp_path / "devices.toml"
     inventory.write_text("\n".join([
-        "[defaults]", f'pianocoach = "{PIANOCOACH}"', f"port = {sshd.port}", "",
+        "[defaults]", f'pianocoach = "{PIANOCOACH}"', f"port = {sshd.port}", f'staging = "{tmp_path / "incoming"}"', "",
         "[[device]]", 'name = "studio-a"', f'host = "{sshd.host}"', f'data_dir = "{a}"', "",
         "[[device]]", 'name = "studio-b"', f'host = "{sshd.host}"', f'data_dir = "{b}"', "",
         "[[device]]", 'name = "offline"', f'host = "{sshd.host}"', f"port = {free_port()}", f'data_dir = "{tmp_path / "c"}"', ""]))
