@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install PianoCoach on a Raspberry Pi (Raspberry Pi OS Bookworm, arm64) from a checkout of this repository:
 #
-#   sudo firmware_config/install.sh [--with-llm] [--no-service]
+#   sudo firmware_config/install.sh [--with-llm] [--no-service] [--release-key=FILE.pub]
 #
 #   --with-llm     also build llama-cpp-python on this board (-march=native for its own CPU: a Pi 5's build
 #                  uses dot-product instructions a Pi 4 lacks; about an hour on a Pi 4) for the feedback model
 #   --no-service   install everything but do not enable or start the systemd service
+#   --release-key  trust this public key (make keygen KEY_NAME=release) and stop trusting the packaged
+#                  development key: from then on only bundles you signed install or load (the built-in
+#                  development-signed bundle stops loading too: flash a release-signed one next)
 #
 # What it does: apt packages; a system user "pianocoach" in the audio, gpio, i2c and spi groups; a venv in
 # /opt/pianocoach/venv with ./device and its Pi extras; the default model bundle in
@@ -15,11 +18,13 @@ set -euo pipefail
 
 WITH_LLM=0
 SERVICE=1
+RELEASE_KEY=""
 for arg in "$@"; do
     case "$arg" in
         --with-llm) WITH_LLM=1 ;;
         --no-service) SERVICE=0 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --release-key=*) RELEASE_KEY="${arg#--release-key=}" ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -80,6 +85,13 @@ chown -R pianocoach:pianocoach "$DATA"
 if [ ! -e "$DATA/bundles/current" ]; then
     BUNDLE_SRC="$("$VENV/bin/python" -c 'from pianocoach.bundle import DEFAULT_BUNDLE; print(DEFAULT_BUNDLE)')"
     runuser -u pianocoach -- "$VENV/bin/pianocoach" install-bundle "$BUNDLE_SRC" --data-dir "$DATA"
+fi
+
+if [ -n "$RELEASE_KEY" ]; then
+    echo "==> trusting $RELEASE_KEY only (the packaged development key is removed)"
+    install -m 0644 -o pianocoach -g pianocoach "$RELEASE_KEY" "$DATA/trusted_keys/$(basename "$RELEASE_KEY")"
+    PACKAGED="$("$VENV/bin/python" -c 'from pianocoach.bundle.signing import PACKAGED_KEYS; print(PACKAGED_KEYS)')"
+    rm -f "$PACKAGED/development.pub"
 fi
 
 echo "==> flashing from a workstation: group pianocoach-flash may run pianocoach as the service user"
