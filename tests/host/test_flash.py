@@ -120,6 +120,7 @@ def test_an_inventory_flashes_each_device_and_reports_each(sshd, tmp_path):
     assert results[0].bundle_id == results[1].bundle_id == "release-8"
     assert "connect and prepare" in results[2].message
     report = format_report(results)
+    print(report)  # pytest -s shows what a teacher sees
     assert "2 of 3 devices flashed" in report and "offline" in report and "FAILED" in report
     with pytest.raises(FlashError, match="no host"):
         inventory.write_text('[[device]]\nname = "x"\n')
