@@ -266,9 +266,9 @@ def test_the_remote_backend_streams_from_llama_cpp_server(llama_server, monkeypa
 
 
 # -- the appliance ---------------------------------------------------------------------------------
-def test_the_appliance_writes_feedback_with_the_bundled_model(chain, tmp_path, monkeypatch):
-    # a device that trusts this test's signer (as one does after a release key is installed on it)
-    monkeypatch.setattr("pianocoach.bundle.signing.PACKAGED_KEYS", chain.trusted)
+def test_the_appliance_writes_feedback_with_the_bundled_model(chain, tmp_path):
+    # a device that trusts this test's signer, as one does after its release key is installed on it
+    shutil.copytree(chain.trusted, tmp_path / "trusted_keys")
     midi = next(iter(sorted((percepiano_root() / "midi").glob("Schubert_D960*.mid"))))
     config = Config().with_overrides({
         "device.data_dir": str(tmp_path), "device.bundle": str(chain.bundle), "input.source": "file",
