@@ -29,8 +29,10 @@ import subprocess
 import sys
 import tarfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from pianocoach.bundle.manifest import Manifest
 from pianocoach.bundle.signing import PACKAGED_KEYS, TrustedKey, trusted_keys
@@ -161,24 +163,18 @@ class BundleStore:
             raise InstallError(f"{self.root}: no earlier bundle to roll back to (current: {current})")
 
     # -- steps -------------------------------------------------------------------------------------
-    def _locked(self):
-        store = self
-
-        class Lock:
-            def __enter__(self):
-                self.handle = open(store.root / LOCK, "a+")
-                try:
-                    fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    self.handle.close()
-                    raise InstallError(f"{store.root / LOCK}: another install or rollback is running; try again when it ends") from None
-                return self
-
-            def __exit__(self, *exc):
-                fcntl.flock(self.handle, fcntl.LOCK_UN)  # the kernel also drops it when a killed install dies
-                self.handle.close()
-
-        return Lock()
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        handle = open(self.root / LOCK, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InstallError(f"{self.root / LOCK}: another install or rollback is running; "
+                                   "try again when it ends") from None
+            yield
+        finally:
+            handle.close()  # closing drops the lock; the kernel drops it too when a killed install dies
 
     def _clear_leftovers(self) -> None:
         """What a killed install left: staging folders, a half-made link, folders never recorded."""
