@@ -153,7 +153,7 @@ class Config:
 
     def with_overrides(self, overrides: dict[str, Any] | list[str]) -> "Config":
         """A copy with ``{"section.key": value}`` (or ``["section.key=value", ...]``) applied and checked."""
-        items = _parse_assignments(overrides) if isinstance(overrides, list) else overrides
+        items = parse_assignments(overrides) if isinstance(overrides, list) else overrides
         sections = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
         changed: dict[str, dict[str, Any]] = {}
         for dotted, value in items.items():
@@ -225,8 +225,9 @@ def _check_value(cls: type, key: str, kind: type, value: Any, where: str) -> Any
     return value
 
 
-def _parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``["display.kind=image", "input.silence_stop_s=4"]`` -> values typed as TOML would read them."""
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``["display.kind=image", "input.silence_stop_s=4"]`` -> values typed as TOML would read them
+    (also the host's ``llm finetune --set``)."""
     parsed = {}
     for item in items:
         dotted, sep, raw = item.partition("=")

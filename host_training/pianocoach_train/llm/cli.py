@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
 from pianocoach_train.llm.records import SOURCES
@@ -47,16 +46,11 @@ def _tiny(args: argparse.Namespace) -> int:
 
 
 def _finetune(args: argparse.Namespace) -> int:
+    from pianocoach.appliance.config import parse_assignments
     from pianocoach_train.llm.config import load_finetune_config
     from pianocoach_train.llm.finetune import describe, finetune
 
-    overrides = {}
-    for item in args.set or []:
-        key, _, raw = item.partition("=")
-        try:
-            overrides[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            overrides[key.strip()] = raw
+    overrides = parse_assignments(args.set or [])
     print(describe(finetune(load_finetune_config(args.config, overrides), progress=sys.stderr.isatty())))
     return 0
 

@@ -20,6 +20,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -70,6 +71,11 @@ class PerformanceFacts:
         self._cache_path = options.out / "measures.json"
         self._measures = self._load_measures(options.progress)
 
+    @cached_property
+    def rater_comments(self) -> tuple[list, Counter]:
+        """The filtered rater comments and the filter's counts (ratings.csv is read once per build)."""
+        return filter_comments(read_comments(self.dataset.root))
+
     def _load_measures(self, progress: bool) -> dict[str, dict]:
         cached = json.loads(self._cache_path.read_text(encoding="utf-8")) if self._cache_path.is_file() else {}
         missing = [i for i in self.ids if i not in cached]
@@ -97,7 +103,7 @@ def template_records(options: BuildOptions, facts: PerformanceFacts) -> Iterator
 
 
 def comment_records(options: BuildOptions, facts: PerformanceFacts) -> Iterator[Record]:
-    comments, counts = filter_comments(read_comments(options.percepiano))
+    comments, counts = facts.rater_comments
     log.info("rater comments: %d kept, %d about the survey, %d empty", counts["kept"], counts["survey"], counts["empty"])
     wanted = set(facts.ids)
     for number, comment in enumerate(comments):
@@ -149,13 +155,13 @@ def build_instruction_data(options: BuildOptions) -> dict:
     records = list(assign_splits(records, options.validation_fraction))
     for split in ("train", "validation"):
         write_records((r for r in records if r.split == split), options.out / f"{split}.jsonl")
-    stats = _statistics(records, options)
+    stats = _statistics(records, options, facts)
     write_json_atomic(options.out / "stats.json", stats)
     (options.out / "DATA_CARD.md").write_text(data_card(stats), encoding="utf-8")
     return stats
 
 
-def _statistics(records: list[Record], options: BuildOptions) -> dict:
+def _statistics(records: list[Record], options: BuildOptions, facts: PerformanceFacts | None) -> dict:
     by = Counter((r.source, r.split) for r in records)
     groups = {split: {r.group for r in records if r.split == split} for split in ("train", "validation")}
     stats = {
@@ -165,7 +171,7 @@ def _statistics(records: list[Record], options: BuildOptions) -> dict:
         "validation_fraction": options.validation_fraction, "performances": options.limit or "all",
     }
     if "percepiano_comment" in options.sources:
-        _, counts = filter_comments(read_comments(options.percepiano))
+        _, counts = facts.rater_comments
         comments = [r for r in records if r.source == "percepiano_comment"]
         stats["comments"] = {"with_message": sum(counts.values()), "kept": counts["kept"], "survey": counts["survey"],
                              "empty": counts["empty"], "used": len(comments),
