@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pianocoach.bundle import DEFAULT_BUNDLE, MANIFEST_NAME, SIGNATURE_NAME
 from pianocoach.bundle.signing import key_id, public_key_pem, signature_document
+from pianocoach.bundle.trust import TRUST_DIR_ENV
 
 
 def pack(folder: Path, tar_path: Path) -> Path:
@@ -36,7 +38,12 @@ def signed_copy(out: Path, key: Ed25519PrivateKey, bundle_id: str, source: Path 
     return resign(out, key, bundle_id=bundle_id)
 
 
-def trust(data_dir: Path, key: Ed25519PrivateKey, name: str = "test-release") -> None:
-    """Install ``key``'s public half in a device's ``<data_dir>/trusted_keys/``."""
-    (data_dir / "trusted_keys").mkdir(parents=True, exist_ok=True)
-    (data_dir / "trusted_keys" / f"{name}.pub").write_bytes(public_key_pem(key.public_key()))
+def trust(folder: Path, key: Ed25519PrivateKey, name: str = "test-release") -> Path:
+    """Trust ``key`` as a device does: its public half in ``<folder>/trusted_keys/``, made the trust folder
+    (``PIANOCOACH_TRUSTED_KEYS``, which stands in for root's /etc/pianocoach/trusted_keys in tests; the
+    conftest fixture restores it after each test). Returns the trust folder."""
+    folder = folder / "trusted_keys"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.pub").write_bytes(public_key_pem(key.public_key()))
+    os.environ[TRUST_DIR_ENV] = str(folder)
+    return folder

@@ -1,11 +1,14 @@
 """``make bench``: how fast the scoring pipeline runs on one thread, for a 60 s MIDI performance and the
-same performance rendered to audio with FluidSynth (both generated here).
+same performance rendered to audio with FluidSynth (both generated here); then the same against length
+(``--lengths``, default 1, 5, 20 and 60 minutes): per-block time in the first and the last quarter of the
+take, and peak memory, to show that cost per block does not grow with the take.
 
 Each case runs in its own process (``OMP_NUM_THREADS=1``, one ONNX Runtime thread) so its peak memory is
 its own. Per block: processing time (median, max); real-time factor = processing time / audio time;
-end-to-result = time from the last block to the final result. Writes ``reports/bench/latest.json``.
+end-to-result = time from the last block to the final result. Writes ``reports/bench/latest.json`` and,
+for the lengths, ``reports/bench/lengths.json`` and ``lengths.png``.
 
-    python -m pianocoach.bench [--seconds 60] [--out reports/bench/latest.json]
+    python -m pianocoach.bench [--seconds 60] [--lengths 1,5,20,60] [--out reports/bench/latest.json]
 """
 
 from __future__ import annotations
@@ -37,23 +40,35 @@ def run_case(path: Path, bundle: str | None) -> dict:
     warm_s = warm_up(source.kind)
     scorer = BundleScorer(bundle, threads=1)
     session = ScoringSession(scorer, source.kind, source.name, SessionSettings())
-    block_ms, audio_s = [], 0.0
+    block_ms, audio_s, rss_mb = [], 0.0, []
     for block in source.blocks():
         started = time.perf_counter()
         session.add(block)
         block_ms.append(1000 * (time.perf_counter() - started))
         audio_s = block.end
+        rss_mb.append(_rss_mb())
     started = time.perf_counter()
     result = session.finish()
     finish_ms = 1000 * (time.perf_counter() - started)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    quarter = max(1, len(block_ms) // 4)
     return {
+        "block_ms_first_quarter": round(float(np.median(block_ms[:quarter])), 2),
+        "block_ms_last_quarter": round(float(np.median(block_ms[-quarter:])), 2),
+        "rss_mb_first_quarter": round(float(np.max(rss_mb[:quarter])), 1),
+        "rss_mb_last_quarter": round(float(np.max(rss_mb[-quarter:])), 1),
         "input": source.kind, "duration_s": round(audio_s, 2), "blocks": len(block_ms),
         "block_ms_median": round(float(np.median(block_ms)), 2), "block_ms_max": round(float(np.max(block_ms)), 2),
         "real_time_factor": round((sum(block_ms) + finish_ms) / 1000 / audio_s, 4),
         "end_to_result_ms": round(finish_ms, 1), "peak_memory_mb": round(peak_mb, 1), "warm_up_s": round(warm_s, 2),
         "timing_s": result.timing, "overall": result.overall, "windows": result.windows,
     }
+
+
+def _rss_mb() -> float:
+    """Resident memory now (Linux /proc), in MiB like the peak (``ru_maxrss`` is in KiB)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _check(row: dict) -> dict:
@@ -75,9 +90,62 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def length_table(rows: list[dict]) -> str:
+    lines = ["| input | minutes | blocks | block ms median / max | first / last quarter median ms | RSS MB first / last "
+             "quarter | peak MB | end to result ms |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        lines.append(f"| {row['input']} | {row['duration_s'] / 60:.0f} | {row['blocks']} | {row['block_ms_median']:.1f} / "
+                     f"{row['block_ms_max']:.1f} | {row['block_ms_first_quarter']:.1f} / {row['block_ms_last_quarter']:.1f} | "
+                     f"{row['rss_mb_first_quarter']:.0f} / {row['rss_mb_last_quarter']:.0f} | {row['peak_memory_mb']:.0f} | "
+                     f"{row['end_to_result_ms']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot_lengths(rows: list[dict], path: Path) -> None:
+    """Block time and memory against take length, one line per input (when matplotlib is installed)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for kind in sorted({r["input"] for r in rows}):
+        mine = [r for r in rows if r["input"] == kind]
+        minutes = [r["duration_s"] / 60 for r in mine]
+        ax_time.plot(minutes, [r["block_ms_median"] for r in mine], "o-", label=f"{kind}: median")
+        ax_time.plot(minutes, [r["block_ms_last_quarter"] for r in mine], "x--", label=f"{kind}: last quarter")
+        ax_mem.plot(minutes, [r["peak_memory_mb"] for r in mine], "o-", label=kind)
+    ax_time.set(xscale="log", xlabel="take length (minutes)", ylabel="ms per 2 s block", title="time per block")
+    ax_mem.set(xscale="log", xlabel="take length (minutes)", ylabel="peak resident MB", title="peak memory")
+    ax_mem.set_ylim(bottom=0)
+    ax_time.set_ylim(bottom=0)
+    for ax in (ax_time, ax_mem):
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _run_cases(paths: list[Path], bundle: str | None, env: dict) -> list[dict] | None:
+    rows = []
+    for path in paths:
+        command = [sys.executable, "-m", "pianocoach.bench", "--case", str(path)] + (["--bundle", bundle] if bundle else [])
+        run = subprocess.run(command, capture_output=True, text=True, env=env)
+        if run.returncode != 0:
+            print(run.stderr, file=sys.stderr)
+            return None
+        rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pianocoach.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated performance")
+    parser.add_argument("--lengths", default="1,5,20,60",
+                        help="take lengths in minutes for the length scan (comma-separated; empty: none)")
     parser.add_argument("--bundle", help="bundle folder (default: the installed default bundle)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench/latest.json"))
     parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)  # internal: run one input, print JSON
@@ -89,24 +157,38 @@ def main(argv: list[str] | None = None) -> int:
     from pianocoach.render import render_midi
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-    rows = []
+    lengths = [float(x) for x in args.lengths.split(",") if x.strip()]
     with tempfile.TemporaryDirectory(prefix="pianocoach-bench-") as tmp:
         midi = write_sample_piece(Path(tmp) / "performance.mid", args.seconds)
         started = time.perf_counter()
         wav = render_midi(midi, Path(tmp) / "performance.wav")
         render_s = time.perf_counter() - started
-        for path in (wav, midi):
-            command = [sys.executable, "-m", "pianocoach.bench", "--case", str(path)] + (["--bundle", args.bundle] if args.bundle else [])
-            run = subprocess.run(command, capture_output=True, text=True, env=env)
-            if run.returncode != 0:
-                print(run.stderr, file=sys.stderr)
+        rows = _run_cases([wav, midi], args.bundle, env)
+        if rows is None:
+            return 1
+        report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": 1, "goals": GOALS, "render_s": round(render_s, 2),
+                  "machine": f"{os.cpu_count()} cores, {os.uname().machine}", "cases": rows}
+        write_json_atomic(args.out, report)
+        print(table(rows))
+        print(f"(FluidSynth rendered the {args.seconds:.0f} s performance in {render_s:.2f} s; report: {args.out})")
+        scan = []
+        for minutes in lengths:
+            print(f"length scan: {minutes:g} minutes (render, then audio and MIDI)", flush=True)
+            long_midi = write_sample_piece(Path(tmp) / f"take-{minutes:g}.mid", minutes * 60)
+            long_wav = render_midi(long_midi, Path(tmp) / f"take-{minutes:g}.wav")
+            found = _run_cases([long_wav, long_midi], args.bundle, env)
+            long_wav.unlink()
+            if found is None:
                 return 1
-            rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
-    report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": 1, "goals": GOALS, "render_s": round(render_s, 2),
-              "machine": f"{os.cpu_count()} cores, {os.uname().machine}", "cases": rows}
-    write_json_atomic(args.out, report)
-    print(table(rows))
-    print(f"(FluidSynth rendered the {args.seconds:.0f} s performance in {render_s:.2f} s; report: {args.out})")
+            scan += found
+    if scan:
+        scan.sort(key=lambda r: (r["input"], r["duration_s"]))
+        lengths_path = args.out.with_name("lengths.json")
+        write_json_atomic(lengths_path, {"created": report["created"], "machine": report["machine"], "threads": 1,
+                                         "cases": scan})
+        plot_lengths(scan, lengths_path.with_suffix(".png"))
+        print(length_table(scan))
+        print(f"(report: {lengths_path}, plot: {lengths_path.with_suffix('.png')})")
     return 0
 
 

@@ -3,7 +3,7 @@
     pianocoach features PERFORMANCE.mid [--json]   measure a performance (descriptors with units)
     pianocoach settings                            the feature settings and their hash
     pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
-    pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime]
+    pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime] [--max-minutes M]
                                                    score performances (audio or MIDI) with the bundle's scorer
     pianocoach run [--config FILE] [--set SECTION.KEY=VALUE] [--input FILE] [--display KIND]   the appliance
     pianocoach history [--last N] [--json]          the performances scored so far
@@ -21,11 +21,22 @@ from pathlib import Path
 from pianocoach import __version__
 from pianocoach.console import add_verbose_flag, run_command
 
+# `pianocoach features` describes a clip: the beat tracker's memory grows with the span (about 0.7 MB a
+# second) and the phrase dynamics with the square of the chords, so a whole hour is not a clip
+FEATURES_MAX_S = 300.0
+FEATURES_MAX_NOTES = 5000
+
 
 def _features(args: argparse.Namespace) -> int:
     from pianocoach.features import DESCRIPTORS, compute_descriptors, read_midi
 
     table = read_midi(args.performance)
+    if table.end - table.start > FEATURES_MAX_S or len(table) > FEATURES_MAX_NOTES:
+        from pianocoach.errors import InputFileError
+
+        raise InputFileError(args.performance, f"{table.end - table.start:.0f} s and {len(table)} notes: descriptors are "
+                                               f"for clips up to {FEATURES_MAX_S:.0f} s and {FEATURES_MAX_NOTES} notes "
+                                               "(score a whole take with `pianocoach score`)")
     values = compute_descriptors(table)
     if args.json:
         print(json.dumps({"file": str(args.performance), "notes": len(table), "descriptors": values}, indent=2))
@@ -47,9 +58,10 @@ def _settings(args: argparse.Namespace) -> int:
 def _verify_bundle(args: argparse.Namespace) -> int:
     from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
     from pianocoach.bundle.signing import trusted_keys
+    from pianocoach.bundle.trust import device_keys
 
     path = args.bundle or DEFAULT_BUNDLE
-    result = verify_bundle(path, trusted_keys(args.key))
+    result = verify_bundle(path, trusted_keys(args.key) if args.key else device_keys())
     for problem in result.problems:
         print(f"{path}: {problem}")
     if not result.ok:
@@ -67,9 +79,11 @@ def _score(args: argparse.Namespace) -> int:
     from pianocoach.inputs import open_file
     from pianocoach.report import format_report
     from pianocoach.scoring import BundleScorer, SessionSettings, score_source, warm_up
+    from pianocoach.scoring.limits import TakeLimits
 
-    scorer = BundleScorer(args.bundle)  # a missing or refused bundle stops here, with its reason
+    scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
     settings = SessionSettings(block_seconds=args.block_seconds, language=args.language)
+    limits = TakeLimits(max_seconds=args.max_minutes * 60, silence_stop_s=args.silence_stop_s)
     failures = 0
     warmed: set[str] = set()
     for path in args.files:
@@ -78,7 +92,7 @@ def _score(args: argparse.Namespace) -> int:
             if source.kind not in warmed:  # one-off loading stays out of the reported timing
                 warm_up(source.kind)
                 warmed.add(source.kind)
-            result = score_source(source, scorer, settings)
+            result = score_source(source, scorer, settings, limits=limits)
         except PianoCoachError as exc:  # one bad file is reported and the rest still get scored
             failures += 1
             if args.json:
@@ -122,6 +136,19 @@ def _print_jianzipu(result: dict, as_json: bool) -> None:
         print("  top 5: " + ", ".join(f"{t['written']} {t['probability']:.2f}" for t in result["top5"]))
 
 
+def _bounded(low: float, high: float):
+    """An argparse type: a number within [low, high]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is not between {low:g} and {high:g}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pianocoach", description="PianoCoach: how did that performance come across?")
     parser.add_argument("--version", action="version", version=f"pianocoach {__version__}")
@@ -139,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify-bundle", help="check a model bundle's signature, checksums, feature hash and models")
     verify.add_argument("bundle", type=Path, nargs="?", help="bundle folder or .tar (default: the installed default bundle)")
     verify.add_argument("--key", type=Path, action="append",
-                        help="trusted public key file or folder of .pub files (repeatable; default: the packaged keys)")
+                        help="trust only this public key file or folder of .pub files (repeatable; default: the "
+                             "device's trusted keys, /etc/pianocoach/trusted_keys and the packaged ones)")
     verify.set_defaults(run=_verify_bundle)
 
     score = commands.add_parser("score", help="score performances (WAV/FLAC/MP3 or MIDI) as the appliance does")
@@ -147,8 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="one JSON object per input")
     score.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
     score.add_argument("--language", choices=("en", "zh"), default="en", help="feedback language (default en)")
-    score.add_argument("--block-seconds", type=float, default=2.0, help="block length in seconds (default 2)")
+    score.add_argument("--block-seconds", type=_bounded(0.5, 10.0), default=2.0, help="block length in seconds (default 2)")
     score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
+    score.add_argument("--max-minutes", type=_bounded(0.1, 600.0), default=15.0,
+                       help="a take ends after this long (default 15, as the appliance's input.max_minutes)")
+    score.add_argument("--silence-stop-s", type=_bounded(0.0, 3600.0), default=30.0,
+                       help="a take ends after this long without playing (default 30; 0: only at the end)")
     score.set_defaults(run=_score)
 
     from pianocoach.appliance.app import add_config_flags, history_command, run_command

@@ -5,6 +5,7 @@ nothing left in the way of the next install."""
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -18,18 +19,30 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pianocoach.appliance.config import Config
 from bundle_helpers import pack, resign, signed_copy, trust
 from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
-from pianocoach.bundle.store import LOCK, STEPS, BundleStore, InstallError, device_keys
+from pianocoach.bundle.store import LOCK, STEPS, BundleStore, InstallError
+from pianocoach.bundle.trust import device_keys
+
+
+KEY = Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The built-in bundle installed once, health check included (each test gets a copy of the store)."""
+    data = tmp_path_factory.mktemp("installed") / "device"
+    return data, BundleStore(data / "bundles").install(DEFAULT_BUNDLE)
 
 
 @pytest.fixture
-def device(tmp_path):
+def device(tmp_path, installed):
     """A data folder with a trusted test key and the built-in bundle installed once."""
+    source, first = installed
     data = tmp_path / "device"
-    key = Ed25519PrivateKey.generate()
-    trust(data, key)
+    shutil.copytree(source, data, symlinks=True)
+    trust(data, KEY)
     store = BundleStore(data / "bundles")
-    first = store.install(DEFAULT_BUNDLE)
-    return type("Device", (), {"data": data, "store": store, "key": key, "first": first, "tmp": tmp_path})
+    first = dataclasses.replace(first, folder=store.root / first.folder.name)
+    return type("Device", (), {"data": data, "store": store, "key": KEY, "first": first, "tmp": tmp_path})
 
 
 def a_new_bundle(device, name: str = "release-2") -> Path:
@@ -39,7 +52,7 @@ def a_new_bundle(device, name: str = "release-2") -> Path:
 
 def assert_old_bundle_current(device) -> None:
     assert device.store.current() == device.first.folder.name
-    assert verify_bundle(device.store.current_link, device_keys(device.data)).ok
+    assert verify_bundle(device.store.current_link, device_keys()).ok
     assert not [p.name for p in device.store.root.iterdir() if p.name.startswith(".staging-")]
 
 
@@ -108,12 +121,12 @@ def test_a_full_disk(device, tmp_path):
                                            capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root): the full-disk-while-unpacking case is not run")
     try:
-        store = BundleStore(small / "bundles", device_keys(device.data))
+        store = BundleStore(small / "bundles", device_keys())
         store.install(DEFAULT_BUNDLE, health_check=False, reserve_mb=0)
         first = store.current()
         with pytest.raises(InstallError, match=r"not enough free space .* MB free"):
             store.install(a_new_bundle(device), health_check=False, reserve_mb=0)
-        assert store.current() == first and verify_bundle(store.current_link, device_keys(device.data)).ok
+        assert store.current() == first and verify_bundle(store.current_link, device_keys()).ok
         assert not [p for p in store.root.iterdir() if p.name.startswith(".staging-")]
     finally:
         subprocess.run(["umount", str(small)], check=True)
@@ -148,7 +161,7 @@ def test_the_installer_killed_at_each_step_leaves_a_working_device(device, step)
     current = device.store.current()
     assert current in (device.first.folder.name, "release-2")
     assert current == ("release-2" if STEPS.index(step) >= STEPS.index("switched") else device.first.folder.name)
-    assert verify_bundle(device.store.current_link, device_keys(device.data)).ok
+    assert verify_bundle(device.store.current_link, device_keys()).ok
     # the next install clears what the dead one left and succeeds
     again = device.store.install(a_new_bundle(device, "release-3"), health_check=False)
     assert again.bundle_id == "release-3" and device.store.current() == "release-3"

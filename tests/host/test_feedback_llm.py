@@ -23,12 +23,14 @@ from pianocoach.appliance.config import Config
 from pianocoach.appliance.driven import DrivenAppliance
 from pianocoach.bundle import DEFAULT_BUNDLE, Manifest, verify_bundle
 from pianocoach.bundle.signing import PACKAGED_KEYS, TrustedKey, key_id, public_key_pem, trusted_keys
+from pianocoach.bundle.trust import TRUST_DIR_ENV
 from pianocoach.errors import DatasetFileError
 from pianocoach.feedback.backends import LocalBackend, RemoteBackend
 from pianocoach.feedback.choose import bundled_feedback_model, open_writer
 from pianocoach.feedback.prompt import FeedbackRequest, prompt_messages
 from pianocoach.feedback.writer import FeedbackWriter, template_feedback
 from pianocoach.scales import SCALE_NAMES, overall_mark
+from pianocoach.scoring import BundleScorer
 from pianocoach_export.bundle import BundleModel, write_bundle
 from pianocoach_export.llm_export import bundle_with_feedback, export_llm
 from pianocoach_export.llm_gguf import greedy_parity, quantize, tensor_types
@@ -201,15 +203,18 @@ def test_the_bundle_carries_the_gguf_with_its_checksum_and_the_device_finds_it(c
     assert entry.precision == "Q4_K_M" and entry.file == "models/feedback_llm.gguf" and entry.inputs == ()
     assert Manifest.read(chain.bundle).files[entry.file].sha256 == chain.exported.report["sha256"]
     assert {m.role for m in Manifest.read(chain.bundle).models} >= {"midi_scorer", "jianzipu_reader", "feedback_llm"}
-    assert bundled_feedback_model(chain.bundle) == chain.bundle / entry.file
+    scorer = BundleScorer(chain.bundle, keys=chain.keys)  # the daemon verifies and loads the bundle first
+    backend = bundled_feedback_model(scorer)
+    assert backend.model_path == scorer.folder / entry.file
     config = Config().with_overrides({"feedback.backend": "local"})
-    assert open_writer(config.feedback, chain.bundle).name == "local"
-    assert open_writer(config.feedback, DEFAULT_BUNDLE).name == "template"  # the built-in bundle has no model
+    assert open_writer(config.feedback, scorer).name == "local"
+    assert open_writer(config.feedback, BundleScorer(DEFAULT_BUNDLE)).name == "template"  # the built-in bundle has none
+    assert open_writer(config.feedback, None).name == "template"  # no verified bundle: never a model file
 
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"NOTAGGUF" * 64)
     write_bundle(tmp_path / "fake", [BundleModel("feedback_llm", fake, "llama", "Q4_K_M", ())], chain.key, "fake")
-    assert "feedback_llm.gguf: not a GGUF file (bad magic)" in verify_bundle(tmp_path / "fake", chain.keys).problems
+    assert "models/feedback_llm.gguf: not a GGUF file (bad magic)" in verify_bundle(tmp_path / "fake", chain.keys).problems
 
     tampered = tmp_path / "tampered"
     shutil.copytree(chain.bundle, tampered)
@@ -266,9 +271,10 @@ def test_the_remote_backend_streams_from_llama_cpp_server(llama_server, monkeypa
 
 
 # -- the appliance ---------------------------------------------------------------------------------
-def test_the_appliance_writes_feedback_with_the_bundled_model(chain, tmp_path):
+def test_the_appliance_writes_feedback_with_the_bundled_model(chain, tmp_path, monkeypatch):
     # a device that trusts this test's signer, as one does after its release key is installed on it
     shutil.copytree(chain.trusted, tmp_path / "trusted_keys")
+    monkeypatch.setenv(TRUST_DIR_ENV, str(tmp_path / "trusted_keys"))
     midi = next(iter(sorted((percepiano_root() / "midi").glob("Schubert_D960*.mid"))))
     config = Config().with_overrides({
         "device.data_dir": str(tmp_path), "device.bundle": str(chain.bundle), "input.source": "file",

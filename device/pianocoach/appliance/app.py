@@ -19,7 +19,6 @@ from pianocoach.appliance.display import open_display
 from pianocoach.appliance.history import History, format_history
 from pianocoach.appliance.sources import open_source
 from pianocoach.appliance.speech import open_speaker
-from pianocoach.bundle import DEFAULT_BUNDLE
 from pianocoach.feedback.choose import open_writer
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,10 @@ def reexec_with_malloc_settings(module: str) -> None:
         return
     for name, value in MALLOC_ENV.items():
         os.environ.setdefault(name, value)
-    os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]])
+    # -I: isolated, so neither PYTHON* variables nor a `pianocoach/` folder in the working directory can
+    # put other code in the re-executed process (-I drops PYTHONUNBUFFERED too: -u keeps its meaning)
+    flags = ["-I"] + (["-u"] if os.environ.get("PYTHONUNBUFFERED") else [])
+    os.execv(sys.executable, [sys.executable, *flags, "-m", module, *sys.argv[1:]])
 
 
 def build_appliance(config: Config, factory=None, warm: bool = True) -> Appliance:
@@ -64,11 +66,10 @@ def build_appliance(config: Config, factory=None, warm: bool = True) -> Applianc
     display = open_display(config.display, language, config.image_dir())
     speaker = open_speaker(config.speech, config.speech_dir())
     history = History(config.history_path())
-    def load_feedback():
-        return open_writer(config.feedback, config.bundle_path() or DEFAULT_BUNDLE, preload=warm)
+    def load_feedback(scorer):  # from the bundle the daemon has just verified and loaded, never before
+        return open_writer(config.feedback, scorer, preload=warm)
 
-    daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input), feedback=load_feedback(),
-                    load_feedback=load_feedback)
+    daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input), load_feedback=load_feedback)
     button = None
     try:
         factory = factory if factory is not None else pin_factory(config.button.pin_factory)

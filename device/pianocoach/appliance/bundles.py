@@ -45,9 +45,9 @@ def notify_daemon(data_dir: Path) -> str:
 
 
 def _store(config: Config, keep: int = 3):
-    from pianocoach.bundle.store import BundleStore, device_keys
+    from pianocoach.bundle.store import BundleStore
 
-    return BundleStore(config.data_dir / "bundles", device_keys(config.data_dir), keep=keep)
+    return BundleStore(config.data_dir / "bundles", keep=keep)  # trusts the device's keys (bundle.trust)
 
 
 def install_command(args: argparse.Namespace) -> int:

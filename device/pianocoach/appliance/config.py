@@ -102,11 +102,10 @@ class HistoryConfig:
 
 @dataclass(frozen=True)
 class FeedbackConfig:
-    backend: str = "template"  # "template" (always there), "local" (llama.cpp on a GGUF) or "remote" (HTTP)
-    model: str = ""  # "local": a GGUF file; empty: the bundle's feedback model (role "feedback_llm")
+    backend: str = "template"  # "template" (always there), "local" (llama.cpp on the bundle's GGUF) or "remote" (HTTP)
     threads: int = 2  # "local": llama.cpp threads (a Pi 4/5 has 4 cores; scoring is done by then)
     context: int = 1024  # "local": context length in tokens (the prompt is about 300)
-    url: str = "http://127.0.0.1:8000"  # "remote": an OpenAI-compatible server (e.g. python -m llama_cpp.server)
+    url: str = "http://127.0.0.1:8000"  # "remote": an OpenAI-compatible server; https:// unless on loopback
     remote_model: str = "pianocoach"  # "remote": the model name sent to the server
     api_key_env: str = "PIANOCOACH_LLM_KEY"  # "remote": the environment variable holding the key (never logged)
     api_key_file: str = ""  # "remote": or a file holding the key

@@ -29,12 +29,11 @@ from pianocoach.appliance.config import Config
 from pianocoach.appliance.display import SafeDisplay
 from pianocoach.appliance.history import History, age_seconds
 from pianocoach.appliance.speech import Speaker
-from pianocoach.bundle.store import device_keys
 from pianocoach.errors import PianoCoachError
 from pianocoach.feedback.prompt import FeedbackRequest
 from pianocoach.feedback.writer import FeedbackWriter
-from pianocoach.inputs.base import Block
 from pianocoach.scoring import BundleScorer, ScoringSession, SessionSettings
+from pianocoach.scoring.limits import TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.result import PerformanceResult
 
 log = logging.getLogger(__name__)
@@ -62,16 +61,6 @@ class Capture:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def block_level(block: Block) -> tuple[float, float]:
-    """(0..1 for the level meter, dB) of one block: RMS dBFS (mapped from -60..0 onto the meter) for
-    audio; for MIDI the mean key velocity, and 0 dB, or -120 dB for a block without key presses."""
-    if block.audio is not None:
-        db = 20 * np.log10(float(np.sqrt(np.mean(np.square(block.audio, dtype=np.float64)))) + 1e-10) if len(block.audio) else -120.0
-        return min(1.0, max(0.0, (db + 60) / 60)), db
-    velocities = [e.value for e in block.events if e.kind == "on"]
-    return (float(np.mean(velocities)) / 127 if velocities else 0.0), (0.0 if velocities else -120.0)
-
-
 def feedback_request(result: PerformanceResult, word_limit: int) -> FeedbackRequest:
     return FeedbackRequest(dict(zip(result.scale_names, result.scale_values)), result.overall, result.measures,
                            result.language, word_limit, result.provisional)
@@ -81,14 +70,14 @@ class Daemon:
     def __init__(self, config: Config, display: SafeDisplay, speaker: Speaker, history: History,
                  open_source: Callable[[], object], scorer: BundleScorer | None = None,
                  load_scorer: Callable[[], BundleScorer] | None = None, feedback: FeedbackWriter | None = None,
-                 load_feedback: Callable[[], FeedbackWriter] | None = None) -> None:
+                 load_feedback: Callable[[BundleScorer], FeedbackWriter] | None = None) -> None:
         self.config = config
         self.language = config.device.language
         self.display, self.speaker, self.history = display, speaker, history
         self.open_source = open_source
-        self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path(), keys=device_keys(config.data_dir)))
+        self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path()))  # the device's trusted keys
         self.scorer = scorer
-        self.feedback = feedback or FeedbackWriter()
+        self.feedback = feedback or (load_feedback(scorer) if load_feedback and scorer else FeedbackWriter())
         self.load_feedback = load_feedback
         self.reload_pending = False  # a new bundle was installed: swap it in at the next idle moment
         self.events: queue.Queue[Event] = queue.Queue()
@@ -232,7 +221,7 @@ class Daemon:
             self.scorer = scorer
             self.note = ""
             if self.load_feedback is not None:
-                self.feedback = self.load_feedback()
+                self.feedback = self.load_feedback(scorer)
 
     def _on_piece(self, event: Event) -> None:
         self.pieces += 1
@@ -276,6 +265,8 @@ class Daemon:
         try:
             self.scorer = self.load_scorer()
             log.info("model bundle %s loaded", self.scorer.bundle_id)
+            if self.load_feedback is not None:
+                self.feedback = self.load_feedback(self.scorer)
             return True
         except PianoCoachError as exc:
             log.error("no usable model bundle: %s", exc)
@@ -314,21 +305,16 @@ class Daemon:
         """The capture thread: blocks into the session, silence and length limits, then the final score."""
         cfg = self.config.input
         post = lambda kind, data=None: self.events.put(Event(kind, data, capture.number))  # noqa: E731
-        played, quiet_since = False, None
+        watch = TakeWatch(TakeLimits(cfg.max_minutes * 60, cfg.silence_stop_s, cfg.silence_db))
         try:
             for block in capture.source.blocks():
                 capture.session.add(block)
                 level, db = block_level(block)
-                silent = db < cfg.silence_db
-                played = played or not silent
-                quiet_since = (quiet_since if quiet_since is not None else block.start) if silent else None
                 post("block", (block, level))
-                if cfg.silence_stop_s and played and quiet_since is not None and block.end - quiet_since >= cfg.silence_stop_s:
-                    log.info("stopping after %.0f s of silence", block.end - quiet_since)
+                if watch.should_stop(block, db):
                     capture.source.stop()
-                if block.end >= cfg.max_minutes * 60:
-                    log.info("stopping at the %.0f minute limit", cfg.max_minutes)
-                    capture.source.stop()
+                    if block.end >= watch.limits.max_seconds:  # a silence is the usual end; the limit is news
+                        capture.session.stop_warning = watch.reason
             if capture.cancelled:
                 return
             post("ended")

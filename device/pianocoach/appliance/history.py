@@ -7,6 +7,7 @@ database opens readable afterwards (SQLite replays or discards the WAL on open).
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from datetime import datetime, timezone
@@ -55,9 +56,17 @@ class History:
     def add(self, result: PerformanceResult, started_at: float | None = None) -> int:
         """Store one performance; returns its id."""
         when = datetime.fromtimestamp(started_at if started_at is not None else time.time(), timezone.utc)
-        row = (when.isoformat(timespec="seconds"), result.duration_s, result.source, result.input, result.overall,
-               json.dumps(dict(zip(result.scale_names, result.scale_values))), json.dumps(result.measures, ensure_ascii=False),
-               result.feedback, result.language, result.bundle_id, json.dumps(result.warnings, ensure_ascii=False))
+        numbers = [result.overall, result.duration_s, *result.scale_values]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+            raise HistoryError(f"{self.path}: not stored: the result of {result.input} holds values that are not "
+                               "numbers (a faulty model?)")
+        try:  # allow_nan=False: NaN in a measurement would be written as JSON no reader accepts
+            row = (when.isoformat(timespec="seconds"), result.duration_s, result.source, result.input, result.overall,
+                   json.dumps(dict(zip(result.scale_names, result.scale_values)), allow_nan=False),
+                   json.dumps(result.measures, ensure_ascii=False, allow_nan=False),
+                   result.feedback, result.language, result.bundle_id, json.dumps(result.warnings, ensure_ascii=False))
+        except ValueError as exc:
+            raise HistoryError(f"{self.path}: not stored: the result of {result.input} cannot be written ({exc})") from None
         try:
             with self.db:  # one transaction: the row is there whole or not at all
                 cursor = self.db.execute(

@@ -1,9 +1,18 @@
-"""``python -m pianocoach.bundle.health BUNDLE``: the install's health check, run in its own process.
+"""``python -I -m pianocoach.bundle.health BUNDLE``: the install's health check, run in its own process.
 
-Scores a short built-in clip (the generated sample piece, 12 s of MIDI) with the bundle as the appliance
-would, and checks what comes out: 19 finite scale values inside the label range (1/7..1, with a
-margin of 0.1 for a regression's overshoot), an overall mark within 0..100, and at least one scored
-window. Prints one JSON line; exit status 0 when healthy, 1 (and the reason on stderr) when not.
+Every model in the bundle runs on a built-in input, as the appliance would run it:
+
+- ``midi``: the generated sample piece (12 s of MIDI) through the MIDI scorer;
+- ``audio`` (a bundle with an audio scorer or a transcription scorer): the same piece synthesised as
+  audio (additive piano-like tones; no soundfont is needed on the device) through the microphone path:
+  transcription, audio features, the audio and transcription scorers as the manifest's ``audio_path`` says;
+- ``jianzipu_reader``: a drawn test character; every head's probabilities finite and summing to 1;
+- ``feedback_llm``: the GGUF loaded by llama.cpp (hashed first) and a few tokens generated, when
+  llama-cpp-python is installed (otherwise reported as not checked).
+
+Scores must be 19 finite scale values inside the label range (1/7..1, with a margin of 0.1 for a
+regression's overshoot), an overall mark within 0..100, and at least one scored window. Prints one JSON
+line; exit status 0 when healthy, 1 (and the reason on stderr, one line) when not.
 """
 
 from __future__ import annotations
@@ -15,46 +24,132 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from pianocoach.scales import HIGH, LOW
 
 MARGIN = 0.1
 CLIP_SECONDS = 12.0
+AUDIO_RATE = 22050
+LLM_TOKENS = 8
 
 
-def health_check(bundle: Path, data_dir: Path) -> dict:
-    from pianocoach.bundle.store import device_keys
-    from pianocoach.inputs import open_file
-    from pianocoach.sample_piece import write_sample_piece
-    from pianocoach.scoring import BundleScorer, SessionSettings, score_source
-
-    scorer = BundleScorer(bundle, keys=device_keys(data_dir))
-    with tempfile.TemporaryDirectory(prefix="pianocoach-health-") as tmp:
-        clip = write_sample_piece(Path(tmp) / "clip.mid", seconds=CLIP_SECONDS)
-        result = score_source(open_file(clip), scorer, SessionSettings())
+def check_scores(result, what: str) -> list[str]:
     values = result.scale_values
     problems = []
     if len(values) != 19:
-        problems.append(f"{len(values)} scale values, expected 19")
+        problems.append(f"{what}: {len(values)} scale values, expected 19")
     bad = [v for v in values if not math.isfinite(v) or not LOW - MARGIN <= v <= HIGH + MARGIN]
     if bad:
-        problems.append(f"{len(bad)} scale values outside {LOW - MARGIN:.2f}..{HIGH + MARGIN:.2f} (e.g. {bad[0]:.3g})")
-    if not 0.0 <= result.overall <= 100.0:
-        problems.append(f"overall mark {result.overall} outside 0..100")
+        problems.append(f"{what}: {len(bad)} scale values outside {LOW - MARGIN:.2f}..{HIGH + MARGIN:.2f} (e.g. {bad[0]:.3g})")
+    if not (math.isfinite(result.overall) and 0.0 <= result.overall <= 100.0):
+        problems.append(f"{what}: overall mark {result.overall} outside 0..100")
     if result.windows < 1:
-        problems.append("no window scored")
-    return {"bundle_id": result.bundle_id, "healthy": not problems, "problems": problems, "windows": result.windows,
-            "overall": result.overall, "scale_range": [round(min(values), 4), round(max(values), 4)] if values else None}
+        problems.append(f"{what}: no window scored")
+    return problems
+
+
+def synthesize(midi: Path, wav: Path, rate: int = AUDIO_RATE) -> Path:
+    """The MIDI file's notes as decaying harmonic tones (a rough piano), written as a WAV."""
+    import soundfile as sf
+
+    from pianocoach.features import read_midi
+
+    table = read_midi(midi)
+    audio = np.zeros(int((table.end + 1.0) * rate), dtype=np.float64)
+    for onset, offset, pitch, velocity in zip(table.onset, table.offset, table.pitch, table.velocity):
+        length = int((offset - onset + 0.3) * rate)
+        t = np.arange(length) / rate
+        f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+        tone = sum(np.sin(2 * np.pi * k * f0 * t) / k ** 1.5 for k in range(1, 6) if k * f0 < rate / 2)
+        start = int(onset * rate)
+        audio[start:start + length] += (velocity / 127) * np.exp(-3.0 * t) * tone
+    audio *= 0.5 / max(1e-9, np.abs(audio).max())
+    sf.write(str(wav), audio.astype(np.float32), rate)
+    return wav
+
+
+def score_clip(scorer, clip: Path) -> object:
+    from pianocoach.inputs import open_file
+    from pianocoach.scoring import SessionSettings, score_source
+
+    return score_source(open_file(clip), scorer, SessionSettings())
+
+
+def check_reader(verification) -> list[str]:
+    from PIL import Image, ImageDraw
+
+    from pianocoach.jianzipu.reader import JianzipuReader
+
+    image = Image.new("L", (96, 96), 255)
+    draw = ImageDraw.Draw(image)
+    draw.line((20, 30, 76, 30), fill=0, width=6)
+    draw.line((48, 12, 48, 84), fill=0, width=6)
+    problems = []
+    for head, probabilities in JianzipuReader.from_verified(verification).probabilities(image).items():
+        p = np.asarray(probabilities, dtype=np.float64)
+        if not np.all(np.isfinite(p)) or abs(p.sum() - 1.0) > 1e-3 or p.min() < -1e-6:
+            problems.append(f"jianzipu_reader: head {head} gives no probabilities (sum {p.sum():.3g})")
+    return problems
+
+
+def check_feedback_model(bundle: Path, manifest) -> tuple[str, list[str]]:
+    import importlib.util
+
+    from pianocoach.feedback.backends import FeedbackUnavailable, LocalBackend
+
+    entry = manifest.model("feedback_llm")
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "not checked (llama-cpp-python is not installed)", []
+    listed = manifest.files[entry.file]
+    backend = LocalBackend(bundle / entry.file, threads=1, context=256, expected_sha256=listed.sha256,
+                           expected_size=listed.size)
+    try:
+        llm = backend.load()
+        text = llm("Piano practice tip:", max_tokens=LLM_TOKENS, temperature=0.0)["choices"][0]["text"]
+    except FeedbackUnavailable as exc:
+        return "failed", [f"feedback_llm: {exc}"]
+    return f"generated {len(text)} characters", []
+
+
+def health_check(bundle: Path) -> dict:
+    from pianocoach.sample_piece import write_sample_piece
+    from pianocoach.scoring import BundleScorer
+
+    scorer = BundleScorer(bundle)  # verified against the device's trusted keys
+    report: dict = {"bundle_id": scorer.bundle_id, "checks": {}}
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="pianocoach-health-") as tmp:
+        clip = write_sample_piece(Path(tmp) / "clip.mid", seconds=CLIP_SECONDS)
+        midi = score_clip(scorer, clip)
+        problems += check_scores(midi, "midi")
+        report["checks"]["midi"] = {"windows": midi.windows, "overall": midi.overall}
+        report.update(windows=midi.windows, overall=midi.overall,
+                      scale_range=[round(min(midi.scale_values), 4), round(max(midi.scale_values), 4)])
+        if scorer.audio_path.uses_audio_model or "transcription_scorer" in scorer.sessions:
+            audio = score_clip(scorer, synthesize(clip, Path(tmp) / "clip.wav"))
+            problems += check_scores(audio, f"audio ({audio.audio_path})")
+            report["checks"]["audio"] = {"windows": audio.windows, "overall": audio.overall, "path": audio.audio_path,
+                                         "audio_blocks": audio.audio_blocks}
+    if scorer.manifest.model("jianzipu_reader") is not None:
+        problems += check_reader(scorer.verification)
+        report["checks"]["jianzipu_reader"] = "probabilities finite"
+    if scorer.manifest.model("feedback_llm") is not None:
+        outcome, found = check_feedback_model(bundle, scorer.manifest)
+        problems += found
+        report["checks"]["feedback_llm"] = outcome
+    report.update(healthy=not problems, problems=problems)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pianocoach.bundle.health", description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
-    parser.add_argument("--data-dir", type=Path, default=Path("/var/lib/pianocoach"), help="for its trusted_keys/")
     args = parser.parse_args(argv)
     from pianocoach.errors import PianoCoachError
 
     try:
-        report = health_check(args.bundle, args.data_dir)
+        report = health_check(args.bundle)
     except PianoCoachError as exc:
         print(f"{args.bundle}: {exc}", file=sys.stderr)
         return 1

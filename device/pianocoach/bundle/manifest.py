@@ -17,6 +17,7 @@ The manifest is signed as written (its exact bytes); see :mod:`pianocoach.bundle
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,34 @@ from pianocoach.errors import BundleError
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "signature.json"
+# Limits on what a bundle may claim: a manifest is read into memory before anything else, so it is capped.
+MAX_MANIFEST_BYTES = 4 << 20  # the default bundle's manifest is 44 KB
+MAX_FILES = 64
+MAX_FILE_BYTES = 4 << 30  # one model file (a feedback GGUF of a 1.5B model is about 1 GB)
+MAX_NAME_CHARS = 200
+# A bundle id names a folder on the device and a file on the workstation: a plain name, never dot-led
+# (the store's own working names start with a dot: ".staging-*", ".current.tmp").
+BUNDLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+NAME_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def check_file_name(name: str) -> str | None:
+    """None when ``name`` is a normalised relative path of plain parts (``models/x.onnx``); else the problem.
+    Refused: absolute paths, ``..`` and ``.``, empty or dot-led parts, backslashes and other characters."""
+    if not isinstance(name, str) or not name:
+        return "an empty file name"
+    if len(name) > MAX_NAME_CHARS:
+        return f"a file name of {len(name)} characters"
+    if name.startswith("/"):
+        return f"an absolute path {name[:60]!r}"
+    parts = name.split("/")
+    bad = next((part for part in parts if not NAME_PART.fullmatch(part)), None)
+    if bad is not None:
+        return f"a file name that is not a plain relative path ({name[:60]!r})"
+    if name in (MANIFEST_NAME, SIGNATURE_NAME):
+        return f"{name} listed as a model file"
+    return None
 
 
 @dataclass(frozen=True)
@@ -99,10 +128,12 @@ class Manifest:
     @classmethod
     def from_bytes(cls, raw: bytes, path: str | Path = MANIFEST_NAME) -> "Manifest":
         """Parse manifest bytes; an unreadable manifest or one from a newer schema raises BundleError."""
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise BundleError(path, f"manifest of {len(raw)} bytes is larger than {MAX_MANIFEST_BYTES} bytes")
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(path, f"not a readable manifest ({exc})") from exc
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, or a 4,300-digit number
+            raise BundleError(path, f"not a readable manifest ({type(exc).__name__}: {str(exc)[:80]})") from None
         if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
             raise BundleError(path, "not a bundle manifest (no integer schema_version)")
         version = data["schema_version"]
@@ -110,7 +141,7 @@ class Manifest:
             raise BundleError(path, f"manifest schema {version} is newer than this device reads ({SCHEMA_VERSION}); "
                                     "update the device software first")
         try:
-            return cls(
+            manifest = cls(
                 schema_version=version, bundle_id=str(data["bundle_id"]), created=str(data["created"]),
                 source_commit=str(data["source_commit"]), feature_settings=dict(data["feature_settings"]),
                 feature_settings_sha256=str(data["feature_settings_sha256"]),
@@ -118,8 +149,36 @@ class Manifest:
                 models=tuple(ModelEntry.from_dict(m) for m in data["models"]),
                 audio_path=dict(data.get("audio_path", {})),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BundleError(path, f"malformed manifest ({type(exc).__name__}: {exc})") from exc
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:  # int(1e400): OverflowError
+            raise BundleError(path, f"malformed manifest ({type(exc).__name__}: {str(exc)[:80]})") from None
+        problem = manifest.problem()
+        if problem:
+            raise BundleError(path, f"malformed manifest: {problem}")
+        return manifest
+
+    def problem(self) -> str | None:
+        """What makes this manifest unusable on a device (an unsafe id or file name, an impossible size),
+        or None. Checked on every read, so nothing downstream sees such a name."""
+        if not BUNDLE_ID.fullmatch(self.bundle_id):
+            return f"bundle id {self.bundle_id[:60]!r} is not a plain name (letters, digits, '.', '_', '-'; not dot-led)"
+        if not 0 < len(self.files) <= MAX_FILES:
+            return f"{len(self.files)} files listed (1 to {MAX_FILES} allowed)"
+        for name, entry in self.files.items():
+            problem = check_file_name(name)
+            if problem:
+                return f"files lists {problem}"
+            if not 0 <= entry.size <= MAX_FILE_BYTES:
+                return f"{name}: size {entry.size} outside 0..{MAX_FILE_BYTES}"
+            if not SHA256_HEX.fullmatch(entry.sha256):
+                return f"{name}: sha256 is not 64 lowercase hex digits"
+        names = set(self.files)
+        for name in names:  # a listed file cannot also be a folder of other listed files
+            if any(other.startswith(name + "/") for other in names):
+                return f"{name} is listed both as a file and as a folder"
+        for model in self.models:
+            if model.file not in self.files:
+                return f"model {model.role[:40]} file {model.file[:60]!r} is not listed in the manifest's files"
+        return None
 
     @classmethod
     def read(cls, bundle_dir: str | Path) -> "Manifest":

@@ -2,7 +2,7 @@
 
 ``signature.json`` beside ``manifest.json`` holds ``{"algorithm": "ed25519", "key_id", "signature"}``:
 the signature covers the manifest's exact bytes, and the manifest holds every other file's sha256, so
-one signature covers the whole bundle. A device trusts the public keys in its trusted-keys folders;
+one signature covers the whole bundle. A device trusts the public keys of :mod:`pianocoach.bundle.trust`;
 ``key_id`` (the first 16 hex digits of the sha256 of the raw public key) says which one signed.
 """
 
@@ -47,8 +47,9 @@ def load_public_key(path: str | Path) -> TrustedKey:
         key = serialization.load_pem_public_key(path.read_bytes())
     except FileNotFoundError:
         raise SigningKeyError(path, "no such public key file") from None
-    except (OSError, ValueError) as exc:
-        raise SigningKeyError(path, f"not a PEM public key ({exc})") from exc
+    except (OSError, ValueError, TypeError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise SigningKeyError(path, f"not a PEM public key ({reason})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise SigningKeyError(path, f"not an Ed25519 key ({type(key).__name__})")
     return TrustedKey(key_id(key), path.stem, key)
@@ -74,7 +75,7 @@ def check_signature(manifest_bytes: bytes, signature_bytes: bytes, keys: list[Tr
     try:
         doc = json.loads(signature_bytes.decode("utf-8"))
         algorithm, signer, signature = doc["algorithm"], doc["key_id"], base64.b64decode(doc["signature"], validate=True)
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
         return f"signature file is malformed ({type(exc).__name__})"
     if algorithm != ALGORITHM:
         return f"signature algorithm {algorithm!r} is not {ALGORITHM}"

@@ -8,9 +8,11 @@ Layout under ``<data_dir>/bundles``::
     .install.lock           flock'd while an install or a rollback runs
     .staging-*              a bundle being unpacked (removed if an install dies)
 
-An install: lock -> free-space check -> unpack into ``.staging-*`` -> verify (signature against the
-device's trusted keys, checksums, schema, feature hash, models) -> health check (a separate process
-scores a short built-in clip with the new bundle) -> rename into place -> switch ``current`` (a new
+An install: lock -> read the signature and the file list first, refuse on the first problem (see
+:mod:`pianocoach.bundle.archive`: nothing is written before the signature passed) -> free-space check on
+the sizes the signed manifest gives -> write only the listed files into ``.staging-*``, hashed as they are
+written -> verify the staged folder (checksums again, feature hash, models) -> health check (a separate
+process runs every model of the new bundle on built-in inputs) -> rename into place -> switch ``current`` (a new
 symlink renamed over the old one: atomic) -> record -> prune. A failure at any step leaves ``current``
 untouched, and a process killed at any step leaves either the old or the new bundle current, never a
 broken one; the next install clears what the dead one left.
@@ -27,15 +29,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from pianocoach.bundle.archive import unpack_verified
 from pianocoach.bundle.manifest import Manifest
-from pianocoach.bundle.signing import PACKAGED_KEYS, TrustedKey, trusted_keys
+from pianocoach.bundle.signing import TrustedKey
+from pianocoach.bundle.trust import device_keys
 from pianocoach.bundle.verify import verify_bundle
 from pianocoach.errors import BundleError, PianoCoachError
 
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 
 CURRENT, RECORD, LOCK = "current", "installed.json", ".install.lock"
 STAGING_PREFIX = ".staging-"
+RESERVED = {CURRENT, RECORD, LOCK, f".{CURRENT}.tmp", f".{RECORD}.tmp"}
 # Fault injection for the tests: the install SIGKILLs itself when it reaches this step.
 KILL_AT_ENV = "PIANOCOACH_INSTALL_KILL_AT"
 STEPS = ("locked", "unpacked", "verified", "health_checked", "moved", "switched", "recorded")
@@ -63,18 +67,13 @@ class InstallResult:
     seconds: float = 0.0
 
 
-def device_keys(data_dir: Path) -> list[TrustedKey]:
-    """The keys this device trusts: those packaged with the software and any ``.pub`` an administrator
-    put in ``<data_dir>/trusted_keys/`` (how a release key is added, or rotated in)."""
-    extra = Path(data_dir) / "trusted_keys"
-    return trusted_keys([PACKAGED_KEYS] + ([extra] if extra.is_dir() else []))
-
-
 class BundleStore:
     def __init__(self, root: str | Path, keys: list[TrustedKey] | None = None, keep: int = 3) -> None:
         self.root = Path(root)
-        self.keys = keys if keys is not None else device_keys(self.root.parent)
+        self.keys = keys if keys is not None else device_keys()
         self.keep = max(2, keep)
+        if self.root.is_symlink():  # the store's folders are its own: a link could point it at another store
+            raise InstallError(f"{self.root}: the bundle store is a symbolic link; refused")
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -92,7 +91,7 @@ class BundleStore:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return {"installed": [str(x) for x in data["installed"]], "current": data.get("current")}
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise InstallError(f"{path}: unreadable install record ({exc})") from None
 
     def status(self) -> dict:
@@ -107,23 +106,27 @@ class BundleStore:
                 "installed": [n for n in self.record()["installed"] if (self.root / n).is_dir()]}
 
     # -- installing ------------------------------------------------------------------------------
-    def install(self, source: str | Path, health_check: bool = True, reserve_mb: float = 50.0) -> InstallResult:
+    def install(self, source: str | Path, health_check: bool = True, reserve_mb: float = 50.0,
+                fd: int | None = None) -> InstallResult:
+        """Install a bundle folder or ``.tar`` (``fd``: the ``.tar`` already opened by the caller, who has
+        checked that very file; the store closes it)."""
         source = Path(source)
         started = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
-        with self._locked():
+        with self._locked(fd):
             _checkpoint("locked")
             self._clear_leftovers()
             staging = self.root / f"{STAGING_PREFIX}{os.getpid()}-{int(time.time() * 1000)}"
             try:
-                self._unpack(source, staging, reserve_mb)
+                self._unpack(source, staging, reserve_mb, fd)
+                fd = None  # closed by the reader
                 _checkpoint("unpacked")
                 check = verify_bundle(staging, self.keys)
                 if not check.ok:
                     raise InstallError(f"{source}: refused: " + "; ".join(check.problems))
                 bundle_id = check.manifest.bundle_id
                 _checkpoint("verified")
-                health = run_health_check(staging, self.root.parent) if health_check else {"skipped": True}
+                health = run_health_check(staging) if health_check else {"skipped": True}
                 _checkpoint("health_checked")
                 folder = self._free_name(bundle_id)
                 os.rename(staging, folder)
@@ -164,12 +167,15 @@ class BundleStore:
 
     # -- steps -------------------------------------------------------------------------------------
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, fd: int | None = None) -> Iterator[None]:
+        """The install lock; ``fd`` (a caller's open bundle) is closed if the lock cannot be had."""
         handle = open(self.root / LOCK, "a+")
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if fd is not None:
+                    os.close(fd)
                 raise InstallError(f"{self.root / LOCK}: another install or rollback is running; "
                                    "try again when it ends") from None
             yield
@@ -193,25 +199,16 @@ class BundleStore:
                 log.warning("removing %s: unpacked by an install that did not finish", path.name)
                 _remove(path)
 
-    def _unpack(self, source: Path, staging: Path, reserve_mb: float) -> None:
-        if source.is_dir():
-            size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
-            self._check_space(source, size, reserve_mb)
-            try:
-                shutil.copytree(source, staging, symlinks=False)
-            except OSError as exc:
-                raise InstallError(f"{source}: cannot copy the bundle into {self.root} ({_os_problem(exc)})") from None
-            return
-        if not source.is_file():
-            raise InstallError(f"{source}: no such bundle (a folder or a .tar)")
+    def _unpack(self, source: Path, staging: Path, reserve_mb: float, fd: int | None = None) -> None:
+        """Verify the signature and the file list, check the space the signed sizes need, then write
+        only the listed files, hashed as they are written."""
+        def check_space(manifest: Manifest) -> None:
+            self._check_space(source, sum(entry.size for entry in manifest.files.values()), reserve_mb)
+
         try:
-            with tarfile.open(source) as tar:
-                members = tar.getmembers()  # reads the whole index: a truncated archive fails here
-                self._check_space(source, sum(m.size for m in members), reserve_mb)
-                staging.mkdir()
-                tar.extractall(staging, filter="data")  # "data": no absolute paths, links out of it or devices
-        except (tarfile.TarError, EOFError) as exc:
-            raise InstallError(f"{source}: not a complete bundle archive ({exc or type(exc).__name__})") from None
+            unpack_verified(source, staging, self.keys, before_write=check_space, fd=fd)
+        except BundleError as exc:
+            raise InstallError(f"{source}: refused: {exc.problem}") from None
         except OSError as exc:
             raise InstallError(f"{source}: cannot unpack into {self.root} ({_os_problem(exc)})") from None
 
@@ -224,6 +221,8 @@ class BundleStore:
 
     def _free_name(self, bundle_id: str) -> Path:
         base = re.sub(r"[^A-Za-z0-9._-]", "_", bundle_id) or "bundle"
+        if base in RESERVED or base.startswith("."):  # the store's own names are never a bundle's folder
+            base = f"bundle-{base.lstrip('.')}"
         candidate, n = self.root / base, 2
         while candidate.exists() or candidate.is_symlink():
             candidate, n = self.root / f"{base}.{n}", n + 1
@@ -252,18 +251,27 @@ class BundleStore:
         return pruned
 
 
-def run_health_check(bundle: Path, data_dir: Path, timeout_s: float = HEALTH_TIMEOUT_S) -> dict:
-    """Score the built-in test clip with ``bundle`` in a separate process (a model that crashes or hangs
-    ONNX Runtime cannot take the installer down with it); its report, or InstallError."""
-    command = [sys.executable, "-m", "pianocoach.bundle.health", str(bundle), "--data-dir", str(data_dir)]
+def run_health_check(bundle: Path, timeout_s: float = HEALTH_TIMEOUT_S) -> dict:
+    """Run every model of ``bundle`` on built-in inputs in a separate process (a model that crashes or
+    hangs ONNX Runtime cannot take the installer down with it); its report, or InstallError. The child is
+    ``python -I`` (no PYTHON* variables, no user site, no working folder on its path) started in ``/``."""
+    command = [sys.executable, "-I", "-m", "pianocoach.bundle.health", str(bundle)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd="/")
     except subprocess.TimeoutExpired:
         raise InstallError(f"{bundle}: health check did not finish in {timeout_s:.0f} s") from None
+    out_lines = done.stdout.strip().splitlines()
     if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit status {done.returncode}"]
-        raise InstallError(f"health check failed: {lines[-1]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        lines = done.stderr.strip().splitlines() or out_lines or [f"exit status {done.returncode}"]
+        raise InstallError(f"health check failed: {lines[-1][:300]}")
+    try:
+        report = json.loads(out_lines[-1]) if out_lines else None
+    except json.JSONDecodeError:
+        report = None
+    if not isinstance(report, dict) or not report.get("healthy"):
+        raise InstallError(f"health check failed: it did not report a healthy bundle (exit 0, output "
+                           f"{(out_lines[-1][:80] if out_lines else 'empty')!r})")
+    return report
 
 
 def _checkpoint(step: str) -> None:

@@ -1,23 +1,26 @@
-"""Verify a model bundle before the device uses it: signature, checksums, schema, feature hash, and
-that each ONNX file opens in ONNX Runtime with the inputs and outputs the manifest claims (a GGUF
-feedback model: that its header is a llama.cpp model's).
+"""Verify a model bundle before the device uses it, in this order, each step only after the one before
+passed: the signature over the manifest (against the device's trusted keys; the first problem stops
+here), the manifest and the list of files against it (no links, no unlisted or missing files), every
+file's size and sha256, the feature settings hash, and only then the models: each ONNX file is read
+again, its hash compared once more, refused if it refers to external data, and opened in ONNX Runtime
+from those very bytes with the inputs and outputs the manifest claims (a GGUF feedback model: its header).
 
-Every problem is reported (one line each), so a refused bundle says everything that is wrong with it.
+A ``.tar`` is checked by unpacking it the verified way (:mod:`pianocoach.bundle.archive`) into a
+temporary folder; nothing in it is extracted by ``tarfile``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import tarfile
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-from pianocoach.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, ModelEntry, TensorSpec
-from pianocoach.bundle.signing import TrustedKey, check_signature, trusted_keys
+from pianocoach.bundle.archive import FolderBundle, check_contents, shown, unpack_verified, verified_manifest
+from pianocoach.bundle.manifest import Manifest, ModelEntry, TensorSpec
+from pianocoach.bundle.onnx_refs import NotOnnx, external_references
+from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError, BundleRejected
 from pianocoach.features import DEFAULT_SETTINGS, FeatureSettings
 
@@ -35,6 +38,7 @@ class Verification:
     manifest: Manifest | None = None
     problems: list[str] = field(default_factory=list)
     sessions: dict = field(default_factory=dict)  # model file -> the ONNX Runtime session that checked it
+    folder: Path | None = None  # the verified bundle folder (None for a .tar, checked in a temporary one)
 
     @property
     def ok(self) -> bool:
@@ -49,33 +53,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@contextmanager
-def bundle_directory(path: str | Path) -> Iterator[Path]:
-    """The bundle as a folder: the folder itself, or a ``.tar`` unpacked into a temporary folder."""
-    path = Path(path)
-    if path.is_dir():
-        yield path
-        return
-    if not path.exists():
-        raise BundleError(path, "no such bundle (expected a folder or a .tar)")
-    with tempfile.TemporaryDirectory(prefix="pianocoach-bundle-") as tmp:
-        try:
-            with tarfile.open(path) as tar:
-                tar.extractall(tmp, filter="data")  # "data" refuses absolute paths, links out and devices
-        except (tarfile.TarError, OSError) as exc:
-            raise BundleError(path, f"not a readable bundle archive ({exc})") from exc
-        yield Path(tmp)
-
-
-def open_session(model_path: Path, threads: int = 0):
-    """An ONNX Runtime CPU session (``threads=1``: one thread, as the device scores)."""
+def open_session(model: Path | bytes, threads: int = 0):
+    """An ONNX Runtime CPU session on a model file or the model's bytes (``threads=1``: one thread, as the
+    device scores)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = threads
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                providers=["CPUExecutionProvider"])
 
 
 def session_specs(model_path: Path, session=None) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
@@ -90,81 +78,93 @@ def session_specs(model_path: Path, session=None) -> tuple[tuple[TensorSpec, ...
 
 
 def verify_bundle(path: str | Path, keys: list[TrustedKey] | None = None,
-                  settings: FeatureSettings = DEFAULT_SETTINGS, keep_sessions: bool = False, threads: int = 0) -> Verification:
-    """Check everything; ``Verification.problems`` is empty only when the bundle is fit to use.
+                  settings: FeatureSettings = DEFAULT_SETTINGS, keep_sessions: bool = False, threads: int = 0,
+                  check_models: bool = True) -> Verification:
+    """Check everything; ``Verification.problems`` is empty only when the bundle is fit to use. ``keys``:
+    the trusted keys (default: the device's, :func:`pianocoach.bundle.trust.device_keys`).
     ``keep_sessions`` (folders only) keeps the sessions the check opened, so a scorer need not open
-    each model twice (a tree ensemble's session holds tens of MB)."""
-    result = Verification(Path(path))
+    each model twice (a tree ensemble's session holds tens of MB). ``check_models=False`` stops after
+    the signature, the files and their checksums (the bundle is intact, its models are not opened)."""
+    if keys is None:
+        from pianocoach.bundle.trust import device_keys
+
+        keys = device_keys()
+    path = Path(path)
+    result = Verification(path)
     try:
-        with bundle_directory(path) as folder:
-            _verify_folder(folder, keys if keys is not None else trusted_keys(), settings, result, keep_sessions, threads)
+        if path.is_dir():
+            _verify_folder(path, keys, settings, result, keep_sessions, threads, check_models)
+        else:
+            with tempfile.TemporaryDirectory(prefix="pianocoach-bundle-") as tmp:
+                unpack_verified(path, Path(tmp) / "bundle", keys)
+                _verify_folder(Path(tmp) / "bundle", keys, settings, result, False, threads, check_models)
+                result.folder = None
     except BundleError as exc:
         result.problems.append(exc.problem)
+    except (OSError, ValueError, ArithmeticError, RecursionError) as exc:  # whatever else a hostile file provokes
+        result.problems.append(f"unreadable bundle ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]})")
     return result
 
 
 def _verify_folder(folder: Path, keys: list[TrustedKey], settings: FeatureSettings, result: Verification,
-                   keep_sessions: bool = False, threads: int = 0) -> None:
-    manifest_path, signature_path = folder / MANIFEST_NAME, folder / SIGNATURE_NAME
-    if not manifest_path.is_file():
-        result.problems.append(f"missing {MANIFEST_NAME} (not a model bundle?)")
-        return
-    raw = manifest_path.read_bytes()
-    if not signature_path.is_file():
-        result.problems.append(f"missing {SIGNATURE_NAME}: the bundle is not signed")
-    else:
-        problem = check_signature(raw, signature_path.read_bytes(), keys)
-        if problem:
-            result.problems.append(problem)
+                   keep_sessions: bool = False, threads: int = 0, check_models: bool = True) -> None:
+    source = FolderBundle(folder)
     try:
-        manifest = Manifest.from_bytes(raw, manifest_path)
-    except BundleError as exc:
-        result.problems.append(exc.problem)
-        return
-    result.manifest = manifest
-    if settings.sha256() != manifest.feature_settings_sha256:
-        result.problems.append(
-            f"feature settings hash {manifest.feature_settings_sha256[:12]} differs from this device's feature code "
-            f"({settings.sha256()[:12]}): the models were trained on other features"
-        )
-    intact = _check_files(folder, manifest, result.problems)
-    for model in manifest.models:
-        if model.file not in manifest.files:
-            result.problems.append(f"model {model.role} file {model.file} is not listed in the manifest's files")
-        elif model.file in intact and model.file.endswith(GGUF_SUFFIX):
-            _check_gguf(folder / model.file, result.problems)
-        elif model.file in intact:
-            session = _check_model(folder / model.file, model, result.problems, threads)
+        result.manifest = manifest = verified_manifest(source, keys)  # raises at the first problem
+        result.problems += check_contents(source, manifest)
+        if settings.sha256() != manifest.feature_settings_sha256:
+            result.problems.append(
+                f"feature settings hash {manifest.feature_settings_sha256[:12]} differs from this device's feature "
+                f"code ({settings.sha256()[:12]}): the models were trained on other features")
+        if result.problems or not check_models:
+            return  # no model is parsed unless the signature and every checksum passed
+        result.folder = folder
+        for model in manifest.models:
+            if model.file.endswith(GGUF_SUFFIX):
+                _check_gguf(source, model, result.problems)
+                continue
+            session = _check_model(source, manifest, model, result.problems, threads)
             if keep_sessions and session is not None:
                 result.sessions[model.file] = session
+    finally:
+        source.close()
 
 
-def _check_files(folder: Path, manifest: Manifest, problems: list[str]) -> set[str]:
-    """Checksums and sizes; returns the files that match. Unlisted files are problems too."""
-    intact = set()
-    for name, entry in sorted(manifest.files.items()):
-        file = folder / name
-        if not file.is_file():
-            problems.append(f"missing file {name}")
-        elif file.stat().st_size != entry.size:
-            problems.append(f"{name}: size {file.stat().st_size} bytes, manifest says {entry.size}")
-        elif sha256_file(file) != entry.sha256:
-            problems.append(f"{name}: sha256 differs from the manifest (changed or corrupted)")
-        else:
-            intact.add(name)
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    for name in sorted(present - set(manifest.files) - {MANIFEST_NAME, SIGNATURE_NAME}):
-        problems.append(f"unexpected file {name} (not in the manifest)")
-    return intact
+def verified_bytes(source: FolderBundle, manifest: Manifest, name: str) -> bytes:
+    """A listed file's bytes, hashed again as they are read (the file may have changed since the
+    checksum pass: what is used is exactly what was verified)."""
+    entry = manifest.files[name]
+    data = bytearray()
+    for chunk in source.open(source.members()[name]):
+        data += chunk
+        if len(data) > entry.size:
+            break
+    if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise BundleError(source.path, f"{shown(name)}: changed since it was verified")
+    return bytes(data)
 
 
-def _check_model(path: Path, model: ModelEntry, problems: list[str], threads: int = 0):
-    """Open the model and compare its inputs and outputs with the manifest; returns the session."""
+def _check_model(source: FolderBundle, manifest: Manifest, model: ModelEntry, problems: list[str], threads: int = 0):
+    """Open the model from its verified bytes and compare its inputs and outputs with the manifest;
+    returns the session."""
     try:
-        session = open_session(path, threads)
-        inputs, outputs = session_specs(path, session)
+        data = verified_bytes(source, manifest, model.file)
+        references = external_references(data)
+    except NotOnnx as exc:
+        problems.append(f"{model.file}: not an ONNX model ({exc})")
+        return None
+    except BundleError as exc:
+        problems.append(exc.problem)
+        return None
+    if references:
+        problems.append(f"{model.file}: refers to external data ({shown(references[0])}); bundle models must be "
+                        "self-contained")
+        return None
+    try:
+        session = open_session(data, threads)
+        inputs, outputs = session_specs(source.path / model.file, session)
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
-        problems.append(f"{model.file}: ONNX Runtime cannot open it ({str(exc).splitlines()[0]})")
+        problems.append(f"{model.file}: ONNX Runtime cannot open it ({str(exc).splitlines()[0][:200]})")
         return None
     for kind, claimed, actual in (("inputs", model.inputs, inputs), ("outputs", model.outputs, outputs)):
         if claimed != actual:
@@ -182,17 +182,18 @@ GGUF_SUFFIX = ".gguf"
 GGUF_MAGIC = b"GGUF"
 
 
-def _check_gguf(path: Path, problems: list[str]) -> None:
+def _check_gguf(source: FolderBundle, model: ModelEntry, problems: list[str]) -> None:
     """A language model for llama.cpp: the GGUF header (magic, version 2 or 3, tensor count). Loading it
-    is left to llama.cpp when feedback is asked for; the checksum already guarantees the bytes."""
-    with open(path, "rb") as handle:
-        head = handle.read(16)
+    is left to llama.cpp when feedback is asked for (which hashes the file again first)."""
+    chunks = source.open(source.members()[model.file])
+    head = next(chunks, b"")[:16]
+    chunks.close()
     if len(head) < 16 or head[:4] != GGUF_MAGIC:
-        problems.append(f"{path.name}: not a GGUF file (bad magic)")
+        problems.append(f"{model.file}: not a GGUF file (bad magic)")
         return
     version, tensors = int.from_bytes(head[4:8], "little"), int.from_bytes(head[8:16], "little")
     if version not in (2, 3) or tensors == 0:
-        problems.append(f"{path.name}: GGUF version {version} with {tensors} tensors is not a model llama.cpp reads")
+        problems.append(f"{model.file}: GGUF version {version} with {tensors} tensors is not a model llama.cpp reads")
 
 
 def load_verified(path: str | Path, keys: list[TrustedKey] | None = None, threads: int = 0) -> Verification:
@@ -200,7 +201,7 @@ def load_verified(path: str | Path, keys: list[TrustedKey] | None = None, thread
     The returned verification holds the models' sessions, ready to run."""
     result = verify_bundle(path, keys, keep_sessions=True, threads=threads)
     if not result.ok:
-        for problem in result.problems:
-            log.error("%s: %s", path, problem)
+        for problem in result.problems[1:]:  # the first is the exception's own message
+            log.error("%s: also: %s", path, problem)
         raise BundleRejected(path, result.problems)
     return result

@@ -182,7 +182,7 @@ class AudioFeatureStream:
 
     def __init__(self, settings: FeatureSettings = DEFAULT_SETTINGS) -> None:
         self.settings = settings
-        self.blocks: list[BlockFeatures] = []
+        self.count = 0  # blocks made so far (they are handed out, not kept: an hour is 1,800 of them)
         self._resampler = None
         self._rate = 0
         self._pending = np.zeros(0, dtype=np.float32)  # resampled samples not yet in a block
@@ -223,11 +223,11 @@ class AudioFeatureStream:
             body, self._pending = self._pending[:size], self._pending[size:]
             samples = np.concatenate([self._context, body])
             mel = mel_db(samples, self.settings)
-            block = _block(len(self.blocks), samples, mel, self._envelope, self._previous, self.settings)
+            block = _block(self.count, samples, mel, self._envelope, self._previous, self.settings)
             self._context = samples[-context_samples(self.settings):]
             self._previous = mel[:, -1]
             self._envelope = np.concatenate([self._envelope, block.contour[2]])[-self.settings.tempo_context_blocks * mel.shape[1]:]
-            self.blocks.append(block)
+            self.count += 1
             new.append(block)
         return new
 

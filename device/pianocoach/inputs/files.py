@@ -41,48 +41,78 @@ class _Pacer:
             time.sleep(delay)
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and the file's sample rate (stereo is mixed down)."""
-    import soundfile as sf
+MAX_PEAK = 16.0  # float samples beyond this (24 dB over full scale) are not a recording's level
+# an hour of dense playing (20 notes a second) is about 0.6 MB of MIDI; pretty_midi needs about 5 s and
+# 280 MB per 2 MB it parses, so that is the cap
+MAX_MIDI_BYTES = 2 << 20
 
-    path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(path, "no such file")
-    try:
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)  # libsndfile >= 1.1 reads MP3 too
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioFileError(path, f"not a readable audio file ({exc})") from exc
-    if samples.shape[0] == 0:
-        raise AudioFileError(path, "no audio samples (empty file)")
-    if samples.shape[1] > 1:
-        log.info("%s: %d channels mixed down to mono", path, samples.shape[1])
-    return samples.mean(axis=1).astype(np.float32), int(rate)
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and the file's sample rate (stereo is mixed down); the whole file in memory,
+    for short clips (tests, rendering). Scoring streams the file (:class:`AudioFileSource`)."""
+    source = AudioFileSource(path, block_seconds=10.0)
+    return np.concatenate([block.audio for block in source.blocks()]), source.sample_rate
 
 
 class AudioFileSource:
+    """An audio file read block by block (never whole: an hour at 44.1 kHz is 635 MB as float32)."""
+
     kind = "audio"
 
     def __init__(self, path: str | Path, block_seconds: float = 2.0, realtime: bool = False) -> None:
+        import soundfile as sf
+
         self.path = Path(path)
         self.name = self.path.name
-        self.samples, self.sample_rate = read_audio(self.path)
+        if not self.path.is_file():
+            raise AudioFileError(self.path, "no such file")
+        try:
+            info = sf.info(str(self.path))  # libsndfile >= 1.1 reads MP3 too
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            raise AudioFileError(self.path, f"not a readable audio file ({_first_line(exc)})") from None
+        if info.frames <= 0 or info.samplerate <= 0:
+            raise AudioFileError(self.path, "no audio samples (empty file)")
+        if info.channels > 1:
+            log.info("%s: %d channels mixed down to mono", self.path, info.channels)
+        self.sample_rate, self.frames = int(info.samplerate), int(info.frames)
         self.block_seconds = block_seconds
         self._pacer = _Pacer(realtime)
         self._stopped = False
 
     @property
     def duration(self) -> float:
-        return len(self.samples) / self.sample_rate
+        return self.frames / self.sample_rate
 
     def blocks(self) -> Iterator[Block]:
+        import soundfile as sf
+
         size = max(1, int(round(self.block_seconds * self.sample_rate)))
-        for index, start in enumerate(range(0, len(self.samples), size)):
-            if self._stopped:
-                return
-            chunk = self.samples[start : start + size]
-            end = (start + len(chunk)) / self.sample_rate
-            self._pacer.wait_until(end)
-            yield Block(index, start / self.sample_rate, end, audio=chunk, sample_rate=self.sample_rate)
+        start = 0
+        try:
+            with sf.SoundFile(str(self.path)) as handle:
+                for index, chunk in enumerate(handle.blocks(blocksize=size, dtype="float32", always_2d=True)):
+                    if self._stopped:
+                        return
+                    audio = self._checked(chunk.mean(axis=1, dtype=np.float32), start)
+                    end = (start + len(audio)) / self.sample_rate
+                    self._pacer.wait_until(end)
+                    yield Block(index, start / self.sample_rate, end, audio=audio, sample_rate=self.sample_rate)
+                    start += len(audio)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioFileError(self.path, f"unreadable at {start / self.sample_rate:.1f} s ({_first_line(exc)})") from None
+        if start == 0:
+            raise AudioFileError(self.path, "no audio samples (empty file)")
+
+    def _checked(self, audio: np.ndarray, start: int) -> np.ndarray:
+        """Samples fit to score: finite, and within a recording's level (a little over full scale is clipped)."""
+        at = f"at {start / self.sample_rate:.1f} s"
+        if not np.all(np.isfinite(audio)):
+            raise AudioFileError(self.path, f"sample values that are not numbers (NaN or infinity) {at}")
+        peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+        if peak > MAX_PEAK:
+            raise AudioFileError(self.path, f"sample values up to {peak:.3g} {at}, far outside -1..1: "
+                                            "not a recording's level")
+        return np.clip(audio, -1.0, 1.0) if peak > 1.0 else audio
 
     def stop(self) -> None:
         self._stopped = True
@@ -107,6 +137,9 @@ class MidiFileSource:
     def __init__(self, path: str | Path, block_seconds: float = 2.0, realtime: bool = False) -> None:
         self.path = Path(path)
         self.name = self.path.name
+        if self.path.is_file() and self.path.stat().st_size > MAX_MIDI_BYTES:
+            raise InputFileError(self.path, f"{self.path.stat().st_size / 1e6:.1f} MB of MIDI, more than the "
+                                            f"{MAX_MIDI_BYTES / 1e6:.1f} MB an hour of playing takes: refused")
         # the same reader training used, so a replayed file gives the notes the scorer learned from
         self.events = table_events(read_midi(self.path))
         self.block_seconds = block_seconds
@@ -143,3 +176,7 @@ def open_file(path: str | Path, block_seconds: float = 2.0, realtime: bool = Fal
     if suffix in AUDIO_SUFFIXES:
         return AudioFileSource(path, block_seconds, realtime)
     raise InputFileError(path, f"unsupported file type {suffix or '(none)'}: use .wav, .flac, .ogg, .mp3 or .mid")
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

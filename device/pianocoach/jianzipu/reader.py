@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pianocoach.bundle import DEFAULT_BUNDLE, load_verified
+from pianocoach.bundle import DEFAULT_BUNDLE, Verification, load_verified
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError
 from pianocoach.jianzipu.explain import explain
@@ -22,7 +22,16 @@ class JianzipuReader:
         path = Path(bundle or DEFAULT_BUNDLE)
         if not path.is_dir():
             raise BundleError(path, "no model bundle folder here")
-        verified = load_verified(path, keys, threads=threads)
+        self._use(path, load_verified(path, keys, threads=threads))
+
+    @classmethod
+    def from_verified(cls, verified: Verification) -> "JianzipuReader":
+        """The reader of a bundle that was just verified (its sessions are already open)."""
+        reader = cls.__new__(cls)
+        reader._use(verified.path, verified)
+        return reader
+
+    def _use(self, path: Path, verified: Verification) -> None:
         model = verified.manifest.model(ROLE)
         if model is None:
             raise BundleError(path, f"the bundle has no {ROLE} model (rebuild it with `make bundle`)")

@@ -9,6 +9,7 @@ is scored is the manifest's ``audio_path`` (see :class:`AudioPath`), never a cod
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,12 @@ class BundleScorer:
         if not self.path.exists():
             raise BundleError(self.path, "no model bundle installed here")
         if not self.path.is_dir():
-            raise BundleError(self.path, "a bundle to score with must be an unpacked folder (tar -xf it first)")
-        verified = load_verified(self.path, keys, threads=threads)
+            raise BundleError(self.path, "a bundle to score with must be a folder (install a .tar with "
+                                        "`pianocoach install-bundle`, which verifies it before writing anything)")
+        # the folder as it is now (``bundles/current`` is a link an install may switch): what is verified
+        # here is what every later read (the feedback model) uses
+        self.folder = Path(os.path.realpath(self.path))
+        self.verification = verified = load_verified(self.folder, keys, threads=threads)
         self.manifest = verified.manifest
         self.sessions = {}
         self.input_names: dict[str, tuple[str, ...]] = {}

@@ -1,5 +1,10 @@
 """The plain measurements a player understands, named with units: tempo and its steadiness, dynamic
-range in velocity and dB, pedal use, articulation, note count, duration."""
+range in velocity and dB, pedal use, articulation, note count, duration.
+
+They are measured over the whole take with the descriptor code's own functions (so a measurement quoted
+in the feedback is the descriptor of the same name), but only those that cost time linear in the notes:
+the beat tracker (memory grows with the take's span) and the phrase dynamics (the square of the chords)
+are for the scoring windows, never for an hour-long take."""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pianocoach.features import NoteTable, compute_descriptors
+from pianocoach.features import DEFAULT_SETTINGS, NoteTable
+from pianocoach.features.descriptors import articulation, chords_of, ioi_tempo, pedal_use
 from pianocoach.scoring.notes_stream import SILENCE_DB
 
 
@@ -26,7 +32,7 @@ def measures(table: NoteTable, frame_db: np.ndarray | None = None) -> dict[str, 
     """``frame_db``: loudness frames of the recording (audio input): the dB range is their 5th to 95th
     percentile. Without it the range is estimated from the 10th and 90th percentile key velocity (about
     40 dB over velocities 1-127 on a piano: dB = 40 log10(v2/v1))."""
-    d = compute_descriptors(table)
+    d = linear_descriptors(table)
     out = {
         "duration_s": Measure(round(d["duration_s"], 2), "s", "duration", "时长"),
         "note_count": Measure(float(len(table)), "notes", "notes", "音符数"),
@@ -48,3 +54,20 @@ def measures(table: NoteTable, frame_db: np.ndarray | None = None) -> dict[str, 
         out["dynamic_range_db"] = Measure(round(40 * np.log10(high / low), 1), "dB",
                                           "dynamic range (est.)", "动态范围（估算）")
     return out
+
+
+def linear_descriptors(table: NoteTable) -> dict[str, float]:
+    """The descriptors the measurements quote, as :func:`compute_descriptors` computes them."""
+    settings = DEFAULT_SETTINGS
+    chords = chords_of(table, settings)
+    tempo = ioi_tempo(chords, settings)
+    art = articulation(table, chords)
+    pedal = pedal_use(table.pedal_events, table.start, table.end, settings.pedal_threshold)
+    velocity = table.velocity.astype(np.float64)
+    return {
+        "duration_s": float(table.end - table.start), "tempo_ioi_bpm": tempo.bpm, "tempo_ioi_cv": tempo.cv,
+        "velocity_range": float(np.percentile(velocity, 95) - np.percentile(velocity, 5)),
+        "velocity_p10": float(np.percentile(velocity, 10)), "velocity_p90": float(np.percentile(velocity, 90)),
+        "pedal_ratio": pedal.down_ratio, "pedal_changes_per_s": pedal.presses_per_s,
+        "articulation_ratio": art.ratio, "staccato_fraction": art.staccato_fraction,
+    }

@@ -1,12 +1,15 @@
 """Notes as they arrive: a MIDI event tracker, and audio through resampling and streaming transcription.
 
-Both give a provisional note table while playing (``snapshot``) and the final one at the end
+Both give the notes of a recent stretch while playing (``window``: what a live score needs, at a cost
+that depends on the stretch, never on how long the take already is) and the whole take at the end
 (``final``). A performance fed in blocks ends with exactly the table it gives when fed whole.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
+from array import array
 
 import numpy as np
 
@@ -23,14 +26,38 @@ LOUDNESS_FRAME_S = 0.05  # loudness is measured in 50 ms frames
 SETTLE_S = 1.0  # transcribed notes this close to the last transcribed frame may still change
 
 
+class PedalTrack:
+    """One pedal's (time, value) changes, in arrival (= time) order, compactly."""
+
+    def __init__(self) -> None:
+        self.times, self.values = array("d"), array("d")
+
+    def add(self, time: float, value: int) -> None:
+        self.times.append(time)
+        self.values.append(value)
+
+    def rows(self, start: float | None = None, end: float | None = None) -> np.ndarray:
+        """Changes before ``end``, from the last one at or before ``start`` on (what the pedal state
+        from ``start`` needs; the features never look further back)."""
+        first = max(0, bisect.bisect_right(self.times, start) - 1) if start is not None else 0
+        last = bisect.bisect_left(self.times, end) if end is not None else len(self.times)
+        return np.stack([np.asarray(self.times[first:last]), np.asarray(self.values[first:last])], axis=1) \
+            if last > first else np.zeros((0, 2))
+
+
 class MidiNoteTracker:
+    """Notes in onset order (events arrive in time order); a held key has no offset until released."""
+
     def __init__(self, source: str = "MIDI") -> None:
         self.source = source
-        self._open: dict[int, tuple[float, int]] = {}  # pitch -> (onset, velocity)
-        self._notes: list[tuple[float, float, int, int]] = []
-        self._pedal: list[tuple[float, int]] = []
-        self._soft: list[tuple[float, int]] = []
+        self._open: dict[int, int] = {}  # pitch -> index of its note
+        self.onset, self.offset = array("d"), array("d")  # offset NaN while the key is held
+        self.pitch, self.velocity = array("h"), array("h")
+        self.pedal, self.soft = PedalTrack(), PedalTrack()
         self.end = 0.0
+
+    def __len__(self) -> int:
+        return len(self.onset)
 
     def feed(self, events: tuple[MidiEvent, ...] | list[MidiEvent]) -> None:
         for event in events:
@@ -38,35 +65,52 @@ class MidiNoteTracker:
             if event.kind == "on":
                 if event.number in self._open:  # re-struck while held: the earlier note ends here
                     self._close(event.number, event.time)
-                self._open[event.number] = (event.time, event.value)
+                self._open[event.number] = len(self.onset)
+                self.onset.append(event.time)
+                self.offset.append(np.nan)
+                self.pitch.append(event.number)
+                self.velocity.append(event.value)
             elif event.kind == "off":
                 if event.number in self._open:
                     self._close(event.number, event.time)
             elif event.number == SUSTAIN_CC:
-                self._pedal.append((event.time, event.value))
+                self.pedal.add(event.time, event.value)
             elif event.number == SOFT_CC:
-                self._soft.append((event.time, event.value))
+                self.soft.add(event.time, event.value)
 
     def _close(self, pitch: int, time: float) -> None:
-        onset, velocity = self._open.pop(pitch)
-        self._notes.append((onset, max(time, onset), pitch, velocity))
+        index = self._open.pop(pitch)
+        self.offset[index] = max(time, self.onset[index])
 
     def covered_until(self, now: float) -> float:
         """Every note that began before this time is known (MIDI arrives without delay)."""
         return now
 
-    def snapshot(self, now: float) -> NoteTable | None:
-        """The notes so far; keys still held end at ``now``."""
-        held = [(onset, max(now, onset), pitch, velocity) for pitch, (onset, velocity) in self._open.items()]
-        return self._table(self._notes + held)
+    def window(self, start: float, end: float, now: float) -> NoteTable | None:
+        """The notes begun in [start, end) as known at ``now``, released at ``end`` at the latest (keys
+        still held end at ``now``): exactly the window of the finished take (``session.window_table``)."""
+        first, last = bisect.bisect_left(self.onset, start), bisect.bisect_left(self.onset, end)
+        return self._table(first, last, now, start, end)
+
+    def final_until(self, now: float) -> float:
+        """Windows ending by this time hold their final notes; a live MIDI window already does."""
+        return -np.inf
 
     def final(self) -> NoteTable | None:
-        return self.snapshot(self.end)
+        return self._table(0, len(self.onset), self.end)
 
-    def _table(self, notes) -> NoteTable | None:
-        if not notes:
+    def _table(self, first: int, last: int, now: float, start: float | None = None,
+               end: float | None = None) -> NoteTable | None:
+        if last <= first:
             return None
-        return NoteTable.from_notes(notes, pedal_events=self._pedal, soft_pedal_events=self._soft, source=self.source)
+        onset = np.asarray(self.onset[first:last])
+        offset = np.asarray(self.offset[first:last])
+        offset = np.where(np.isnan(offset), np.maximum(now, onset), offset)
+        if end is not None:
+            offset = np.minimum(offset, end)
+        return NoteTable.from_arrays(onset, offset, np.asarray(self.pitch[first:last]), np.asarray(self.velocity[first:last]),
+                                     pedal_events=self.pedal.rows(start, end), soft_pedal_events=self.soft.rows(start, end),
+                                     source=self.source)
 
 
 class AudioLevels:
@@ -74,7 +118,7 @@ class AudioLevels:
     and clipped samples."""
 
     def __init__(self) -> None:
-        self.frame_db: list[float] = []
+        self.frame_db = array("d")  # 20 frames a second: 576 KB for an hour
         self.clipped = 0
         self.samples = 0
         self._rest = np.zeros(0, dtype=np.float32)
@@ -87,12 +131,8 @@ class AudioLevels:
         data = np.concatenate([self._rest, audio])
         whole = len(data) // self._frame * self._frame
         frames = data[:whole].reshape(-1, self._frame).astype(np.float64)
-        self.frame_db.extend(20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-10))
+        self.frame_db.frombytes((20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-10)).astype(np.float64).tobytes())
         self._rest = data[whole:]
-
-    def db_between(self, start_s: float, end_s: float) -> np.ndarray:
-        a, b = int(start_s / LOUDNESS_FRAME_S), int(np.ceil(end_s / LOUDNESS_FRAME_S))
-        return np.asarray(self.frame_db[a:b])
 
 
 class AudioNoteStream:
@@ -125,8 +165,15 @@ class AudioNoteStream:
         before the last transcribed frame."""
         return self.transcriber.frames_done * FFT_HOP / SAMPLE_RATE - SETTLE_S
 
-    def snapshot(self, now: float) -> NoteTable | None:
-        return notes_to_table(self.transcriber.notes(final=False), self.source)
+    def window(self, start: float, end: float, now: float) -> NoteTable | None:
+        """The transcribed notes begun in [start, end), released at ``end`` at the latest, as they stand
+        now (only recent frames are decoded)."""
+        notes = [(a, min(b, end), p, amp) for a, b, p, amp in self.transcriber.live_notes(start) if a < end]
+        return notes_to_table(notes, self.source)
+
+    def final_until(self, now: float) -> float:
+        """Windows ending by this time hold their final notes (the transcription froze them)."""
+        return self.transcriber.settled_until_s
 
     def final(self) -> NoteTable | None:
         if self._resampler is not None:

@@ -30,6 +30,7 @@ from pianocoach.feedback.templates import feedback_text
 from pianocoach.inputs.base import Block
 from pianocoach.scales import SCALE_NAMES, overall_mark
 from pianocoach.scoring.bundle_scorer import BundleScorer
+from pianocoach.scoring.limits import TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker
 from pianocoach.scoring.result import BlockResult, PerformanceResult
@@ -45,12 +46,19 @@ class TooShortError(PianoCoachError):
     """Less playing than the scorer needs."""
 
 
+class NotAPerformanceError(PianoCoachError):
+    """More notes than a pianist plays, or scores that are not numbers: refused, never stored."""
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     block_seconds: float = 2.0
     window_seconds: float = 20.0
     min_playing_s: float = 3.0  # shorter performances are refused
     min_window_notes: int = 8  # a window with fewer notes is not scored
+    # more notes than this in one window is not a piano performance (100 a second for 20 s); the window
+    # descriptors cost grows with the square of the chords in a window, so this also bounds their time
+    max_window_notes: int = 2000
     clip_warn_fraction: float = 0.001  # warn when more than 0.1 % of samples are clipped
     language: str = "en"  # "en" or "zh"
 
@@ -67,15 +75,23 @@ class Timing:
 
 def window_table(table: NoteTable, start: float, end: float) -> NoteTable | None:
     """What had been played by ``end``: notes that began in [start, end), keys still down at ``end``
-    released there, and the pedal events before ``end``. A window therefore looks the same live and
-    afterwards, so its live score is reused at the end."""
-    keep = (table.onset >= start) & (table.onset < end)
-    if not keep.any():
+    released there, and the pedal changes before ``end`` from the last one at or before ``start`` on
+    (earlier ones cannot change the features). A window therefore looks the same live and afterwards,
+    so its live score is reused at the end. The table's onsets are sorted: the window is found by
+    bisection, at a cost independent of the take's length."""
+    first, last = np.searchsorted(table.onset, [start, end], side="left")
+    if last <= first:
         return None
-    pedal = table.pedal_events[table.pedal_events[:, 0] < end] if len(table.pedal_events) else table.pedal_events
-    soft = table.soft_pedal_events[table.soft_pedal_events[:, 0] < end] if len(table.soft_pedal_events) else table.soft_pedal_events
-    return NoteTable.from_arrays(table.onset[keep], np.minimum(table.offset[keep], end), table.pitch[keep],
-                                 table.velocity[keep], pedal_events=pedal, soft_pedal_events=soft, source=table.source)
+    return NoteTable.from_arrays(table.onset[first:last], np.minimum(table.offset[first:last], end), table.pitch[first:last],
+                                 table.velocity[first:last], pedal_events=_events_between(table.pedal_events, start, end),
+                                 soft_pedal_events=_events_between(table.soft_pedal_events, start, end), source=table.source)
+
+
+def _events_between(events: np.ndarray, start: float, end: float) -> np.ndarray:
+    if not len(events):
+        return events
+    first = max(0, int(np.searchsorted(events[:, 0], start, side="right")) - 1)
+    return events[first:int(np.searchsorted(events[:, 0], end, side="left"))]
 
 
 def _content_key(table: NoteTable) -> str:
@@ -97,37 +113,48 @@ class ScoringSession:
         self.blocks: list[BlockResult] = []
         self.overflows = 0
         self._cache: dict[str, np.ndarray] = {}  # window content -> scores
+        self.windows_computed = 0  # windows whose features and scores were computed (not found in the cache)
+        self.rescored_at_end = 0  # of those, the ones computed by finish()
         self._live_windows = 0  # grid windows already scored while playing
+        self._final_windows = 0  # grid windows scored on their final notes (a long audio take's settled part)
+        self._first_onset = np.inf  # the earliest note seen in any window
         self.audio_path = scorer.audio_path
         use_audio_model = kind == "audio" and self.audio_path.uses_audio_model
         self.audio_features = AudioFeatureStream() if use_audio_model else None
         self.audio_blocks: list[tuple[np.ndarray, float]] = []  # (scores, activity) per 2 s feature block
         self._last_window: np.ndarray | None = None
-        self.notes_seen = 0  # notes in the newest snapshot (what a live display counts)
+        self.notes_seen = 0  # notes in the newest live window (what a live display counts)
+        self.stop_warning = ""  # why the take ended before its input did (a length limit, a long gap)
 
     # -- while playing ---------------------------------------------------------------------------
     def add(self, block: Block) -> BlockResult | None:
         """Take one block; returns the provisional result of the newest window the notes so far cover
-        (None until there are 3 s of playing)."""
+        (None until there are 3 s of playing). Its cost depends on the window, not on the take so far."""
         started = time.perf_counter()
         if block.kind != self.kind:
-            raise ValueError(f"{self.name}: a {block.kind} block in a {self.kind} session")
+            article = "an" if block.kind == "audio" else "a"
+            raise ValueError(f"{self.name}: {article} {block.kind} block in a {self.kind} session")
         self.notes.feed(block if block.kind == "audio" else block.events)
         self.overflows = max(self.overflows, block.overflows)
         covered = self.notes.covered_until(block.end)
-        table = self.notes.snapshot(block.end) if self._next_window_end() <= covered else None
-        if table is not None:
-            self.notes_seen = len(table)
         self._count_notes_time(started)
         scores = None
-        while table is not None and self._next_window_end() <= covered:
+        while self._next_window_end() <= covered:
             end = self._next_window_end()
             self._live_windows += 1
-            if end - table.start < self.settings.min_playing_s:
+            notes_started = time.perf_counter()
+            window = self.notes.window(end - self.settings.window_seconds, end, block.end)
+            self._count_notes_time(notes_started)
+            if window is None:
                 continue
-            window_scores = self._window_scores(table, end)
+            self.notes_seen = len(window)
+            self._first_onset = min(self._first_onset, window.start)
+            if end - self._first_onset < self.settings.min_playing_s:
+                continue
+            window_scores = self._window_scores(window)
             if window_scores is not None:
                 scores = self._last_window = window_scores
+        self._score_settled_windows(block.end)
         if self.audio_features is not None:
             features_started = time.perf_counter()
             feature_blocks = self.audio_features.feed(block.audio, block.sample_rate)
@@ -141,6 +168,17 @@ class ScoringSession:
                                  round(time.perf_counter() - started, 4))
             self.blocks.append(result)
         return result
+
+    def _score_settled_windows(self, now: float) -> None:
+        """Score each window once its notes are final (cached by content), so the end of a long take
+        re-scores only its last windows: at most one more window a block."""
+        final_until = self.notes.final_until(now)
+        end = (self._final_windows + 1) * self.settings.block_seconds
+        if end <= min(final_until, self._live_windows * self.settings.block_seconds):
+            self._final_windows += 1
+            window = self.notes.window(end - self.settings.window_seconds, end, now)
+            if window is not None and end - min(self._first_onset, window.start) >= self.settings.min_playing_s:
+                self._window_scores(window)
 
     def _score_audio_blocks(self, blocks) -> np.ndarray | None:
         """Score new audio feature blocks; returns the newest block's scores (None when none came)."""
@@ -186,21 +224,27 @@ class ScoringSession:
         else:
             self.timing.features += spent
 
-    def _window_scores(self, table: NoteTable, end: float) -> np.ndarray | None:
+    def _window_scores(self, window: NoteTable | None) -> np.ndarray | None:
         started = time.perf_counter()
-        window = window_table(table, end - self.settings.window_seconds, end)
         if window is None or len(window) < self.settings.min_window_notes:
             self.timing.features += time.perf_counter() - started
             return None
+        if len(window) > self.settings.max_window_notes:
+            raise NotAPerformanceError(f"{self.name}: {len(window)} notes within {self.settings.window_seconds:.0f} s "
+                                       f"(more than {self.settings.max_window_notes}): not a piano performance")
         key = _content_key(window)
         if key in self._cache:
             self.timing.features += time.perf_counter() - started
             return self._cache[key]
         vector = feature_vector(window)
+        self.windows_computed += 1
         self.timing.features += time.perf_counter() - started
         started = time.perf_counter()
         scores = self.scorer.score(vector, self.kind)
         self.timing.inference += time.perf_counter() - started
+        if not np.all(np.isfinite(scores)):
+            raise NotAPerformanceError(f"{self.name}: the bundle's scorer gave values that are not numbers "
+                                       f"(bundle {self.scorer.bundle_id}); nothing was stored")
         self._cache[key] = scores
         return scores
 
@@ -215,15 +259,18 @@ class ScoringSession:
         grid = np.arange(s.block_seconds, end + s.block_seconds - 1e-9, s.block_seconds)
         grid = np.minimum(grid, end)
         rows, weights = [], []
+        computed_before = self.windows_computed
         for window_end in grid:
             if window_end - table.start < s.min_playing_s:
                 continue
-            scores = self._window_scores(table, float(window_end))
+            scores = self._window_scores(window_table(table, float(window_end) - s.window_seconds, float(window_end)))
             if scores is None:
                 continue
             rows.append(scores)
-            recent = (table.onset >= window_end - s.block_seconds) & (table.onset < window_end)
-            weights.append(float(recent.sum()) * float(table.velocity[recent].mean() / 127.0) if recent.any() else 0.0)
+            first, last = np.searchsorted(table.onset, [window_end - s.block_seconds, window_end], side="left")
+            recent = table.velocity[first:last]
+            weights.append(float(len(recent)) * float(recent.mean() / 127.0) if len(recent) else 0.0)
+        self.rescored_at_end = self.windows_computed - computed_before
         if not rows:
             raise TooShortError(f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)")
         values = np.asarray(rows, dtype=np.float64)
@@ -234,6 +281,11 @@ class ScoringSession:
             weighted, mean = self._combine(audio_model[0], weighted), self._combine(audio_model[1], mean)
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
         found = measures(table, frame_db)
+        if not (np.all(np.isfinite(weighted)) and np.all(np.isfinite(mean))):
+            raise NotAPerformanceError(f"{self.name}: the bundle's audio scorer gave values that are not numbers "
+                                       f"(bundle {self.scorer.bundle_id}); nothing was stored")
+        if self.stop_warning:
+            warnings.append(self.stop_warning)
         provisional = self.kind == "audio" and self.scorer.audio_is_provisional()
         if provisional:
             warnings.append("scores are provisional: this bundle's scorer learned from MIDI, and a microphone "
@@ -288,11 +340,18 @@ def warm_up(kind: str) -> float:
     return time.perf_counter() - started
 
 
-def score_source(source, scorer: BundleScorer, settings: SessionSettings = SessionSettings(), on_block=None) -> PerformanceResult:
-    """Run a whole input (file, microphone or MIDI port) through a session."""
+def score_source(source, scorer: BundleScorer, settings: SessionSettings = SessionSettings(), on_block=None,
+                 limits: TakeLimits = TakeLimits(silence_stop_s=30.0)) -> PerformanceResult:
+    """Run a whole input (file, microphone or MIDI port) through a session. The take ends at the input's
+    end, at ``limits.max_seconds``, or after ``limits.silence_stop_s`` without playing (a file's long gap):
+    the rest is not read, and the result says so."""
     session = ScoringSession(scorer, source.kind, source.name, settings)
+    watch = TakeWatch(limits)
     for block in source.blocks():
         result = session.add(block)
         if on_block:
             on_block(block, result)
+        if not watch.reason and watch.should_stop(block, block_level(block)[1]):
+            source.stop()  # a file source yields nothing more; a live one ends after this block
+            session.stop_warning = f"{watch.reason}; the rest of the input was not scored"
     return session.finish()
