@@ -6,13 +6,18 @@
 #   --with-llm     also build llama-cpp-python on this board (-march=native for its own CPU: a Pi 5's build
 #                  uses dot-product instructions a Pi 4 lacks; about an hour on a Pi 4) for the feedback model
 #   --no-service   install everything but do not enable or start the systemd service
-#   --release-key  trust this public key (make keygen KEY_NAME=release) and stop trusting the packaged
-#                  development key: from then on only bundles you signed install or load (the built-in
-#                  development-signed bundle stops loading too: flash a release-signed one next)
+#   --release-key  trust this public key (make keygen KEY_NAME=release): it goes into
+#                  /etc/pianocoach/trusted_keys/ (root's), with the marker packaged-keys.disabled, so the
+#                  packaged development key is no longer trusted: from then on only bundles you signed
+#                  install or load (the built-in development-signed bundle stops loading too: flash a
+#                  release-signed one next). Both survive upgrades; nothing in site-packages is touched.
 #
 # What it does: apt packages; a system user "pianocoach" in the audio, gpio, i2c and spi groups; a venv in
-# /opt/pianocoach/venv with ./device and its Pi extras; the default model bundle in
-# /var/lib/pianocoach/bundles; /etc/pianocoach/config.toml (kept if it exists); the systemd unit.
+# /opt/pianocoach/venv with ./device and its Pi extras (root's: the service user cannot change the code);
+# the trust anchors in /etc/pianocoach/trusted_keys (root's); the default model bundle in
+# /var/lib/pianocoach/bundles; /etc/pianocoach/config.toml (kept if it exists); the flashing gate
+# /usr/local/sbin/pianocoach-flash, its staging folder /var/tmp/pianocoach-incoming and the sudoers rule
+# for the group pianocoach-flash; the systemd unit.
 # It does not edit /boot/firmware/config.txt: copy the blocks you need from firmware_config/config.txt.
 set -euo pipefail
 
@@ -24,7 +29,7 @@ for arg in "$@"; do
         --with-llm) WITH_LLM=1 ;;
         --no-service) SERVICE=0 ;;
         --release-key=*) RELEASE_KEY="${arg#--release-key=}" ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -33,17 +38,37 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX=/opt/pianocoach
 VENV="$PREFIX/venv"
 DATA=/var/lib/pianocoach
+TRUST=/etc/pianocoach/trusted_keys          # root's trust anchors (pianocoach.bundle.trust)
+NO_PACKAGED_KEYS=packaged-keys.disabled     # marker in $TRUST: distrust the packaged development key
+GATE=/usr/local/sbin/pianocoach-flash       # the flashing gate (firmware_config/pianocoach-flash)
+STAGING=/var/tmp/pianocoach-incoming        # where make flash copies bundles (the gate reads them there)
+SUDOERS=/etc/sudoers.d/pianocoach-flash
 LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
 
 if [ "$(id -u)" != 0 ]; then
     echo "install.sh: run as root (sudo $0)" >&2
     exit 2
 fi
+if [ -n "$RELEASE_KEY" ]; then
+    if [ ! -f "$RELEASE_KEY" ]; then
+        echo "install.sh: --release-key=$RELEASE_KEY: no such file" >&2
+        exit 2
+    fi
+    case "$(basename -- "$RELEASE_KEY")" in
+        *[!A-Za-z0-9._-]*|.*|-*) echo "install.sh: --release-key=$RELEASE_KEY: name it with letters, digits, '.', '_', '-' (e.g. release.pub)" >&2; exit 2 ;;
+        *.pub) ;;
+        *) echo "install.sh: --release-key=$RELEASE_KEY: a public key file ending in .pub (make keygen writes NAME.pub)" >&2; exit 2 ;;
+    esac
+fi
 if [ "$(uname -m)" != aarch64 ]; then
     echo "install.sh: warning: this is $(uname -m), not a 64-bit Raspberry Pi OS; carrying on" >&2
 fi
 
 echo "==> Debian packages"
+EXTRA_PACKAGES=()
+if [ "$WITH_LLM" = 1 ]; then
+    EXTRA_PACKAGES+=(cmake git)
+fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     python3 python3-venv python3-dev build-essential \
@@ -51,7 +76,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     fonts-dejavu-core fonts-arphic-uming \
     i2c-tools liblgpio1 python3-lgpio \
     sudo \
-    $([ "$WITH_LLM" = 1 ] && echo cmake git)
+    "${EXTRA_PACKAGES[@]}"
 
 echo "==> user pianocoach"
 if ! id pianocoach >/dev/null 2>&1; then
@@ -63,7 +88,8 @@ for group in audio gpio i2c spi; do
 done
 
 echo "==> Python environment in $VENV"
-mkdir -p "$PREFIX"
+# root's, like everything the flashing gate runs: the service user cannot change the code
+install -d -m 0755 -o root -g root "$PREFIX"
 # system site packages: Debian's python3-lgpio is the pin factory gpiozero uses on Bookworm
 [ -x "$VENV/bin/python" ] || python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/pip" install --upgrade pip
@@ -77,31 +103,100 @@ if [ "$WITH_LLM" = 1 ]; then
 fi
 cp "$REPO/README.md" "$PREFIX/README.md"
 
-echo "==> data and the default model bundle in $DATA"
-mkdir -p "$DATA/bundles" "$DATA/trusted_keys" /etc/pianocoach
-chown -R pianocoach:pianocoach "$DATA"
-# the first bundle goes in as every later one does (verify, health check, atomic switch); a device that
-# already has one keeps it
-if [ ! -e "$DATA/bundles/current" ]; then
-    BUNDLE_SRC="$("$VENV/bin/python" -c 'from pianocoach.bundle import DEFAULT_BUNDLE; print(DEFAULT_BUNDLE)')"
-    runuser -u pianocoach -- "$VENV/bin/pianocoach" install-bundle "$BUNDLE_SRC" --data-dir "$DATA"
-fi
+# Run something as the service user the way the flashing gate runs: from /, with a fixed environment.
+as_service() {
+    (cd / && runuser -u pianocoach -- /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+        NUMBA_CACHE_DIR="$DATA/numba-cache" OMP_NUM_THREADS=2 "$@")
+}
 
+echo "==> trust anchors in $TRUST (root's: nothing the service user or the flash group runs can change them)"
+install -d -m 0755 -o root -g root /etc/pianocoach "$TRUST"
 if [ -n "$RELEASE_KEY" ]; then
-    echo "==> trusting $RELEASE_KEY only (the packaged development key is removed)"
-    install -m 0644 -o pianocoach -g pianocoach "$RELEASE_KEY" "$DATA/trusted_keys/$(basename "$RELEASE_KEY")"
-    PACKAGED="$("$VENV/bin/python" -c 'from pianocoach.bundle.signing import PACKAGED_KEYS; print(PACKAGED_KEYS)')"
-    rm -f "$PACKAGED/development.pub"
+    KEY_FILE="$(basename -- "$RELEASE_KEY")"
+    # it must load as an Ed25519 public key before the device depends on it
+    "$VENV/bin/python" -I -c 'import sys
+from pianocoach.bundle.signing import load_public_key
+key = load_public_key(sys.argv[1])
+print(f"    trusting {key.name} ({key.key_id}); the packaged development key no longer")' "$RELEASE_KEY"
+    install -m 0644 -o root -g root -- "$RELEASE_KEY" "$TRUST/.$KEY_FILE.tmp"
+    mv -f -- "$TRUST/.$KEY_FILE.tmp" "$TRUST/$KEY_FILE"
+    printf '%s\n' "Written by install.sh --release-key: the keys packaged with the software are not trusted here." \
+        > "$TRUST/$NO_PACKAGED_KEYS"
+    chmod 0644 "$TRUST/$NO_PACKAGED_KEYS"
+fi
+# a key file root did not make (or others may write) is skipped by the device; say so here
+for f in "$TRUST"/*.pub; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    if [ -L "$f" ] || [ ! -f "$f" ] || [ "$(stat -c %u -- "$f")" != 0 ] || [ -n "$(find "$f" -maxdepth 0 -perm /022)" ]; then
+        echo "    warning: $f is not a root-owned regular file writable by root only: the device ignores it" >&2
+    fi
+done
+"$VENV/bin/python" -I -c 'from pianocoach.bundle.trust import device_keys
+keys = device_keys(allow_override=False)
+print("    trusted: " + (", ".join(f"{k.name} ({k.key_id})" for k in keys) or "no key at all: no bundle installs or loads"))'
+if [ -e "$DATA/trusted_keys" ] || [ -L "$DATA/trusted_keys" ]; then
+    echo "    note: $DATA/trusted_keys/ is no longer read (the service user could write it) and its keys were not"
+    echo "          copied: put a key you want trusted, after checking it, into $TRUST/ (install.sh --release-key=FILE)"
 fi
 
-echo "==> flashing from a workstation: group pianocoach-flash may run pianocoach as the service user"
+echo "==> data and the default model bundle in $DATA"
+if [ -L "$DATA" ] || { [ -e "$DATA" ] && [ ! -d "$DATA" ]; }; then
+    echo "install.sh: $DATA is not a folder (a link or a file): move it away and run install.sh again" >&2
+    exit 2
+fi
+[ -d "$DATA" ] || install -d -m 0755 -o pianocoach -g pianocoach "$DATA"
+chown pianocoach:pianocoach "$DATA"  # that folder only: what is inside is the service user's, never walked by root
+as_service mkdir -p "$DATA/bundles" "$DATA/numba-cache"
+# the first bundle goes in as every later one does (verify, health check, atomic switch), as the service
+# user; a device that already has one keeps it, and one that no longer trusts the development key skips it
+if [ ! -e "$DATA/bundles/current" ]; then
+    as_service "$VENV/bin/python" -I -c 'import sys
+from pathlib import Path
+from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
+from pianocoach.bundle.store import BundleStore
+from pianocoach.bundle.trust import device_keys
+keys = device_keys(allow_override=False)
+check = verify_bundle(DEFAULT_BUNDLE, keys)
+if not check.ok:
+    print("    the built-in bundle is not installed: " + check.problems[0])
+    print("    flash a bundle signed by a key this device trusts (make flash)")
+    sys.exit(0)
+result = BundleStore(Path(sys.argv[1]) / "bundles", keys).install(DEFAULT_BUNDLE)
+print(f"    installed {result.bundle_id} ({result.folder})")' "$DATA"
+fi
+
+echo "==> flashing from a workstation: group pianocoach-flash may run $GATE, and nothing else, as the service user"
 getent group pianocoach-flash >/dev/null || groupadd --system pianocoach-flash
-SUDOERS=/etc/sudoers.d/pianocoach-flash
-echo "%pianocoach-flash ALL=(pianocoach) NOPASSWD: $VENV/bin/pianocoach" > "$SUDOERS.tmp"
+install -m 0755 -o root -g root "$REPO/firmware_config/pianocoach-flash" "$GATE.tmp"
+mv -f "$GATE.tmp" "$GATE"
+# the staging folder: root's, mode 1731 (the group adds files and removes only its own, the service user
+# opens a named file); an older make flash made it as the flash user: such a folder is replaced
+if [ -L "$STAGING" ] || { [ -e "$STAGING" ] && { [ ! -d "$STAGING" ] || [ "$(stat -c %u -- "$STAGING")" != 0 ]; }; }; then
+    echo "    replacing $STAGING (not root's)"
+    rm -rf -- "$STAGING"
+fi
+[ -d "$STAGING" ] || mkdir -m 0700 -- "$STAGING"
+if [ -L "$STAGING" ] || [ "$(stat -c %u -- "$STAGING")" != 0 ]; then
+    echo "install.sh: $STAGING was made by someone else while this ran: run install.sh again" >&2
+    exit 2
+fi
+chown root:pianocoach-flash -- "$STAGING"
+chmod 1731 -- "$STAGING"
+# systemd-tmpfiles keeps it (its own line: /var/tmp's age cleanup leaves it alone) and makes it at boot
+install -m 0644 -o root -g root "$REPO/firmware_config/pianocoach-tmpfiles.conf" /etc/tmpfiles.d/pianocoach.conf
+printf '%s\n' "# written by PianoCoach's install.sh: the flash group may run the flashing gate (install NAME.tar," \
+    "# status, rollback), and nothing else, as the service user" \
+    "%pianocoach-flash ALL=(pianocoach) NOPASSWD: $GATE" > "$SUDOERS.tmp"  # a name with a dot: sudo skips it
+chown root:root "$SUDOERS.tmp"
 chmod 0440 "$SUDOERS.tmp"
-visudo -cf "$SUDOERS.tmp" >/dev/null && mv "$SUDOERS.tmp" "$SUDOERS"
+if ! visudo -cf "$SUDOERS.tmp" >/dev/null; then
+    rm -f "$SUDOERS.tmp"
+    echo "install.sh: the sudoers rule did not pass visudo -c; $SUDOERS left as it was" >&2
+    exit 2
+fi
+mv -f "$SUDOERS.tmp" "$SUDOERS"
 echo "    add the SSH user you flash as: sudo usermod -aG pianocoach-flash <user>"
-echo "    trust your release key: copy release.pub into $DATA/trusted_keys/"
+echo "    it runs: sudo -n -u pianocoach $GATE install NAME.tar | status | rollback"
 
 if [ -e /etc/pianocoach/config.toml ]; then
     echo "==> keeping /etc/pianocoach/config.toml"
@@ -109,7 +204,7 @@ else
     install -m 0644 "$REPO/firmware_config/config.toml" /etc/pianocoach/config.toml
 fi
 # a bad configuration stops here, with the key named, instead of in a restart loop
-"$VENV/bin/python" -c 'import sys; from pianocoach.appliance.config import load_config; load_config(sys.argv[1])' \
+"$VENV/bin/python" -I -c 'import sys; from pianocoach.appliance.config import load_config; load_config(sys.argv[1])' \
     /etc/pianocoach/config.toml
 
 echo "==> systemd unit"

@@ -289,7 +289,7 @@ def _flash(args: argparse.Namespace) -> int:
     from pianocoach_export.flash import FlashError, flash_all, format_report, read_inventory
     from pianocoach_export.signing import key_dir
 
-    base = Device(host=args.host or "", port=args.port, data_dir=args.data_dir, pianocoach=args.pianocoach,
+    base = Device(host=args.host or "", port=args.port, pianocoach=args.pianocoach,
                   staging=args.staging, identity=str(args.identity or ""), ssh_options=tuple(args.ssh_option or ()))
     if args.inventory:
         devices = read_inventory(args.inventory, base)
@@ -364,10 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     flash.add_argument("--port", type=int, default=22)
     flash.add_argument("--identity", type=Path, help="SSH private key (default: ssh's agent and ~/.ssh)")
     flash.add_argument("--ssh-option", action="append", metavar="KEY=VALUE", help="extra ssh -o option (repeatable)")
-    flash.add_argument("--data-dir", default="/var/lib/pianocoach", help="the device's data folder")
     flash.add_argument("--pianocoach", default=Device.pianocoach,
-                       help=f"the device's pianocoach command (default: {Device.pianocoach!r}, which install.sh allows "
-                            "to members of the pianocoach-flash group)")
+                       help=f"the device's flashing gate command (default: {Device.pianocoach!r}, which install.sh "
+                            "allows to members of the pianocoach-flash group; its data folder is fixed)")
     flash.add_argument("--staging", default=Device.staging, help=f"where the bundle is copied on the device (default {Device.staging})")
     flash.set_defaults(run=_flash)
 
