@@ -13,7 +13,8 @@ TORCH_INDEX_URL ?=
 # General is the held-out test soundfont),
 # PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), DejaVu (display text), Kai/Ming CJK fonts
 # (jianzipu renders, Chinese on the display). OpenSSH: flashing (the tests run a loopback sshd).
-APT_PACKAGES ?= openssh-client openssh-server fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont \
+# systemd: systemd-analyze rates the unit's hardening.
+APT_PACKAGES ?= openssh-client openssh-server fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont systemd \
 	libportaudio2 espeak-ng sox fonts-dejavu-core \
 	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming
 
@@ -40,7 +41,7 @@ CONFIG ?= host_training/llm_configs/tiny.toml
 RUN ?= artifacts/llm/tiny-run
 QUANT ?= Q4_K_M
 # `make flash HOST=user@device [BUNDLE=folder|tar] [PORT=22]` or `make flash INVENTORY=devices.toml`;
-# FLASH_OPTS passes more flags (--identity KEY, --ssh-option K=V, --data-dir, --pianocoach)
+# FLASH_OPTS passes more flags (--identity KEY, --ssh-option K=V, --pianocoach GATE, --staging DIR)
 HOST ?=
 INVENTORY ?=
 PORT ?= 22
