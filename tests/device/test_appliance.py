@@ -368,10 +368,12 @@ def test_install_bundle_makes_the_running_appliance_reload(tmp_path, performance
         done = subprocess.run(cli + ["install-bundle", str(signed_copy(tmp_path / "b2", key, "release-2"))] + data,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0 and f"told the appliance (pid {daemon.pid}) to reload" in done.stdout
-        while "model bundle release-2 loaded (was release-1)" not in (tmp_path / "run.log").read_text():
+        # the log line comes first, then the idle screen that names the new bundle
+        deadline = time.time() + 120
+        while not all(line in (tmp_path / "run.log").read_text()
+                      for line in ("model bundle release-2 loaded (was release-1)", "model release-2")):
             assert daemon.poll() is None and time.time() < deadline, (tmp_path / "run.log").read_text()[-2000:]
             time.sleep(0.3)
-        assert "model release-2" in (tmp_path / "run.log").read_text()
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
