@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pianocoach import __version__
 from pianocoach.console import add_verbose_flag, run_command
+from pianocoach.scoring.limits import FILE_SILENCE_STOP_S
 
 # `pianocoach features` describes a clip: the beat tracker's memory grows with the span (about 0.7 MB a
 # second) and the phrase dynamics with the square of the chords, so a whole hour is not a clip
@@ -179,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
     score.add_argument("--max-minutes", type=_bounded(0.1, 600.0), default=15.0,
                        help="a take ends after this long (default 15, as the appliance's input.max_minutes)")
-    score.add_argument("--silence-stop-s", type=_bounded(0.0, 3600.0), default=30.0,
-                       help="a take ends after this long without playing (default 30; 0: only at the end)")
+    score.add_argument("--silence-stop-s", type=_bounded(0.0, 3600.0), default=FILE_SILENCE_STOP_S,
+                       help=f"a take ends after this long without playing (default {FILE_SILENCE_STOP_S:g}; 0: only at the end)")
     score.set_defaults(run=_score)
 
     from pianocoach.appliance.app import add_config_flags, history_command, run_command

@@ -313,7 +313,7 @@ class Daemon:
                 post("block", (block, level))
                 if watch.should_stop(block, db):
                     capture.source.stop()
-                    if block.end >= watch.limits.max_seconds:  # a silence is the usual end; the limit is news
+                    if watch.at_limit:
                         capture.session.stop_warning = watch.reason
             if capture.cancelled:
                 return

@@ -123,13 +123,19 @@ def staged_bundle(staging: Path, name: str) -> tuple[Path, int]:
     return path, fd
 
 
-def _check_staging_folder(staging: Path) -> None:
+def _real_folder(path: Path, missing: str) -> os.stat_result:
+    """``path``'s own status (not a link's target), refusing anything but a real folder."""
     try:
-        info = staging.lstat()
+        info = path.lstat()
     except FileNotFoundError:
-        raise GateError(f"{staging}: no staging folder (install.sh makes it)") from None
+        raise GateError(f"{path}: {missing} (install.sh makes it)") from None
     if not stat.S_ISDIR(info.st_mode):
-        raise GateError(f"{staging}: not a folder (a link or a file): refused")
+        raise GateError(f"{path}: not a folder (a link or a file): refused")
+    return info
+
+
+def _check_staging_folder(staging: Path) -> None:
+    info = _real_folder(staging, "no staging folder")
     if info.st_uid not in (0, os.geteuid()):
         raise GateError(f"{staging}: owned by uid {info.st_uid}, not root: refused (install.sh makes it)")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
@@ -140,12 +146,7 @@ def _check_staging_folder(staging: Path) -> None:
 def _store_root(data_dir: Path, writing: bool) -> Path:
     """``data_dir/bundles``, refusing a data folder or store that is a link (or, to write, not this
     user's: run the gate as the service user)."""
-    try:
-        info = data_dir.lstat()
-    except FileNotFoundError:
-        raise GateError(f"{data_dir}: no such data folder (install.sh makes it)") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise GateError(f"{data_dir}: not a folder (a link or a file): refused")
+    info = _real_folder(data_dir, "no such data folder")
     root = data_dir / "bundles"
     try:
         root_info = root.lstat()

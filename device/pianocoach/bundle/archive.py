@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from pianocoach.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, check_file_name
+from pianocoach.bundle.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, SIGNATURE_NAME, Manifest, check_file_name
 from pianocoach.bundle.signing import TrustedKey, check_signature
 from pianocoach.errors import BundleError
 
@@ -269,8 +269,6 @@ def read_signed(source: TarBundle | FolderBundle, keys: list[TrustedKey]) -> tup
         if name not in members or members[name].is_dir:
             what = "not a model bundle?" if name == MANIFEST_NAME else "the bundle is not signed"
             raise BundleError(source.path, f"missing {name} ({what})")
-    from pianocoach.bundle.manifest import MAX_MANIFEST_BYTES
-
     raw = read_small(source, members[MANIFEST_NAME], MAX_MANIFEST_BYTES)
     signature = read_small(source, members[SIGNATURE_NAME], MAX_SIGNATURE_BYTES)
     problem = check_signature(raw, signature, keys)

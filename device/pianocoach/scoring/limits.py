@@ -14,6 +14,7 @@ from pianocoach.inputs.base import Block
 log = logging.getLogger(__name__)
 
 QUIET_DB = -120.0  # the level of a MIDI block without a key press
+FILE_SILENCE_STOP_S = 30.0  # `pianocoach score`: a gap this long in a file ends the take (the appliance: 8 s)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class TakeWatch:
         self.played = False
         self.quiet_since: float | None = None
         self.reason = ""
+        self.at_limit = False  # the take reached max_seconds (news; a silence is how takes usually end)
 
     def should_stop(self, block: Block, db: float) -> bool:
         if self.reason:
@@ -54,6 +56,7 @@ class TakeWatch:
         if self.limits.silence_stop_s and self.played and quiet >= self.limits.silence_stop_s:
             self.reason = f"the take ended after {quiet:.0f} s of silence"
         elif block.end >= self.limits.max_seconds:
+            self.at_limit = True
             self.reason = f"the take was stopped at the {self.limits.max_seconds / 60:g}-minute limit"
         if self.reason:
             log.info("%s (at %.1f s)", self.reason, block.end)

@@ -26,6 +26,14 @@ LOUDNESS_FRAME_S = 0.05  # loudness is measured in 50 ms frames
 SETTLE_S = 1.0  # transcribed notes this close to the last transcribed frame may still change
 
 
+def changes_in_window(times, start: float | None, end: float | None) -> slice:
+    """Which of a pedal's changes (``times`` sorted) a window [start, end) needs: those before ``end``, from
+    the last one at or before ``start`` on (the pedal's state at the window's start; the features never
+    look further back). The live tracker and the finished take's windows both cut this way."""
+    first = max(0, bisect.bisect_right(times, start) - 1) if start is not None else 0
+    return slice(first, bisect.bisect_left(times, end) if end is not None else len(times))
+
+
 class PedalTrack:
     """One pedal's (time, value) changes, in arrival (= time) order, compactly."""
 
@@ -37,12 +45,11 @@ class PedalTrack:
         self.values.append(value)
 
     def rows(self, start: float | None = None, end: float | None = None) -> np.ndarray:
-        """Changes before ``end``, from the last one at or before ``start`` on (what the pedal state
-        from ``start`` needs; the features never look further back)."""
-        first = max(0, bisect.bisect_right(self.times, start) - 1) if start is not None else 0
-        last = bisect.bisect_left(self.times, end) if end is not None else len(self.times)
-        return np.stack([np.asarray(self.times[first:last]), np.asarray(self.values[first:last])], axis=1) \
-            if last > first else np.zeros((0, 2))
+        """The (time, value) rows a window needs (:func:`changes_in_window`)."""
+        part = changes_in_window(self.times, start, end)
+        if part.stop <= part.start:
+            return np.zeros((0, 2))
+        return np.stack([np.asarray(self.times[part]), np.asarray(self.values[part])], axis=1)
 
 
 class MidiNoteTracker:

@@ -30,9 +30,9 @@ from pianocoach.feedback.templates import feedback_text
 from pianocoach.inputs.base import Block
 from pianocoach.scales import SCALE_NAMES, overall_mark
 from pianocoach.scoring.bundle_scorer import BundleScorer
-from pianocoach.scoring.limits import TakeLimits, TakeWatch, block_level
+from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
-from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker
+from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
 from pianocoach.scoring.result import BlockResult, PerformanceResult
 
 log = logging.getLogger(__name__)
@@ -88,10 +88,7 @@ def window_table(table: NoteTable, start: float, end: float) -> NoteTable | None
 
 
 def _events_between(events: np.ndarray, start: float, end: float) -> np.ndarray:
-    if not len(events):
-        return events
-    first = max(0, int(np.searchsorted(events[:, 0], start, side="right")) - 1)
-    return events[first:int(np.searchsorted(events[:, 0], end, side="left"))]
+    return events[changes_in_window(events[:, 0], start, end)] if len(events) else events
 
 
 def _content_key(table: NoteTable) -> str:
@@ -341,7 +338,7 @@ def warm_up(kind: str) -> float:
 
 
 def score_source(source, scorer: BundleScorer, settings: SessionSettings = SessionSettings(), on_block=None,
-                 limits: TakeLimits = TakeLimits(silence_stop_s=30.0)) -> PerformanceResult:
+                 limits: TakeLimits = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S)) -> PerformanceResult:
     """Run a whole input (file, microphone or MIDI port) through a session. The take ends at the input's
     end, at ``limits.max_seconds``, or after ``limits.silence_stop_s`` without playing (a file's long gap):
     the rest is not read, and the result says so."""
