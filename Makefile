@@ -51,6 +51,12 @@ FLASH_OPTS ?=
 MODEL ?= blend
 # the scorers `make export` exports (the first one goes into the bundle it builds)
 EXPORT_MODELS ?= blend
+# `make bundle`: keep the committed default bundle's jianzipu reader (verified; piano feature changes do not
+# touch it) or `READER=train` (trained and exported when artifacts/ has none)
+READER ?= keep
+# `make bundle AUDIO=keep`: keep its audio path (verified) instead of training it from the renders, for a feature
+# version whose audio features were measured to be unchanged
+AUDIO ?= train
 # `make keygen` writes KEY_NAME.key / KEY_NAME.pub into $PIANOCOACH_KEY_DIR (default ~/.config/pianocoach/keys)
 KEY_NAME ?= release
 
@@ -168,7 +174,7 @@ export: setup
 	$(PY) -m pianocoach_export export --models $(EXPORT_MODELS)
 
 bundle: setup
-	$(PY) -m pianocoach_export bundle --default
+	$(PY) -m pianocoach_export bundle --default --reader $(READER) --audio $(AUDIO)
 	$(VENV)/bin/pianocoach verify-bundle
 
 verify-bundle: setup

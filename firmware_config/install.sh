@@ -94,6 +94,8 @@ install -d -m 0755 -o root -g root "$PREFIX"
 [ -x "$VENV/bin/python" ] || python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/pip" install --upgrade pip
 "$VENV/bin/pip" install -r "$REPO/device/requirements.txt"
+# an older device software carried librosa and numba (a JIT compiler, about 250 MB resident): remove them
+"$VENV/bin/pip" uninstall -y -q librosa numba llvmlite resampy mir_eval scikit-learn scipy 2>/dev/null || true
 # basic-pitch's transcription model; its own metadata pulls tensorflow, which the device never needs
 "$VENV/bin/pip" install --no-deps basic-pitch==0.4.0
 "$VENV/bin/pip" install "$REPO/device[pi]"
@@ -106,7 +108,7 @@ cp "$REPO/README.md" "$PREFIX/README.md"
 # Run something as the service user the way the flashing gate runs: from /, with a fixed environment.
 as_service() {
     (cd / && runuser -u pianocoach -- /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
-        NUMBA_CACHE_DIR="$DATA/numba-cache" OMP_NUM_THREADS=2 "$@")
+        OMP_NUM_THREADS=2 "$@")
 }
 
 echo "==> trust anchors in $TRUST (root's: nothing the service user or the flash group runs can change them)"
@@ -146,24 +148,31 @@ if [ -L "$DATA" ] || { [ -e "$DATA" ] && [ ! -d "$DATA" ]; }; then
 fi
 [ -d "$DATA" ] || install -d -m 0755 -o pianocoach -g pianocoach "$DATA"
 chown pianocoach:pianocoach "$DATA"  # that folder only: what is inside is the service user's, never walked by root
-as_service mkdir -p "$DATA/bundles" "$DATA/numba-cache"
+as_service mkdir -p "$DATA/bundles"
 # the first bundle goes in as every later one does (verify, health check, atomic switch), as the service
-# user; a device that already has one keeps it, and one that no longer trusts the development key skips it
-if [ ! -e "$DATA/bundles/current" ]; then
-    as_service "$VENV/bin/python" -I -c 'import sys
+# user; a device keeps the bundle it has while this software still accepts it (an update that changed the
+# feature code refuses bundles trained on the old features: the built-in one replaces it then), and one
+# that no longer trusts the development key skips the built-in bundle
+as_service "$VENV/bin/python" -I -c 'import sys
 from pathlib import Path
 from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
 from pianocoach.bundle.store import BundleStore
 from pianocoach.bundle.trust import device_keys
 keys = device_keys(allow_override=False)
+store = BundleStore(Path(sys.argv[1]) / "bundles", keys)
+if store.current() is not None:
+    kept = verify_bundle(store.root / store.current(), keys, check_models=False)
+    if kept.ok:
+        print(f"    keeping the installed bundle {store.current()}")
+        sys.exit(0)
+    print(f"    the installed bundle {store.current()} no longer loads: {kept.problems[0]}")
 check = verify_bundle(DEFAULT_BUNDLE, keys)
 if not check.ok:
     print("    the built-in bundle is not installed: " + check.problems[0])
     print("    flash a bundle signed by a key this device trusts (make flash)")
     sys.exit(0)
-result = BundleStore(Path(sys.argv[1]) / "bundles", keys).install(DEFAULT_BUNDLE)
+result = store.install(DEFAULT_BUNDLE)
 print(f"    installed {result.bundle_id} ({result.folder})")' "$DATA"
-fi
 
 echo "==> flashing from a workstation: group pianocoach-flash may run $GATE, and nothing else, as the service user"
 getent group pianocoach-flash >/dev/null || groupadd --system pianocoach-flash

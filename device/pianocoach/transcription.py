@@ -24,7 +24,8 @@ remaining energy (so decoding grows with the square of the length). So:
 - while playing, ``live_notes(since_s)`` decodes only the recent, not yet frozen frames.
 
 basic-pitch is installed without its tensorflow dependency (``pip install --no-deps basic-pitch``);
-only its ONNX file and its note-decoding module are used.
+only its ONNX file is used; its note decoder is vendored in :mod:`pianocoach.note_decoder` (basic-pitch's
+``note_creation`` module imports librosa, and so numba, which the device does not carry).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pianocoach.console import library_prints_logged, quiet_root_logger
 from pianocoach.errors import PianoCoachError
 from pianocoach.features import NoteTable
+from pianocoach.note_decoder import decode_notes
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +90,6 @@ def default_model_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise TranscriberError("basic-pitch is not installed (pip install --no-deps basic-pitch==0.4.0)")
     return Path(spec.submodule_search_locations[0]) / "saved_models" / "icassp_2022" / "nmp.onnx"
-
-
-def _decoder():
-    """basic-pitch's ``note_creation`` module, imported quietly (the first import takes a while)."""
-    import warnings
-
-    # basic_pitch's package import logs a warning per missing optional backend (TF, CoreML, TFLite)
-    with quiet_root_logger(), library_prints_logged(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # resampy 0.4.2 imports the deprecated pkg_resources
-        from basic_pitch import note_creation
-    return note_creation
 
 
 def frame_times(index: np.ndarray) -> np.ndarray:
@@ -351,11 +341,10 @@ class StreamingTranscriber:
             diff = _frame_diff(note, self._store.lead(first), first)
             with np.errstate(invalid="ignore", divide="ignore"):  # silence: 0 / 0, as in basic-pitch
                 onset = np.maximum(onset, top_onset * diff / top_diff)
-        # note and onset are views of the store: basic-pitch reads them (copies what it changes)
+        # note and onset are views of the store: the decoder reads them (copies what it changes)
         with np.errstate(invalid="ignore", divide="ignore"):
-            events = _decoder().output_to_notes_polyphonic(
-                note, onset, onset_thresh=ONSET_THRESHOLD, frame_thresh=FRAME_THRESHOLD, min_note_len=MIN_NOTE_FRAMES,
-                infer_onsets=peaks_until is None, max_freq=None, min_freq=None, melodia_trick=True)
+            events = decode_notes(note, onset, onset_thresh=ONSET_THRESHOLD, frame_thresh=FRAME_THRESHOLD,
+                                  min_note_len=MIN_NOTE_FRAMES, infer=peaks_until is None, melodia_trick=True)
         return [(start + first, end + first, pitch, amplitude) for start, end, pitch, amplitude in events]
 
     def _new_notes(self, events: list[Event], low: int, high: int | None) -> list[Event]:

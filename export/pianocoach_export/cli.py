@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -70,6 +71,58 @@ def _reader_model(progress: bool):
                         for name, r in int8.items()}}
     provenance = {k: v for k, v in read_json(Path(export.run_dir) / "run.json").items() if k != "finished"}
     return BundleModel(READER_ROLE, Path(export.int8_path), "cnn, one head per part", "int8", LABELS, metrics, provenance)
+
+
+AUDIO_ROLES = ("audio_scorer", "transcription_scorer")
+
+
+def _kept_models(roles: tuple[str, ...]) -> tuple[dict, dict]:
+    """Models of the committed default bundle to carry into its rebuild, by role, and its audio path.
+
+    For the jianzipu reader (it reads images: the piano feature settings never touch it, and retraining it
+    costs about half an hour here) and, with ``--audio keep``, the audio path when a feature version changed
+    the code but not the numbers (say so in the README with the measurement). The bundle is verified first
+    (signature, checksums, every model) against the feature settings it records, and the files are copied
+    out before the bundle is replaced; each model's provenance names the bundle and feature hash it came from."""
+    import shutil
+
+    from pianocoach.bundle import DEFAULT_BUNDLE, Manifest, sha256_file, verify_bundle
+    from pianocoach.bundle.signing import trusted_keys
+    from pianocoach.errors import BundleRejected
+    from pianocoach.features import DEFAULT_SETTINGS, FeatureSettings
+    from pianocoach_export.bundle import models_from_bundle
+    from pianocoach_train.runs import artifacts_dir
+
+    # the settings it records, read to check it against them (the signature check comes next); a settings
+    # field this code no longer has means the bundle cannot be checked here: train instead
+    try:
+        recorded = FeatureSettings.from_dict(Manifest.read(DEFAULT_BUNDLE).feature_settings)
+    except TypeError as exc:
+        raise BundleRejected(DEFAULT_BUNDLE, [f"its feature settings do not fit this code ({exc}); use READER=train "
+                                              "AUDIO=train"]) from None
+    check = verify_bundle(DEFAULT_BUNDLE, trusted_keys(), settings=recorded)  # the packaged keys, not an override
+    if not check.ok:
+        raise BundleRejected(DEFAULT_BUNDLE, check.problems)
+    manifest = check.manifest
+    found, audio_path = models_from_bundle(DEFAULT_BUNDLE)
+    kept = {}
+    for role in roles:
+        model = next((m for m in found if m.role == role), None)
+        if model is None:
+            raise BundleRejected(DEFAULT_BUNDLE, [f"no {role} model to keep"])
+        copy = artifacts_dir() / "export" / role / f"kept-from-default-bundle.{model.precision}{Path(model.file).suffix}"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model.source, copy)
+        if sha256_file(copy) != manifest.files[model.file].sha256:  # changed between the check and the copy
+            copy.unlink()
+            raise BundleRejected(DEFAULT_BUNDLE, [f"{model.file}: changed while it was being kept"])
+        # a model kept before keeps the bundle and the features it was first trained with
+        provenance = {"kept_from_bundle": manifest.bundle_id,
+                      "trained_on_feature_settings_sha256": manifest.feature_settings_sha256, **model.provenance}
+        kept[role] = replace(model, source=copy, provenance=provenance)
+        print(f"{role}: kept from {DEFAULT_BUNDLE} ({manifest.bundle_id}, verified; trained on features "
+              f"{provenance['trained_on_feature_settings_sha256'][:12]}, now {DEFAULT_SETTINGS.sha256()[:12]})")
+    return kept, audio_path
 
 
 def _audio_models(progress: bool) -> tuple[list, dict]:
@@ -175,11 +228,16 @@ def _default_bundle(args: argparse.Namespace) -> int:
     from pianocoach_train.runs import artifacts_dir
 
     progress = sys.stderr.isatty()
+    keep = (("jianzipu_reader",) if args.reader == "keep" else ()) + (AUDIO_ROLES if args.audio == "keep" else ())
+    kept, kept_audio_path = _kept_models(keep) if keep else ({}, {})  # before anything replaces the bundle
     result = _export_release(args.model, _store(args), prune=False, progress=progress)
     tar_path = artifacts_dir() / "bundles" / "default.tar"
     scorer = _scorer_model(result)
-    reader = _reader_model(progress)
-    audio, audio_path = _audio_models(progress)
+    reader = kept.get("jianzipu_reader") or _reader_model(progress)
+    if args.audio == "keep":
+        audio, audio_path = [kept[role] for role in AUDIO_ROLES if role in kept], kept_audio_path
+    else:
+        audio, audio_path = _audio_models(progress)
     _write_verified([scorer, reader, *audio], _signing_key(args), DEFAULT_BUNDLE, tar_path, _bundle_id(f"default-{args.model}"),
                     audio_path)
     size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.rglob("*") if p.is_file())
@@ -325,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = commands.add_parser("bundle", help="rebuild the committed default bundle from the release model")
     bundle.add_argument("--default", action="store_true", required=True, help="write the default bundle (the only kind yet)")
     bundle.add_argument("--model", default="blend", type=lambda t: _models(t)[0], help="scorer (default blend)")
+    bundle.add_argument("--reader", choices=("keep", "train"), default="keep",
+                        help="jianzipu reader: keep the committed bundle's (verified; the default) or train and export "
+                             "one (reused from artifacts/ when trained before)")
+    bundle.add_argument("--audio", choices=("keep", "train"), default="train",
+                        help="audio path: train it from the renders as make eval-audio chose (the default), or keep the "
+                             "committed bundle's (verified), for a feature change shown not to move the audio features")
     bundle.add_argument("--data", type=Path, help=data_help)
     bundle.add_argument("--key", type=Path, help=key_help)
     bundle.set_defaults(run=_default_bundle)

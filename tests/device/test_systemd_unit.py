@@ -1,6 +1,6 @@
 """The appliance's systemd unit is sandboxed: `systemd-analyze security` rates it 3.0 or better, and the
 settings the hardening issue asks for are there, without taking away what the daemon needs (its device
-groups, the network for a remote feedback server, the JIT numba compiles with)."""
+groups, the network for a remote feedback server, the writable+executable memory of the microphone's cffi callback)."""
 
 import re
 import shutil
@@ -101,8 +101,8 @@ def test_the_issue_s_required_settings_are_there(unit, service):
 
 def test_memory_max_fits_the_daemon_and_a_local_model_and_leaves_a_2gb_pi_room(service):
     cap = size_bytes(last(service, "MemoryMax"))
-    # the daemon (about 450 MB) plus the largest local language model (800 MB)
-    assert cap >= (450 + 800) * 1024**2
+    # the daemon's budget (250 MB; make soak measures about 190) plus the largest local language model (800 MB)
+    assert cap >= (250 + 800) * 1024**2
     assert cap < 2 * 1024**3
 
 
@@ -119,9 +119,9 @@ def test_what_the_daemon_needs_is_still_allowed(service):
         assert allowed >= {"char-alsa", "char-gpiochip", "char-i2c", "char-spidev"}
     assert last(service, "Nice") == "-5"
     assert "PrivateDevices" not in service or last(service, "PrivateDevices") == "no"
-    # numba compiles with LLVM at run time: writable+executable memory, as long as numba is a device dependency
-    if "numba" in (REPO / "device" / "requirements.txt").read_text():
-        assert service.get("MemoryDenyWriteExecute", ["no"])[-1] != "yes"
+    # the microphone callback is a cffi ffi.callback (sounddevice), which needs writable+executable memory
+    assert "sounddevice" in (REPO / "device" / "requirements.txt").read_text()
+    assert service.get("MemoryDenyWriteExecute", ["no"])[-1] != "yes"
     # @system-service minus the privileged calls; a refused call returns EPERM rather than killing the daemon
     filters = service["SystemCallFilter"]
     assert "@system-service" in filters[0].split() and "~@privileged" in " ".join(filters)

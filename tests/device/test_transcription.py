@@ -10,11 +10,22 @@ import soxr
 from pianocoach.features import read_midi
 from pianocoach.transcription import (FRAMES_PER_SECOND, FRAMES_PER_WINDOW, HOP, OUTPUTS, OVERLAP, OVERLAP_FRAMES,
                                       SAMPLE_RATE, SEGMENT_HEAD_S, SEGMENT_STEP_S, SEGMENT_TAIL_S, WINDOW,
-                                      StreamingTranscriber, TranscriberError, _decoder, frame_times, notes_to_table)
+                                      StreamingTranscriber, TranscriberError, frame_times, notes_to_table)
 
 LONG_WHOLE_S = 10.0  # the long-take tests lower DECODE_WHOLE_S so that 48 s of audio is a long take
 BLOCK = 2 * SAMPLE_RATE  # the device feeds 2 s blocks
 LIVE_S = 22.0  # the device asks for the last ~22 s while playing
+
+
+def basic_pitch_decoder():
+    """basic-pitch's own ``note_creation`` (the reference the vendored decoder must match; it imports
+    librosa, so only the tests load it)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # resampy 0.4.2 imports the deprecated pkg_resources
+        from basic_pitch import note_creation
+    return note_creation
 
 
 def resampled(path):
@@ -91,8 +102,8 @@ def basic_pitch_predict_notes(audio):
     frames = {key: np.concatenate(parts)[:n_frames] for key, parts in outputs.items()}
     frames["contour"] = np.zeros((n_frames, 0), np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        _, events = _decoder().model_output_to_notes(frames, onset_thresh=0.5, frame_thresh=0.3, min_note_len=11,
-                                                     include_pitch_bends=False, melodia_trick=True)
+        _, events = basic_pitch_decoder().model_output_to_notes(
+            frames, onset_thresh=0.5, frame_thresh=0.3, min_note_len=11, include_pitch_bends=False, melodia_trick=True)
     return sorted((float(a), float(b), int(p), float(amp)) for a, b, p, amp, _ in events)
 
 
@@ -102,7 +113,7 @@ def test_a_short_take_gives_exactly_basic_pitchs_notes(performance):
     assert transcriber.notes(final=True) == basic_pitch_predict_notes(audio)
     assert transcriber.segments == 0 and transcriber.settled_until_s > len(audio) / SAMPLE_RATE - 1
     index = np.arange(300_000, 310_000)  # about 58 minutes in: the same times as basic-pitch's
-    assert np.array_equal(frame_times(index), _decoder().model_frames_to_time(310_000)[index])
+    assert np.array_equal(frame_times(index), basic_pitch_decoder().model_frames_to_time(310_000)[index])
     with pytest.raises(TranscriberError):
         transcriber.feed(audio[:BLOCK])
 

@@ -40,7 +40,8 @@ class Appliance:
 
 # glibc malloc settings for the long-running daemon (the systemd unit sets them too). Measured by the soak
 # (100 sessions of a 10 s recording): with glibc's defaults resident memory climbed by 74 MB; two arenas alone
-# still +77 MB in swings of 30-40 MB; two arenas and a fixed 128 KB mmap threshold kept it flat at 390-399 MB.
+# still +77 MB in swings of 30-40 MB; two arenas and a fixed 128 KB mmap threshold kept it flat (390-399 MB
+# while librosa's numba was on the device, 179-189 MB since).
 # glibc gives busy threads (capture, display, speech, ONNX Runtime, OpenBLAS) arenas of their own, and its
 # mmap threshold rises after big frees, so later big numpy buffers land in the heap and fragment it.
 MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}

@@ -3,8 +3,8 @@
 Each session is a real one: a press through gpiozero's mock pin, the recording replayed block by block,
 scoring, the result pages on the image display, espeak-ng into the file sink, a history row, a long
 press back to idle. Resident memory (VmRSS) is read after every session; growth is the median of the
-last 10 sessions minus the median of the first 10 after the warm-up sessions (first-use caches, numba
-kernels). Runs with the daemon's malloc settings (``pianocoach.appliance.app.MALLOC_ENV``). Writes a
+last 10 sessions minus the median of the first 10 after the warm-up sessions (first-use caches, the
+allocator settling). Runs with the daemon's malloc settings (``pianocoach.appliance.app.MALLOC_ENV``). Writes a
 JSON report and a PNG plot of memory per session.
 
     python -m pianocoach.appliance.soak [--sessions 100] [--input FILE] [--out reports/soak/latest.json]

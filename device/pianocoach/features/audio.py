@@ -13,7 +13,10 @@ Block tensors (the audio models' inputs, names shared with the export):
 - ``contour`` [3, 100]: pitch as m = 69 + 12 log2(f / 440) scaled to 0-1 over the piano range (0 when
   unvoiced), pYIN's voiced probability, and onset strength (mean positive dB rise over mel bands);
 - ``rhythm``  [2]: tempo / 200 BPM and beat stability (1 - the spread of beat intervals over their mean)
-  from ``librosa.beat.beat_track`` over the onset envelope of the last ``tempo_context_blocks`` blocks.
+  from the beat tracker over the onset envelope of the last ``tempo_context_blocks`` blocks.
+
+Everything here is numpy (``spectrum``, ``pitch``, ``beats``: ports of what librosa 0.11.0 computes, checked
+against it by ``tests/host/test_*_port.py``), so the device carries neither librosa nor numba.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from pianocoach.features.beats import beat_track
+from pianocoach.features.pitch import midi_to_hz, pyin
 from pianocoach.features.settings import DEFAULT_SETTINGS, FeatureSettings
+from pianocoach.features.spectrum import mel_filters, power_spectrogram
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +67,7 @@ def context_samples(settings: FeatureSettings = DEFAULT_SETTINGS) -> int:
 
 @lru_cache(maxsize=4)
 def _mel_basis(settings: FeatureSettings) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.mel_n_fft, n_mels=settings.mel_bands,
-                               fmin=settings.mel_fmin, fmax=settings.mel_fmax).astype(np.float32)
+    return mel_filters(settings.sample_rate, settings.mel_n_fft, settings.mel_bands, settings.mel_fmin, settings.mel_fmax)
 
 
 def resampler(rate: int, settings: FeatureSettings = DEFAULT_SETTINGS):
@@ -82,10 +85,7 @@ def resample(audio: np.ndarray, rate: int, settings: FeatureSettings = DEFAULT_S
 
 def mel_db(samples: np.ndarray, settings: FeatureSettings = DEFAULT_SETTINGS) -> np.ndarray:
     """Log-mel frames [mel_bands, n] of ``samples`` (which start with the context of the first frame)."""
-    import librosa
-
-    spectrum = np.abs(librosa.stft(samples, n_fft=settings.mel_n_fft, hop_length=settings.mel_hop, center=False)) ** 2
-    power = _mel_basis(settings) @ spectrum.astype(np.float32)
+    power = _mel_basis(settings) @ power_spectrogram(samples, settings.mel_n_fft, settings.mel_hop)
     return np.maximum(10.0 * np.log10(np.maximum(power, 1e-20)), settings.mel_floor_db).astype(np.float32)
 
 
@@ -98,13 +98,9 @@ def onset_strength(mel: np.ndarray, previous: np.ndarray) -> np.ndarray:
 
 def pitch_contour(samples: np.ndarray, settings: FeatureSettings = DEFAULT_SETTINGS) -> tuple[np.ndarray, np.ndarray]:
     """pYIN over one block's samples (with context): normalised pitch (0 when unvoiced), voiced probability."""
-    import librosa
-
-    f0, _, voiced_prob = librosa.pyin(
-        samples, fmin=float(librosa.midi_to_hz(settings.pyin_note_min)), fmax=float(librosa.midi_to_hz(settings.pyin_note_max)),
-        sr=settings.sample_rate, frame_length=settings.mel_n_fft, hop_length=settings.mel_hop, center=False,
-        resolution=settings.pyin_resolution,
-    )
+    f0, _, voiced_prob = pyin(samples, sr=settings.sample_rate, fmin=midi_to_hz(settings.pyin_note_min),
+                              fmax=midi_to_hz(settings.pyin_note_max), frame_length=settings.mel_n_fft,
+                              hop_length=settings.mel_hop, resolution=settings.pyin_resolution)
     with np.errstate(invalid="ignore", divide="ignore"):
         midi = 69.0 + 12.0 * np.log2(f0 / 440.0)
     span = settings.pitch_max - settings.pitch_min
@@ -114,13 +110,9 @@ def pitch_contour(samples: np.ndarray, settings: FeatureSettings = DEFAULT_SETTI
 
 def rhythm(envelope: np.ndarray, settings: FeatureSettings = DEFAULT_SETTINGS) -> np.ndarray:
     """[tempo / 200 BPM, beat stability] from the onset envelope of the recent blocks."""
-    import librosa
-
     if not np.any(envelope > 0):
         return np.zeros(2, dtype=np.float32)
-    tempo, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=settings.sample_rate,
-                                           hop_length=settings.mel_hop, units="time")
-    bpm = float(np.atleast_1d(tempo)[0])
+    bpm, beats = beat_track(envelope, sr=settings.sample_rate, hop_length=settings.mel_hop)
     stability = 0.0
     if len(beats) >= 3:
         intervals = np.diff(beats)

@@ -19,7 +19,7 @@ DESCRIPTORS: tuple[FeatureInfo, ...] = (
     # tempo and timing
     FeatureInfo("tempo_ioi_bpm", "BPM", "tempo from the median inter-onset interval of chords, folded into 60-180 BPM"),
     FeatureInfo("tempo_ioi_cv", "ratio", "tempo instability: coefficient of variation of the local IOI tempo (median over 8 chords, folded to the global tempo)"),
-    FeatureInfo("tempo_beat_bpm", "BPM", "tempo from librosa.beat.beat_track on a velocity-weighted onset envelope"),
+    FeatureInfo("tempo_beat_bpm", "BPM", "tempo from the beat tracker (a port of librosa's) on a velocity-weighted onset envelope"),
     FeatureInfo("tempo_beat_cv", "ratio", "beat instability: coefficient of variation of the tracked inter-beat intervals"),
     FeatureInfo("tempo_trend", "log2/perf.", "accelerando (+) or ritardando (-): slope of log2 local tempo over the performance scaled to 0..1"),
     FeatureInfo("tempo_final_ratio", "ratio", "local tempo over the last fifth of the chords divided by the global tempo (<1 slows at the end)"),

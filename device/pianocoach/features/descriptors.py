@@ -6,18 +6,14 @@ needs more than the performance has (a tempo from a single chord, an asynchrony 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from pianocoach.features.beats import beat_track
 from pianocoach.features.catalog import DESCRIPTOR_NAMES, PITCH_CLASSES
 from pianocoach.features.notes import NoteTable, group_chords, pedal_values_at
 from pianocoach.features.settings import DEFAULT_SETTINGS, FeatureSettings
-
-# librosa's numba kernels compile on first use (~20 s); a kept cache folder makes that once per machine.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "pianocoach" / "numba"))
 
 TEMPO_FOLD_BPM = (60.0, 180.0)
 BEAT_GRIDS = (4, 3)  # onset deviation is measured against 1/4- and 1/3-beat grids
@@ -136,16 +132,11 @@ def onset_envelope(table: NoteTable, settings: FeatureSettings) -> np.ndarray:
 
 
 def tracked_tempo(table: NoteTable, settings: FeatureSettings) -> tuple[float, float]:
-    """(tempo in BPM, coefficient of variation of inter-beat intervals) from librosa's beat tracker."""
-    import librosa  # slow import; only needed here
-
+    """(tempo in BPM, coefficient of variation of inter-beat intervals) from the beat tracker."""
     envelope = onset_envelope(table, settings)
     if np.count_nonzero(envelope) < 2:
         return 0.0, 0.0
-    tempo, beats = librosa.beat.beat_track(
-        onset_envelope=envelope, sr=settings.sample_rate, hop_length=settings.hop_length, units="time"
-    )
-    bpm = float(np.atleast_1d(tempo)[0])  # librosa >= 0.10 returns an array
+    bpm, beats = beat_track(envelope, sr=settings.sample_rate, hop_length=settings.hop_length)
     intervals = np.diff(beats)
     cv = float(np.std(intervals) / np.mean(intervals)) if len(intervals) >= 2 else 0.0
     return bpm, cv

@@ -17,7 +17,8 @@ from pianocoach.features.catalog import NOTE_FEATURE_NAMES, VECTOR_NAMES
 class FeatureSettings:
     # Bump the version with any change to what the feature code computes: the hash covers these
     # settings, not the code, and caches and bundles trust the hash.
-    version: int = 2
+    # 3: the STFT, mel filters, pYIN and beat tracker are numpy ports of librosa's (no numba on the device)
+    version: int = 3
     # audio front end (the onset-envelope grid of the symbolic tempo descriptors)
     sample_rate: int = 22050
     block_seconds: float = 2.0

@@ -321,19 +321,18 @@ class ScoringSession:
 
 
 def warm_up(kind: str) -> float:
-    """Load what the first block would otherwise wait for (librosa's numba kernels, basic-pitch's
-    decoder); the daemon and the benchmark call it once at start. Returns the seconds it took."""
+    """Import and prepare what the first block would otherwise wait for (the feature modules, the mel filter
+    bank); the daemon and the benchmark call it once at start. Nothing is compiled: the device's feature
+    code is numpy. Returns the seconds it took."""
     started = time.perf_counter()
     beat = 0.5
     notes = [(i * beat, i * beat + 0.4, 60 + i % 12, 60) for i in range(16)]
     feature_vector(NoteTable.from_notes(notes))
     if kind == "audio":
         from pianocoach.features.audio import performance_features
-        from pianocoach.transcription import _decoder
 
-        _decoder()
         t = np.arange(2 * 22050) / 22050
-        performance_features((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)  # pYIN's numba kernels
+        performance_features((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)
     return time.perf_counter() - started
 
 
