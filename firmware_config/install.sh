@@ -150,9 +150,9 @@ fi
 chown pianocoach:pianocoach "$DATA"  # that folder only: what is inside is the service user's, never walked by root
 as_service mkdir -p "$DATA/bundles"
 # the first bundle goes into bundles/current as every later one does (verify, health check, atomic switch),
-# as the service user; a device keeps the bundle it has while this software still accepts it (an update that changed the
-# feature code refuses bundles trained on the old features: the built-in one replaces it then), and one
-# that no longer trusts the development key skips the built-in bundle
+# as the service user; a device keeps the bundle it has while this software still accepts it (an update
+# that changed the feature code refuses bundles trained on the old features: the built-in one replaces it
+# then), and one that no longer trusts the development key skips the built-in bundle
 as_service "$VENV/bin/python" -I -c 'import sys
 from pathlib import Path
 from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
