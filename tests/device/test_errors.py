@@ -3,6 +3,8 @@ import sys
 
 import pytest
 
+import pianocoach
+from error_tree import INTERNAL, exception_classes
 from midi_helpers import write_midi
 from pianocoach.errors import InputFileError, InvalidNotesError, MidiFileError, NoNotesError, PianoCoachError
 from pianocoach.features import NoteTable, read_midi
@@ -48,9 +50,11 @@ def test_drums_only(tmp_path):
         read_midi(path)
 
 
-def test_errors_belong_to_one_hierarchy():
-    for error in (MidiFileError, NoNotesError, InvalidNotesError, InputFileError):
-        assert issubclass(error, PianoCoachError)
+def test_every_device_exception_belongs_to_one_hierarchy():
+    classes = exception_classes(pianocoach)  # every module of the device package (host packages: tests/host)
+    assert {MidiFileError, NoNotesError, InvalidNotesError, InputFileError} <= set(classes.values())
+    outside = sorted(name for name, cls in classes.items() if not issubclass(cls, PianoCoachError))
+    assert outside == sorted(name for name in INTERNAL if name.startswith("pianocoach."))
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """The audio evaluation end to end on the synthetic dataset: rendered through the training soundfonts and
 the held-out one, then every path scored on the held-out renders (quick: performer fold 0)."""
 
+import pytest
+
 from pianocoach.jsonio import read_json
 from pianocoach_train.audio.evaluate import TRANSCRIPTION_SOUNDFONTS, run_audio_eval
 from pianocoach_train.audio.renders import render_soundfont
@@ -22,3 +24,11 @@ def test_the_quick_audio_evaluation_scores_every_path_on_the_held_out_soundfont(
     run = read_json(isolated_outputs / "artifacts" / "runs" / "audio-quick" / "pc_fcn" / "performer" / "fold_0" / "run.json")
     assert run["soundfonts"] == list(TRAINING) and HELD_OUT not in run["soundfonts"] and run["test_soundfont"] == HELD_OUT
     assert set(run["test_ids"]).isdisjoint(run["train_ids"] + run["validation_ids"])
+
+
+def test_an_unknown_audio_model_is_one_error_not_an_exit(tmp_path):
+    from pianocoach_train.audio.evaluate import UnknownModelError
+
+    with pytest.raises(UnknownModelError, match="unknown audio model 'nope' \\(known: transcription, "):
+        run_audio_eval(("nope",), ("performer",), tmp_path / "report")
+    assert not (tmp_path / "report").exists()

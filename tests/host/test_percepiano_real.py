@@ -11,7 +11,8 @@ from pianocoach_train.settings import percepiano_root
 @pytest.fixture(scope="module")
 def dataset():
     root = percepiano_root()
-    assert (root / "midi").is_dir(), f"PercePiano not found at {root}: set PIANOCOACH_PERCEPIANO"
+    if not (root / "midi").is_dir():  # CI has ../shared beside the clone; a bare checkout says why it skips
+        pytest.skip(f"PercePiano not found at {root}: set PIANOCOACH_PERCEPIANO to check the real files")
     return PercePiano.open(root)
 
 

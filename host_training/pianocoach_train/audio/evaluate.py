@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pianocoach.errors import PianoCoachError
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.audio.data import RenderedSet
 from pianocoach_train.audio.models import ARCHITECTURES
@@ -162,6 +163,10 @@ def fusion_weight(audio, notes, store: "TranscribedStore", validation: tuple[str
     return float(FUSION_GRID[int(np.argmin(errors))])
 
 
+class UnknownModelError(PianoCoachError, ValueError):
+    """An audio model name ``audio eval --models`` does not know."""
+
+
 def _summary(labels: np.ndarray, prediction: np.ndarray, ids) -> dict:
     return summarise(labels, prediction, passage_groups(ids))
 
@@ -170,7 +175,7 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
                    quick: bool = False, workers: int = min(2, os.cpu_count() or 1)) -> str:
     unknown = [m for m in models if m != "transcription" and m not in ARCHITECTURES]
     if unknown:
-        raise SystemExit(f"unknown audio model {unknown[0]!r} (known: transcription, {', '.join(ARCHITECTURES)})")
+        raise UnknownModelError(f"unknown audio model {unknown[0]!r} (known: transcription, {', '.join(ARCHITECTURES)})")
     started = time.perf_counter()
     dataset = PercePiano.open(percepiano_root(data))
     evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty(), quick=quick, workers=workers)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pianocoach.errors import PianoCoachError
+
 
 @dataclass(frozen=True)
 class Soundfont:
@@ -31,8 +33,8 @@ HELD_OUT = "musescore_general"
 TRAINING = ("timgm6mb", "fluidr3_gm")
 
 
-class SoundfontError(RuntimeError):
-    pass
+class SoundfontError(PianoCoachError, RuntimeError):
+    """An unknown soundfont, or one whose file is not installed."""
 
 
 def soundfont(name: str) -> Soundfont:

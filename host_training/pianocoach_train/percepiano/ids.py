@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pianocoach.errors import PianoCoachError
+
 WORKS = ("Schubert_D960_mv2", "Schubert_D960_mv3", "Schubert_D935_no.3", "Beethoven_WoO80")
 SCORE_PERFORMERS = ("Score", "Score2")
 _BARS = re.compile(r"^(\d+)bars$")
 
 
-class IdError(ValueError):
+class IdError(PianoCoachError, ValueError):
     """A string is not a PercePiano performance id."""
 
 
