@@ -21,6 +21,7 @@ import pytest
 from pianocoach.features import DEFAULT_SETTINGS
 from pianocoach.features import beats as port
 from pianocoach.features.beats import beat_track, tempo
+from pianocoach.features.spectrum import next_fast_len_real
 
 SR = DEFAULT_SETTINGS.sample_rate
 AUDIO_HOP = DEFAULT_SETTINGS.mel_hop  # 441: 50 frames a second
@@ -251,7 +252,7 @@ def test_fft_length_is_scipys():  # the Hann window: tests/host/test_feature_por
     import scipy.fft
 
     for target in (1, 2, 7, 97, 687, 799, 1000, 4097, 12345):
-        assert port._next_fast_len_real(target) == scipy.fft.next_fast_len(target, real=True)
+        assert next_fast_len_real(target) == scipy.fft.next_fast_len(target, real=True)
 
 
 def _librosa_private(name: str):

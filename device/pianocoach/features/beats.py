@@ -32,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pianocoach.features.spectrum import hann
+from pianocoach.features.spectrum import hann, next_fast_len_real
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _mean_tempogram(onsets: np.ndarray, win_length: int) -> np.ndarray:
         raise ValueError(f"input is too short (n={len(padded)}) for frame_length={win_length}")
     frames = sliding_window_view(padded, win_length)[:n]
     window = hann(win_length)
-    n_pad = _next_fast_len_real(2 * win_length - 1)
+    n_pad = next_fast_len_real(2 * win_length - 1)
     tempogram = np.empty((win_length, n))
     for start in range(0, n, TEMPOGRAM_BLOCK):
         stop = min(start + TEMPOGRAM_BLOCK, n)
@@ -124,25 +124,6 @@ def _mean_tempogram(onsets: np.ndarray, win_length: int) -> np.ndarray:
         length[length < _tiny(autocorr)] = 1.0
         np.divide(autocorr.T, length.T, out=tempogram[:, start:stop])
     return np.mean(tempogram, axis=-1, keepdims=True)
-
-
-@lru_cache(maxsize=8)
-def _next_fast_len_real(target: int) -> int:
-    """scipy.fft.next_fast_len(target, real=True): the smallest 2^a 3^b 5^c >= target."""
-    best = 1
-    while best < target:
-        best *= 2
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p235 = p35
-            while p235 < target:
-                p235 *= 2
-            best = min(best, p235)
-            p35 *= 3
-        p5 *= 5
-    return best
 
 
 @lru_cache(maxsize=8)

@@ -90,6 +90,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pianocoach.features.spectrum import next_fast_len_real
+
 log = logging.getLogger(__name__)
 
 N_THRESHOLDS = 100
@@ -143,19 +145,6 @@ def beta_cdf(x: np.ndarray, a: int, b: int) -> np.ndarray:
         fract = _binomial_ccdf(q + p - 1, p - 1, u, v)
         out[index] = 1 - fract if invert else fract
     return out
-
-
-def _next_fast_len_real(target: int) -> int:
-    """scipy.fft.next_fast_len(target, real=True): the smallest 2^a 3^b 5^c >= target."""
-    n = max(int(target), 1)
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
 
 
 def _triangle(width: int) -> np.ndarray:
@@ -226,7 +215,7 @@ def _model(sr: int, fmin: float, fmax: float, frame_length: int, hop_length: int
         "log_trans_t": np.ascontiguousarray(np.log(transition + epsilon).T),
         "log_p_init": np.log(p_init + epsilon),
         "freqs": fmin * 2 ** (np.arange(n_pitch_bins) / (12 * n_bins_per_semitone)),
-        "n_pad": _next_fast_len_real(2 * frame_length - 1),
+        "n_pad": next_fast_len_real(2 * frame_length - 1),
     }
 
 

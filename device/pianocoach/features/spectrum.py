@@ -37,6 +37,25 @@ def hann(n: int) -> np.ndarray:
     return w
 
 
+@lru_cache(maxsize=8)
+def next_fast_len_real(target: int) -> int:
+    """scipy.fft.next_fast_len(target, real=True): the smallest 2^a 3^b 5^c >= target."""
+    best = 1
+    while best < target:
+        best *= 2
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p235 = p35
+            while p235 < target:
+                p235 *= 2
+            best = min(best, p235)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 def power_spectrogram(samples: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     """|STFT|² [1 + n_fft // 2, frames] of frames ``n_fft`` long every ``hop_length`` samples from the first
     sample (no centring, no padding), float32."""
