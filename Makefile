@@ -26,8 +26,32 @@ export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
 # basic-pitch's nmp.onnx transcribes audio; without --no-deps its metadata pulls tensorflow
 BASIC_PITCH := basic-pitch==0.4.0
 SETUP_STAMP := $(VENV)/.setup-done
+# The device-only test lane's venv (as on a Pi): device/requirements.txt, basic-pitch's model file, the test runner,
+# and the device package itself, installed (not editable) from a clean copy of its sources by every test-device.
+DEVICE_VENV ?= .venv-device
+DEVICE_PY := $(DEVICE_VENV)/bin/python
+DEVICE_PIP := $(DEVICE_PY) -m pip
+DEVICE_STAMP := $(DEVICE_VENV)/.setup-done
+DEVICE_SETUP_INPUTS := device/pyproject.toml device/requirements.txt tests/requirements.txt
+DEVICE_BUILD := .cache/device-build
+# more pytest options for the test targets, e.g. make test-quick PYTEST_ARGS="-x -k bundle"
+PYTEST_ARGS ?=
+# fails the device lane when a host package is importable there, or when pianocoach is not the installed copy
+define DEVICE_ONLY_CHECK
+import importlib.util, pathlib, sys, sysconfig
+host = [m for m in ("torch", "librosa", "scipy", "numba", "llvmlite", "sklearn", "transformers",
+                    "pianocoach_train", "pianocoach_export") if importlib.util.find_spec(m)]
+if host:
+    sys.exit("test-device: host packages are importable in the device venv: " + ", ".join(host))
+spec = importlib.util.find_spec("pianocoach")
+site = pathlib.Path(sysconfig.get_paths()["purelib"]).resolve()
+if spec is None or site not in pathlib.Path(spec.origin).resolve().parents:
+    sys.exit(f"test-device: pianocoach is not installed in the device venv ({spec and spec.origin})")
+endef
+export DEVICE_ONLY_CHECK
 SETUP_INPUTS := Makefile device/pyproject.toml device/requirements.txt host_training/pyproject.toml \
-	host_training/requirements.txt host_training/requirements-llm.txt export/pyproject.toml tests/requirements.txt
+	host_training/requirements.txt host_training/requirements-llm.txt export/pyproject.toml tests/requirements.txt \
+	tests/requirements-lint.txt
 
 # llama-cpp-python has no wheel on PyPI: setup builds one from its source distribution (5-7 minutes on 2 cores,
 # once; kept in .cache/llm/wheels). GGML_NATIVE=OFF: a wheel that also runs on another CPU of the same
@@ -61,11 +85,17 @@ AUDIO ?= train
 KEY_NAME ?= release
 
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
+.PHONY: test-host test-device test-quick device-setup lint
+.PHONY: golden
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
 	@echo "make demo        set up, then run the appliance on a sample piece (image display, speech to WAV); INPUT=file.wav|.mid"
-	@echo "make test        set up, then run the test suite"
+	@echo "make test        set up, then run both test lanes: tests/host in .venv, tests/device in $(DEVICE_VENV)"
+	@echo "make test-quick  the test suite without the tests marked slow, in .venv (a few minutes)"
+	@echo "make test-host   tests/host in .venv"
+	@echo "make lint        ruff (line length 120, import order, formatting) everywhere and mypy on device/"
+	@echo "make test-device tests/device in $(DEVICE_VENV): only the device package installed, as on a Pi"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
 	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
 	@echo "make eval-jianzipu  train (when missing), export and evaluate the jianzipu image reader; reports/jianzipu/"
@@ -78,6 +108,7 @@ help:
 	@echo "make export      release models EXPORT_MODELS=$(EXPORT_MODELS) -> ONNX, parity, INT8, figures, signed bundle"
 	@echo "make bundle      rebuild the committed default bundle (device/pianocoach/data/default_bundle/)"
 	@echo "make verify-bundle  check the default bundle (BUNDLE=path for another)"
+	@echo "make golden      regenerate the golden numbers in tests/fixtures/ (after a FeatureSettings.version bump or a new bundle)"
 	@echo "make llm-data    instruction data for the feedback language model (artifacts/llm/data/, DATA_CARD.md)"
 	@echo "make finetune    LoRA/QLoRA fine-tuning CONFIG=$(CONFIG) (presets: host_training/llm_configs/)"
 	@echo "make export-llm  fine-tuned RUN=$(RUN) -> GGUF -> QUANT=$(QUANT) -> greedy check -> bundle with the scorers"
@@ -85,6 +116,7 @@ help:
 	@echo "make flash       HOST=user@device (or INVENTORY=devices.toml) [BUNDLE=...]: copy over SSH, install, report"
 	@echo "make keygen      make an Ed25519 signing key pair KEY_NAME=$(KEY_NAME) (private key stays outside git)"
 	@echo "make setup       create .venv and install everything (idempotent)"
+	@echo "make device-setup  create $(DEVICE_VENV) for the device-only test lane (idempotent)"
 	@echo "make clean       remove .venv and caches"
 
 setup: $(SETUP_STAMP)
@@ -93,7 +125,8 @@ $(SETUP_STAMP): $(SETUP_INPUTS)
 	@$(MAKE) --no-print-directory apt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q $(TORCH_SPEC) -c host_training/requirements.txt -c device/requirements.txt $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
-	$(PIP) install -q -r device/requirements.txt -r host_training/requirements.txt -r tests/requirements.txt
+	$(PIP) install -q -r device/requirements.txt -r host_training/requirements.txt -r tests/requirements.txt \
+		-r tests/requirements-lint.txt
 	$(PIP) install -q --no-deps $(BASIC_PITCH)
 	$(PIP) install -q -r host_training/requirements-llm.txt
 	@$(MAKE) --no-print-directory llama-cpp
@@ -127,8 +160,52 @@ apt:
 		echo "setup: install them with: sudo apt-get install --no-install-recommends $$missing"; \
 	fi
 
-test: setup
-	$(PY) -m pytest -q tests
+# Test lanes: tests/host in .venv (everything), tests/device in $(DEVICE_VENV), which holds only the device
+# package, installed as on a Pi (not editable), its pinned runtime and the test runner. `make test` runs both
+# (each to the end) and fails if either fails; `make test-quick` skips the tests marked slow (tests/pytest.ini).
+# `make lint` (ruff and mypy, seconds) runs first, as a third lane.
+test: setup device-setup
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory test-host || status=1; \
+	$(MAKE) --no-print-directory test-device || status=1; \
+	if [ $$status != 0 ]; then echo "test: a lane failed (see above)"; fi; \
+	exit $$status
+
+# ruff (pycodestyle, pyflakes, import order; line length 120) on every package and the tests, with the one
+# configuration in device/pyproject.toml, and mypy on the device package (its [tool.mypy] there)
+LINT_PATHS := device host_training export tests
+lint: setup
+	$(VENV)/bin/ruff check --config device/pyproject.toml $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check --config device/pyproject.toml $(LINT_PATHS)
+	$(VENV)/bin/mypy --config-file device/pyproject.toml device/pianocoach
+
+test-host: setup
+	$(PY) -m pytest -q -rs $(PYTEST_ARGS) tests/host
+
+test-device: device-setup
+	@rm -rf $(DEVICE_BUILD) && mkdir -p $(DEVICE_BUILD) && cp -r device/pyproject.toml device/pianocoach $(DEVICE_BUILD)/ \
+		&& find $(DEVICE_BUILD) -name __pycache__ -prune -exec rm -rf {} + \
+		&& $(DEVICE_PIP) install -q --no-deps --no-build-isolation --force-reinstall ./$(DEVICE_BUILD) && rm -rf $(DEVICE_BUILD)
+	@broken=$$($(DEVICE_PIP) check | grep -v -e '^basic-pitch ' -e '^No broken'); \
+		if [ -n "$$broken" ]; then echo "test-device: device/requirements.txt misses a dependency: $$broken"; exit 1; fi
+	@$(DEVICE_PY) -c "$$DEVICE_ONLY_CHECK"
+	$(DEVICE_PY) -m pytest -q -rs $(PYTEST_ARGS) tests/device
+
+test-quick: setup
+	$(PY) -m pytest -q -rs -m "not slow" $(PYTEST_ARGS) tests
+
+device-setup: $(DEVICE_STAMP)
+
+# Rebuilt from scratch when its inputs change, so nothing stays behind from an earlier requirement list.
+$(DEVICE_STAMP): $(DEVICE_SETUP_INPUTS)
+	@$(MAKE) --no-print-directory apt
+	rm -rf $(DEVICE_VENV)
+	python3 -m venv $(DEVICE_VENV)
+	$(DEVICE_PIP) install -q -r device/requirements.txt -r tests/requirements.txt
+	$(DEVICE_PIP) install -q --no-deps $(BASIC_PITCH)
+	@touch $@
+	@echo "device-setup: done ($(DEVICE_VENV): the device runtime and the test runner; make test-device installs the package)"
 
 # `make demo INPUT=my.wav` (or .mid) plays your own recording to the appliance instead of the sample piece
 INPUT ?=
@@ -167,18 +244,43 @@ eval-audio: audio-render
 eval-audio-quick: audio-render
 	$(PY) -m pianocoach_train audio eval --quick
 
-eval-jianzipu: setup
+eval-jianzipu: jianzipu-reader
 	$(PY) -m pianocoach_export jianzipu
 
-export: setup
+# Export trains nothing: it takes finished runs from artifacts/ and stops, naming the target below, when one is
+# missing. These targets train what is missing first; each command reuses a finished run of the same config
+# (seconds once trained). `make bundle` ships the blend; READER=keep / AUDIO=keep take the committed bundle's.
+comma := ,
+BUNDLE_TRAINED := bundle-release-model $(if $(filter train,$(READER)),jianzipu-reader) \
+	$(if $(filter train,$(AUDIO)),audio-release)
+.PHONY: export-release-models bundle-release-model jianzipu-reader audio-release
+
+export-release-models: setup
+	@for model in $(subst $(comma), ,$(EXPORT_MODELS)); do $(PY) -m pianocoach_train release --model $$model || exit 1; done
+
+bundle-release-model: setup
+	$(PY) -m pianocoach_train release --model blend
+
+jianzipu-reader: setup
+	$(PY) -m pianocoach_train jianzipu train
+
+# the release models of the audio path `make eval-audio` chose (none before it has run)
+audio-release: setup
+	$(PY) -m pianocoach_train audio release --chosen
+
+export: export-release-models jianzipu-reader
 	$(PY) -m pianocoach_export export --models $(EXPORT_MODELS)
 
-bundle: setup
+bundle: $(BUNDLE_TRAINED)
 	$(PY) -m pianocoach_export bundle --default --reader $(READER) --audio $(AUDIO)
 	$(VENV)/bin/pianocoach verify-bundle
 
 verify-bundle: setup
 	$(VENV)/bin/pianocoach verify-bundle $(BUNDLE)
+
+# the numbers tests/device/test_golden.py checks; refuses feature changes made without a version bump
+golden: setup
+	OMP_NUM_THREADS=1 $(PY) tests/fixtures/regenerate.py
 
 keygen: setup
 	$(PY) -m pianocoach_export keygen --name $(KEY_NAME)
@@ -207,4 +309,4 @@ bench-llm: setup
 	$(PY) -m pianocoach_export bench-llm
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache
+	rm -rf $(VENV) $(DEVICE_VENV) .cache .pytest_cache tests/.pytest_cache

@@ -7,6 +7,9 @@
                                                    score performances (audio or MIDI) with the bundle's scorer
     pianocoach run [--config FILE] [--set SECTION.KEY=VALUE] [--input FILE] [--display KIND]   the appliance
     pianocoach history [--last N] [--json]          the performances scored so far
+    pianocoach install-bundle BUNDLE [--keep N]     verify, health-check and switch to a model bundle
+    pianocoach rollback                             return to the bundle installed before the current one
+    pianocoach bundle-status [--json]               the current and the installed bundles
     pianocoach jianzipu explain 中七六挑五 [--json] [--tuning standard]   explain a guqin character
     pianocoach jianzipu read IMAGE [--json] [--bundle PATH]             read a character from an image
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from pianocoach import __version__
 from pianocoach.console import add_verbose_flag, run_command
+from pianocoach.inputs.base import BLOCK_SECONDS
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S
 
 # `pianocoach features` describes a clip: the beat tracker's memory grows with the span (about 0.7 MB a
@@ -69,6 +73,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         print(f"{path}: REFUSED ({len(result.problems)} problem{'s' if len(result.problems) > 1 else ''})", file=sys.stderr)
         return 1
     manifest = result.manifest
+    assert manifest is not None  # a verification without problems has read the manifest
     models = ", ".join(f"{m.role} ({m.architecture}, {m.precision})" for m in manifest.models)
     print(f"{path}: OK: bundle {manifest.bundle_id}, schema {manifest.schema_version}, {len(manifest.files)} files, "
           f"models: {models}")
@@ -78,8 +83,8 @@ def _verify_bundle(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from pianocoach.errors import PianoCoachError
     from pianocoach.inputs import open_file
-    from pianocoach.report import format_report
-    from pianocoach.scoring import BundleScorer, SessionSettings, score_source, warm_up
+    from pianocoach.terminal_report import format_report
+    from pianocoach.scoring import BundleScorer, SessionSettings, score_source, warm_up, write_feedback
     from pianocoach.scoring.limits import TakeLimits
 
     scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
@@ -102,6 +107,7 @@ def _score(args: argparse.Namespace) -> int:
                 print(f"{exc}", file=sys.stderr)
             continue
         result.input = str(path)
+        write_feedback(result)  # the templates (the appliance's language model is `pianocoach run`'s)
         if args.json:
             print(json.dumps(result.to_dict(), ensure_ascii=False))
         else:
@@ -176,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="one JSON object per input")
     score.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
     score.add_argument("--language", choices=("en", "zh"), default="en", help="feedback language (default en)")
-    score.add_argument("--block-seconds", type=_bounded(0.5, 10.0), default=2.0, help="block length in seconds (default 2)")
+    score.add_argument("--block-seconds", type=_bounded(0.5, 10.0), default=BLOCK_SECONDS,
+                       help=f"block length in seconds (default {BLOCK_SECONDS:g})")
     score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
     score.add_argument("--max-minutes", type=_bounded(0.1, 600.0), default=15.0,
                        help="a take ends after this long (default 15, as the appliance's input.max_minutes)")
@@ -184,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"a take ends after this long without playing (default {FILE_SILENCE_STOP_S:g}; 0: only at the end)")
     score.set_defaults(run=_score)
 
-    from pianocoach.appliance.app import add_config_flags, history_command, run_command
+    from pianocoach.appliance.app import history_command, run_command
+    from pianocoach.appliance.config import add_config_flags
 
     run = commands.add_parser("run", help="the appliance: button, display, speech and history around the scorer")
     add_config_flags(run)
@@ -194,9 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--language", choices=("en", "zh"), help="override device.language")
     run.set_defaults(run=run_command)
 
-    from pianocoach.appliance.bundles import add_bundle_commands
+    from pianocoach.appliance.bundle_commands import add_bundle_commands
 
-    add_bundle_commands(commands, add_config_flags)
+    add_bundle_commands(commands)
 
     history = commands.add_parser("history", help="the performances the appliance has scored, newest first")
     add_config_flags(history)
@@ -211,10 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     read = jianzipu_commands.add_parser("read", help="recognise a character in an image and explain it")
     read.add_argument("image", type=Path, help="an image of one character (PNG, JPEG, ...)")
     read.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
-    for sub, run in ((explain, _jianzipu_explain), (read, _jianzipu_read)):
+    for sub, handler in ((explain, _jianzipu_explain), (read, _jianzipu_read)):
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--tuning", default="standard", help="tuning for the pitch (standard, ruibin; default standard)")
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=handler)
     return parser
 
 

@@ -37,10 +37,11 @@ def local_maxima(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     peak = np.zeros(values.shape, dtype=bool)
     if len(values) >= 3:
         peak[1:-1] = (values[1:-1] > values[:-2]) & (values[1:-1] > values[2:])
-    return np.nonzero(peak)
+    rows, columns = np.nonzero(peak)
+    return rows, columns
 
 
-def _clear_neighbours(energy: np.ndarray, rows: slice | int, freq_idx: int) -> None:
+def _clear_neighbours(energy: np.ndarray, rows: slice | int | np.integer, freq_idx: int | np.integer) -> None:
     energy[rows, freq_idx] = 0
     if freq_idx < MAX_FREQ_IDX:
         energy[rows, freq_idx + 1] = 0

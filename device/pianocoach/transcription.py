@@ -77,7 +77,7 @@ LIVE_HEAD_S = SEGMENT_HEAD_S  # context decoded before the first live frame, as 
 
 NOTE_DTYPE = np.dtype([("onset", "f8"), ("offset", "f8"), ("pitch", "i2"), ("amplitude", "f4")])
 Note = tuple[float, float, int, float]  # (onset s, offset s, MIDI pitch, amplitude 0..1)
-Event = tuple[int, int, int, np.float32]  # basic-pitch's (onset frame, offset frame, MIDI pitch, amplitude)
+Event = tuple[int, int, int, float]  # basic-pitch's (onset frame, offset frame, MIDI pitch, amplitude)
 
 
 class TranscriberError(PianoCoachError):

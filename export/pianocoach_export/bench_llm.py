@@ -202,7 +202,7 @@ def run_bench(out: Path, work: Path, data_dir: Path, percepiano: Path, models: l
     """The whole benchmark: instruction data (built when missing), the tiny model fine-tuned two steps,
     its three GGUF variants, token speed, and feedback relevance for the template backend, the tiny
     model and any ``models`` (GGUF files) given."""
-    from pianocoach_train.llm.config import PRESETS_DIR, load_finetune_config
+    from pianocoach_train.llm.finetune_config import PRESETS_DIR, load_finetune_config
     from pianocoach_train.llm.data import BuildOptions, PerformanceFacts, build_instruction_data
     from pianocoach_train.llm.finetune import finetune
     from pianocoach_train.llm.records import read_records
@@ -232,7 +232,7 @@ def run_bench(out: Path, work: Path, data_dir: Path, percepiano: Path, models: l
 
 def _shown(path: Path) -> str:
     """A path as the report shows it: relative to the repository when inside it."""
-    from pianocoach_train.settings import REPO_ROOT
+    from pianocoach_train.paths import REPO_ROOT
 
     path = Path(path).resolve()
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)

@@ -35,7 +35,6 @@ import re
 import shlex
 import subprocess
 import time
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
@@ -43,6 +42,7 @@ from typing import Callable
 from pianocoach.bundle import sha256_file, verify_bundle
 from pianocoach.bundle.signing import PACKAGED_KEYS, trusted_keys
 from pianocoach.errors import PianoCoachError
+from pianocoach.toml_config import fill_dataclass, read_toml
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +90,20 @@ class FlashResult:
 
 
 def read_inventory(path: Path, base: Device | None = None) -> list[Device]:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlashError(f"{path}: no such inventory file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise FlashError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, FlashError, "inventory file")
     known = {f.name for f in fields(Device)}
     defaults = data.get("defaults", {})
+    entries = data.get("device", [])
+    if not isinstance(defaults, dict) or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise FlashError(f"{path}: expected an optional [defaults] table and [[device]] entries")
     devices = []
-    for number, entry in enumerate(data.get("device", []), 1):
+    for number, entry in enumerate(entries, 1):
         merged = {**defaults, **entry}
         unknown = set(merged) - known
         if unknown or "host" not in merged:
             problem = f"unknown keys {', '.join(sorted(unknown))}" if unknown else "no host"
             raise FlashError(f"{path}: device {number}: {problem} (keys: {', '.join(sorted(known))})")
-        merged["ssh_options"] = tuple(merged.get("ssh_options", ()))
-        device = Device(**merged)
+        device = fill_dataclass(Device, merged, f"{path}: device {number}:", error=FlashError)
         check_device(device, f"{path}: device {number}" + (f" ({_shown(device.name)})" if device.name else ""))
         devices.append(replace(device, identity=device.identity or (base.identity if base else ""),
                                ssh_options=device.ssh_options + (base.ssh_options if base else ())))
@@ -153,7 +150,7 @@ def as_tar(bundle: Path, work: Path) -> Path:
     one taken from the bundle id, which is the bundle's to choose)."""
     if bundle.is_file():
         return bundle
-    from pianocoach_export.bundle import pack
+    from pianocoach_export.bundle_writer import pack
 
     return pack(bundle, work / "bundle.tar")
 

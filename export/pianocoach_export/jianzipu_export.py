@@ -18,11 +18,12 @@ from pianocoach.bundle.verify import open_session
 from pianocoach_export.export_models import PARITY_TOLERANCE, ExportError, save_model
 from pianocoach_export.measure import latency_ms, parity
 from pianocoach_export.quantize import quantize_model
+from pianocoach_export.trained_models import reader_run
 from pianocoach_train.jianzipu.dataset import ImageSet, Sizes, build
 from pianocoach_train.jianzipu.evaluate import TEST_SETS, evaluate_set, head_probabilities, markdown, plot
 from pianocoach_train.jianzipu.model import ProbabilityNet
-from pianocoach_train.config import TrainConfig
-from pianocoach_train.jianzipu.train import CONFIG, load_reader, train_reader
+from pianocoach_train.train_config import TrainConfig
+from pianocoach_train.jianzipu.train import CONFIG, load_reader
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
 from pianocoach_train.runs import artifacts_dir
 
@@ -58,8 +59,8 @@ def _onnx_predict(path: Path):
 
 def export_reader(out_dir: Path | None = None, sizes: Sizes = Sizes(), progress: bool = True,
                   config: TrainConfig = CONFIG) -> ReaderExport:
+    run_dir = reader_run(sizes, config)  # trained by `make jianzipu-reader`; a missing one stops here
     sets: dict[str, ImageSet] = build(sizes, progress=progress)
-    run_dir = train_reader(sizes, config, progress=progress, sets=sets)
     out_dir = out_dir or artifacts_dir() / "export" / ROLE
     out_dir.mkdir(parents=True, exist_ok=True)
     net = ProbabilityNet(load_reader(run_dir)).eval()

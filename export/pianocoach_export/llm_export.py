@@ -11,7 +11,7 @@ from pathlib import Path
 from pianocoach.bundle import sha256_file
 from pianocoach.feedback.choose import FEEDBACK_ROLE
 from pianocoach.jsonio import write_json_atomic
-from pianocoach_export.bundle import BundleModel, models_from_bundle
+from pianocoach_export.bundle_writer import BundleModel, models_from_bundle
 from pianocoach_export.llm_gguf import GGUFExportError, convert_to_gguf, greedy_parity, quantize, tensor_types
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pianocoach.errors import PianoCoachError
 from pianocoach.feedback.prompt import FeedbackRequest, prompt_messages
-from pianocoach.scales import SCALE_NAMES, overall_mark
-from pianocoach_train.settings import REPO_ROOT
+from pianocoach.rating_scales import SCALE_NAMES, overall_mark
+from pianocoach_train.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@
     python -m pianocoach_train jianzipu train | qa [--out FILE] [--count N]
     python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
     python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
+    python -m pianocoach_train audio release [--models m_crnn,transcription | --chosen]
     python -m pianocoach_train llm data | tiny | finetune --config FILE | musicpile-subset   (see llm/cli.py)
 """
 
@@ -16,10 +17,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from pianocoach.cli_args import choice_list, split_list
 from pianocoach.console import add_verbose_flag, run_command
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.llm.cli import add_llm_commands
-from pianocoach_train.settings import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
+from pianocoach_train.paths import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -35,7 +37,7 @@ def _data_check(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace):
-    from pianocoach_train.config import TrainConfig
+    from pianocoach_train.train_config import TrainConfig
 
     overrides = {"model": args.model, "seed": args.seed, "epochs": args.epochs}
     if args.no_augment:
@@ -53,7 +55,7 @@ def _store(args: argparse.Namespace):
 def _eval(args: argparse.Namespace) -> int:
     from pianocoach_train.evaluation import evaluate
     from pianocoach_train.explain import add_explanations
-    from pianocoach_train.reports import write_report
+    from pianocoach_train.eval_report import write_report
     from pianocoach_train.runs import artifacts_dir
 
     config = _config(args)
@@ -75,7 +77,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pianocoach.errors import InputFileError
     from pianocoach.jsonio import read_json
-    from pianocoach_train.reports import write_report
+    from pianocoach_train.eval_report import write_report
 
     report = read_json(args.report, what="evaluation report")
     if not isinstance(report, dict) or "splits" not in report:
@@ -136,24 +138,20 @@ def _audio_eval(args: argparse.Namespace) -> int:
 
 def _audio_release(args: argparse.Namespace) -> int:
     from pianocoach_train.audio.evaluate import train_audio_release
+    from pianocoach_train.audio.path_choice import EVAL_REPORT, choose_audio_path, release_models
 
-    for model in args.models:
+    models = release_models(choose_audio_path()) if args.chosen else args.models
+    if args.chosen and not models:
+        print(f"no audio evaluation yet ({EVAL_REPORT}; make eval-audio): no audio path to train")
+    for model in models:
         print(f"release model: {train_audio_release(model, args.data, progress=sys.stderr.isatty())}")
     return 0
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _split_list(text: str) -> tuple[str, ...]:
     from pianocoach_train.evaluation import SPLITS
 
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [n for n in names if n not in SPLITS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown split {', '.join(unknown) or text!r}; choose from {', '.join(SPLITS)}")
-    return names
+    return choice_list(SPLITS, "split")(text)
 
 
 def _add_training_flags(parser: argparse.ArgumentParser, default_model: str = "blend") -> None:
@@ -213,22 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     audio_commands = audio.add_subparsers(dest="command", required=True, metavar="COMMAND")
     render = audio_commands.add_parser("render", help="render every performance through the soundfonts (cached)")
     render.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
-    render.add_argument("--soundfonts", type=_names, default="musescore_general,fluidr3_gm,timgm6mb",
+    render.add_argument("--soundfonts", type=split_list, default="musescore_general,fluidr3_gm,timgm6mb",
                         help="comma-separated soundfonts (the held-out one renders clean test audio)")
-    render.add_argument("--transcribe", type=_names, default="musescore_general,fluidr3_gm,timgm6mb",
+    render.add_argument("--transcribe", type=split_list, default="musescore_general,fluidr3_gm,timgm6mb",
                         help="soundfonts whose renders are also transcribed (the transcription path)")
     render.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
     render.set_defaults(run=_audio_render)
     audio_eval = audio_commands.add_parser("eval", help="train and compare the audio scorers; README table")
     audio_eval.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
-    audio_eval.add_argument("--models", type=_names, default="transcription,pc_fcn,m_crnn,hybrid")
+    audio_eval.add_argument("--models", type=split_list, default="transcription,pc_fcn,m_crnn,hybrid")
     audio_eval.add_argument("--splits", type=_split_list, default="performer,piece,work")
     audio_eval.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, few epochs")
     audio_eval.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "audio", help="report folder")
     audio_eval.set_defaults(run=_audio_eval)
     audio_release = audio_commands.add_parser("release", help="train release audio models (performer split minus its test list)")
     audio_release.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
-    audio_release.add_argument("--models", type=_names, default="m_crnn,transcription")
+    audio_release.add_argument("--models", type=split_list, default="m_crnn,transcription")
+    audio_release.add_argument("--chosen", action="store_true",
+                               help="instead: the models of the audio path make eval-audio chose (what make bundle ships)")
     audio_release.set_defaults(run=_audio_release)
     return parser
 

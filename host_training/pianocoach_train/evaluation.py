@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.metrics import summarise
 from pianocoach_train.percepiano import PercePiano, parse_id

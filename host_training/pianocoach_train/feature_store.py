@@ -29,7 +29,7 @@ from pianocoach.features import (
     read_midi,
 )
 from pianocoach_train.percepiano import PercePiano
-from pianocoach_train.settings import REPO_ROOT
+from pianocoach_train.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pianocoach.console import add_verbose_flag, run_command
-from pianocoach_train.settings import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
+from pianocoach_train.paths import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 from pianocoach.jsonio import read_json, write_json_atomic
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.models import build_scorer, load_scorer
 from pianocoach_train.models.base import FoldData, Scorer
 from pianocoach_train.percepiano import PercePiano
-from pianocoach_train.settings import REPO_ROOT
+from pianocoach_train.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,16 @@ def data_fingerprint(dataset: PercePiano) -> str:
     return digest.hexdigest()
 
 
+def finished_run(run_dir: Path, expected: dict) -> bool:
+    """Whether ``run_dir`` holds a finished run whose ``run.json`` has every ``expected`` value (its config,
+    say): such a run is loaded instead of retrained, and export takes it as it is."""
+    meta_path = Path(run_dir) / "run.json"
+    if not meta_path.is_file():
+        return False
+    meta = read_json(meta_path)
+    return bool(meta.get("finished")) and all(meta.get(k) == v for k, v in expected.items())
+
+
 def train_run(
     config: TrainConfig,
     store: FeatureStore,
@@ -47,13 +57,11 @@ def train_run(
 ) -> Scorer:
     run_dir.mkdir(parents=True, exist_ok=True)
     meta_path = run_dir / "run.json"
-    if meta_path.is_file():
-        meta = read_json(meta_path)
-        if meta.get("finished") and meta.get("config") == config.to_dict():
-            log.info("%s already trained; loading it", run_dir)
-            scorer = load_scorer(run_dir)
-            scorer.reused = True
-            return scorer
+    if finished_run(run_dir, {"config": config.to_dict()}):
+        log.info("%s already trained; loading it", run_dir)
+        scorer = load_scorer(run_dir)
+        scorer.reused = True
+        return scorer
     write_json_atomic(run_dir / "config.json", config.to_dict())
     meta = {
         "config": config.to_dict(),

@@ -17,7 +17,8 @@ import torch
 from tqdm import tqdm
 
 from pianocoach.jsonio import write_json_atomic
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.plots import pyplot, save_figure
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def train_torch(
     start_epoch = 0
     last_path = run_dir / "last.pt"
     if last_path.is_file():
-        state = torch.load(last_path, weights_only=False)
+        state = load_checkpoint(last_path)
         if state["config"] == config.to_dict():
             net.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
@@ -82,7 +83,7 @@ def train_torch(
             history["best_val_loss"], history["best_epoch"] = val_loss, epoch
             best_state = copy.deepcopy(net.state_dict())
         epochs.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{val_loss:.4f}", best=history["best_epoch"])
-        _save_atomic(
+        save_checkpoint(
             {"config": config.to_dict(), "model": net.state_dict(), "optimiser": optimiser.state_dict(),
              "history": history, "best_state": best_state, "epoch": epoch, "rng": rng.bit_generator.state,
              "torch_rng": torch.get_rng_state()},
@@ -104,12 +105,6 @@ def evaluate_loss(net: torch.nn.Module, batches: Iterable[Batch], loss_fn: Calla
             total += loss_fn(net(*inputs), target).item() * target.shape[0]
             count += target.shape[0]
     return total / max(count, 1)
-
-
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 def plot_curves(history: dict, path: Path, title: str, loss_name: str = "MSE") -> None:

@@ -1,17 +1,9 @@
-"""Device fixtures: a generated piano performance (MIDI) and its FluidSynth rendering (WAV)."""
+"""Device fixtures: the committed default bundle's scorer (the generated performance is in tests/conftest.py).
+
+This lane runs in a venv holding only the device package, installed as on a Pi (`make test-device`): a test that
+needs torch, librosa, scipy or the host packages belongs in tests/host."""
 
 import pytest
-
-from pianocoach.sample_piece import write_sample_piece
-from pianocoach.render import render_midi
-
-
-@pytest.fixture(scope="session")
-def performance(tmp_path_factory):
-    """16 s of melody over broken chords with pedal, as MIDI and as a 44.1 kHz WAV rendered from it."""
-    folder = tmp_path_factory.mktemp("performance")
-    midi = write_sample_piece(folder / "performance.mid", seconds=16)
-    return {"midi": midi, "wav": render_midi(midi, folder / "performance.wav")}
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from pianocoach.appliance.history import History
 from pianocoach.feedback.check import split_sentences
 from pianocoach.inputs import open_file
 from pianocoach.inputs.microphone import MicrophoneSource
-from pianocoach.scoring import BundleScorer, SessionSettings, score_source
+from pianocoach.scoring import BundleScorer, SessionSettings, score_source, write_feedback
 
 
 def appliance_config(tmp_path, input_file, **overrides):
@@ -53,6 +53,7 @@ def frames(tmp_path):
     return [json.loads(line) for line in index.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_whole_session_through_the_state_machine(tmp_path, performance, running):
     app = running(appliance_config(tmp_path, performance["wav"]))
     app.wait_state("idle")
@@ -75,6 +76,7 @@ def test_a_whole_session_through_the_state_machine(tmp_path, performance, runnin
 
     # the result pages show what the pipeline computes for the same recording
     expected = score_source(open_file(performance["wav"]), BundleScorer(), SessionSettings())
+    write_feedback(expected)  # the templates, as the daemon's writer without a language model
     result = app.daemon.last_result
     assert result.scale_values == expected.scale_values and result.overall == expected.overall
     first_page = next(f for f in shown if f["state"] == "result")["text"]
@@ -105,6 +107,7 @@ def test_a_whole_session_through_the_state_machine(tmp_path, performance, runnin
     assert 0.2 < (energy > 0.01).mean() < 0.98  # voiced stretches and gaps, not silence or a tone
 
 
+@pytest.mark.slow
 def test_the_next_performance_shows_the_change_and_the_history_command_lists_both(tmp_path, performance, running):
     app = running(appliance_config(tmp_path, performance["midi"]))
     for _ in range(2):
@@ -122,6 +125,7 @@ def test_the_next_performance_shows_the_change_and_the_history_command_lists_bot
     assert [r["id"] for r in rows] == [2, 1] and rows[0]["input"] == "performance.mid"
 
 
+@pytest.mark.slow
 def test_a_long_press_cancels_and_nothing_is_stored(tmp_path, performance, running):
     config = appliance_config(tmp_path, performance["wav"], **{"input.realtime": True})
     app = running(config)
@@ -137,6 +141,7 @@ def test_a_long_press_cancels_and_nothing_is_stored(tmp_path, performance, runni
     assert "Cancelled" in frames(tmp_path)[-1]["text"]
 
 
+@pytest.mark.slow
 def test_silence_stops_listening(tmp_path, running):
     rate = 22050
     t = np.arange(int(4 * rate)) / rate
@@ -167,6 +172,7 @@ def test_no_bundle_shows_the_reason_and_keeps_running(tmp_path, performance, run
     assert app.loop.is_alive() and History(tmp_path / "history.sqlite").count() == 0
 
 
+@pytest.mark.slow
 def test_a_display_that_cannot_open_falls_back_to_the_terminal(tmp_path, performance, running, capfd):
     app = running(appliance_config(tmp_path, performance["midi"], **{"display.kind": "ssd1306", "display.i2c_port": 19}))
     assert app.daemon.display.failed and "ssd1306" in app.daemon.display.failed  # no /dev/i2c-19 here
@@ -177,6 +183,7 @@ def test_a_display_that_cannot_open_falls_back_to_the_terminal(tmp_path, perform
     assert History(tmp_path / "history.sqlite").count() == 1
 
 
+@pytest.mark.slow
 def test_a_display_that_fails_mid_performance_does_not_stop_scoring(tmp_path, performance, running, capfd):
     app = running(appliance_config(tmp_path, performance["wav"], **{"input.realtime": True}))
     app.wait_state("idle")
@@ -213,6 +220,7 @@ class VanishingMicrophone(MicrophoneSource):
         yield from self._assemble(int(self.block_seconds * self.sample_rate))
 
 
+@pytest.mark.slow
 def test_an_input_that_disappears_ends_the_session_with_a_message_and_stores_nothing(tmp_path, performance, running):
     audio, rate = sf.read(performance["wav"], dtype="float32")
     audio = audio.mean(axis=1) if audio.ndim > 1 else audio
@@ -229,6 +237,7 @@ def test_an_input_that_disappears_ends_the_session_with_a_message_and_stores_not
     assert app.loop.is_alive()
 
 
+@pytest.mark.slow
 def test_a_press_storm_leaves_one_consistent_session(tmp_path, performance, running):
     app = running(appliance_config(tmp_path, performance["midi"], **{"input.realtime": True}))
     app.wait_state("idle")
@@ -267,6 +276,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_a_power_cut_during_history_writes_leaves_a_readable_database(tmp_path, performance):
     result = score_source(open_file(performance["midi"]), BundleScorer(), SessionSettings())
     (tmp_path / "result.json").write_text(json.dumps(result.to_dict()))
@@ -289,6 +299,7 @@ def test_a_power_cut_during_history_writes_leaves_a_readable_database(tmp_path, 
     assert history.count() == len(rows) + 1
 
 
+@pytest.mark.slow
 def test_the_demo_runs_the_appliance_and_leaves_frames_speech_and_history(tmp_path, performance):
     from pianocoach.appliance.demo import run_demo
 
@@ -301,6 +312,7 @@ def test_the_demo_runs_the_appliance_and_leaves_frames_speech_and_history(tmp_pa
     assert History(left["history"]).latest()["overall"] == left["result"].overall
 
 
+@pytest.mark.slow
 def test_the_soak_replays_sessions_in_one_process_and_writes_its_report(tmp_path, performance):
     from pianocoach.appliance.soak import main
 
@@ -314,6 +326,7 @@ def test_the_soak_replays_sessions_in_one_process_and_writes_its_report(tmp_path
     assert out.with_suffix(".png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_a_new_bundle_is_loaded_between_performances_never_during_one(tmp_path, performance, running):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -344,6 +357,7 @@ def test_a_new_bundle_is_loaded_between_performances_never_during_one(tmp_path, 
     assert "model release-2" in frames(tmp_path)[-1]["text"] and not app.daemon.reload_pending
 
 
+@pytest.mark.slow
 def test_install_bundle_makes_the_running_appliance_reload(tmp_path, performance):
     """The real thing: `pianocoach run` in its own process, `pianocoach install-bundle` beside it (SIGHUP)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -164,6 +164,7 @@ def test_a_member_twice_is_refused(device):
 
 
 @pytest.mark.parametrize("compress, kind", [(gzip.compress, "gzip"), (None, "bzip2"), (None, "xz")])
+@pytest.mark.slow
 def test_compressed_archives_are_refused_before_reading_them(device, compress, kind):
     plain = pack(a_bundle(device), device.tmp / "plain.tar").read_bytes()
     if kind == "bzip2":
@@ -339,6 +340,7 @@ def with_external_tensor(model: bytes, location: str) -> bytes:
 
 
 @pytest.mark.parametrize("location", ["../../../../etc/shadow", "models/audio_scorer.onnx", "huge-3GB.bin"])
+@pytest.mark.slow
 def test_a_signed_model_that_refers_to_external_data_is_refused_before_onnx_runtime(device, location):
     bundle = a_bundle(device)
     model = bundle / "models" / "midi_scorer.onnx"
@@ -406,6 +408,7 @@ def test_a_health_check_that_prints_nothing_is_a_one_line_refusal(device, monkey
         store_module.run_health_check(device.first.folder)
 
 
+@pytest.mark.slow
 def test_score_and_the_reader_trust_the_device_keys_not_only_the_packaged_ones(device, tmp_path):
     """A release-signed bundle (its key in the device's trust folder) is usable by `score --bundle` and
     `jianzipu read --bundle`; the same bundle is refused once the key is gone."""
@@ -487,6 +490,7 @@ def test_a_folder_file_swapped_for_a_fifo_after_listing_is_refused_without_hangi
         source.close()
 
 
+@pytest.mark.slow
 def test_the_gate_installs_the_file_it_checked_even_if_the_name_is_swapped(device):
     """The staged file is opened once; renaming a link to a folder over its name changes nothing."""
     from pianocoach.appliance.flash_gate import staged_bundle
@@ -517,6 +521,7 @@ def test_an_unsafe_trust_folder_trusts_nothing_rather_than_the_development_key(d
 
 
 @pytest.mark.parametrize("bundle_id", ["installed.json", "current"])
+@pytest.mark.slow
 def test_a_bundle_id_that_is_one_of_the_stores_own_names_gets_another_folder(device, bundle_id):
     bundle = resign(a_bundle(device), device.key, bundle_id=bundle_id)
     result = device.store.install(pack(bundle, device.tmp / "r.tar"), health_check=False)
@@ -544,6 +549,7 @@ def test_the_manifest_written_is_the_one_whose_signature_was_checked(device):
 
 
 @pytest.mark.parametrize("tar_format", ["gnu", "posix", "ustar"])
+@pytest.mark.slow
 def test_a_bundle_packed_by_hand_with_gnu_tar_installs(device, tar_format):
     """What a technician would type (`tar -C folder -cf b.tar .`): "./" names and folder entries are fine."""
     bundle = a_bundle(device)

@@ -23,6 +23,8 @@ from pianocoach.bundle.store import LOCK, STEPS, BundleStore, InstallError
 from pianocoach.bundle.trust import device_keys
 
 
+pytestmark = pytest.mark.slow  # every test here installs bundles with health checks (7-22 s each)
+
 KEY = Ed25519PrivateKey.generate()
 
 

@@ -7,12 +7,14 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from midi_helpers import steady_scale, write_midi
 from pianocoach.bundle import DEFAULT_BUNDLE, Manifest, verify_bundle
 from pianocoach.features import DEFAULT_SETTINGS, feature_vector, read_midi
 
 
+@pytest.mark.slow
 def test_the_default_bundle_verifies_with_the_packaged_development_key():
     result = verify_bundle(DEFAULT_BUNDLE)
     assert result.ok, result.problems

@@ -1,7 +1,7 @@
 """The overall mark and the template feedback: documented mapping, words that match the numbers."""
 
 from pianocoach.feedback.templates import feedback_text, tier
-from pianocoach.scales import HIGH, LOW, MID, SCALE_NAMES, SCALES, overall_mark
+from pianocoach.rating_scales import HIGH, LOW, MID, SCALE_NAMES, SCALES, overall_mark
 
 MEASURES = {"tempo_variation_pct": {"value": 23.0}, "pedal_down_pct": {"value": 81.0}, "dynamic_range_db": {"value": 14.0}}
 

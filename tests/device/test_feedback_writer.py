@@ -21,7 +21,7 @@ from pianocoach.feedback.check import check_feedback, check_sentence, split_sent
 from pianocoach.feedback.choose import open_writer
 from pianocoach.feedback.prompt import FeedbackRequest, facts_text, prompt_messages
 from pianocoach.feedback.writer import FeedbackWriter, template_feedback
-from pianocoach.scales import HIGH, LOW, MID, SCALE_NAMES, SCALES, overall_mark
+from pianocoach.rating_scales import HIGH, LOW, MID, SCALE_NAMES, SCALES, overall_mark
 
 MEASURES = {"tempo_variation_pct": {"value": 18.0, "unit": "%", "label_en": "tempo variation", "label_zh": "速度波动"},
             "pedal_down_pct": {"value": 75.0, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"}}

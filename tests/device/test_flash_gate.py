@@ -115,6 +115,7 @@ def status(device: Device) -> dict:
 
 
 # -- what it accepts ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_install_status_rollback_through_the_gate(device):
     sleeper = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n"
                                 "signal.signal(signal.SIGHUP, lambda *a: sys.exit(7))\nprint('ready', flush=True)\n"
@@ -186,6 +187,7 @@ REFUSED_NAMES = [
 
 
 @pytest.mark.parametrize("argv", REFUSED_ARGUMENTS)
+@pytest.mark.slow
 def test_anything_but_the_three_command_lines_is_refused(installed, capfd, tmp_path, argv):
     argv = [a.format(elsewhere=tmp_path) for a in argv]
     before = installed.snapshot()
@@ -195,6 +197,7 @@ def test_anything_but_the_three_command_lines_is_refused(installed, capfd, tmp_p
 
 
 @pytest.mark.parametrize("name", REFUSED_NAMES)
+@pytest.mark.slow
 def test_a_name_that_is_not_a_plain_tar_name_in_staging_is_refused(installed, capfd, tmp_path, name):
     assert not NAME_PATTERN.fullmatch(name)
     before = installed.snapshot()
@@ -235,6 +238,7 @@ def test_a_staged_folder_or_fifo_and_a_missing_file_are_refused(device):
     refused(device.run("install", "missing.tar"), "missing.tar: no such file")
 
 
+@pytest.mark.slow
 def test_a_staging_folder_that_is_a_link_or_writable_by_all_without_sticky_is_refused(device, tmp_path):
     name = device.stage("release-5")
     real = tmp_path / "real-incoming"
@@ -282,6 +286,7 @@ def test_a_write_needs_the_store_owner(device, monkeypatch):
     assert device.run("status")[0] == 0  # reading is fine
 
 
+@pytest.mark.slow
 def test_a_failed_install_is_one_line_and_keeps_the_current_bundle(installed, capfd, tmp_path):
     before = installed.snapshot()
     (installed.staging / "truncated.tar").write_bytes(b"\0" * 700)
@@ -310,6 +315,7 @@ def rogue_environment(rogue: Path) -> dict:
             "PYTHONSTARTUP": str(rogue / "sitecustomize.py")}
 
 
+@pytest.mark.slow
 def test_started_as_a_process_from_a_rogue_folder_runs_no_rogue_code(device, tmp_path):
     """``python -I`` with the working directory and PYTHONPATH holding a rogue ``pianocoach`` package:
     neither the gate nor the install's health check imports it. Folders and key reach main() as

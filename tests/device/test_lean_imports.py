@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 BLOCKED = ["torch", "transformers", "peft", "bitsandbytes", "optimum", "tensorflow",
            # numba and LLVM (hundreds of MB, minutes of compiling on a Pi) and the libraries that bring them;
            # scipy and scikit-learn are not on the device either
@@ -50,6 +52,7 @@ def test_the_block_really_blocks():
     assert run.returncode != 0 and "blocked on the device: torch" in run.stderr
 
 
+@pytest.mark.slow
 def test_scoring_audio_and_midi_loads_no_jit_compiler(performance):
     """The real pipeline with the default bundle on a rendered WAV and its MIDI, with numba, LLVM, librosa,
     scipy and scikit-learn unimportable: both are scored, and none of them is in sys.modules afterwards."""

@@ -43,6 +43,7 @@ def peak_mb_of(command: list[str]) -> tuple[subprocess.CompletedProcess, float]:
     return run, int(peak) / 1024
 
 
+@pytest.mark.slow
 def test_a_note_13_hours_after_the_rest_ends_the_take_at_the_gap(tmp_path):
     """The audit's 2 KB file took 23.6 GB and was killed; now the gap ends the take and the rest is named."""
     import pretty_midi
@@ -69,6 +70,7 @@ def test_a_take_is_stopped_at_its_length_limit(tmp_path, scorer):
     assert any("stopped at the 0.666667-minute limit" in w for w in result.warnings), result.warnings
 
 
+@pytest.mark.slow
 def test_a_midi_file_of_megabytes_is_refused_in_one_line(tmp_path):
     path = tmp_path / "huge.mid"
     path.write_bytes(b"MThd" + b"\0" * (MAX_MIDI_BYTES + 10))
@@ -157,6 +159,7 @@ def test_peak_memory_helper_reports_a_child(tmp_path):
     assert run.returncode == 0 and 200 <= peak < 400
 
 
+@pytest.mark.slow
 def test_a_long_audio_take_rescores_only_its_last_windows_at_the_end(performance, scorer):
     """Past the whole-decode length (lowered to 10 s here) windows are scored on their frozen notes while
     playing, so the end re-scores a bounded number of windows, not every one of the take."""

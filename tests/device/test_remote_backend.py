@@ -25,7 +25,7 @@ from pianocoach.feedback.backends import (MAX_LINE_BYTES, MAX_RESPONSE_BYTES, Fe
 from pianocoach.feedback.check import split_sentences
 from pianocoach.feedback.prompt import FeedbackRequest
 from pianocoach.feedback.writer import MAX_PIECES, FeedbackWriter, _Sentences, template_feedback
-from pianocoach.scales import HIGH, LOW, MID, SCALE_NAMES, overall_mark
+from pianocoach.rating_scales import HIGH, LOW, MID, SCALE_NAMES, overall_mark
 
 MESSAGES = [{"role": "user", "content": "How did I play?"}]
 SERVER_CAP_S = 10.0  # no scripted server loop runs longer than this, whatever the client does

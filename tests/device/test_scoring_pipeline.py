@@ -18,8 +18,11 @@ from pianocoach.features import read_midi
 from pianocoach.features.audio import performance_features
 from pianocoach.inputs.files import read_audio
 from pianocoach.inputs import AudioFileError, AudioFileSource, MidiFileSource, open_file
-from pianocoach.scales import SCALE_NAMES
-from pianocoach.scoring import BundleScorer, NoPlayingError, TooShortError, score_source
+from pianocoach.rating_scales import SCALE_NAMES
+from pianocoach.feedback.templates import feedback_text
+from pianocoach.feedback.writer import FeedbackWriter
+from pianocoach.scoring import BundleScorer, NoPlayingError, TooShortError, score_source, write_feedback
+from pianocoach.scoring.resample import StreamResampler
 from pianocoach.scoring.notes_stream import MidiNoteTracker
 
 REQUIRED = {"input", "duration_s", "source", "scale_names", "scale_values", "overall", "measures", "feedback", "timing"}
@@ -35,6 +38,7 @@ def test_replayed_midi_rebuilds_the_note_table_training_read(performance):
 
 
 @pytest.mark.parametrize("kind, source_class", [("midi", MidiFileSource), ("wav", AudioFileSource)])
+@pytest.mark.slow
 def test_streaming_in_2_s_blocks_equals_scoring_the_file_whole(performance, scorer, kind, source_class):
     streamed = score_source(source_class(performance[kind], block_seconds=2.0), scorer)
     whole = score_source(source_class(performance[kind], block_seconds=1e9), scorer)
@@ -62,6 +66,48 @@ def test_audio_and_midi_results_have_every_field(performance, scorer):
     assert audio["timing"]["transcription"] > 0 and midi["timing"]["transcription"] == 0
 
 
+def test_scoring_gives_numbers_and_feedback_is_a_step_of_its_own(performance, scorer):
+    result = score_source(open_file(performance["midi"]), scorer)
+    assert result.feedback == "" and result.feedback_source == ""  # scoring writes no words
+    written = write_feedback(result)
+    expected = feedback_text(dict(zip(result.scale_names, result.scale_values)), result.overall, result.measures)
+    assert written.source == result.feedback_source == "template" and result.feedback == written.text == expected
+    assert f"({result.overall:.0f}/100)" in result.feedback
+
+
+class _BrokenBackend:
+    name = "local"
+
+    def stream(self, *args, **kwargs):
+        raise RuntimeError("the model's process died")
+
+
+def test_a_failing_feedback_writer_leaves_the_template_text(performance, scorer):
+    result = score_source(open_file(performance["midi"]), scorer)
+    template = write_feedback(result).text
+    result.feedback = ""
+    write_feedback(result, FeedbackWriter(_BrokenBackend()))
+    assert result.feedback == template and result.feedback_source == "template"
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 22050])
+def test_the_stream_resampler_does_not_depend_on_the_chunking(rate):
+    rng = np.random.default_rng(rate)
+    audio = (0.3 * rng.standard_normal(3 * rate)).astype(np.float32)
+    whole = StreamResampler(22050)
+    once = np.concatenate([whole.feed(audio, rate), whole.flush()])
+    chunked = StreamResampler(22050)
+    cuts = [0, 1000, 1001, 30000, 47000, len(audio)]
+    pieces = [chunked.feed(audio[a:b], rate) for a, b in zip(cuts, cuts[1:])] + [chunked.flush()]
+    assert np.array_equal(np.concatenate(pieces), once)
+    assert abs(len(once) - 3 * 22050) <= 1
+    if rate == 22050:  # already at the rate: passed through unchanged, as soxr would
+        assert np.array_equal(once, audio)
+    with pytest.raises(ValueError, match="sample rate changed from"):
+        chunked.feed(audio[:100], rate + 1)
+
+
+@pytest.mark.slow
 def test_a_stereo_48_khz_file_is_mixed_down_and_resampled(performance, scorer, tmp_path):
     audio, rate = sf.read(str(performance["wav"]), dtype="float32", always_2d=True)
     mono = audio.mean(axis=1)
@@ -131,6 +177,7 @@ def run_cli(*args):
     )
 
 
+@pytest.mark.slow
 def test_score_cli_prints_one_json_object_per_input_and_goes_on_after_a_bad_one(performance, tmp_path):
     (tmp_path / "broken.mid").write_bytes(b"MThd garbage")
     run = run_cli("--json", performance["midi"], tmp_path / "broken.mid", performance["wav"])

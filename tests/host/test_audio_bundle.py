@@ -15,7 +15,7 @@ from pianocoach.inputs import open_file
 from pianocoach.inputs.files import read_audio
 from pianocoach.render import render_midi
 from pianocoach.scoring import BundleScorer, score_source
-from pianocoach_export.bundle import BundleModel, write_bundle
+from pianocoach_export.bundle_writer import BundleModel, write_bundle
 from pianocoach_export.signing import generate_key_pair, load_private_key
 from pianocoach_train.audio.train import AUDIO_CONFIG, AudioScorer
 from pianocoach_train.percepiano.labels import SCALES
@@ -52,6 +52,7 @@ def expected_audio_result(parts) -> np.ndarray:
     return np.average(scores, axis=0, weights=[b.activity for b in blocks])
 
 
+@pytest.mark.slow
 def test_the_audio_model_alone_scores_a_wav_as_the_manifest_says(parts):
     scorer = BundleScorer(build(parts, "audio-only", {"mode": "audio_model", "audio_weight": 1.0}), parts["trusted"])
     result = score_source(open_file(parts["wav"]), scorer)
@@ -60,6 +61,7 @@ def test_the_audio_model_alone_scores_a_wav_as_the_manifest_says(parts):
     assert np.allclose(result.scale_values, expected_audio_result(parts), atol=2e-3)
 
 
+@pytest.mark.slow
 def test_fusion_mixes_the_audio_model_with_the_notes_path(parts):
     fused = score_source(open_file(parts["wav"]), BundleScorer(build(parts, "fusion", {"mode": "fusion", "audio_weight": 0.5}),
                                                                 parts["trusted"]))

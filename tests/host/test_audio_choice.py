@@ -1,7 +1,7 @@
 """The bundle's microphone path is chosen from the measured audio evaluation, not by code."""
 
 from pianocoach.jsonio import write_json_atomic
-from pianocoach_export.audio_report import choose_audio_path
+from pianocoach_train.audio.path_choice import choose_audio_path
 
 
 def report(r2: dict[str, float]) -> dict:

@@ -10,6 +10,7 @@ from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING
 from pianocoach_train.percepiano import PercePiano
 
 
+@pytest.mark.slow
 def test_the_quick_audio_evaluation_scores_every_path_on_the_held_out_soundfont(synthetic_root, isolated_outputs):
     dataset = PercePiano.open(synthetic_root)
     for name in (HELD_OUT, *TRAINING):

@@ -52,7 +52,7 @@ def assert_same_as_librosa(envelope: np.ndarray, hop: int) -> int:
 
 
 def _percepiano_root() -> Path | None:
-    from pianocoach_train.settings import percepiano_root
+    from pianocoach_train.paths import percepiano_root
 
     root = percepiano_root()
     return root if (root / "midi").is_dir() else None
@@ -82,6 +82,7 @@ def rendered_onsets(tmp_path_factory) -> dict[str, list[np.ndarray]]:
     return onsets
 
 
+@pytest.mark.slow
 def test_audio_envelopes_of_rendered_performances(rendered_onsets):
     windows = beats = 0
     for name, blocks in rendered_onsets.items():

@@ -19,9 +19,9 @@ from pianocoach.bundle import Manifest, load_verified, verify_bundle
 from pianocoach.bundle.signing import load_public_key, trusted_keys
 from pianocoach.errors import BundleRejected, SigningKeyError
 from pianocoach.features import FeatureSettings
-from pianocoach_export.bundle import BundleModel, pack, write_bundle
+from pianocoach_export.bundle_writer import BundleModel, pack, write_bundle
 from pianocoach_export.signing import development_key, generate_key_pair, load_private_key, sign
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models import load_scorer
 from pianocoach_train.percepiano.labels import SCALES
 from pianocoach_train.release import train_release

@@ -70,6 +70,7 @@ def nan_scorer(path, inputs) -> None:
     onnx.save(model, path)
 
 
+@pytest.mark.slow
 def test_a_bundle_whose_audio_scorer_returns_nan_fails_its_health_check(tmp_path):
     key = Ed25519PrivateKey.generate()
     trust(tmp_path, key)

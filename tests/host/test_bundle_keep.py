@@ -8,11 +8,13 @@ import pytest
 import pianocoach.bundle
 from pianocoach.bundle import DEFAULT_BUNDLE, Manifest, sha256_file
 from pianocoach.errors import BundleRejected
-from pianocoach_export.cli import AUDIO_ROLES, _kept_models, build_parser
+from pianocoach_export.bundle_assembly import AUDIO_ROLES, kept_models as _kept_models
+from pianocoach_export.cli import build_parser
 
 ROLES = ("jianzipu_reader", *AUDIO_ROLES)
 
 
+@pytest.mark.slow
 def test_kept_models_are_the_committed_files_with_their_provenance(isolated_outputs):
     manifest = Manifest.read(DEFAULT_BUNDLE)
     kept, audio_path = _kept_models(ROLES)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from midi_helpers import write_midi
 from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.percepiano.check import check_dataset, format_report
@@ -65,6 +66,7 @@ def test_cli_exit_codes_and_data_setting(tmp_path):
         "(expected midi/ and labels/mean19.json); pass --data or set $PIANOCOACH_PERCEPIANO"
 
 
+@pytest.mark.slow
 def test_real_dataset_report():
     run = run_check()
     assert run.returncode == 0, run.stdout[-2000:]

@@ -17,5 +17,6 @@ def test_every_exception_class_belongs_to_the_tree():
     outside = sorted(name for name, cls in classes.items() if not issubclass(cls, PianoCoachError))
     assert outside == sorted(INTERNAL)
     for name in ("pianocoach_train.audio.soundfonts.SoundfontError", "pianocoach_train.percepiano.ids.IdError",
-                 "pianocoach_train.audio.evaluate.UnknownModelError"):
+                 "pianocoach_train.audio.evaluate.UnknownModelError", "pianocoach.toml_config.ConfigFileError",
+                 "pianocoach_train.checkpoints.CheckpointError", "pianocoach_export.trained_models.MissingArtifactError"):
         assert issubclass(classes[name], PianoCoachError)

@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from pianocoach.features import VECTOR_NAMES
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.evaluation import evaluate, protocol_folds
 from pianocoach_train.percepiano import PercePiano, parse_id
 from pianocoach_train.release import train_release
-from pianocoach_train.settings import percepiano_root
+from pianocoach_train.paths import percepiano_root
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,7 @@ def test_release_never_sees_the_performer_test_list(synthetic_store, tmp_path, m
     assert (out / "model.pt").is_file()
 
 
+@pytest.mark.slow
 def test_eval_quick_command_writes_the_report(synthetic_root, isolated_outputs):
     out = isolated_outputs / "reports"
     run = subprocess.run([sys.executable, "-m", "pianocoach_train", "eval", "--model", "ridge", "--quick",
@@ -84,7 +85,7 @@ def test_eval_quick_command_writes_the_report(synthetic_root, isolated_outputs):
 
 
 def test_report_command_redraws_from_json_and_refuses_other_files(tmp_path):
-    from pianocoach_train.reports import write_report
+    from pianocoach_train.eval_report import write_report
 
     report = {"model": "m", "feature_settings_sha256": "0" * 64, "created": "now", "wall_seconds": 60.0, "published": {},
               "splits": {"random": {"folds": [{"r2": 0.5}], "mean": {"r2": 0.5, "pearson": 0.7, "pairwise_accuracy": None,

@@ -9,7 +9,7 @@ import torch
 
 from pianocoach_export.export_models import ExportError, export_model
 from pianocoach_export.measure import latency_ms, parity
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.release import train_release
 
 TINY = dict(epochs=6, patience=10, batch_size=8, max_notes=16, n_trees=5, boosting_rounds=10, min_samples_leaf=1)

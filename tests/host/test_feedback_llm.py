@@ -29,19 +29,19 @@ from pianocoach.feedback.backends import LocalBackend, RemoteBackend
 from pianocoach.feedback.choose import bundled_feedback_model, open_writer
 from pianocoach.feedback.prompt import FeedbackRequest, prompt_messages
 from pianocoach.feedback.writer import FeedbackWriter, template_feedback
-from pianocoach.scales import SCALE_NAMES, overall_mark
+from pianocoach.rating_scales import SCALE_NAMES, overall_mark
 from pianocoach.scoring import BundleScorer
-from pianocoach_export.bundle import BundleModel, write_bundle
+from pianocoach_export.bundle_writer import BundleModel, write_bundle
 from pianocoach_export.llm_export import bundle_with_feedback, export_llm
 from pianocoach_export.llm_gguf import greedy_parity, quantize, tensor_types
 from pianocoach_train.llm.comments import drop_reason
-from pianocoach_train.llm.config import PRESETS_DIR, FinetuneConfigError, load_finetune_config
+from pianocoach_train.llm.finetune_config import PRESETS_DIR, FinetuneConfigError, load_finetune_config
 from pianocoach_train.llm.data import KOREAN_SYSTEM, BuildOptions, build_instruction_data
 from pianocoach_train.llm.finetune import finetune
 from pianocoach_train.llm.musicpile import make_subset, stream_rows
 from pianocoach_train.llm.records import read_records
 from pianocoach_train.llm.tiny import build_tiny_model
-from pianocoach_train.settings import percepiano_root
+from pianocoach_train.paths import percepiano_root
 
 PERFORMANCES = 40
 
@@ -76,6 +76,7 @@ def sample_request(language: str = "en") -> FeedbackRequest:
 
 
 # -- instruction data ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_instruction_data_is_split_by_performance_and_has_a_data_card(chain):
     train, validation = read_records(chain.data / "train.jsonl"), read_records(chain.data / "validation.jsonl")
     assert {r.group for r in train}.isdisjoint({r.group for r in validation}) and validation
@@ -139,6 +140,7 @@ def test_musicpile_files_are_streamed_and_subset_reproducibly(tmp_path):
 
 
 # -- fine-tuning -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_qlora_steps_on_a_4bit_base_then_a_merged_float_model(chain):
     import bitsandbytes as bnb
     import torch
@@ -173,6 +175,7 @@ def test_a_config_without_a_base_model_is_refused(tmp_path):
 
 
 # -- GGUF ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_gguf_conversion_gives_real_k_quants_and_q8_tracks_the_float_model(chain):
     report = chain.exported.report
     assert report["tensor_types"].get("Q4_K", 0) >= 10 and report["quantized_bytes"] < report["float_bytes"] / 2.5
@@ -183,6 +186,7 @@ def test_gguf_conversion_gives_real_k_quants_and_q8_tracks_the_float_model(chain
     assert parity.first_token >= 5 and parity.mean_agreement >= 0.5
 
 
+@pytest.mark.slow
 def test_llama_cpp_generates_with_the_quantized_model_on_the_device_side(chain):
     backend = LocalBackend(chain.bundle / "models" / "feedback_llm.gguf", threads=1)
     import threading
@@ -196,6 +200,7 @@ def test_llama_cpp_generates_with_the_quantized_model_on_the_device_side(chain):
 
 
 # -- the bundle ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_bundle_carries_the_gguf_with_its_checksum_and_the_device_finds_it(chain, tmp_path):
     check = verify_bundle(chain.bundle, chain.keys)
     assert check.ok, check.problems
@@ -204,11 +209,11 @@ def test_the_bundle_carries_the_gguf_with_its_checksum_and_the_device_finds_it(c
     assert Manifest.read(chain.bundle).files[entry.file].sha256 == chain.exported.report["sha256"]
     assert {m.role for m in Manifest.read(chain.bundle).models} >= {"midi_scorer", "jianzipu_reader", "feedback_llm"}
     scorer = BundleScorer(chain.bundle, keys=chain.keys)  # the daemon verifies and loads the bundle first
-    backend = bundled_feedback_model(scorer)
+    backend = bundled_feedback_model(scorer.verification)
     assert backend.model_path == scorer.folder / entry.file
     config = Config().with_overrides({"feedback.backend": "local"})
-    assert open_writer(config.feedback, scorer).name == "local"
-    assert open_writer(config.feedback, BundleScorer(DEFAULT_BUNDLE)).name == "template"  # the built-in bundle has none
+    assert open_writer(config.feedback, scorer.verification).name == "local"
+    assert open_writer(config.feedback, BundleScorer(DEFAULT_BUNDLE).verification).name == "template"  # the built-in bundle has none
     assert open_writer(config.feedback, None).name == "template"  # no verified bundle: never a model file
 
     fake = tmp_path / "fake.gguf"
@@ -257,6 +262,7 @@ def llama_server(chain, tmp_path):
     log.close()
 
 
+@pytest.mark.slow
 def test_the_remote_backend_streams_from_llama_cpp_server(llama_server, monkeypatch):
     monkeypatch.setenv("PIANOCOACH_LLM_KEY", "test-key-42")
     config = Config().with_overrides({"feedback.backend": "remote", "feedback.url": llama_server,
@@ -271,6 +277,7 @@ def test_the_remote_backend_streams_from_llama_cpp_server(llama_server, monkeypa
 
 
 # -- the appliance ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_appliance_writes_feedback_with_the_bundled_model(chain, tmp_path, monkeypatch):
     # a device that trusts this test's signer, as one does after its release key is installed on it
     shutil.copytree(chain.trusted, tmp_path / "trusted_keys")

@@ -29,7 +29,7 @@ from pianocoach.bundle.store import BundleStore, InstallError
 from pianocoach.bundle.trust import TRUST_DIR_ENV
 from pianocoach_export import flash as flash_module
 from pianocoach_export.flash import Device, FlashError, as_tar, flash_all, format_report, read_inventory, remote_name
-from pianocoach_train.settings import REPO_ROOT
+from pianocoach_train.paths import REPO_ROOT
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -115,6 +115,7 @@ def gate_wrapper(tmp_path: Path, data: Path, staging: Path, key: Ed25519PrivateK
     return str(script)
 
 
+@pytest.mark.slow
 def test_make_flash_installs_over_ssh_and_reports(sshd, tmp_path):
     data, key = device_folder(tmp_path)
     bundle = pack(signed_copy(tmp_path / "b", key, "release-7"), tmp_path / "release-7.tar")
@@ -139,6 +140,7 @@ def test_make_flash_installs_over_ssh_and_reports(sshd, tmp_path):
     assert list(staging.iterdir()) == []  # the copy is removed after the install
 
 
+@pytest.mark.slow
 def test_an_inventory_flashes_each_device_and_reports_each(sshd, tmp_path):
     (a, key), (b, _) = device_folder(tmp_path, "studio-a"), device_folder(tmp_path, "studio-b")
     trust(b, key)
@@ -193,6 +195,7 @@ def unhealthy_copy(out: Path, key: Ed25519PrivateKey) -> Path:
     return resign(bundle, key, files=manifest["files"])
 
 
+@pytest.mark.slow
 def test_a_bundle_that_fails_its_health_check_is_refused(tmp_path):
     data, key = device_folder(tmp_path)
     store = BundleStore(data / "bundles")

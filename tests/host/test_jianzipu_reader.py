@@ -2,12 +2,13 @@
 and a tiny reader trained, exported to INT8, bundled and used to read an image."""
 
 import numpy as np
+import pytest
 import torch
 
 from pianocoach.jianzipu import parse
 from pianocoach.jianzipu.image import SIZE
 from pianocoach.jianzipu.vocab import HEADS
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.jianzipu.dataset import Sizes, benchmark_96, is_held_out, plan
 from pianocoach_train.jianzipu.model import JianzipuNet, ProbabilityNet
 from pianocoach_train.jianzipu.qa import build_turns
@@ -57,11 +58,18 @@ def test_question_and_answer_turns_are_deterministic_and_well_formed():
 
 def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_path):
     from pianocoach.bundle.signing import load_public_key
-    from pianocoach_export.bundle import BundleModel, write_bundle
+    from pianocoach_export.bundle_writer import BundleModel, write_bundle
     from pianocoach_export.jianzipu_export import LABELS, ROLE, export_reader
     from pianocoach_export.signing import generate_key_pair, load_private_key
 
-    export = export_reader(tmp_path / "export", TINY, progress=False, config=TrainConfig(model="jianzipu_reader", epochs=2, batch_size=64))
+    from pianocoach_export.trained_models import MissingArtifactError
+    from pianocoach_train.jianzipu.train import train_reader
+
+    config = TrainConfig(model="jianzipu_reader", epochs=2, batch_size=64)
+    with pytest.raises(MissingArtifactError, match="run `make jianzipu-reader` first"):  # export trains nothing
+        export_reader(tmp_path / "export", TINY, progress=False, config=config)
+    train_reader(TINY, config, progress=False)
+    export = export_reader(tmp_path / "export", TINY, progress=False, config=config)
     assert export.parity_max_abs <= 1e-4
     assert export.quantization["int8_ops"].get("Conv") == 4 and export.bytes["int8"] < export.bytes["float"]
     for variant in export.results.values():
@@ -79,6 +87,7 @@ def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_
     assert len(result["top5"]) == 5 and 0 < result["confidence"] <= 1
 
 
+@pytest.mark.slow
 def test_the_default_bundle_reads_a_clean_character_from_the_command_line(tmp_path):
     import json
     import subprocess

@@ -5,7 +5,7 @@ import pytest
 
 from pianocoach_train.percepiano import N_SCALES, PercePiano
 from pianocoach_train.percepiano.splits import check_split
-from pianocoach_train.settings import percepiano_root
+from pianocoach_train.paths import percepiano_root
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ def rendered(midi, folder) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=PERCEPIANO)
 def percepiano_audio(request, tmp_path_factory) -> np.ndarray:
-    from pianocoach_train.settings import percepiano_root
+    from pianocoach_train.paths import percepiano_root
 
     midi = percepiano_root() / "midi" / f"{request.param}.mid"
     if not midi.is_file():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models import load_scorer
 from pianocoach_train.models.base import FoldData
 from pianocoach_train.runs import train_run
@@ -46,6 +46,7 @@ def test_sequence_models_train_and_reload(synthetic_store, tmp_path, model):
 
 
 @pytest.mark.parametrize("model", ["extra_trees", "boosting", "blend"])
+@pytest.mark.slow
 def test_tree_models_learn_and_reload(synthetic_store, tmp_path, model):
     f = fold(synthetic_store)
     config = TrainConfig(model=model, n_trees=10, boosting_rounds=20, min_samples_leaf=1)

@@ -11,9 +11,9 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from pianocoach.appliance.bundles import write_pid_file
+from pianocoach.appliance.bundle_commands import write_pid_file
 from pianocoach.appliance.button import ButtonError, ButtonInput, pin_factory
-from pianocoach.appliance.config import Config, load_config
+from pianocoach.appliance.config import Config, config_from_args
 from pianocoach.appliance.daemon import Daemon
 from pianocoach.appliance.display import open_display
 from pianocoach.appliance.history import History, format_history
@@ -68,7 +68,7 @@ def build_appliance(config: Config, factory=None, warm: bool = True) -> Applianc
     speaker = open_speaker(config.speech, config.speech_dir())
     history = History(config.history_path())
     def load_feedback(scorer):  # from the bundle the daemon has just verified and loaded, never before
-        return open_writer(config.feedback, scorer, preload=warm)
+        return open_writer(config.feedback, scorer.verification, preload=warm)
 
     daemon = Daemon(config, display, speaker, history, lambda: open_source(config.input), load_feedback=load_feedback)
     button = None
@@ -85,19 +85,6 @@ def build_appliance(config: Config, factory=None, warm: bool = True) -> Applianc
         warm_up("midi" if config.input.source == "midi" or midi_file else "audio")
     daemon.start()
     return Appliance(daemon, button)
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    config = load_config(args.config)
-    overrides = list(args.set or [])
-    if getattr(args, "input", None):
-        overrides += ["input.source=file", f"input.file={json.dumps(str(args.input))}"]
-    for flag, key in (("display", "display.kind"), ("data_dir", "device.data_dir"), ("bundle", "device.bundle"),
-                      ("language", "device.language")):
-        value = getattr(args, flag, None)
-        if value:
-            overrides.append(f"{key}={json.dumps(str(value))}")
-    return config.with_overrides(overrides) if overrides else config
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -130,10 +117,3 @@ def history_command(args: argparse.Namespace) -> int:
     else:
         print(format_history(items))
     return 0
-
-
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="the TOML configuration (default: built-in defaults; "
-                                         "the service uses /etc/pianocoach/config.toml)")
-    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
-    parser.add_argument("--data-dir", help="override device.data_dir")

@@ -6,17 +6,19 @@ command line's ``--set``) go through the same checks.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pianocoach.errors import PianoCoachError
+from pianocoach.inputs.base import BLOCK_SECONDS
+from pianocoach.toml_config import ConfigFileError, fill_dataclass, fill_tables, read_toml
 
 
-class ConfigError(PianoCoachError):
+class ConfigError(ConfigFileError):
     """The configuration file or an override is invalid; the message names the file and the key."""
 
 
@@ -37,7 +39,7 @@ class InputConfig:
     midi_port: str = ""  # empty: the first MIDI input port
     file: str = ""  # the recording replayed when source = "file"
     realtime: bool = True  # replay a file at playing speed (as a microphone would deliver it)
-    block_seconds: float = 2.0
+    block_seconds: float = BLOCK_SECONDS
     silence_stop_s: float = 8.0  # stop listening after this much silence once playing has begun (0: never)
     silence_db: float = -50.0  # an audio block quieter than this (dBFS, RMS) counts as silence
     max_minutes: float = 15.0  # a performance is stopped after this long
@@ -161,7 +163,8 @@ class Config:
                 raise ConfigError(f"--set {dotted}: unknown setting (sections: {', '.join(sections)})")
             changed.setdefault(section, {})[key] = value
         for section, values in changed.items():
-            sections[section] = _build_section(type(sections[section]), values, f"--set {section}", sections[section])
+            sections[section] = fill_dataclass(type(sections[section]), values, f"--set {section}", sections[section],
+                                               error=ConfigError)
         return Config(**sections, source=self.source)
 
 
@@ -173,55 +176,7 @@ def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such configuration file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    hints = typing.get_type_hints(Config)
-    sections = {}
-    for name, values in data.items():
-        if name not in SECTIONS:
-            raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: {name} must be a [section] of keys")
-        sections[name] = _build_section(hints[name], values, f"{path}: [{name}]")
-    return Config(**sections, source=str(path))
-
-
-def _build_section(cls: type, values: dict[str, Any], where: str, base: Any = None) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    checked = {}
-    for key, value in values.items():
-        if key not in known:
-            raise ConfigError(f"{where} unknown key {key!r} (known: {', '.join(sorted(known))})")
-        checked[key] = _check_value(cls, key, hints[key], value, where)
-    return dataclasses.replace(base, **checked) if base is not None else cls(**checked)
-
-
-def _check_value(cls: type, key: str, kind: type, value: Any, where: str) -> Any:
-    name = f"{where} {key}"
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, not {value!r}")
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be a whole number, not {value!r}")
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, not {value!r}")
-        value = float(value)
-    elif kind is str and not isinstance(value, str):
-        raise ConfigError(f"{name} must be a string, not {value!r}")
-    choices = getattr(cls, "CHOICES", {}).get(key)
-    if choices and value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    low_high = getattr(cls, "RANGES", {}).get(key)
-    if low_high and not low_high[0] <= value <= low_high[1]:
-        raise ConfigError(f"{name} must be between {low_high[0]} and {low_high[1]}, not {value!r}")
-    return value
+    return fill_tables(Config, read_toml(path, ConfigError, "configuration file"), path, ConfigError, source=str(path))
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:
@@ -238,3 +193,25 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
             value = raw  # a bare word is a string: --set display.kind=image
         parsed[dotted.strip()] = value
     return parsed
+
+
+# The command line's view of the configuration: every appliance command takes these flags.
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="the TOML configuration (default: built-in defaults; "
+                                         "the service uses /etc/pianocoach/config.toml)")
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
+    parser.add_argument("--data-dir", help="override device.data_dir")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The configuration the flags name, with the flags' overrides applied (checked like the file)."""
+    config = load_config(args.config)
+    overrides = list(args.set or [])
+    if getattr(args, "input", None):
+        overrides += ["input.source=file", f"input.file={json.dumps(str(args.input))}"]
+    for flag, key in (("display", "display.kind"), ("data_dir", "device.data_dir"), ("bundle", "device.bundle"),
+                      ("language", "device.language")):
+        value = getattr(args, flag, None)
+        if value:
+            overrides.append(f"{key}={json.dumps(str(value))}")
+    return config.with_overrides(overrides) if overrides else config

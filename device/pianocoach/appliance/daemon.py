@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,11 +30,11 @@ from pianocoach.appliance.display import SafeDisplay
 from pianocoach.appliance.history import History, age_seconds
 from pianocoach.appliance.speech import Speaker
 from pianocoach.errors import PianoCoachError
-from pianocoach.feedback.prompt import FeedbackRequest
 from pianocoach.feedback.writer import FeedbackWriter
+from pianocoach.inputs.base import BlockSource
 from pianocoach.scoring import BundleScorer, ScoringSession, SessionSettings
 from pianocoach.scoring.limits import TakeLimits, TakeWatch, block_level
-from pianocoach.scoring.result import PerformanceResult
+from pianocoach.scoring.result import PerformanceResult, write_feedback
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ MESSAGE_S = 8.0  # a message stays this long unless a press clears it
 @dataclass
 class Event:
     kind: str  # short, long, block, ended, piece, sentence, scored, failed, reload, tick
-    data: object = None
+    data: Any = None  # what the kind carries: (block, level), a sentence, a result, the failure
     capture: int = 0  # which capture it belongs to (events of an abandoned capture are dropped)
 
 
@@ -54,21 +54,16 @@ class Event:
 class Capture:
     """One performance being listened to (in the capture thread)."""
     number: int
-    source: object
+    source: BlockSource
     session: ScoringSession
     started: float = field(default_factory=time.time)
     cancelled: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def feedback_request(result: PerformanceResult, word_limit: int) -> FeedbackRequest:
-    return FeedbackRequest(dict(zip(result.scale_names, result.scale_values)), result.overall, result.measures,
-                           result.language, word_limit, result.provisional)
-
-
 class Daemon:
     def __init__(self, config: Config, display: SafeDisplay, speaker: Speaker, history: History,
-                 open_source: Callable[[], object], scorer: BundleScorer | None = None,
+                 open_source: Callable[[], BlockSource], scorer: BundleScorer | None = None,
                  load_scorer: Callable[[], BundleScorer] | None = None, feedback: FeedbackWriter | None = None,
                  load_feedback: Callable[[BundleScorer], FeedbackWriter] | None = None) -> None:
         self.config = config
@@ -166,6 +161,7 @@ class Daemon:
             self._start_capture()
         elif self.state == LISTENING:
             log.info("stop pressed")
+            assert self.capture is not None  # listening: a capture is running
             self.capture.source.stop()
         elif self.state == RESULT:
             self._next_page()
@@ -177,6 +173,7 @@ class Daemon:
     def _on_long(self, event: Event) -> None:
         if self.state == LISTENING:
             log.info("cancelled by a long press")
+            assert self.capture is not None  # listening: a capture is running
             self.capture.cancelled = True
             self.capture.source.stop()
             self.capture = None  # its remaining events are dropped
@@ -189,6 +186,7 @@ class Daemon:
         if self.state != LISTENING:
             return
         block, level = event.data
+        assert self.capture is not None  # listening: a capture is running
         session = self.capture.session
         latest = session.blocks[-1] if session.blocks else None  # the newest provisional window result
         mark = latest.overall if latest is not None else None
@@ -238,6 +236,7 @@ class Daemon:
     def _on_scored(self, event: Event) -> None:
         result: PerformanceResult = event.data
         previous = self.history.latest()
+        assert self.capture is not None  # handle() drops the events of a capture that is gone
         try:
             self.history.add(result, self.capture.started)
         except PianoCoachError as exc:
@@ -283,6 +282,7 @@ class Daemon:
             self._message(str(exc))
             return
         settings = SessionSettings(block_seconds=self.config.input.block_seconds, language=self.language)
+        assert self.scorer is not None  # _ensure_scorer loaded it
         self.captures += 1
         self.capture = Capture(self.captures, source, ScoringSession(self.scorer, source.kind, source.name, settings))
         self.note = ""
@@ -319,13 +319,9 @@ class Daemon:
                 return
             post("ended")
             result = capture.session.finish()
-            try:
-                written = self.feedback.write(feedback_request(result, self.config.feedback.word_limit),
-                                              on_sentence=lambda sentence: post("sentence", sentence),
-                                              on_piece=lambda piece: post("piece", piece))
-                result.feedback, result.feedback_source = written.text, written.source
-            except Exception:  # a scored performance is never lost to its feedback: the template text stays
-                log.exception("feedback writing failed; keeping the template text")
+            write_feedback(result, self.feedback, self.config.feedback.word_limit,
+                           on_sentence=lambda sentence: post("sentence", sentence),
+                           on_piece=lambda piece: post("piece", piece))
             post("scored", result)
         except PianoCoachError as exc:
             post("failed", exc)

@@ -36,6 +36,7 @@ def demo_config(out: Path, input_path: Path, language: str, realtime: bool) -> C
 def run_demo(out: Path, input_path: Path | None, language: str = "en", realtime: bool = True) -> dict:
     """One performance through the appliance; returns what it left (paths, result, states)."""
     from pianocoach.appliance.driven import DrivenAppliance
+    from pianocoach.appliance.sources import ReplaySource
     from pianocoach.render import render_midi
     from pianocoach.sample_piece import write_sample_piece
 
@@ -54,6 +55,7 @@ def run_demo(out: Path, input_path: Path | None, language: str = "en", realtime:
         driven.press()  # start
         driven.wait_state("listening", timeout=10)
         capture = daemon.capture
+        assert capture is not None and isinstance(capture.source, ReplaySource)  # listening to the replayed file
         duration = capture.source.file.duration
         driven.wait_for(lambda: capture.session.notes.end >= duration - 0.01 or daemon.state != "listening", 600,
                         "the recording to be played")
@@ -88,7 +90,7 @@ def contact_sheet(frames: list[Path], path: Path, scale: int = 3) -> Path:
     gap = 6
     sheet = Image.new("RGB", (len(images) * (w * scale + gap) + gap, h * scale + 2 * gap), (128, 128, 128))
     for i, image in enumerate(images):
-        sheet.paste(image.resize((w * scale, h * scale), Image.NEAREST), (gap + i * (w * scale + gap), gap))
+        sheet.paste(image.resize((w * scale, h * scale), Image.Resampling.NEAREST), (gap + i * (w * scale + gap), gap))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from pianocoach.report import format_report
+    from pianocoach.terminal_report import format_report
 
     if args.input is not None and not args.input.is_file():
         from pianocoach.errors import InputFileError

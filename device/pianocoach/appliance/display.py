@@ -42,9 +42,9 @@ def find_font(language: str, override: str = "") -> str | None:
 
 @dataclass
 class Fonts:
-    small: ImageFont.FreeTypeFont
-    text: ImageFont.FreeTypeFont
-    big: ImageFont.FreeTypeFont
+    small: ImageFont.FreeTypeFont | ImageFont.ImageFont  # Pillow's built-in font when no font file is found
+    text: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    big: ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 def load_fonts(height: int, language: str, override: str = "") -> Fonts:

@@ -18,6 +18,8 @@ class DrivenAppliance:
             raise ValueError("a driven appliance presses a mock pin: set button.pin_factory = \"mock\"")
         self.appliance = build_appliance(config, warm=warm)
         self.daemon = self.appliance.daemon
+        if self.appliance.button is None:
+            raise RuntimeError("a driven appliance needs its mock button, which could not be set up (see the log)")
         self.pin = self.appliance.button.button.pin
         self.loop = threading.Thread(target=self.daemon.run, name="daemon", daemon=True)
         self.loop.start()

@@ -163,18 +163,19 @@ def _store_root(data_dir: Path, writing: bool) -> Path:
 
 
 def _run(command: str, name: str | None, data_dir: Path, staging: Path, keys: list | None) -> list[str]:
-    from pianocoach.appliance.bundles import notify_daemon
+    from pianocoach.appliance.bundle_commands import notify_daemon
     from pianocoach.bundle.store import BundleStore
     from pianocoach.bundle.trust import device_keys
 
     root = _store_root(data_dir, writing=command != "status")
-    staged = staged_bundle(staging, name) if command == "install" else None
+    staged = staged_bundle(staging, name) if command == "install" and name is not None else None
     store = BundleStore(root, keys if keys is not None else device_keys(allow_override=False))
     if command == "status":
         return [json.dumps(store.status(), default=str)]
     if command == "rollback":
         before, after = store.rollback()
         return [f"rolled back: {before} -> {after}", notify_daemon(data_dir)]
+    assert staged is not None, f"{command!r} with no bundle name"  # parse() accepts install NAME only
     result = store.install(staged[0], fd=staged[1])  # the store reads (and closes) the descriptor checked here
     health = result.health or {}
     previous = result.previous or "none"

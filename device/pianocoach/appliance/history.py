@@ -74,6 +74,7 @@ class History:
                     " language, bundle_id, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot write the performance ({exc})") from exc
+        assert cursor.lastrowid is not None  # an INSERT sets it
         return int(cursor.lastrowid)
 
     def last(self, n: int = 10) -> list[dict]:

@@ -8,9 +8,10 @@ builders take the capacity from the layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pianocoach.scales import SCALES, HIGH, LOW
+from pianocoach.rating_scales import SCALES, HIGH, LOW
 from pianocoach.scoring.result import PerformanceResult
 
 WORDS = {
@@ -68,7 +69,7 @@ class Capacity:
     """How much fits on one page of the display (from the layout)."""
     lines: int = 4
     bars: int = 3
-    wrap: object = field(default=lambda text: [text])  # text -> lines that fit the width
+    wrap: Callable[[str], list[str]] = field(default=lambda text: [text])  # text -> lines that fit the width
 
 
 def words(language: str) -> dict[str, str]:
@@ -110,7 +111,8 @@ def listening_screen(language: str, elapsed_s: float, level: float, notes: int, 
 def live_hint(language: str, scores) -> str:
     """One short line while playing: the judged scale that is weakest so far."""
     w = words(language)
-    judged = [(scale.goodness(float(value)), scale) for scale, value in zip(SCALES, scores) if scale.better]
+    judged = [(good, scale) for scale, value in zip(SCALES, scores)
+              if scale.better and (good := scale.goodness(float(value))) is not None]
     weakest = min(judged, key=lambda item: item[0])[1]
     return w["weakest"].format(topic=weakest.topic(language))
 

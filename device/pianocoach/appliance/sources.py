@@ -8,14 +8,14 @@ from typing import Iterator
 
 from pianocoach.appliance.config import InputConfig
 from pianocoach.inputs import open_file
-from pianocoach.inputs.base import Block
+from pianocoach.inputs.base import BLOCK_SECONDS, Block
 
 
 class ReplaySource:
     """A file's blocks (at playing speed when ``realtime``), then the silence after the last note: it
     stays open, like a microphone, until ``stop()`` or ``hold_s`` seconds (None: only ``stop()``)."""
 
-    def __init__(self, path: str, block_seconds: float = 2.0, realtime: bool = True, hold_s: float | None = 0.0) -> None:
+    def __init__(self, path: str, block_seconds: float = BLOCK_SECONDS, realtime: bool = True, hold_s: float | None = 0.0) -> None:
         self.file = open_file(path, block_seconds, realtime)
         self.kind, self.name = self.file.kind, self.file.name
         self.hold_s = hold_s

@@ -39,9 +39,10 @@ class EspeakSynthesizer:
     name = "espeak-ng"
 
     def __init__(self, voice: str = "", rate: int = 160) -> None:
-        self.binary = shutil.which("espeak-ng")
-        if self.binary is None:
+        binary = shutil.which("espeak-ng")
+        if binary is None:
             raise SpeechError("espeak-ng is not installed (sudo apt-get install --no-install-recommends espeak-ng)")
+        self.binary = binary
         self.voice, self.rate = voice, rate
 
     def to_wav(self, text: str, language: str, path: Path) -> None:
@@ -156,6 +157,7 @@ class Speaker:
             os.close(handle)
             wav = Path(name)
             try:
+                assert self.synthesizer is not None and self.sink is not None  # the worker runs only with both
                 self.synthesizer.to_wav(text, language, wav)
                 self.sink.take(wav)
                 self.spoken += 1

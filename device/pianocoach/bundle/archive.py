@@ -26,7 +26,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Generator
 
 from pianocoach.bundle.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, SIGNATURE_NAME, Manifest, check_file_name
 from pianocoach.bundle.signing import TrustedKey, check_signature
@@ -93,7 +93,7 @@ class TarBundle:
     def members(self) -> dict[str, Member]:
         return self._members
 
-    def open(self, member: Member) -> Iterator[bytes]:
+    def open(self, member: Member) -> Generator[bytes, None, None]:
         self.handle.seek(member.offset)
         left = member.size
         while left > 0:
@@ -106,9 +106,9 @@ class TarBundle:
     # ustar: name 0-100, size 124-136, checksum 148-156, type 156, magic 257-263, prefix 345-500
     def _read_index(self) -> dict[str, Member]:
         head = self.handle.read(BLOCK)
-        for magic, kind in COMPRESSED_MAGIC.items():
+        for magic, compression in COMPRESSED_MAGIC.items():
             if head.startswith(magic):
-                raise BundleError(self.path, f"a {kind}-compressed archive: bundles are plain .tar files")
+                raise BundleError(self.path, f"a {compression}-compressed archive: bundles are plain .tar files")
         if len(head) < BLOCK:
             raise BundleError(self.path, "an empty file, not a bundle archive" if not head else
                               f"not a tar archive ({len(head)} bytes)")
@@ -193,7 +193,7 @@ class FolderBundle:
     def members(self) -> dict[str, Member]:
         return self._members
 
-    def open(self, member: Member) -> Iterator[bytes]:
+    def open(self, member: Member) -> Generator[bytes, None, None]:
         """The file's bytes, at most one more than listed (a file that grew is then caught by its size)."""
         fd = open_below(self.fd, member.name, self.path)
         with os.fdopen(fd, "rb") as handle:
@@ -216,14 +216,14 @@ class FolderBundle:
                 if entry.is_symlink():
                     raise BundleError(self.path, f"{shown(name)} is a symbolic link: a bundle holds regular files only")
                 if entry.is_dir(follow_symlinks=False):
-                    self._members[name] = _member(self.path, name, 0, is_dir=True)
+                    self._members[name] = _walked(_member(self.path, name, 0, is_dir=True))
                     sub = os.open(entry.name, OPEN_DIR, dir_fd=dir_fd)
                     try:
                         self._walk(sub, name + "/", depth + 1)
                     finally:
                         os.close(sub)
                 elif entry.is_file(follow_symlinks=False):
-                    self._members[name] = _member(self.path, name, entry.stat(follow_symlinks=False).st_size)
+                    self._members[name] = _walked(_member(self.path, name, entry.stat(follow_symlinks=False).st_size))
                 else:
                     raise BundleError(self.path, f"{shown(name)} is not a regular file (a device, FIFO or socket)")
 
@@ -277,6 +277,7 @@ def read_signed(source: TarBundle | FolderBundle, keys: list[TrustedKey]) -> tup
     manifest = Manifest.from_bytes(raw, source.path / MANIFEST_NAME if isinstance(source, FolderBundle) else source.path)
     listed = set(manifest.files) | {MANIFEST_NAME, SIGNATURE_NAME}
     folders = {"/".join(name.split("/")[:i]) for name in listed for i in range(1, name.count("/") + 1)}
+    member: Member | None
     for name, member in sorted(members.items()):
         if name not in (folders if member.is_dir else listed):
             raise BundleError(source.path, f"unexpected {'folder' if member.is_dir else 'file'} {shown(name)} "
@@ -465,9 +466,16 @@ def _member(path: Path, name: str, size: int, offset: int = 0, is_dir: bool = Fa
     return Member(name, size, offset, is_dir)
 
 
+def _walked(member: Member | None) -> Member:
+    """A folder entry's member: never the root, which only a tar lists."""
+    assert member is not None, "a folder entry has a name"
+    return member
+
+
 def _os_problem(exc: OSError, what: str) -> str:
     import errno
 
+    reasons: dict[int | None, str]  # an OSError's errno may be None
     reasons = {errno.ELOOP: "a symbolic link (refused)", errno.ENOENT: "no such file", errno.ENOSPC: "the disk is full",
                errno.EEXIST: "already exists", errno.ENOTDIR: "a path through something that is not a folder",
                errno.EACCES: "permission denied"}

@@ -71,6 +71,7 @@ def _walk(data: memoryview, kind: int, depth: int, found: list[str]) -> None:
 def _fields(data: memoryview):
     """(field number, wire type, value) for each field: an int for varints, a memoryview for bytes."""
     pos, end = 0, len(data)
+    value: int | memoryview | None
     while pos < end:
         tag, pos = _varint(data, pos)
         number, wire = tag >> 3, tag & 7

@@ -57,7 +57,7 @@ def load_public_key(path: str | Path) -> TrustedKey:
 
 def trusted_keys(sources: list[str | Path] | None = None) -> list[TrustedKey]:
     """Public keys from ``.pub`` files and folders of them (default: the keys packaged with the device)."""
-    keys = []
+    keys: list[TrustedKey] = []
     for source in sources or [PACKAGED_KEYS]:
         source = Path(source)
         files = sorted(source.glob("*.pub")) if source.is_dir() else [source]

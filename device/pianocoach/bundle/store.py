@@ -124,6 +124,7 @@ class BundleStore:
                 check = verify_bundle(staging, self.keys)
                 if not check.ok:
                     raise InstallError(f"{source}: refused: " + "; ".join(check.problems))
+                assert check.manifest is not None  # a verification without problems has read the manifest
                 bundle_id = check.manifest.bundle_id
                 _checkpoint("verified")
                 health = run_health_check(staging) if health_check else {"skipped": True}
@@ -151,7 +152,7 @@ class BundleStore:
             self._clear_leftovers()
             record = self.record()
             current = self.current()
-            installed = [n for n in record["installed"] if (self.root / n).is_dir()]
+            installed: list[str] = [n for n in record["installed"] if (self.root / n).is_dir()]
             if current not in installed:
                 raise InstallError(f"{self.root}: nothing to roll back from (no current bundle installed here)")
             earlier = installed[: installed.index(current)]
@@ -255,7 +256,7 @@ def run_health_check(bundle: Path, timeout_s: float = HEALTH_TIMEOUT_S) -> dict:
     """Run every model of ``bundle`` on built-in inputs in a separate process (a model that crashes or
     hangs ONNX Runtime cannot take the installer down with it); its report, or InstallError. The child is
     ``python -I`` (no PYTHON* variables, no user site, no working folder on its path) started in ``/``."""
-    command = [sys.executable, "-I", "-m", "pianocoach.bundle.health", str(bundle)]
+    command = [sys.executable, "-I", "-m", "pianocoach.scoring.health", str(bundle)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd="/")
     except subprocess.TimeoutExpired:

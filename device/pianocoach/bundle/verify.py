@@ -173,8 +173,9 @@ def _check_model(source: FolderBundle, manifest: Manifest, model: ModelEntry, pr
                 f"the manifest says {', '.join(t.describe() for t in claimed)}"
             )
     widths = [o.shape[-1] for o in model.outputs if o.shape]
-    if widths and all(isinstance(w, int) for w in widths) and sum(widths) != len(model.labels):
-        problems.append(f"{model.file}: {sum(widths)} output columns but {len(model.labels)} label names")
+    columns = [w for w in widths if isinstance(w, int)]  # all of them, unless a width is symbolic
+    if widths and len(columns) == len(widths) and sum(columns) != len(model.labels):
+        problems.append(f"{model.file}: {sum(columns)} output columns but {len(model.labels)} label names")
     return session
 
 

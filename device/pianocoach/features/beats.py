@@ -143,7 +143,7 @@ def _tempo_prior(win_length: int, hop_length: int, sr: float) -> tuple[np.ndarra
     return bpms, logprior
 
 
-def _tiny(x: np.ndarray) -> float:
+def _tiny(x: np.ndarray) -> np.floating:
     """librosa.util.tiny: the smallest normal number of x's float type (float32's for other types)."""
     dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.dtype(np.float32)
     return np.finfo(dtype).tiny

@@ -270,7 +270,8 @@ def polyphony(table: NoteTable, chords: Chords, offsets: np.ndarray | None = Non
 
 def pitch_class_profile(table: NoteTable) -> dict[str, float]:
     """Share of key-down time on each pitch class."""
-    weights = np.bincount(table.pitch % 12, weights=np.maximum(table.duration, 1e-3), minlength=12)
+    # float64 with weights (numpy's stubs say intp)
+    weights: np.ndarray = np.bincount(table.pitch % 12, weights=np.maximum(table.duration, 1e-3), minlength=12)
     weights /= weights.sum()
     return {f"pitch_class_{name}": float(w) for name, w in zip(PITCH_CLASSES, weights)}
 

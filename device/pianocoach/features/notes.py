@@ -10,7 +10,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -108,12 +108,13 @@ class NoteTable:
         rows = [tuple(n) for n in notes]
         if any(len(r) != 4 for r in rows):
             raise InvalidNotesError(f"{source}: every note needs (onset, offset, pitch, velocity)")
-        columns = list(zip(*rows)) if rows else [(), (), (), ()]
-        return cls.from_arrays(*columns, pedal_events=pedal_events, soft_pedal_events=soft_pedal_events, source=source)
+        onset, offset, pitch, velocity = list(zip(*rows)) if rows else [(), (), (), ()]
+        return cls.from_arrays(onset, offset, pitch, velocity, pedal_events=pedal_events,
+                               soft_pedal_events=soft_pedal_events, source=source)
 
     def with_columns(self, **changes) -> "NoteTable":
         """A new table with some columns replaced, cleaned up again (used by augmentation)."""
-        base = {
+        base: dict[str, Any] = {
             "onset": self.onset,
             "offset": self.offset,
             "pitch": self.pitch,

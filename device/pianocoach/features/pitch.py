@@ -130,8 +130,8 @@ def beta_cdf(x: np.ndarray, a: int, b: int) -> np.ndarray:
         raise ValueError(f"beta_cdf needs positive integer parameters, got a={a}, b={b}")
     values = np.asarray(x, dtype=np.float64)
     out = np.empty(values.shape, dtype=np.float64)
-    for index, value in np.ndenumerate(values):
-        value = float(value)
+    for index, item in np.ndenumerate(values):
+        value = float(item)
         if not 0.0 <= value <= 1.0:
             out[index] = np.nan
             continue
@@ -456,7 +456,7 @@ def _autocorrelate_f32(frames: np.ndarray, n_pad: int, max_size: int) -> np.ndar
         half = np.zeros((2 * l1, n_frames), dtype=np.float32)
         half[:length] = frames
         c0, c1 = half[:l1], half[l1:]
-        data = np.empty((4, 1, l1, n_frames), dtype=np.float32)
+        data: np.ndarray = np.empty((4, 1, l1, n_frames), dtype=np.float32)
         np.add(c0, c1, out=data[0, 0])
         data[1, 0] = c0
         np.negative(c1, out=data[2, 0])

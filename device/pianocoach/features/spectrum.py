@@ -74,7 +74,7 @@ def power_spectrogram(samples: np.ndarray, n_fft: int, hop_length: int) -> np.nd
     return power
 
 
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     hz = np.asarray(hz, dtype=np.float64)
     linear = hz / _MEL_HZ_PER_MEL
     with np.errstate(divide="ignore", invalid="ignore"):

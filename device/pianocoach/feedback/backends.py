@@ -327,7 +327,8 @@ class _Cutter:
     at once (closing the response would not: its buffered reader's lock is held by the blocked read)."""
 
     def __init__(self, deadline: float, stop: threading.Event) -> None:
-        self.deadline, self.why = deadline, None  # why: None, "deadline" or "stopped" once cut
+        self.deadline = deadline
+        self.why: str | None = None  # None, "deadline" or "stopped" once cut
         self._stop, self._done = stop, threading.Event()
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -428,12 +429,13 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
                 # HTTPSConnection.connect, with the handshake after the watchdog holds the TLS socket (a
                 # server can trickle its handshake too)
                 http.client.HTTPConnection.connect(self)
-                self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tunnel_host or self.host,
+                # _context and _tunnel_host are http.client's private attributes, which typeshed leaves out
+                self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tunnel_host or self.host,  # type: ignore[attr-defined]
                                                       do_handshake_on_connect=False)
                 cutter.attach(self.sock)
                 self.sock.do_handshake()
 
-        return self.do_open(Connection, req, context=self._context)
+        return self.do_open(Connection, req, context=self._context)  # type: ignore[attr-defined]  # urllib's private attribute
 
 
 def _read_key(env_name: str, key_file: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pianocoach.feedback.aspects import SCALE_ASPECT, tag_aspects
 from pianocoach.feedback.prompt import FeedbackRequest
-from pianocoach.scales import SCALES, Scale
+from pianocoach.rating_scales import SCALES, Scale
 
 WORSE_SIDE = 0.45  # goodness below this (on 0..1) is "scored low": about 3.7 of 7 towards the worse end
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pianocoach.scales import SCALES
+from pianocoach.rating_scales import SCALES
 
 LANGUAGES = ("en", "zh")
 

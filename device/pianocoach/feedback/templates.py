@@ -8,7 +8,7 @@ quote the plain measurements (tempo variation, pedal time, dB range) that back t
 
 from __future__ import annotations
 
-from pianocoach.scales import SCALES
+from pianocoach.rating_scales import SCALES, Scale
 
 HIGH_MARK, LOW_MARK = 65.0, 50.0  # overall marks above/below which the result reads as high/low
 
@@ -48,9 +48,14 @@ PROVISIONAL = {"en": "(Scored from a microphone transcription: treat the numbers
                "zh": "（根据麦克风转录评分，数值仅供参考。）"}
 
 
-def _judged(values: dict[str, float]) -> list[tuple[float, object]]:
+def _judged(values: dict[str, float]) -> list[tuple[float, Scale]]:
     """(goodness 0..1, scale) for every scale with a better end, best first."""
-    rated = [(scale.goodness(values[scale.name]), scale) for scale in SCALES if scale.better]
+    rated: list[tuple[float, Scale]] = []
+    for scale in SCALES:
+        if scale.better:
+            good = scale.goodness(values[scale.name])
+            assert good is not None  # a scale with a better end always has a goodness
+            rated.append((good, scale))
     return sorted(rated, key=lambda item: -item[0])
 
 

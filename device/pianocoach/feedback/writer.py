@@ -104,6 +104,7 @@ class FeedbackWriter:
                 on_piece: Callable[[str], None] | None) -> str:
         """Feeds the model's pieces, sentence by sentence, to ``accepted`` until the stream ends, the word
         limit is reached, or a limit cuts it off; returns why it was cut off ("" otherwise)."""
+        assert self.backend is not None  # write() streams only when there is a backend
         run = _Generation(self.backend, request, self.max_tokens, self.temperature)
         sentences = _Sentences()
         deadline = started + self.time_limit_s

@@ -8,6 +8,11 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from pianocoach.errors import PianoCoachError
+from pianocoach.features.settings import DEFAULT_SETTINGS
+
+# The one block length: inputs deliver blocks of it, sessions score on its grid, and the audio features are
+# computed per block of it (the feature settings own it, so a change is a feature-version change).
+BLOCK_SECONDS: float = DEFAULT_SETTINGS.block_seconds
 
 
 class InputDeviceError(PianoCoachError):

@@ -13,7 +13,7 @@ import numpy as np
 from pianocoach.errors import InputFileError
 from pianocoach.features import read_midi
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
-from pianocoach.inputs.base import Block, MidiEvent
+from pianocoach.inputs.base import BLOCK_SECONDS, Block, MidiEvent
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class AudioFileSource:
 
     kind = "audio"
 
-    def __init__(self, path: str | Path, block_seconds: float = 2.0, realtime: bool = False) -> None:
+    def __init__(self, path: str | Path, block_seconds: float = BLOCK_SECONDS, realtime: bool = False) -> None:
         import soundfile as sf
 
         self.path = Path(path)
@@ -134,7 +134,7 @@ def table_events(table) -> list[MidiEvent]:
 class MidiFileSource:
     kind = "midi"
 
-    def __init__(self, path: str | Path, block_seconds: float = 2.0, realtime: bool = False) -> None:
+    def __init__(self, path: str | Path, block_seconds: float = BLOCK_SECONDS, realtime: bool = False) -> None:
         self.path = Path(path)
         self.name = self.path.name
         if self.path.is_file() and self.path.stat().st_size > MAX_MIDI_BYTES:
@@ -168,7 +168,7 @@ class MidiFileSource:
         self._stopped = True
 
 
-def open_file(path: str | Path, block_seconds: float = 2.0, realtime: bool = False):
+def open_file(path: str | Path, block_seconds: float = BLOCK_SECONDS, realtime: bool = False):
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in MIDI_SUFFIXES:

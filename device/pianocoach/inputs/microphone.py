@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-from pianocoach.inputs.base import Block, InputDeviceError
+from pianocoach.inputs.base import BLOCK_SECONDS, Block, InputDeviceError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class MicrophoneSource:
     kind = "audio"
 
-    def __init__(self, sample_rate: int = 44100, block_seconds: float = 2.0, device: int | str | None = None,
+    def __init__(self, sample_rate: int = 44100, block_seconds: float = BLOCK_SECONDS, device: int | str | None = None,
                  stall_s: float = 2.0) -> None:
         self.name = "microphone"
         self.stall_s = stall_s  # no audio for this long while listening: the device is gone

@@ -9,7 +9,7 @@ import time
 from typing import Iterator
 
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
-from pianocoach.inputs.base import Block, InputDeviceError, MidiEvent
+from pianocoach.inputs.base import BLOCK_SECONDS, Block, InputDeviceError, MidiEvent
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def open_port(name: str | None = None):
 class MidiPortSource:
     kind = "midi"
 
-    def __init__(self, port=None, port_name: str | None = None, block_seconds: float = 2.0, poll_s: float = 0.005,
+    def __init__(self, port=None, port_name: str | None = None, block_seconds: float = BLOCK_SECONDS, poll_s: float = 0.005,
                  clock=time.monotonic) -> None:
         """``port``: an open mido input port (default: open ``port_name`` or the first one)."""
         self._port = port

@@ -125,6 +125,6 @@ def parse(text: str, knowledge: Knowledge | None = None) -> Character:
             raise JianzipuError(original, f"unknown component {mark!r} after the string number")
         if form != "stopped" and "stopped" in knowledge.related(mark, "requires"):
             raise JianzipuError(original, f"{mark} needs a stopped note; an {'open string' if form == 'open' else 'harmonic'} cannot take it")
-    if form == "harmonic" and hui != int(hui):
+    if form == "harmonic" and hui is not None and hui != int(hui):
         raise JianzipuError(original, f"harmonics sound only at a hui, not at {written_hui} ({hui:g})")
     return Character(form, finger, hui, written_hui or None, technique, string, marks)

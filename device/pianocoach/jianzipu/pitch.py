@@ -56,6 +56,7 @@ def pitch(character: Character, tuning: str = "standard", knowledge: Knowledge |
     open_hz = midi_to_hz(knowledge.tunings[tuning]["open_midi"][character.string - 1])
     if character.form == "open":
         return pitch_of_frequency(open_hz)
+    assert character.hui is not None  # only an open string has no hui
     if character.form == "harmonic":
         partial = Fraction(knowledge.hui_positions()[int(character.hui) - 1]).denominator
         return pitch_of_frequency(open_hz * partial)

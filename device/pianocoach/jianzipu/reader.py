@@ -32,6 +32,7 @@ class JianzipuReader:
         return reader
 
     def _use(self, path: Path, verified: Verification) -> None:
+        assert verified.manifest is not None  # a bundle that passed verification has its manifest read
         model = verified.manifest.model(ROLE)
         if model is None:
             raise BundleError(path, f"the bundle has no {ROLE} model (rebuild it with `make bundle`)")

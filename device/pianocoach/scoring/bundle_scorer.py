@@ -18,7 +18,7 @@ import numpy as np
 from pianocoach.bundle import DEFAULT_BUNDLE, load_verified
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError
-from pianocoach.scales import SCALE_NAMES
+from pianocoach.rating_scales import SCALE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ class AudioPath:
     def uses_audio_model(self) -> bool:
         return self.mode in ("audio_model", "fusion")
 
-    @property
-    def uses_notes(self) -> bool:
-        return self.mode in ("fusion", "transcription")
-
 
 class BundleScorer:
     def __init__(self, bundle: str | Path | None = None, keys: list[TrustedKey] | None = None, threads: int = 1) -> None:
@@ -59,6 +55,7 @@ class BundleScorer:
         # here is what every later read (the feedback model) uses
         self.folder = Path(os.path.realpath(self.path))
         self.verification = verified = load_verified(self.folder, keys, threads=threads)
+        assert verified.manifest is not None  # load_verified raises unless the manifest was read and passed
         self.manifest = verified.manifest
         self.sessions = {}
         self.input_names: dict[str, tuple[str, ...]] = {}

@@ -143,25 +143,21 @@ class AudioLevels:
 
 
 class AudioNoteStream:
-    """Resample to 22,050 Hz (soxr, streaming), transcribe, and keep the loudness frames."""
+    """Transcribe a capture (already resampled to 22,050 Hz by the session, see
+    :class:`~pianocoach.scoring.resample.StreamResampler`) and keep its loudness frames (at the capture's rate)."""
 
     def __init__(self, source: str = "audio", transcriber: StreamingTranscriber | None = None) -> None:
         self.source = source
         self.transcriber = transcriber or StreamingTranscriber()
         self.levels = AudioLevels()
         self.sample_rate = 0
-        self._resampler = None
 
-    def feed(self, block: Block) -> None:
-        import soxr
-
-        if self._resampler is None:
-            self.sample_rate = block.sample_rate
-            self._resampler = soxr.ResampleStream(block.sample_rate, SAMPLE_RATE, 1, dtype="float32")
-        elif block.sample_rate != self.sample_rate:
-            raise ValueError(f"{self.source}: sample rate changed from {self.sample_rate} to {block.sample_rate} Hz")
+    def feed(self, block: Block, resampled: np.ndarray) -> None:
+        """``block``: the capture as it came; ``resampled``: its samples at the transcriber's 22,050 Hz."""
+        self.sample_rate = block.sample_rate
+        assert block.audio is not None, "an audio note stream takes audio blocks"
         self.levels.feed(block.audio, block.sample_rate)
-        self.transcriber.feed(self._resampler.resample_chunk(block.audio, last=False))
+        self.transcriber.feed(resampled)
 
     @property
     def end(self) -> float:
@@ -182,7 +178,7 @@ class AudioNoteStream:
         """Windows ending by this time hold their final notes (the transcription froze them)."""
         return self.transcriber.settled_until_s
 
-    def final(self) -> NoteTable | None:
-        if self._resampler is not None:
-            self.transcriber.feed(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    def final(self, rest: np.ndarray) -> NoteTable | None:
+        """``rest``: the resampler's last samples."""
+        self.transcriber.feed(rest)
         return notes_to_table(self.transcriber.notes(final=True), self.source)

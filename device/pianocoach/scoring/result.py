@@ -1,10 +1,21 @@
-"""What scoring produces: a provisional result per block while playing, one result per performance."""
+"""What scoring produces: a provisional result per block while playing, one result per performance.
+
+Scoring gives numbers only. The feedback text is a separate step the caller runs when the numbers are in
+(:func:`write_feedback`: the templates, or a language model through a :class:`FeedbackWriter`).
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
+
+from pianocoach.feedback.prompt import FeedbackRequest
+from pianocoach.feedback.writer import Feedback, FeedbackWriter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,10 +36,9 @@ class PerformanceResult:
     scale_names: list[str]  # the 19 PercePiano scales, label order
     scale_values: list[float]  # weighted mean over the windows, on the label scale (1/7..1)
     scale_values_mean: list[float]  # plain mean over the windows
-    overall: float  # 0-100, from scale_values (see pianocoach.scales.overall_mark)
+    overall: float  # 0-100, from scale_values (see pianocoach.rating_scales.overall_mark)
     overall_mean: float  # the same from scale_values_mean
     measures: dict[str, dict]  # name -> {value, unit, label_en, label_zh}
-    feedback: str
     provisional: bool
     warnings: list[str]
     windows: int
@@ -37,7 +47,29 @@ class PerformanceResult:
     language: str = "en"
     audio_path: str | None = None  # audio input: "audio_model", "fusion" or "transcription" (the bundle's choice)
     audio_blocks: int = 0  # 2 s audio feature blocks the audio model scored
-    feedback_source: str = "template"  # who wrote ``feedback``: "template", "local" or "remote" (a language model)
+    feedback: str = ""  # advice in words, filled in by write_feedback (empty until then)
+    feedback_source: str = ""  # who wrote ``feedback``: "template", "local" or "remote" (a language model)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def feedback_request(self, word_limit: int = FeedbackRequest.word_limit) -> FeedbackRequest:
+        """What the feedback is written about: these numbers, in the result's language."""
+        return FeedbackRequest(dict(zip(self.scale_names, self.scale_values)), self.overall, self.measures,
+                               self.language, word_limit, self.provisional)
+
+
+def write_feedback(result: PerformanceResult, writer: FeedbackWriter | None = None,
+                   word_limit: int = FeedbackRequest.word_limit, on_sentence: Callable[[str], None] | None = None,
+                   on_piece: Callable[[str], None] | None = None) -> Feedback:
+    """Write the result's feedback (``writer``: a language model's writer; None: the templates) into
+    ``result.feedback`` and ``result.feedback_source``. A writer that fails leaves the template text: a scored
+    performance is never lost to its feedback."""
+    request = result.feedback_request(word_limit)
+    try:
+        written = (writer or FeedbackWriter()).write(request, on_sentence=on_sentence, on_piece=on_piece)
+    except Exception:
+        log.exception("feedback writing failed; using the template text")
+        written = FeedbackWriter().write(request)
+    result.feedback, result.feedback_source = written.text, written.source
+    return written

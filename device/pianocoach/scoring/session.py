@@ -8,10 +8,14 @@ change reuses its live result) and aggregated: the plain mean, and a mean weight
 notes times their loudness, so quiet pauses count little. Because the grid does not depend on how the
 input was cut into blocks, a file streamed in 2 s blocks and the same file fed whole give the same result.
 
-Audio input, when the bundle's ``audio_path`` uses its audio scorer, is also turned into 2 s feature
+Audio input is resampled once, to the 22,050 Hz the transcriber and the audio features share, and fanned
+out to both. When the bundle's ``audio_path`` uses its audio scorer, it is also turned into 2 s feature
 blocks (``features.audio``) and scored block by block; the performance's audio-model result is the mean
 and the onset-activity-weighted mean of its blocks, used alone or fused with the notes path as the
-manifest says. Transcription always runs: the measurements quoted in the feedback come from its notes.
+manifest says. Transcription always runs: the measurements come from its notes.
+
+The result holds numbers only; the feedback text is a step the caller runs afterwards
+(:func:`pianocoach.scoring.result.write_feedback`).
 """
 
 from __future__ import annotations
@@ -26,14 +30,15 @@ import numpy as np
 from pianocoach.errors import PianoCoachError
 from pianocoach.features import NoteTable, feature_vector
 from pianocoach.features.audio import AudioFeatureStream
-from pianocoach.feedback.templates import feedback_text
-from pianocoach.inputs.base import Block
-from pianocoach.scales import SCALE_NAMES, overall_mark
+from pianocoach.inputs.base import BLOCK_SECONDS, Block
+from pianocoach.rating_scales import SCALE_NAMES, overall_mark
 from pianocoach.scoring.bundle_scorer import BundleScorer
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
+from pianocoach.scoring.resample import StreamResampler
 from pianocoach.scoring.result import BlockResult, PerformanceResult
+from pianocoach.transcription import SAMPLE_RATE as TRANSCRIPTION_RATE
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,7 @@ class NotAPerformanceError(PianoCoachError):
 
 @dataclass(frozen=True)
 class SessionSettings:
-    block_seconds: float = 2.0
+    block_seconds: float = BLOCK_SECONDS
     window_seconds: float = 20.0
     min_playing_s: float = 3.0  # shorter performances are refused
     min_window_notes: int = 8  # a window with fewer notes is not scored
@@ -118,6 +123,11 @@ class ScoringSession:
         self.audio_path = scorer.audio_path
         use_audio_model = kind == "audio" and self.audio_path.uses_audio_model
         self.audio_features = AudioFeatureStream() if use_audio_model else None
+        # each audio block is resampled once, to the rate the transcriber and the audio features share
+        self._resampler = StreamResampler(TRANSCRIPTION_RATE, name)
+        if self.audio_features is not None and self.audio_features.settings.sample_rate != TRANSCRIPTION_RATE:
+            raise ValueError(f"audio features at {self.audio_features.settings.sample_rate} Hz, transcription at "
+                             f"{TRANSCRIPTION_RATE} Hz: one resampled stream cannot feed both")
         self.audio_blocks: list[tuple[np.ndarray, float]] = []  # (scores, activity) per 2 s feature block
         self._last_window: np.ndarray | None = None
         self.notes_seen = 0  # notes in the newest live window (what a live display counts)
@@ -131,7 +141,14 @@ class ScoringSession:
         if block.kind != self.kind:
             article = "an" if block.kind == "audio" else "a"
             raise ValueError(f"{self.name}: {article} {block.kind} block in a {self.kind} session")
-        self.notes.feed(block if block.kind == "audio" else block.events)
+        resampled = None
+        if block.kind == "audio":
+            assert block.audio is not None and isinstance(self.notes, AudioNoteStream)  # an audio session's block
+            resampled = self._resampler.feed(block.audio, block.sample_rate)
+            self.notes.feed(block, resampled)
+        else:
+            assert isinstance(self.notes, MidiNoteTracker)  # a MIDI session's block
+            self.notes.feed(block.events)
         self.overflows = max(self.overflows, block.overflows)
         covered = self.notes.covered_until(block.end)
         self._count_notes_time(started)
@@ -153,8 +170,10 @@ class ScoringSession:
                 scores = self._last_window = window_scores
         self._score_settled_windows(block.end)
         if self.audio_features is not None:
+            assert resampled is not None  # audio features exist only in an audio session
             features_started = time.perf_counter()
-            feature_blocks = self.audio_features.feed(block.audio, block.sample_rate)
+            # already at the features' rate, so AudioFeatureStream passes it through without resampling
+            feature_blocks = self.audio_features.feed(resampled, TRANSCRIPTION_RATE)
             self.timing.features += time.perf_counter() - features_started
             new = self._score_audio_blocks(feature_blocks)
             if new is not None:
@@ -196,12 +215,13 @@ class ScoringSession:
         w = self.audio_path.audio_weight
         return w * audio + (1.0 - w) * notes
 
-    def _audio_model_result(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(activity-weighted mean, plain mean) over the audio feature blocks."""
+    def _audio_model_result(self, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(activity-weighted mean, plain mean) over the audio feature blocks; ``rest``: the resampler's last
+        samples."""
         if self.audio_features is None:
             return None
         started = time.perf_counter()
-        self._score_audio_blocks(self.audio_features.finish())
+        self._score_audio_blocks(self.audio_features.feed(rest, TRANSCRIPTION_RATE) + self.audio_features.finish())
         self.timing.features += time.perf_counter() - started
         if not self.audio_blocks:
             return None
@@ -248,9 +268,11 @@ class ScoringSession:
     # -- at the end --------------------------------------------------------------------------------
     def finish(self) -> PerformanceResult:
         started = time.perf_counter()
-        table = self.notes.final()
+        rest = self._resampler.flush()
+        table = self.notes.final(rest) if isinstance(self.notes, AudioNoteStream) else self.notes.final()
         self._count_notes_time(started)
         warnings = self._check_input(table)
+        assert table is not None  # _check_input raises when there are no notes
         s = self.settings
         end = self.notes.end
         grid = np.arange(s.block_seconds, end + s.block_seconds - 1e-9, s.block_seconds)
@@ -273,7 +295,7 @@ class ScoringSession:
         values = np.asarray(rows, dtype=np.float64)
         mean = values.mean(axis=0)
         weighted = np.average(values, axis=0, weights=weights) if sum(weights) > 0 else mean
-        audio_model = self._audio_model_result()
+        audio_model = self._audio_model_result(rest)
         if audio_model is not None:
             weighted, mean = self._combine(audio_model[0], weighted), self._combine(audio_model[1], mean)
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
@@ -287,13 +309,11 @@ class ScoringSession:
         if provisional:
             warnings.append("scores are provisional: this bundle's scorer learned from MIDI, and a microphone "
                             "transcription has no pedal and different dynamics")
-        overall = overall_mark(list(weighted))
-        text = feedback_text(dict(zip(SCALE_NAMES, weighted)), overall, found, s.language, provisional)
         return PerformanceResult(
             input=self.name, source=self.kind, duration_s=round(float(end), 3), scale_names=list(SCALE_NAMES),
             scale_values=[round(float(v), 4) for v in weighted], scale_values_mean=[round(float(v), 4) for v in mean],
-            overall=overall, overall_mean=overall_mark(list(mean)), measures={k: m.to_dict() for k, m in found.items()},
-            feedback=text, provisional=provisional, warnings=warnings, windows=len(rows), bundle_id=self.scorer.bundle_id,
+            overall=overall_mark(list(weighted)), overall_mean=overall_mark(list(mean)),
+            measures={k: m.to_dict() for k, m in found.items()}, provisional=provisional, warnings=warnings, windows=len(rows), bundle_id=self.scorer.bundle_id,
             timing={**self.timing.to_dict(), "finish": round(time.perf_counter() - started, 4)},
             language=s.language, audio_path=self.audio_path.mode if self.kind == "audio" else None,
             audio_blocks=len(self.audio_blocks),

@@ -26,13 +26,13 @@ from pianocoach_train.audio.data import RenderedSet
 from pianocoach_train.audio.models import ARCHITECTURES
 from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING, training_soundfonts
 from pianocoach_train.audio.train import AUDIO_CONFIG, train_audio_run
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.evaluation import mean_summary, passage_groups, protocol_folds
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.metrics import summarise
 from pianocoach_train.percepiano.dataset import PercePiano
-from pianocoach_train.runs import artifacts_dir, train_run
-from pianocoach_train.settings import percepiano_root
+from pianocoach_train.runs import artifacts_dir, finished_run, train_run
+from pianocoach_train.paths import percepiano_root
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,23 @@ def _grad_cam(runs: Path, dataset: PercePiano, evaluation: AudioEvaluation, out:
     return figures
 
 
+def audio_release_config(model: str) -> TrainConfig:
+    """The training config of the release run of ``model`` (an audio model, or "transcription")."""
+    return transcription_config() if model == "transcription" else AUDIO_CONFIG.with_overrides(model=model)
+
+
+def finished_audio_release(model: str) -> Path | None:
+    """``artifacts/release/audio_<model>`` when it holds a finished run of the current config (and
+    soundfonts), else None: export takes only finished runs (``make audio-release`` trains them)."""
+    from pianocoach_train.release import release_dir
+
+    out = release_dir(f"audio_{model}")
+    expected: dict = {"config": audio_release_config(model).to_dict()}
+    if model != "transcription":
+        expected["soundfonts"] = list(training_soundfonts(TRAINING))
+    return out if finished_run(out, expected) else None
+
+
 def train_audio_release(model: str, data: Path | None = None, progress: bool = True,
                         evaluation: AudioEvaluation | None = None) -> Path:
     """Train ``model`` (an audio model, or "transcription") on the performer split minus its test list,
@@ -250,6 +267,10 @@ def train_audio_release(model: str, data: Path | None = None, progress: bool = T
     from pianocoach_train.evaluation import hold_out
     from pianocoach_train.release import release_dir
 
+    done = finished_audio_release(model)
+    if done is not None:  # reused as train_run would, without loading the renders first
+        log.info("%s already trained; reusing it", done)
+        return done
     evaluation = evaluation or AudioEvaluation(PercePiano.open(percepiano_root(data)), progress)
     split = evaluation.dataset.split("performer")
     excluded = set(split.test)
@@ -259,9 +280,9 @@ def train_audio_release(model: str, data: Path | None = None, progress: bool = T
                   "excluded_reason": "the performer split's test list, kept unseen for evaluation",
                   "test_soundfont": HELD_OUT}
     if model == "transcription":
-        train_run(transcription_config(), evaluation.transcribed_train, train, validation, out,
+        train_run(audio_release_config(model), evaluation.transcribed_train, train, validation, out,
                   {**provenance, "train_soundfont": ",".join(TRANSCRIPTION_SOUNDFONTS)}, progress)
     else:
-        train_audio_run(AUDIO_CONFIG.with_overrides(model=model), evaluation.training_sets, evaluation.labels, train,
+        train_audio_run(audio_release_config(model), evaluation.training_sets, evaluation.labels, train,
                         validation, out, {**provenance, "train_soundfonts": list(TRAINING)}, progress)
     return out

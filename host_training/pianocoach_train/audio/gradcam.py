@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pianocoach.scales import SCALE_NAMES
+from pianocoach.rating_scales import SCALE_NAMES
 from pianocoach_train.audio.data import RenderedSet
 from pianocoach_train.audio.train import AudioScorer
 from pianocoach_train.plots import pyplot, save_figure

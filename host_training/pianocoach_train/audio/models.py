@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pianocoach.features.audio import INPUT_NAMES
-from pianocoach.scales import SCALE_NAMES
+from pianocoach.rating_scales import SCALE_NAMES
 
 N_SCALES = len(SCALE_NAMES)
 MEL_OFFSET_DB, MEL_SCALE_DB = 50.0, 25.0  # fixed input scaling: -100..0 dB -> about -2..2

@@ -19,7 +19,8 @@ from pianocoach.jsonio import read_json, write_json_atomic
 from pianocoach_train.audio.augment import augment_mel_batch
 from pianocoach_train.audio.data import RenderedSet, aggregate
 from pianocoach_train.audio.models import AudioScorerNet, build_net
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
 from pianocoach_train.training import train_torch
 
@@ -115,16 +116,14 @@ class AudioScorer:
 
     def save(self, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / "model.pt.tmp"
-        torch.save(self.net.state_dict(), tmp)
-        tmp.replace(run_dir / "model.pt")
+        save_checkpoint(self.net.state_dict(), run_dir / "model.pt")
         write_json_atomic(run_dir / "config.json", self.config.to_dict())
 
     @classmethod
     def load(cls, run_dir: Path) -> "AudioScorer":
         config = TrainConfig.from_dict(read_json(run_dir / "config.json"))
         scorer = cls(config)
-        scorer.net.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
+        scorer.net.load_state_dict(load_checkpoint(run_dir / "model.pt"))
         scorer.net.eval()
         return scorer
 

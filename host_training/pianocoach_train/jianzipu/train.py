@@ -11,14 +11,15 @@ import numpy as np
 import torch
 
 from pianocoach.jianzipu.image import SIZE
-from pianocoach.jsonio import read_json, write_json_atomic
-from pianocoach_train.config import TrainConfig
+from pianocoach.jsonio import write_json_atomic
+from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.jianzipu.dataset import (
     HELD_OUT_FINGER_TECHNIQUE, HELD_OUT_HUI_STRING, HELD_OUT_OPEN, ImageSet, Sizes, build,
 )
 from pianocoach_train.jianzipu.model import JianzipuNet, heads_loss
 from pianocoach_train.jianzipu.render import HELD_OUT_FONT, TRAIN_FONTS
-from pianocoach_train.runs import artifacts_dir
+from pianocoach_train.runs import artifacts_dir, finished_run
 from pianocoach_train.training import train_torch
 
 log = logging.getLogger(__name__)
@@ -31,28 +32,31 @@ def reader_dir() -> Path:
 
 
 def load_reader(run_dir: Path | None = None) -> JianzipuNet:
-    state = torch.load((run_dir or reader_dir()) / "model.pt", weights_only=False)
+    state = load_checkpoint((run_dir or reader_dir()) / "model.pt")
     net = JianzipuNet(tuple(state["widths"]))
     net.load_state_dict(state["model"])
     net.eval()
     return net
 
 
+def reader_record(sizes: Sizes = Sizes(), config: TrainConfig = CONFIG) -> dict:
+    """What a reader run records about its config and data; a finished run with the same record is reused."""
+    return {"config": config.to_dict(), "sizes": asdict(sizes), "image_size": SIZE, "train_fonts": [f.name for f in TRAIN_FONTS],
+            "held_out_font": HELD_OUT_FONT.name,
+            "held_out_pairs": {"finger_technique": sorted(map(list, HELD_OUT_FINGER_TECHNIQUE)),
+                               "hui_string": sorted(map(list, HELD_OUT_HUI_STRING)),
+                               "open_technique_string": sorted(map(list, HELD_OUT_OPEN))}}
+
+
 def train_reader(sizes: Sizes = Sizes(), config: TrainConfig = CONFIG, run_dir: Path | None = None,
                  progress: bool = True, sets: dict[str, ImageSet] | None = None) -> Path:
     """Train (or reuse a finished run with the same config and data) and return the run folder."""
     run_dir = run_dir or reader_dir()
-    record = {"config": config.to_dict(), "sizes": asdict(sizes), "image_size": SIZE, "train_fonts": [f.name for f in TRAIN_FONTS],
-              "held_out_font": HELD_OUT_FONT.name,
-              "held_out_pairs": {"finger_technique": sorted(map(list, HELD_OUT_FINGER_TECHNIQUE)),
-                                 "hui_string": sorted(map(list, HELD_OUT_HUI_STRING)),
-                                 "open_technique_string": sorted(map(list, HELD_OUT_OPEN))}}
+    record = reader_record(sizes, config)
     meta_path = run_dir / "run.json"
-    if meta_path.is_file():
-        meta = read_json(meta_path)
-        if meta.get("finished") and all(meta.get(k) == v for k, v in record.items()):
-            log.info("%s already trained; reusing it", run_dir)
-            return run_dir
+    if finished_run(run_dir, record):
+        log.info("%s already trained; reusing it", run_dir)
+        return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     sets = sets or build(sizes, progress=progress)
     x, y = sets["train"].tensors()
@@ -68,7 +72,7 @@ def train_reader(sizes: Sizes = Sizes(), config: TrainConfig = CONFIG, run_dir: 
 
     validation = [((xv[i : i + 512],), yv[i : i + 512]) for i in range(0, len(xv), 512)]
     history = train_torch(net, batches, lambda: validation, config, run_dir, progress, heads_loss, "cross-entropy, summed over heads")
-    torch.save({"model": net.state_dict(), "widths": list(net.widths), **record}, run_dir / "model.pt")
+    save_checkpoint({"model": net.state_dict(), "widths": list(net.widths), **record}, run_dir / "model.pt")
     write_json_atomic(meta_path, {**record, "history": {k: history[k] for k in ("best_epoch", "best_val_loss", "stopped_early")},
                                   "finished": True})
     return run_dir

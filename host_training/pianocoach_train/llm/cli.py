@@ -12,8 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from pianocoach.cli_args import split_list
 from pianocoach_train.llm.records import SOURCES
-from pianocoach_train.settings import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
+from pianocoach_train.paths import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
 
 LLM_DIR = REPO_ROOT / "artifacts" / "llm"
 
@@ -47,7 +48,7 @@ def _tiny(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from pianocoach.appliance.config import parse_assignments
-    from pianocoach_train.llm.config import load_finetune_config
+    from pianocoach_train.llm.finetune_config import load_finetune_config
     from pianocoach_train.llm.finetune import describe, finetune
 
     overrides = parse_assignments(args.set or [])
@@ -70,7 +71,7 @@ def add_llm_commands(groups) -> None:
     data = commands.add_parser("data", help="build the instruction data (JSONL, split by performance) and its data card")
     data.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
     data.add_argument("--out", type=Path, default=LLM_DIR / "data")
-    data.add_argument("--sources", type=lambda t: tuple(s for s in t.split(",") if s),
+    data.add_argument("--sources", type=split_list,
                       default=("percepiano_comment", "percepiano_template", "jianzipu", "musicpile"),
                       help=f"comma-separated, from {', '.join(SOURCES)}")
     data.add_argument("--validation", type=float, default=0.1, help="fraction of performances for validation (default 0.1)")

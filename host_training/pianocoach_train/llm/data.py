@@ -31,7 +31,7 @@ from pianocoach.feedback.prompt import FeedbackRequest, prompt_messages
 from pianocoach.feedback.templates import feedback_text
 from pianocoach.features.notes import read_midi
 from pianocoach.jsonio import write_json_atomic
-from pianocoach.scales import SCALE_NAMES, overall_mark
+from pianocoach.rating_scales import SCALE_NAMES, overall_mark
 from pianocoach.scoring.measures import measures
 from pianocoach_train.llm.comments import filter_comments, read_comments
 from pianocoach_train.llm.records import SOURCES, Record, assign_splits, write_records

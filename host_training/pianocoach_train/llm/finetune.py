@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pianocoach.jsonio import write_json_atomic
-from pianocoach_train.llm.config import FinetuneConfig, FinetuneConfigError
+from pianocoach_train.llm.finetune_config import FinetuneConfig, FinetuneConfigError
 from pianocoach_train.llm.records import Record, read_records
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pianocoach.jsonio import read_json
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.base import Scorer
 
 MODEL_NAMES = ("ridge", "mlp", "extra_trees", "boosting", "blend", "fcn", "gru")

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from pianocoach.features import NOTE_FEATURE_NAMES, NoteTable, note_sequence, random_augment
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.models.base import FoldData, Scorer
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
@@ -155,11 +156,11 @@ class SequenceScorer(Scorer):
         return [self.net]
 
     def save(self, run_dir: Path) -> None:
-        torch.save({"config": self.config.to_dict(), "name": self.name, "model": self.net.state_dict()}, run_dir / "model.pt")
+        save_checkpoint({"config": self.config.to_dict(), "name": self.name, "model": self.net.state_dict()}, run_dir / "model.pt")
 
     @classmethod
     def load(cls, run_dir: Path, config: TrainConfig) -> "SequenceScorer":
-        state = torch.load(run_dir / "model.pt", weights_only=False)
+        state = load_checkpoint(run_dir / "model.pt")
         scorer = cls(config, state["name"])
         scorer.net.load_state_dict(state["model"])
         scorer.net.eval()

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor
 from sklearn.multioutput import MultiOutputRegressor
 
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.base import FoldData, VectorScorer, training_vectors
 from pianocoach_train.models.onnx_graphs import average_models, sklearn_to_onnx
 from pianocoach_train.models.vector import MLPScorer

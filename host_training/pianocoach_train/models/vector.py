@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pianocoach_train.config import TrainConfig
+from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.base import FoldData, VectorScorer, training_vectors
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
 from pianocoach_train.training import train_torch
@@ -66,12 +67,12 @@ class TorchVectorScorer(VectorScorer):
         return [self.net]
 
     def save(self, run_dir: Path) -> None:
-        torch.save({"config": self.config.to_dict(), "n_features": self.net.mean.shape[0], "model": self.net.state_dict()},
-                   run_dir / "model.pt")
+        save_checkpoint({"config": self.config.to_dict(), "n_features": self.net.mean.shape[0], "model": self.net.state_dict()},
+                        run_dir / "model.pt")
 
     @classmethod
     def load(cls, run_dir: Path, config: TrainConfig) -> "TorchVectorScorer":
-        state = torch.load(run_dir / "model.pt", weights_only=False)
+        state = load_checkpoint(run_dir / "model.pt")
         scorer = cls(config, state["n_features"])
         scorer.net.load_state_dict(state["model"])
         scorer.net.eval()

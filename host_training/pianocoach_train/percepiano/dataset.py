@@ -14,7 +14,7 @@ from pianocoach_train.percepiano.ids import PerformanceId, normalise_id, parse_i
 from pianocoach_train.percepiano.labels import LabelSet, load_labels, read_labels
 from pianocoach_train.percepiano.problems import Problem
 from pianocoach_train.percepiano.splits import Split, load_split
-from pianocoach_train.settings import PERCEPIANO_ENV
+from pianocoach_train.paths import PERCEPIANO_ENV
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from pianocoach.errors import LabelFileError
 from pianocoach.jsonio import read_json
-from pianocoach.scales import SCALE_NAMES
+from pianocoach.rating_scales import SCALE_NAMES
 from pianocoach_train.percepiano.ids import normalise_id
 from pianocoach_train.percepiano.problems import Problem
 

@@ -1,4 +1,5 @@
-"""Evaluation reports: ``<run>.json``, a markdown table beside the published numbers, and plots."""
+"""Evaluation reports of ``make eval``: ``<run>.json``, a markdown table beside the published numbers, and plots
+(reports/eval/)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The audio comparison table (README, ``reports/audio/audio.md``) and the bundle's audio-path choice.
+"""The audio comparison table (README, ``reports/audio/audio.md``); the bundle's audio-path choice is
+:mod:`pianocoach_train.audio.path_choice` (imported here as before).
 
 Reads ``reports/audio/audio_eval.json`` (``python -m pianocoach_train audio eval``), exports each audio
 model of the performer split's fold 0 for its INT8 size and single-thread latency per 2 s block, and
@@ -12,18 +13,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from pianocoach.jsonio import read_json, write_json_atomic
 from pianocoach_train.audio.models import ARCHITECTURES
-from pianocoach_train.settings import REPO_ROOT
+from pianocoach_train.audio.path_choice import EVAL_REPORT, choose_audio_path, fusion_weight, mean_r2
+from pianocoach_train.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
 REPORT_DIR = REPO_ROOT / "reports" / "audio"
-EVAL_REPORT = REPORT_DIR / "audio_eval.json"
 GOAL_GAP_R2 = 0.05  # the audio path should be within this of the true-MIDI path
-GOAL_BLOCK_MS = 50.0  # audio model per 2 s block, one core, transcription excluded
 
 ROWS = {
     "midi_true": "MIDI scorer (blend) on the true MIDI",
@@ -33,34 +31,6 @@ ROWS = {
     "m_crnn:weighted": "M-CRNN (log-mel)",
     "hybrid:weighted": "Hybrid (PC-FCN + M-CRNN)",
 }
-
-
-def _mean_r2(report: dict, row: str) -> float | None:
-    values = [report["splits"][s][row]["mean"]["r2"] for s in report["splits"] if row in report["splits"][s]]
-    return float(np.mean(values)) if values else None
-
-
-def fusion_weight(report: dict, model: str) -> float:
-    """The mean over every fold of the audio share each fold chose on its validation performances."""
-    weights = [f["audio_weight"] for split in report["splits"].values() for f in split.get(f"fusion_{model}", {}).get("folds", [])]
-    return round(float(np.mean(weights)), 2) if weights else 0.5
-
-
-def choose_audio_path(path: Path = EVAL_REPORT) -> dict | None:
-    if not path.is_file():
-        return None
-    report = read_json(path, what="audio evaluation report")
-    models = [m for m in ARCHITECTURES if _mean_r2(report, f"{m}:weighted") is not None]
-    if not models:
-        return None
-    best = max(models, key=lambda m: _mean_r2(report, f"{m}:weighted"))
-    candidates = {"audio_model": _mean_r2(report, f"{best}:weighted"), "fusion": _mean_r2(report, f"fusion_{best}"),
-                  "transcription": _mean_r2(report, "transcription")}
-    candidates = {k: v for k, v in candidates.items() if v is not None}
-    mode = max((k for k in candidates if k != "transcription"), key=candidates.get)
-    weight = {"audio_model": 1.0, "fusion": fusion_weight(report, best), "transcription": 0.0}[mode]
-    return {"mode": mode, "audio_weight": weight, "audio_model": best,
-            "measured": {k: round(v, 4) for k, v in candidates.items()} | {"splits": list(report["splits"])}}
 
 
 def _fmt(value) -> str:
@@ -100,7 +70,7 @@ def write_audio_report(exports: dict[str, dict], midi_export: dict | None, out_d
             ms = "transcription + descriptors (see make bench)" if row != "midi_true" else "—"
         lines.append(f"| {title} | " + " | ".join(r2) + f" | {pearson} | {size} | {ms} | {feats} |")
     choice = choose_audio_path()
-    true_midi = _mean_r2(report, "midi_true")
+    true_midi = mean_r2(report, "midi_true")
     if choice and true_midi is not None:
         best = max(choice["measured"][k] for k in ("audio_model", "fusion", "transcription") if k in choice["measured"])
         lines += ["", f"Chosen for the bundle's microphone path: **{choice['mode']}** ({choice['audio_model']}), mean R² "

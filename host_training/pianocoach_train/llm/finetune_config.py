@@ -1,4 +1,4 @@
-"""The fine-tuning configuration: one TOML file with the base model, the data, LoRA, quantization and
+"""The language model's fine-tuning configuration: one TOML file with the base model, the data, LoRA, quantization and
 training arguments. Presets live in ``host_training/llm_configs/`` (``pi-0.5b.toml``: a Pi-sized
 model; ``gpu24-8b.toml``: a large model on one 24 GB GPU; ``tiny.toml``: the local test model).
 Relative paths are read from the repository root.
@@ -7,18 +7,18 @@ Relative paths are read from the repository root.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pianocoach.errors import PianoCoachError
-from pianocoach_train.settings import REPO_ROOT
+from pianocoach.toml_config import TYPE_WORDS, ConfigFileError, fill_tables, read_toml
+from pianocoach_train.paths import REPO_ROOT
 
 PRESETS_DIR = REPO_ROOT / "host_training" / "llm_configs"
+# "[training] epochs must be float, not 'two'": the type names these messages have always used
+TYPE_NAMES = {**TYPE_WORDS, bool: "bool", int: "int", float: "float", str: "str"}
 
 
-class FinetuneConfigError(PianoCoachError):
+class FinetuneConfigError(ConfigFileError):
     """The fine-tuning config file is invalid; the message names the file and the key."""
 
 
@@ -98,42 +98,12 @@ class FinetuneConfig:
 def load_finetune_config(path: str | Path, overrides: dict[str, object] | None = None) -> FinetuneConfig:
     """Read the TOML file; ``overrides`` ``{"section.key": value}`` (the CLI's --set) win."""
     path = Path(path)
-    if not path.is_file():
-        raise FinetuneConfigError(f"{path}: no such fine-tuning config (presets: {PRESETS_DIR})")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise FinetuneConfigError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, FinetuneConfigError, f"fine-tuning config (presets: {PRESETS_DIR})")
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         data.setdefault(section, {})[key] = value
-    hints = typing.get_type_hints(FinetuneConfig)
-    sections = {}
-    for name, values in data.items():
-        if name not in hints or name == "source" or not isinstance(values, dict):
-            raise FinetuneConfigError(f"{path}: unknown section [{name}]")
-        cls = hints[name]
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {}
-        for key, value in values.items():
-            if key not in fields:
-                raise FinetuneConfigError(f"{path}: [{name}] unknown key {key!r} (known: {', '.join(fields)})")
-            kwargs[key] = _coerce(value, typing.get_type_hints(cls)[key], f"{path}: [{name}] {key}")
-        sections[name] = cls(**kwargs)
-    config = FinetuneConfig(**sections, source=str(path))
+    config = fill_tables(FinetuneConfig, data, path, FinetuneConfigError, TYPE_NAMES, source=str(path))
     if not config.model.base:
         raise FinetuneConfigError(f"{path}: [model] base is empty: give the local folder of the base model")
     return config
 
-
-def _coerce(value: object, kind: object, where: str) -> object:
-    if kind in (tuple[str, ...],):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise FinetuneConfigError(f"{where} must be a list of strings, not {value!r}")
-        return tuple(value)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is bool and not isinstance(value, bool) or kind in (int, float, str) and (
-            not isinstance(value, kind) or isinstance(value, bool)):
-        raise FinetuneConfigError(f"{where} must be {getattr(kind, '__name__', kind)}, not {value!r}")
-    return value

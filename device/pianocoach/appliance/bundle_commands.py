@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-from pianocoach.appliance.config import Config
+from pianocoach.appliance.config import Config, add_config_flags, config_from_args
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ def _store(config: Config, keep: int = 3):
 
 
 def install_command(args: argparse.Namespace) -> int:
-    from pianocoach.appliance.app import config_from_args
 
     config = config_from_args(args)
     store = _store(config, args.keep)
@@ -67,7 +66,6 @@ def install_command(args: argparse.Namespace) -> int:
 
 
 def rollback_command(args: argparse.Namespace) -> int:
-    from pianocoach.appliance.app import config_from_args
 
     config = config_from_args(args)
     before, after = _store(config).rollback()
@@ -77,7 +75,6 @@ def rollback_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    from pianocoach.appliance.app import config_from_args
 
     status = _store(config_from_args(args)).status()
     if args.json:
@@ -88,7 +85,7 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_bundle_commands(commands, add_config_flags) -> None:
+def add_bundle_commands(commands: argparse._SubParsersAction) -> None:
     install = commands.add_parser("install-bundle", help="install a model bundle (folder or .tar): verify, health check, switch")
     add_config_flags(install)
     install.add_argument("bundle", type=Path, help="bundle folder or .tar")

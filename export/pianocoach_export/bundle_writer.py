@@ -23,7 +23,7 @@ from pianocoach.bundle.verify import session_specs
 from pianocoach.features import DEFAULT_SETTINGS, FeatureSettings
 from pianocoach_export.signing import sign
 from pianocoach_train.models.onnx_graphs import OPSET
-from pianocoach_train.settings import REPO_ROOT
+from pianocoach_train.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

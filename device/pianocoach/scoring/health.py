@@ -1,4 +1,4 @@
-"""``python -I -m pianocoach.bundle.health BUNDLE``: the install's health check, run in its own process.
+"""``python -I -m pianocoach.scoring.health BUNDLE``: the install's health check, run in its own process.
 
 Every model in the bundle runs on a built-in input, as the appliance would run it:
 
@@ -23,10 +23,14 @@ import math
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pianocoach.scales import HIGH, LOW
+from pianocoach.rating_scales import HIGH, LOW
+
+if TYPE_CHECKING:
+    from pianocoach.scoring.result import PerformanceResult
 
 MARGIN = 0.1
 CLIP_SECONDS = 12.0
@@ -69,7 +73,7 @@ def synthesize(midi: Path, wav: Path, rate: int = AUDIO_RATE) -> Path:
     return wav
 
 
-def score_clip(scorer, clip: Path) -> object:
+def score_clip(scorer, clip: Path) -> PerformanceResult:
     from pianocoach.inputs import open_file
     from pianocoach.scoring import SessionSettings, score_source
 
@@ -143,7 +147,7 @@ def health_check(bundle: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pianocoach.bundle.health", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pianocoach.scoring.health", description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
     args = parser.parse_args(argv)
     from pianocoach.errors import PianoCoachError

@@ -1,4 +1,5 @@
-"""Where host training finds its data. Every path is a setting: CLI flag > environment variable > default."""
+"""Where host training finds the repository and the PercePiano data. Every path is a setting: CLI flag >
+environment variable > default. (The training hyperparameters are :mod:`pianocoach_train.train_config`.)"""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from pathlib import Path
 
 PERCEPIANO_ENV = "PIANOCOACH_PERCEPIANO"
-# host_training/pianocoach_train/settings.py -> the repository root is two folders up from the package
+# host_training/pianocoach_train/paths.py -> the repository root is two folders up from the package
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PERCEPIANO = REPO_ROOT.parent / "shared" / "percepiano"
 

@@ -88,5 +88,9 @@ def overall_mark(values: dict[str, float] | list[float]) -> float:
     worse end (1 of 7), 50 in the middle."""
     by_name = values if isinstance(values, dict) else dict(zip(SCALE_NAMES, values))
     scales = {s.name: s for s in SCALES}
-    total = sum(w * scales[name].goodness(by_name[name]) for name, w in OVERALL_WEIGHTS.items())
+    total = 0.0
+    for name, w in OVERALL_WEIGHTS.items():
+        good = scales[name].goodness(by_name[name])
+        assert good is not None, f"{name!r} has no better end, so it cannot weigh in the overall mark"
+        total += w * good
     return round(100.0 * min(1.0, max(0.0, total / sum(OVERALL_WEIGHTS.values()))), 1)

@@ -1,4 +1,5 @@
-"""Training configuration: one dataclass, saved as JSON in every run folder and checkpoint."""
+"""The scorers' training configuration (:class:`TrainConfig`): one dataclass, saved as JSON in every run folder
+and checkpoint. The language model's fine-tuning config is :mod:`pianocoach_train.llm.finetune_config`."""
 
 from __future__ import annotations
 

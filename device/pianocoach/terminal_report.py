@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pianocoach.scales import SCALES
+from pianocoach.rating_scales import SCALES
 from pianocoach.scoring.result import PerformanceResult
 
 BAR = 13  # characters between the two end words; the middle tick marks 4/7, the middle of the rating scale

@@ -1,0 +1,253 @@
+"""Putting signed bundles together from trained models: ``make export`` (release scorers -> ONNX, parity,
+INT8, the comparison table, a bundle of the first) and ``make bundle`` (the committed default bundle: the
+release scorer, the jianzipu reader and the audio path, each trained or kept from the committed bundle).
+
+Nothing here trains: :mod:`pianocoach_export.trained_models` finds each finished run or stops with a
+one-line error naming the make target that trains it (the Makefile runs those targets first). Every
+bundle written is verified as a device would verify it before this returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pianocoach_export.bundle_writer import BundleModel
+
+log = logging.getLogger(__name__)
+
+ROLE = "midi_scorer"
+READER_ROLE = "jianzipu_reader"
+AUDIO_ROLES = ("audio_scorer", "transcription_scorer")
+
+
+def bundle_id(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def signing_key(path: Path | None):
+    """The Ed25519 private key at ``path``, else the development key."""
+    from pianocoach_export.signing import development_key, load_private_key
+
+    return load_private_key(path) if path else development_key()
+
+
+def export_release(model: str, store, prune: bool, progress: bool):
+    """Export the finished release run of ``model`` (``make release-model`` trains it)."""
+    from pianocoach_export.export_models import export_model
+    from pianocoach_export.trained_models import release_run
+    from pianocoach_train.runs import artifacts_dir
+
+    return export_model(release_run(model), store, artifacts_dir() / "export" / model, prune=prune, progress=progress)
+
+
+def scorer_model(result) -> BundleModel:
+    from pianocoach_train.percepiano.labels import SCALES
+
+    path, precision = result.chosen()
+    metrics = {"test_list": "performer split test list (193)", "parity_max_abs": result.parity_max_abs,
+               "float": result.float, "int8": result.int8, "quantization": result.quantization}
+    return BundleModel(ROLE, path, result.model, precision, tuple(SCALES), metrics, result.provenance)
+
+
+def reader_model(progress: bool) -> BundleModel:
+    """The jianzipu image reader (``make jianzipu-reader`` trains it), exported, INT8."""
+    from pianocoach.jsonio import read_json
+    from pianocoach_export.jianzipu_export import LABELS, export_reader
+
+    export = export_reader(progress=progress)
+    int8 = export.results["INT8 (ONNX)"]
+    metrics = {"parity_max_abs": export.parity_max_abs, "bytes": export.bytes, "latency_ms": export.latency_ms,
+               "int8": {name: {"parts": r["parts"], "exact_top1": r["exact_top1"], "exact_top5": r["exact_top5"]}
+                        for name, r in int8.items()}}
+    provenance = {k: v for k, v in read_json(Path(export.run_dir) / "run.json").items() if k != "finished"}
+    return BundleModel(READER_ROLE, Path(export.int8_path), "cnn, one head per part", "int8", LABELS, metrics, provenance)
+
+
+def kept_models(roles: tuple[str, ...]) -> tuple[dict, dict]:
+    """Models of the committed default bundle to carry into its rebuild, by role, and its audio path.
+
+    For the jianzipu reader (it reads images: the piano feature settings never touch it, and retraining it
+    costs about half an hour here) and, with ``--audio keep``, the audio path when a feature version changed
+    the code but not the numbers (say so in the README with the measurement). The bundle is verified first
+    (signature, checksums, every model) against the feature settings it records, and the files are copied
+    out before the bundle is replaced; each model's provenance names the bundle and feature hash it came from."""
+    import pianocoach.bundle
+    from pianocoach.bundle import Manifest, sha256_file, verify_bundle
+    from pianocoach.bundle.signing import trusted_keys
+    from pianocoach.errors import BundleRejected
+    from pianocoach.features import DEFAULT_SETTINGS, FeatureSettings
+    from pianocoach_export.bundle_writer import models_from_bundle
+    from pianocoach_train.runs import artifacts_dir
+
+    default = pianocoach.bundle.DEFAULT_BUNDLE  # read at call time (the tests point it at a copy)
+    # the settings it records, read to check it against them (the signature check comes next); a settings
+    # field this code no longer has means the bundle cannot be checked here: train instead
+    try:
+        recorded = FeatureSettings.from_dict(Manifest.read(default).feature_settings)
+    except TypeError as exc:
+        raise BundleRejected(default, [f"its feature settings do not fit this code ({exc}); use READER=train "
+                                       "AUDIO=train"]) from None
+    check = verify_bundle(default, trusted_keys(), settings=recorded)  # the packaged keys, not an override
+    if not check.ok:
+        raise BundleRejected(default, check.problems)
+    manifest = check.manifest
+    found, audio_path = models_from_bundle(default)
+    kept = {}
+    for role in roles:
+        model = next((m for m in found if m.role == role), None)
+        if model is None:
+            raise BundleRejected(default, [f"no {role} model to keep"])
+        copy = artifacts_dir() / "export" / role / f"kept-from-default-bundle.{model.precision}{Path(model.file).suffix}"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model.source, copy)
+        if sha256_file(copy) != manifest.files[model.file].sha256:  # changed between the check and the copy
+            copy.unlink()
+            raise BundleRejected(default, [f"{model.file}: changed while it was being kept"])
+        # a model kept before keeps the bundle and the features it was first trained with
+        provenance = {"kept_from_bundle": manifest.bundle_id,
+                      "trained_on_feature_settings_sha256": manifest.feature_settings_sha256, **model.provenance}
+        kept[role] = replace(model, source=copy, provenance=provenance)
+        log.info("%s: kept from %s (%s, verified; trained on features %s, now %s)", role, default, manifest.bundle_id,
+                 provenance["trained_on_feature_settings_sha256"][:12], DEFAULT_SETTINGS.sha256()[:12])
+    return kept, audio_path
+
+
+def audio_models(progress: bool) -> tuple[list, dict]:
+    """The bundle's audio path as ``make eval-audio`` measured it best (reports/audio/audio_eval.json):
+    its exported models (``make audio-release`` trains them) and the manifest's ``audio_path``."""
+    from pianocoach_export.trained_models import audio_release_run
+    from pianocoach_train.audio.evaluate import AudioEvaluation
+    from pianocoach_train.audio.path_choice import choose_audio_path, release_models
+    from pianocoach_train.paths import percepiano_root
+    from pianocoach_train.percepiano.dataset import PercePiano
+
+    choice = choose_audio_path()
+    if choice is None:
+        return [], {}
+    runs = {name: audio_release_run(name) for name in release_models(choice)}  # all there before any export
+    evaluation = AudioEvaluation(PercePiano.open(percepiano_root(None)), progress)  # renders loaded once for both
+    models = []
+    if choice["mode"] in ("audio_model", "fusion"):
+        models.append(_audio_scorer_model(choice["audio_model"], runs[choice["audio_model"]], evaluation))
+    if choice["mode"] in ("fusion", "transcription"):
+        models.append(_transcription_scorer_model(runs["transcription"], evaluation, progress))
+    return models, {k: choice[k] for k in ("mode", "audio_weight", "measured", "audio_model")}
+
+
+def _audio_scorer_model(name: str, run_dir: Path, evaluation) -> BundleModel:
+    from pianocoach_export.audio_export import export_audio_model
+    from pianocoach_train.percepiano.labels import SCALES
+
+    result = export_audio_model(name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels, run_dir=run_dir)
+    path, precision = result.chosen()
+    metrics = {"test_list": "performer split test list (193), held-out soundfont renders", "parity_max_abs": result.parity_max_abs,
+               "float": result.float, "int8": result.int8, "quantization": result.quantization}
+    return BundleModel("audio_scorer", path, name, precision, tuple(SCALES), metrics, result.provenance)
+
+
+def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool) -> BundleModel:
+    from pianocoach_export.export_models import export_model
+    from pianocoach_train.percepiano.labels import SCALES
+    from pianocoach_train.runs import artifacts_dir
+
+    result = export_model(run_dir, evaluation.transcribed_test, artifacts_dir() / "export" / "transcription_blend", prune=False,
+                          progress=progress, calibration_store=evaluation.transcribed_train)
+    path, precision = result.chosen()
+    metrics = {"test_list": "performer split test list (193), transcriptions of held-out soundfont renders",
+               "parity_max_abs": result.parity_max_abs, "float": result.float, "int8": result.int8,
+               "quantization": result.quantization}
+    return BundleModel("transcription_scorer", path, result.model, precision, tuple(SCALES), metrics, result.provenance)
+
+
+def write_verified(models: list, key, out_dir: Path, tar_path: Path | None, bundle_id: str,
+                   audio_path: dict | None = None) -> None:
+    """Write the bundle (folder, and ``tar_path`` when given), then verify each as a device would."""
+    from pianocoach.bundle import verify_bundle
+    from pianocoach.bundle.signing import TrustedKey, key_id, trusted_keys
+    from pianocoach.errors import BundleRejected
+    from pianocoach_export.bundle_writer import write_bundle
+
+    write_bundle(out_dir, models, key, bundle_id, tar_path, audio_path=audio_path)
+    # check what was written as a device would, trusting the packaged keys and the key that signed it
+    signer = TrustedKey(key_id(key.public_key()), "signer", key.public_key())
+    for target in [out_dir] + ([tar_path] if tar_path else []):
+        check = verify_bundle(target, [signer, *trusted_keys()])
+        if not check.ok:
+            raise BundleRejected(target, check.problems)
+
+
+@dataclass
+class ExportedBundle:
+    """What ``make export`` made: every model's export, the report files, the bundle of the first."""
+    results: list
+    report: dict[str, Path]
+    out: Path
+    scorer: BundleModel
+
+
+def assemble_export(models: tuple[str, ...], store, key_path: Path | None, prune: bool, report_dir: Path,
+                    report_name: str, progress: bool) -> ExportedBundle:
+    """Export each release scorer, write the float vs INT8 report, bundle the first with the jianzipu reader."""
+    from pianocoach_export.export_report import write
+    from pianocoach_export.trained_models import reader_run, release_run
+    from pianocoach_train.runs import artifacts_dir
+
+    for model in models:  # every trained model there before the first export starts
+        release_run(model)
+    reader_run()
+    results = [export_release(model, store, prune=prune, progress=progress) for model in models]
+    paths = write(results, report_dir, report_name)
+    best = results[0]
+    new_id = bundle_id(f"pianocoach-{best.model}")
+    out = artifacts_dir() / "bundles" / new_id
+    scorer = scorer_model(best)
+    write_verified([scorer, reader_model(progress)], signing_key(key_path), out, out.with_suffix(".tar"), new_id)
+    return ExportedBundle(results, paths, out, scorer)
+
+
+@dataclass
+class DefaultBundle:
+    """What ``make bundle`` made."""
+    path: Path
+    tar_path: Path
+    result: object  # the scorer's ExportResult
+    scorer: BundleModel
+    reader: BundleModel
+    audio: list
+    audio_path: dict
+
+
+def assemble_default_bundle(model: str, store_factory, key_path: Path | None, reader: str = "keep",
+                            audio: str = "train", progress: bool = True) -> DefaultBundle:
+    """Rebuild the committed default bundle: the release ``model``; the jianzipu reader and the audio path
+    kept from the committed bundle (``"keep"``, verified first) or exported from their release runs
+    (``"train"``: ``make jianzipu-reader`` / ``make audio-release`` trained them)."""
+    import pianocoach.bundle
+    from pianocoach_export.trained_models import audio_release_run, reader_run, release_run
+    from pianocoach_train.audio.path_choice import choose_audio_path, release_models
+    from pianocoach_train.runs import artifacts_dir
+
+    release_run(model)  # every trained model there before anything is exported or replaced
+    if reader == "train":
+        reader_run()
+    if audio == "train":
+        for name in release_models(choose_audio_path()):
+            audio_release_run(name)
+    keep = ((READER_ROLE,) if reader == "keep" else ()) + (AUDIO_ROLES if audio == "keep" else ())
+    kept, kept_audio_path = kept_models(keep) if keep else ({}, {})  # before anything replaces the bundle
+    result = export_release(model, store_factory(), prune=False, progress=progress)
+    tar_path = artifacts_dir() / "bundles" / "default.tar"
+    scorer = scorer_model(result)
+    reader_entry = kept.get(READER_ROLE) or reader_model(progress)
+    if audio == "keep":
+        audio_entries, audio_path = [kept[role] for role in AUDIO_ROLES if role in kept], kept_audio_path
+    else:
+        audio_entries, audio_path = audio_models(progress)
+    default = pianocoach.bundle.DEFAULT_BUNDLE
+    write_verified([scorer, reader_entry, *audio_entries], signing_key(key_path), default, tar_path,
+                   bundle_id(f"default-{model}"), audio_path)
+    return DefaultBundle(default, tar_path, result, scorer, reader_entry, audio_entries, audio_path)
