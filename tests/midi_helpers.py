@@ -38,6 +38,5 @@ def steady_scale(bpm: float = 120.0, count: int = 32, legato: float = 0.8, veloc
     beat = 60.0 / bpm
     pitches = (C_MAJOR + C_MAJOR[-2:0:-1]) * (count // 14 + 1)
     return [
-        (start + i * beat, start + i * beat + legato * beat, pitches[i], velocity + (i % 4) * 8)
-        for i in range(count)
+        (start + i * beat, start + i * beat + legato * beat, pitches[i], velocity + (i % 4) * 8) for i in range(count)
     ]

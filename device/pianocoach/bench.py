@@ -30,8 +30,13 @@ from pianocoach.cli_args import split_list
 from pianocoach.sample_piece import write_sample_piece
 
 # goals on this machine's single core (the issues' figures): peak memory for the 60 s case, and for a 60-minute take
-GOALS: dict[str, Any] = {"audio": {"block_ms": 150.0}, "midi": {"block_ms": 20.0}, "end_to_result_ms": 300.0, "peak_mb": 200.0,
-         "peak_mb_60_min": 250.0}
+GOALS: dict[str, Any] = {
+    "audio": {"block_ms": 150.0},
+    "midi": {"block_ms": 20.0},
+    "end_to_result_ms": 300.0,
+    "peak_mb": 200.0,
+    "peak_mb_60_min": 250.0,
+}
 # modules that must never load on the device: a JIT compiler (hundreds of MB, minutes of compiling on a Pi)
 # and what brings it
 JIT_MODULES = ("numba", "llvmlite", "librosa", "resampy")
@@ -63,11 +68,18 @@ def run_case(path: Path, bundle: str | None) -> dict:
         "block_ms_last_quarter": round(float(np.median(block_ms[-quarter:])), 2),
         "rss_mb_first_quarter": round(float(np.max(rss_mb[:quarter])), 1),
         "rss_mb_last_quarter": round(float(np.max(rss_mb[-quarter:])), 1),
-        "input": source.kind, "duration_s": round(audio_s, 2), "blocks": len(block_ms),
-        "block_ms_median": round(float(np.median(block_ms)), 2), "block_ms_max": round(float(np.max(block_ms)), 2),
+        "input": source.kind,
+        "duration_s": round(audio_s, 2),
+        "blocks": len(block_ms),
+        "block_ms_median": round(float(np.median(block_ms)), 2),
+        "block_ms_max": round(float(np.max(block_ms)), 2),
         "real_time_factor": round((sum(block_ms) + finish_ms) / 1000 / audio_s, 4),
-        "end_to_result_ms": round(finish_ms, 1), "peak_memory_mb": round(peak_mb, 1), "warm_up_s": round(warm_s, 2),
-        "timing_s": result.timing, "overall": result.overall, "windows": result.windows,
+        "end_to_result_ms": round(finish_ms, 1),
+        "peak_memory_mb": round(peak_mb, 1),
+        "warm_up_s": round(warm_s, 2),
+        "timing_s": result.timing,
+        "overall": result.overall,
+        "windows": result.windows,
         "jit_modules_loaded": sorted(name for name in JIT_MODULES if name in sys.modules),
     }
 
@@ -80,34 +92,47 @@ def _rss_mb() -> float:
 
 def _check(row: dict) -> dict:
     goal_block = GOALS[row["input"]]["block_ms"]
-    return {"block": row["block_ms_median"] < goal_block, "end_to_result": row["end_to_result_ms"] < GOALS["end_to_result_ms"],
-            "memory": row["peak_memory_mb"] <= GOALS["peak_mb"], "lean": not row.get("jit_modules_loaded")}
+    return {
+        "block": row["block_ms_median"] < goal_block,
+        "end_to_result": row["end_to_result_ms"] < GOALS["end_to_result_ms"],
+        "memory": row["peak_memory_mb"] <= GOALS["peak_mb"],
+        "lean": not row.get("jit_modules_loaded"),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"| input | blocks | block ms median / max | goal | real-time factor | end to result ms | peak MB (goal ≤ "
-             f"{GOALS['peak_mb']:.0f}) | JIT modules loaded |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"| input | blocks | block ms median / max | goal | real-time factor | end to result ms | peak MB (goal ≤ "
+        f"{GOALS['peak_mb']:.0f}) | JIT modules loaded |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in rows:
         ok = _check(row)
         mark = lambda good: "" if good else " ✗"  # noqa: E731
-        lines.append(f"| {row['input']} ({row['duration_s']:.0f} s) | {row['blocks']} | {row['block_ms_median']:.1f} / "
-                     f"{row['block_ms_max']:.1f}{mark(ok['block'])} | < {GOALS[row['input']]['block_ms']:.0f} | "
-                     f"{row['real_time_factor']:.3f} | {row['end_to_result_ms']:.0f}{mark(ok['end_to_result'])} | "
-                     f"{row['peak_memory_mb']:.0f}{mark(ok['memory'])} | "
-                     f"{', '.join(row['jit_modules_loaded']) or 'none'}{mark(ok['lean'])} |")
+        lines.append(
+            f"| {row['input']} ({row['duration_s']:.0f} s) | {row['blocks']} | {row['block_ms_median']:.1f} / "
+            f"{row['block_ms_max']:.1f}{mark(ok['block'])} | < {GOALS[row['input']]['block_ms']:.0f} | "
+            f"{row['real_time_factor']:.3f} | {row['end_to_result_ms']:.0f}{mark(ok['end_to_result'])} | "
+            f"{row['peak_memory_mb']:.0f}{mark(ok['memory'])} | "
+            f"{', '.join(row['jit_modules_loaded']) or 'none'}{mark(ok['lean'])} |"
+        )
     return "\n".join(lines)
 
 
 def length_table(rows: list[dict]) -> str:
-    lines = ["| input | minutes | blocks | block ms median / max | first / last quarter median ms | RSS MB first / last "
-             f"quarter | peak MB (goal ≤ {GOALS['peak_mb_60_min']:.0f} at 60 min) | end to result ms |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| input | minutes | blocks | block ms median / max | first / last quarter median ms | RSS MB first / last "
+        f"quarter | peak MB (goal ≤ {GOALS['peak_mb_60_min']:.0f} at 60 min) | end to result ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in rows:
         over = row["duration_s"] >= 3600 * 0.99 and row["peak_memory_mb"] > GOALS["peak_mb_60_min"]
-        lines.append(f"| {row['input']} | {row['duration_s'] / 60:.0f} | {row['blocks']} | {row['block_ms_median']:.1f} / "
-                     f"{row['block_ms_max']:.1f} | {row['block_ms_first_quarter']:.1f} / {row['block_ms_last_quarter']:.1f} | "
-                     f"{row['rss_mb_first_quarter']:.0f} / {row['rss_mb_last_quarter']:.0f} | {row['peak_memory_mb']:.0f}"
-                     f"{' ✗' if over else ''} | {row['end_to_result_ms']:.0f} |")
+        lines.append(
+            f"| {row['input']} | {row['duration_s'] / 60:.0f} | {row['blocks']} | {row['block_ms_median']:.1f} / "
+            f"{row['block_ms_max']:.1f} | {row['block_ms_first_quarter']:.1f} / {row['block_ms_last_quarter']:.1f} | "
+            f"{row['rss_mb_first_quarter']:.0f} / {row['rss_mb_last_quarter']:.0f} | {row['peak_memory_mb']:.0f}"
+            f"{' ✗' if over else ''} | {row['end_to_result_ms']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -142,7 +167,9 @@ def plot_lengths(rows: list[dict], path: Path) -> None:
 def _run_cases(paths: list[Path], bundle: str | None, env: dict) -> list[dict] | None:
     rows = []
     for path in paths:
-        command = [sys.executable, "-m", "pianocoach.bench", "--case", str(path)] + (["--bundle", bundle] if bundle else [])
+        command = [sys.executable, "-m", "pianocoach.bench", "--case", str(path)] + (
+            ["--bundle", bundle] if bundle else []
+        )
         run = subprocess.run(command, capture_output=True, text=True, env=env)
         if run.returncode != 0:
             print(run.stderr, file=sys.stderr)
@@ -154,8 +181,11 @@ def _run_cases(paths: list[Path], bundle: str | None, env: dict) -> list[dict] |
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pianocoach.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated performance")
-    parser.add_argument("--lengths", default="1,5,20,60",
-                        help="take lengths in minutes for the length scan (comma-separated; empty: none)")
+    parser.add_argument(
+        "--lengths",
+        default="1,5,20,60",
+        help="take lengths in minutes for the length scan (comma-separated; empty: none)",
+    )
     parser.add_argument("--bundle", help="bundle folder (default: the installed default bundle)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench/latest.json"))
     parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)  # internal: run one input, print JSON
@@ -176,8 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = _run_cases([wav, midi], args.bundle, env)
         if rows is None:
             return 1
-        report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": 1, "goals": GOALS, "render_s": round(render_s, 2),
-                  "machine": f"{os.cpu_count()} cores, {os.uname().machine}", "cases": rows}
+        report = {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "threads": 1,
+            "goals": GOALS,
+            "render_s": round(render_s, 2),
+            "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
+            "cases": rows,
+        }
         write_json_atomic(args.out, report)
         print(table(rows))
         print(f"(FluidSynth rendered the {args.seconds:.0f} s performance in {render_s:.2f} s; report: {args.out})")
@@ -194,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     if scan:
         scan.sort(key=lambda r: (r["input"], r["duration_s"]))
         lengths_path = args.out.with_name("lengths.json")
-        write_json_atomic(lengths_path, {"created": report["created"], "machine": report["machine"], "threads": 1,
-                                         "cases": scan})
+        write_json_atomic(
+            lengths_path, {"created": report["created"], "machine": report["machine"], "threads": 1, "cases": scan}
+        )
         plot_lengths(scan, lengths_path.with_suffix(".png"))
         print(length_table(scan))
         print(f"(report: {lengths_path}, plot: {lengths_path.with_suffix('.png')})")

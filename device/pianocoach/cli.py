@@ -1,17 +1,17 @@
 """The ``pianocoach`` command.
 
-    pianocoach features PERFORMANCE.mid [--json]   measure a performance (descriptors with units)
-    pianocoach settings                            the feature settings and their hash
-    pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
-    pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime] [--max-minutes M]
-                                                   score performances (audio or MIDI) with the bundle's scorer
-    pianocoach run [--config FILE] [--set SECTION.KEY=VALUE] [--input FILE] [--display KIND]   the appliance
-    pianocoach history [--last N] [--json]          the performances scored so far
-    pianocoach install-bundle BUNDLE [--keep N]     verify, health-check and switch to a model bundle
-    pianocoach rollback                             return to the bundle installed before the current one
-    pianocoach bundle-status [--json]               the current and the installed bundles
-    pianocoach jianzipu explain 中七六挑五 [--json] [--tuning standard]   explain a guqin character
-    pianocoach jianzipu read IMAGE [--json] [--bundle PATH]             read a character from an image
+pianocoach features PERFORMANCE.mid [--json]   measure a performance (descriptors with units)
+pianocoach settings                            the feature settings and their hash
+pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
+pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime] [--max-minutes M]
+                                               score performances (audio or MIDI) with the bundle's scorer
+pianocoach run [--config FILE] [--set SECTION.KEY=VALUE] [--input FILE] [--display KIND]   the appliance
+pianocoach history [--last N] [--json]          the performances scored so far
+pianocoach install-bundle BUNDLE [--keep N]     verify, health-check and switch to a model bundle
+pianocoach rollback                             return to the bundle installed before the current one
+pianocoach bundle-status [--json]               the current and the installed bundles
+pianocoach jianzipu explain 中七六挑五 [--json] [--tuning standard]   explain a guqin character
+pianocoach jianzipu read IMAGE [--json] [--bundle PATH]             read a character from an image
 """
 
 from __future__ import annotations
@@ -39,9 +39,12 @@ def _features(args: argparse.Namespace) -> int:
     if table.end - table.start > FEATURES_MAX_S or len(table) > FEATURES_MAX_NOTES:
         from pianocoach.errors import InputFileError
 
-        raise InputFileError(args.performance, f"{table.end - table.start:.0f} s and {len(table)} notes: descriptors are "
-                                               f"for clips up to {FEATURES_MAX_S:.0f} s and {FEATURES_MAX_NOTES} notes "
-                                               "(score a whole take with `pianocoach score`)")
+        raise InputFileError(
+            args.performance,
+            f"{table.end - table.start:.0f} s and {len(table)} notes: descriptors are "
+            f"for clips up to {FEATURES_MAX_S:.0f} s and {FEATURES_MAX_NOTES} notes "
+            "(score a whole take with `pianocoach score`)",
+        )
     values = compute_descriptors(table)
     if args.json:
         print(json.dumps({"file": str(args.performance), "notes": len(table), "descriptors": values}, indent=2))
@@ -70,22 +73,27 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(f"{path}: {problem}")
     if not result.ok:
-        print(f"{path}: REFUSED ({len(result.problems)} problem{'s' if len(result.problems) > 1 else ''})", file=sys.stderr)
+        print(
+            f"{path}: REFUSED ({len(result.problems)} problem{'s' if len(result.problems) > 1 else ''})",
+            file=sys.stderr,
+        )
         return 1
     manifest = result.manifest
     assert manifest is not None  # a verification without problems has read the manifest
     models = ", ".join(f"{m.role} ({m.architecture}, {m.precision})" for m in manifest.models)
-    print(f"{path}: OK: bundle {manifest.bundle_id}, schema {manifest.schema_version}, {len(manifest.files)} files, "
-          f"models: {models}")
+    print(
+        f"{path}: OK: bundle {manifest.bundle_id}, schema {manifest.schema_version}, {len(manifest.files)} files, "
+        f"models: {models}"
+    )
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
     from pianocoach.errors import PianoCoachError
     from pianocoach.inputs import open_file
-    from pianocoach.terminal_report import format_report
     from pianocoach.scoring import BundleScorer, SessionSettings, score_source, warm_up, write_feedback
     from pianocoach.scoring.limits import TakeLimits
+    from pianocoach.terminal_report import format_report
 
     scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
     settings = SessionSettings(block_seconds=args.block_seconds, language=args.language)
@@ -145,6 +153,7 @@ def _print_jianzipu(result: dict, as_json: bool) -> None:
 
 def _bounded(low: float, high: float):
     """An argparse type: a number within [low, high]."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -153,6 +162,7 @@ def _bounded(low: float, high: float):
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{value:g} is not between {low:g} and {high:g}")
         return value
+
     return parse
 
 
@@ -170,11 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     settings = commands.add_parser("settings", help="print the feature settings and their hash")
     settings.set_defaults(run=_settings)
 
-    verify = commands.add_parser("verify-bundle", help="check a model bundle's signature, checksums, feature hash and models")
-    verify.add_argument("bundle", type=Path, nargs="?", help="bundle folder or .tar (default: the installed default bundle)")
-    verify.add_argument("--key", type=Path, action="append",
-                        help="trust only this public key file or folder of .pub files (repeatable; default: the "
-                             "device's trusted keys, /etc/pianocoach/trusted_keys and the packaged ones)")
+    verify = commands.add_parser(
+        "verify-bundle", help="check a model bundle's signature, checksums, feature hash and models"
+    )
+    verify.add_argument(
+        "bundle", type=Path, nargs="?", help="bundle folder or .tar (default: the installed default bundle)"
+    )
+    verify.add_argument(
+        "--key",
+        type=Path,
+        action="append",
+        help="trust only this public key file or folder of .pub files (repeatable; default: the "
+        "device's trusted keys, /etc/pianocoach/trusted_keys and the packaged ones)",
+    )
     verify.set_defaults(run=_verify_bundle)
 
     score = commands.add_parser("score", help="score performances (WAV/FLAC/MP3 or MIDI) as the appliance does")
@@ -182,13 +200,25 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="one JSON object per input")
     score.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
     score.add_argument("--language", choices=("en", "zh"), default="en", help="feedback language (default en)")
-    score.add_argument("--block-seconds", type=_bounded(0.5, 10.0), default=BLOCK_SECONDS,
-                       help=f"block length in seconds (default {BLOCK_SECONDS:g})")
+    score.add_argument(
+        "--block-seconds",
+        type=_bounded(0.5, 10.0),
+        default=BLOCK_SECONDS,
+        help=f"block length in seconds (default {BLOCK_SECONDS:g})",
+    )
     score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
-    score.add_argument("--max-minutes", type=_bounded(0.1, 600.0), default=15.0,
-                       help="a take ends after this long (default 15, as the appliance's input.max_minutes)")
-    score.add_argument("--silence-stop-s", type=_bounded(0.0, 3600.0), default=FILE_SILENCE_STOP_S,
-                       help=f"a take ends after this long without playing (default {FILE_SILENCE_STOP_S:g}; 0: only at the end)")
+    score.add_argument(
+        "--max-minutes",
+        type=_bounded(0.1, 600.0),
+        default=15.0,
+        help="a take ends after this long (default 15, as the appliance's input.max_minutes)",
+    )
+    score.add_argument(
+        "--silence-stop-s",
+        type=_bounded(0.0, 3600.0),
+        default=FILE_SILENCE_STOP_S,
+        help=f"a take ends after this long without playing (default {FILE_SILENCE_STOP_S:g}; 0: only at the end)",
+    )
     score.set_defaults(run=_score)
 
     from pianocoach.appliance.app import history_command, run_command
@@ -197,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="the appliance: button, display, speech and history around the scorer")
     add_config_flags(run)
     run.add_argument("--input", type=Path, help="replay this recording or MIDI file instead of the configured input")
-    run.add_argument("--display", choices=("ssd1306", "st7735", "ili9341", "image", "terminal"), help="override display.kind")
+    run.add_argument(
+        "--display", choices=("ssd1306", "st7735", "ili9341", "image", "terminal"), help="override display.kind"
+    )
     run.add_argument("--bundle", type=Path, help="override device.bundle")
     run.add_argument("--language", choices=("en", "zh"), help="override device.language")
     run.set_defaults(run=run_command)
@@ -212,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="one JSON object per performance")
     history.set_defaults(run=history_command)
 
-    jianzipu = commands.add_parser("jianzipu", help="guqin reduced-character notation (减字谱): explain or read a character")
+    jianzipu = commands.add_parser(
+        "jianzipu", help="guqin reduced-character notation (减字谱): explain or read a character"
+    )
     jianzipu_commands = jianzipu.add_subparsers(dest="jianzipu_command", required=True, metavar="COMMAND")
     explain = jianzipu_commands.add_parser("explain", help="parse and explain a written character, e.g. 中七六挑五")
     explain.add_argument("character", help="the character written out, e.g. 中七六挑五 or 散勾三")
@@ -221,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
     for sub, handler in ((explain, _jianzipu_explain), (read, _jianzipu_read)):
         sub.add_argument("--json", action="store_true", help="print JSON")
-        sub.add_argument("--tuning", default="standard", help="tuning for the pitch (standard, ruibin; default standard)")
+        sub.add_argument(
+            "--tuning", default="standard", help="tuning for the pitch (standard, ruibin; default standard)"
+        )
         sub.set_defaults(run=handler)
     return parser
 

@@ -20,8 +20,9 @@ def choice_list(choices: Iterable[str], noun: str) -> Callable[[str], tuple[str,
         names = split_list(text)
         unknown = [name for name in names if name not in allowed]
         if unknown or not names:
-            raise argparse.ArgumentTypeError(f"unknown {noun} {', '.join(unknown) or repr(text)}; "
-                                             f"choose from {', '.join(allowed)}")
+            raise argparse.ArgumentTypeError(
+                f"unknown {noun} {', '.join(unknown) or repr(text)}; choose from {', '.join(allowed)}"
+            )
         return names
 
     return parse

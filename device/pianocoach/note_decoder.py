@@ -49,8 +49,15 @@ def _clear_neighbours(energy: np.ndarray, rows: slice | int | np.integer, freq_i
         energy[rows, freq_idx - 1] = 0
 
 
-def decode_notes(frames: np.ndarray, onsets: np.ndarray, onset_thresh: float, frame_thresh: float, min_note_len: int,
-                 infer: bool, melodia_trick: bool = True) -> list[tuple[int, int, int, float]]:
+def decode_notes(
+    frames: np.ndarray,
+    onsets: np.ndarray,
+    onset_thresh: float,
+    frame_thresh: float,
+    min_note_len: int,
+    infer: bool,
+    melodia_trick: bool = True,
+) -> list[tuple[int, int, int, float]]:
     """Note events (onset frame, end frame, MIDI pitch, amplitude 0..1) from frame and onset activations
     [n_times, 88] (basic-pitch's ``output_to_notes_polyphonic`` without frequency limits)."""
     n_frames = frames.shape[0]

@@ -26,11 +26,18 @@ def default_soundfont() -> Path:
     for path in SOUNDFONTS:
         if path.is_file():
             return path
-    raise RenderError("no General MIDI soundfont found (sudo apt-get install --no-install-recommends timgm6mb-soundfont)")
+    raise RenderError(
+        "no General MIDI soundfont found (sudo apt-get install --no-install-recommends timgm6mb-soundfont)"
+    )
 
 
-def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 44100, soundfont: str | Path | None = None,
-                gain: float = 0.6) -> Path:
+def render_midi(
+    midi_path: str | Path,
+    wav_path: str | Path,
+    sample_rate: int = 44100,
+    soundfont: str | Path | None = None,
+    gain: float = 0.6,
+) -> Path:
     """Render ``midi_path`` to a 16-bit WAV (written to a temporary name, then renamed)."""
     midi_path, wav_path = Path(midi_path), Path(wav_path)
     if not midi_path.is_file():
@@ -40,8 +47,22 @@ def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 
         raise RenderError("fluidsynth is not installed (sudo apt-get install --no-install-recommends fluidsynth)")
     tmp = wav_path.with_name(f".{wav_path.stem}.{os.getpid()}.tmp.wav")
     # -n no MIDI input, -i no shell, -F render to file as fast as possible, -T the file type
-    command = [binary, "-n", "-i", "-q", "-g", str(gain), "-r", str(sample_rate), "-T", "wav", "-F", str(tmp),
-               str(soundfont or default_soundfont()), str(midi_path)]
+    command = [
+        binary,
+        "-n",
+        "-i",
+        "-q",
+        "-g",
+        str(gain),
+        "-r",
+        str(sample_rate),
+        "-T",
+        "wav",
+        "-F",
+        str(tmp),
+        str(soundfont or default_soundfont()),
+        str(midi_path),
+    ]
     try:
         run = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if run.returncode != 0 or not tmp.is_file() or tmp.stat().st_size <= 44:

@@ -9,7 +9,8 @@ import numpy as np
 
 
 def write_sample_piece(path: Path, seconds: float = 60.0, seed: int = 0) -> Path:
-    """A piano piece of about ``seconds``: a melody over broken chords at about 96 BPM, phrased dynamics, pedal per bar."""
+    """A piano piece of about ``seconds``: a melody over broken chords at about 96 BPM, phrased dynamics, pedal
+    per bar."""
     import pretty_midi
 
     rng = np.random.default_rng(seed)
@@ -31,7 +32,9 @@ def write_sample_piece(path: Path, seconds: float = 60.0, seed: int = 0) -> Path
             piano.notes.append(pretty_midi.Note(velocity, scale[degree], max(0.0, onset), onset + 0.8 * beat))
             if step % 2:
                 half = onset + beat / 2
-                piano.notes.append(pretty_midi.Note(velocity - 5, scale[min(degree + 1, len(scale) - 1)], half, half + 0.4 * beat))
+                piano.notes.append(
+                    pretty_midi.Note(velocity - 5, scale[min(degree + 1, len(scale) - 1)], half, half + 0.4 * beat)
+                )
         piano.control_changes.append(pretty_midi.ControlChange(64, 0, t + 4 * beat - 0.05))
         t += 4 * beat
         bar += 1

@@ -7,33 +7,55 @@ from pianocoach.scoring.result import PerformanceResult
 
 BAR = 13  # characters between the two end words; the middle tick marks 4/7, the middle of the rating scale
 
+
 def scale_bar(value: float) -> str:
     """A marker on a line from the low end (1/7) to the high end (1)."""
     position = min(BAR - 1, max(0, int(round((value - 1 / 7) / (6 / 7) * (BAR - 1)))))
     return "".join("●" if i == position else ("┼" if i == (BAR - 1) // 2 else "─") for i in range(BAR))
 
+
 def format_report(result: PerformanceResult) -> str:
     lang = result.language
     scored_by = ""
     if result.audio_path:
-        scored_by = {"audio_model": f"audio model, {result.audio_blocks} blocks",
-                     "fusion": f"audio model ({result.audio_blocks} blocks) + transcription",
-                     "transcription": "transcription"}.get(result.audio_path, result.audio_path)
+        scored_by = {
+            "audio_model": f"audio model, {result.audio_blocks} blocks",
+            "fusion": f"audio model ({result.audio_blocks} blocks) + transcription",
+            "transcription": "transcription",
+        }.get(result.audio_path, result.audio_path)
         scored_by = f" [{scored_by}]"
-    lines = [f"{result.input}: {result.source}, {result.duration_s:.1f} s, {result.windows} windows{scored_by}; "
-             f"overall {result.overall:.0f}/100{' (provisional)' if result.provisional else ''}"]
+    lines = [
+        f"{result.input}: {result.source}, {result.duration_s:.1f} s, {result.windows} windows{scored_by}; "
+        f"overall {result.overall:.0f}/100{' (provisional)' if result.provisional else ''}"
+    ]
     low_width = max(len(s.ends(lang)[0]) for s in SCALES)
     for scale, value in zip(SCALES, result.scale_values):
         low, high = scale.ends(lang)
         lines.append(f"  {scale.topic(lang):<20} {low:>{low_width}} {scale_bar(value)} {high:<22} {7 * value:.1f}/7")
-    shown = ("tempo_bpm", "tempo_variation_pct", "dynamic_range_db", "velocity_range", "pedal_down_pct", "articulation_ratio",
-             "note_count")
+    shown = (
+        "tempo_bpm",
+        "tempo_variation_pct",
+        "dynamic_range_db",
+        "velocity_range",
+        "pedal_down_pct",
+        "articulation_ratio",
+        "note_count",
+    )
     label = "label_zh" if lang == "zh" else "label_en"
-    lines.append("  " + "; ".join(f"{result.measures[k][label]} {result.measures[k]['value']:g} {result.measures[k]['unit']}"
-                                  for k in shown if k in result.measures))
+    lines.append(
+        "  "
+        + "; ".join(
+            f"{result.measures[k][label]} {result.measures[k]['value']:g} {result.measures[k]['unit']}"
+            for k in shown
+            if k in result.measures
+        )
+    )
     for warning in result.warnings:
         lines.append(f"  warning: {warning}")
     lines.append(f"  {result.feedback}")
     t = result.timing
-    lines.append(f"  (transcription {t['transcription']:.2f} s, features {t['features']:.2f} s, inference {t['inference']:.3f} s)")
+    lines.append(
+        f"  (transcription {t['transcription']:.2f} s, features {t['features']:.2f} s, "
+        f"inference {t['inference']:.3f} s)"
+    )
     return "\n".join(lines)

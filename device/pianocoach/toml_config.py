@@ -22,16 +22,22 @@ from pianocoach.errors import PianoCoachError
 T = TypeVar("T")
 
 # how a type is named in "must be ..." messages (a caller may pass its own words)
-TYPE_WORDS: dict[object, str] = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
-                                 tuple[str, ...]: "a list of strings"}
+TYPE_WORDS: dict[object, str] = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    tuple[str, ...]: "a list of strings",
+}
 
 
 class ConfigFileError(PianoCoachError):
     """A settings file (or an override of one) is invalid; the message names the file, the table and the key."""
 
 
-def read_toml(path: str | Path, error: type[PianoCoachError] = ConfigFileError,
-              what: str = "settings file") -> dict[str, Any]:
+def read_toml(
+    path: str | Path, error: type[PianoCoachError] = ConfigFileError, what: str = "settings file"
+) -> dict[str, Any]:
     """The file's tables as a dict. A missing file is ``"<path>: no such <what>"``."""
     path = Path(path)
     if not path.is_file():
@@ -44,9 +50,14 @@ def read_toml(path: str | Path, error: type[PianoCoachError] = ConfigFileError,
         raise error(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
-def fill_dataclass(cls: type[T], values: Mapping[str, Any], where: str, base: T | None = None,
-                   error: type[PianoCoachError] = ConfigFileError,
-                   type_words: Mapping[object, str] = TYPE_WORDS) -> T:
+def fill_dataclass(
+    cls: type[T],
+    values: Mapping[str, Any],
+    where: str,
+    base: T | None = None,
+    error: type[PianoCoachError] = ConfigFileError,
+    type_words: Mapping[object, str] = TYPE_WORDS,
+) -> T:
     """``cls(**values)`` (or ``base`` with ``values`` replaced) after checking every key and value.
 
     ``where`` starts each message (``"<path>: [table]"``). bool, int, float, str and ``tuple[str, ...]``
@@ -61,16 +72,24 @@ def fill_dataclass(cls: type[T], values: Mapping[str, Any], where: str, base: T 
         checked[key] = check_value(cls, key, hints[key], value, where, error, type_words)
     if base is not None:
         return dataclasses.replace(base, **checked)  # type: ignore[type-var]
-    missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-               if f.name not in checked and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name not in checked and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise error(f"{where} missing key {missing[0]!r}")
     return cls(**checked)
 
 
-def fill_tables(cls: type[T], data: Mapping[str, Any], path: str | Path,
-                error: type[PianoCoachError] = ConfigFileError, type_words: Mapping[object, str] = TYPE_WORDS,
-                **extra: Any) -> T:
+def fill_tables(
+    cls: type[T],
+    data: Mapping[str, Any],
+    path: str | Path,
+    error: type[PianoCoachError] = ConfigFileError,
+    type_words: Mapping[object, str] = TYPE_WORDS,
+    **extra: Any,
+) -> T:
     """``cls`` whose dataclass-typed fields are the file's ``[tables]``; ``extra`` fills the other fields."""
     hints = typing.get_type_hints(cls)
     tables = [name for name, kind in hints.items() if dataclasses.is_dataclass(kind)]
@@ -84,8 +103,15 @@ def fill_tables(cls: type[T], data: Mapping[str, Any], path: str | Path,
     return cls(**filled, **extra)
 
 
-def check_value(cls: type, key: str, kind: object, value: Any, where: str,
-                error: type[PianoCoachError] = ConfigFileError, type_words: Mapping[object, str] = TYPE_WORDS) -> Any:
+def check_value(
+    cls: type,
+    key: str,
+    kind: object,
+    value: Any,
+    where: str,
+    error: type[PianoCoachError] = ConfigFileError,
+    type_words: Mapping[object, str] = TYPE_WORDS,
+) -> Any:
     """``value`` checked against the field's type and the class's CHOICES and RANGES (an int made a float
     for a float field, a list a tuple for a tuple field)."""
     name = f"{where} {key}"

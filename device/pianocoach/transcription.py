@@ -159,7 +159,7 @@ class _FrameStore:
         if first > 0:
             if low < self.start:
                 raise RuntimeError(f"frame {low} was dropped (held from {self.start})")
-            lead[DIFF_LEAD - (first - low):] = self.note[low - self.start : first - self.start]
+            lead[DIFF_LEAD - (first - low) :] = self.note[low - self.start : first - self.start]
         return lead
 
     def append(self, note: np.ndarray, onset: np.ndarray) -> None:
@@ -219,7 +219,7 @@ class _NoteList:
 
     def since(self, seconds: float) -> np.ndarray:
         notes = self._notes[: self.count]
-        return notes[np.searchsorted(notes["onset"], seconds, side="left"):]
+        return notes[np.searchsorted(notes["onset"], seconds, side="left") :]
 
 
 def _as_rows(events: list[Event]) -> np.ndarray:
@@ -241,8 +241,9 @@ class StreamingTranscriber:
     and for all of them at the end (``notes(final=True)``). Memory and time per block do not grow with the
     take: only the frames not yet frozen are held (at most ``frame_capacity``), and the frozen notes."""
 
-    def __init__(self, model_path: str | Path | None = None, threads: int = 1,
-                 decode_whole_s: float = DECODE_WHOLE_S) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, threads: int = 1, decode_whole_s: float = DECODE_WHOLE_S
+    ) -> None:
         from pianocoach.bundle.verify import open_session
 
         path = Path(model_path) if model_path else default_model_path()
@@ -343,15 +344,25 @@ class StreamingTranscriber:
                 onset = np.maximum(onset, top_onset * diff / top_diff)
         # note and onset are views of the store: the decoder reads them (copies what it changes)
         with np.errstate(invalid="ignore", divide="ignore"):
-            events = decode_notes(note, onset, onset_thresh=ONSET_THRESHOLD, frame_thresh=FRAME_THRESHOLD,
-                                  min_note_len=MIN_NOTE_FRAMES, infer=peaks_until is None, melodia_trick=True)
+            events = decode_notes(
+                note,
+                onset,
+                onset_thresh=ONSET_THRESHOLD,
+                frame_thresh=FRAME_THRESHOLD,
+                min_note_len=MIN_NOTE_FRAMES,
+                infer=peaks_until is None,
+                melodia_trick=True,
+            )
         return [(start + first, end + first, pitch, amplitude) for start, end, pitch, amplitude in events]
 
     def _new_notes(self, events: list[Event], low: int, high: int | None) -> list[Event]:
         """Events with onset frames in ``low..high`` that do not start while a frozen note of their pitch
         still sounds (the same note found again across a segment boundary)."""
-        return [e for e in events if low <= e[0] and (high is None or e[0] < high)
-                and e[0] >= self._sounding_until[e[2] - MIDI_OFFSET]]
+        return [
+            e
+            for e in events
+            if low <= e[0] and (high is None or e[0] < high) and e[0] >= self._sounding_until[e[2] - MIDI_OFFSET]
+        ]
 
     def _freeze(self, events: list[Event], settled: int) -> None:
         self._frozen.extend(_as_rows(events))
@@ -369,8 +380,9 @@ class StreamingTranscriber:
         """Freeze the segments whose frames are all computed (``available``: frames of the take)."""
         available = self.frames_done if available is None else available
         done = 0
-        while (self.long_take and self._settled + self._step + self._tail <= available
-               and (limit is None or done < limit)):
+        while (
+            self.long_take and self._settled + self._step + self._tail <= available and (limit is None or done < limit)
+        ):
             started = time.perf_counter()
             settled, stop = self._settled + self._step, self._settled + self._step + self._tail
             events = self._decode(max(0, self._settled - self._head), stop, self._peaks_until(stop))
@@ -378,8 +390,14 @@ class StreamingTranscriber:
             self._freeze(events, settled)
             self.segments += 1
             done += 1
-            log.debug("froze %d notes up to %.1f s (segment %d, %.0f ms; %d frames held)", len(events),
-                      self.settled_until_s, self.segments, 1000 * (time.perf_counter() - started), self.frames_held)
+            log.debug(
+                "froze %d notes up to %.1f s (segment %d, %.0f ms; %d frames held)",
+                len(events),
+                self.settled_until_s,
+                self.segments,
+                1000 * (time.perf_counter() - started),
+                self.frames_held,
+            )
 
     def _finish(self) -> None:
         """Decode the rest of the take: whole (short takes, as basic-pitch) or its last segments."""
@@ -393,8 +411,12 @@ class StreamingTranscriber:
             self._freeze_ready(available=n_frames)
             events = self._decode(max(0, self._settled - self._head), n_frames, self._peaks_until(n_frames))
             self._freeze(self._new_notes(events, self._settled, None), n_frames)
-            log.info("%.0f s transcribed in %d segments: %d notes", self.n_samples / SAMPLE_RATE,
-                     self.segments + 1, self._frozen.count)
+            log.info(
+                "%.0f s transcribed in %d segments: %d notes",
+                self.n_samples / SAMPLE_RATE,
+                self.segments + 1,
+                self._frozen.count,
+            )
         self._finished = True
         self._peak_held = self._store.peak_count
         self._store = _FrameStore(0)  # the frames are no longer needed

@@ -43,21 +43,37 @@ def write_audio_report(exports: dict[str, dict], midi_export: dict | None, out_d
     rows = dict(ROWS)
     for model in ARCHITECTURES:
         if any(f"fusion_{model}" in report["splits"][s] for s in splits):
-            rows[f"fusion_{model}"] = (f"fusion: {model} + transcription path (audio share {fusion_weight(report, model):.2f}, "
-                                       "chosen per fold on validation)")
-    header = ["path", *[f"{s} R²" for s in splits], "Pearson r (performer)", "INT8 size", "ms / 2 s block (INT8 / float)",
-              "features ms / block"]
-    lines = [f"Every audio path is scored on audio rendered with the held-out soundfont ({report['held_out_soundfont']}); "
-             f"training used {', '.join(report['training_soundfonts'])}. R² is the mean over the fold models of each split "
-             "(mean per-scale R², as the MIDI table); block models aggregate a performance's 2 s blocks by the "
-             "onset-activity-weighted mean. Latency: one thread, median per call, INT8 and float interleaved.", "",
-             "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+            rows[f"fusion_{model}"] = (
+                f"fusion: {model} + transcription path (audio share {fusion_weight(report, model):.2f}, "
+                "chosen per fold on validation)"
+            )
+    header = [
+        "path",
+        *[f"{s} R²" for s in splits],
+        "Pearson r (performer)",
+        "INT8 size",
+        "ms / 2 s block (INT8 / float)",
+        "features ms / block",
+    ]
+    lines = [
+        f"Every audio path is scored on audio rendered with the held-out soundfont ({report['held_out_soundfont']}); "
+        f"training used {', '.join(report['training_soundfonts'])}. R² is the mean over the fold models of each split "
+        "(mean per-scale R², as the MIDI table); block models aggregate a performance's 2 s blocks by the "
+        "onset-activity-weighted mean. Latency: one thread, median per call, INT8 and float interleaved.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+    ]
     midi_size = f"{midi_export['int8']['bytes'] / 1e6:.1f} MB" if midi_export and midi_export.get("int8") else "—"
     for row, title in rows.items():
         if not any(row in report["splits"][s] for s in splits):
             continue
         r2 = [_fmt(report["splits"][s][row]["mean"]["r2"]) if row in report["splits"][s] else "—" for s in splits]
-        pearson = _fmt(report["splits"]["performer"][row]["mean"]["pearson"]) if row in report["splits"].get("performer", {}) else "—"
+        pearson = (
+            _fmt(report["splits"]["performer"][row]["mean"]["pearson"])
+            if row in report["splits"].get("performer", {})
+            else "—"
+        )
         model = row.split(":")[0]
         size, ms, feats = "—", "—", "—"
         if model in exports:
@@ -73,9 +89,12 @@ def write_audio_report(exports: dict[str, dict], midi_export: dict | None, out_d
     true_midi = mean_r2(report, "midi_true")
     if choice and true_midi is not None:
         best = max(choice["measured"][k] for k in ("audio_model", "fusion", "transcription") if k in choice["measured"])
-        lines += ["", f"Chosen for the bundle's microphone path: **{choice['mode']}** ({choice['audio_model']}), mean R² "
-                      f"{best:.3f} over {', '.join(splits)} against {true_midi:.3f} for the true-MIDI path (gap "
-                      f"{true_midi - best:.3f}; goal ≤ {GOAL_GAP_R2})."]
+        lines += [
+            "",
+            f"Chosen for the bundle's microphone path: **{choice['mode']}** ({choice['audio_model']}), mean R² "
+            f"{best:.3f} over {', '.join(splits)} against {true_midi:.3f} for the true-MIDI path (gap "
+            f"{true_midi - best:.3f}; goal ≤ {GOAL_GAP_R2}).",
+        ]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "audio.md"
     tmp = path.with_name(path.name + ".tmp")

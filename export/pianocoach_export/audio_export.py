@@ -40,8 +40,14 @@ def _batched_feed(scorer: AudioScorer, rendered: RenderedSet, rows: np.ndarray) 
     return {n: rendered.arrays[n][rows].astype(np.float32) for n in scorer.inputs}
 
 
-def export_audio_model(name: str, held_out: RenderedSet, training: RenderedSet, labels: dict[str, np.ndarray],
-                       out_dir: Path | None = None, run_dir: Path | None = None) -> ExportResult:
+def export_audio_model(
+    name: str,
+    held_out: RenderedSet,
+    training: RenderedSet,
+    labels: dict[str, np.ndarray],
+    out_dir: Path | None = None,
+    run_dir: Path | None = None,
+) -> ExportResult:
     """Export the release model (or the run in ``run_dir``: an evaluation fold, for its size and latency)."""
     run_dir = run_dir or release_dir(f"audio_{name}")
     scorer = AudioScorer.load(run_dir)
@@ -73,12 +79,31 @@ def export_audio_model(name: str, held_out: RenderedSet, training: RenderedSet, 
     for precision, ms in latency_ms({"float": float_path, "int8": int8_path}, one_block).items():
         figures[precision]["latency_ms"] = ms
     figures["float"]["features_ms"] = feature_latency_ms()
-    provenance = {key: meta.get(key) for key in ("split", "purpose", "excluded_reason", "feature_settings_sha256",
-                                                  "config", "test_soundfont", "train_soundfonts")}
-    provenance.update(n_train=len(meta["train_ids"]), n_validation=len(meta["validation_ids"]),
-                      excluded_ids=test_ids)
-    result = ExportResult(name, str(run_dir), str(float_path), str(int8_path), max_abs, quantization, figures["float"],
-                          figures["int8"], None, provenance)
+    provenance = {
+        key: meta.get(key)
+        for key in (
+            "split",
+            "purpose",
+            "excluded_reason",
+            "feature_settings_sha256",
+            "config",
+            "test_soundfont",
+            "train_soundfonts",
+        )
+    }
+    provenance.update(n_train=len(meta["train_ids"]), n_validation=len(meta["validation_ids"]), excluded_ids=test_ids)
+    result = ExportResult(
+        name,
+        str(run_dir),
+        str(float_path),
+        str(int8_path),
+        max_abs,
+        quantization,
+        figures["float"],
+        figures["int8"],
+        None,
+        provenance,
+    )
     write_json_atomic(out_dir / "export.json", result.to_dict())
     return result
 
@@ -95,7 +120,7 @@ def feature_latency_ms(seconds: float = 20.0, rounds: int = 3) -> float:
         stream = AudioFeatureStream()
         for start in range(0, len(audio), 2 * rate):
             began = time.perf_counter()
-            stream.feed(audio[start:start + 2 * rate], rate)
+            stream.feed(audio[start : start + 2 * rate], rate)
             times.append(time.perf_counter() - began)
     log.info("feature latency measured with OMP_NUM_THREADS=%s", os.environ.get("OMP_NUM_THREADS", "unset"))
     return round(1000 * float(np.median(times[1:])), 2)

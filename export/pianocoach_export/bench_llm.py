@@ -43,8 +43,11 @@ class Variant:
 
 def make_variants(model_dir: Path, out_dir: Path) -> list[Variant]:
     float_gguf = convert_to_gguf(model_dir, out_dir / "tiny-f16.gguf", "f16")
-    return [Variant("float (F16)", float_gguf), Variant("Q8_0", quantize(float_gguf, out_dir / "tiny-Q8_0.gguf", "Q8_0")),
-            Variant("Q4_K_M", quantize(float_gguf, out_dir / "tiny-Q4_K_M.gguf", "Q4_K_M"))]
+    return [
+        Variant("float (F16)", float_gguf),
+        Variant("Q8_0", quantize(float_gguf, out_dir / "tiny-Q8_0.gguf", "Q8_0")),
+        Variant("Q4_K_M", quantize(float_gguf, out_dir / "tiny-Q4_K_M.gguf", "Q4_K_M")),
+    ]
 
 
 def _one_run(llm, prompt: str) -> tuple[float, float]:
@@ -53,8 +56,9 @@ def _one_run(llm, prompt: str) -> tuple[float, float]:
     started = time.perf_counter()
     first = None
     count = 0
-    for _ in llm.create_completion(prompt, max_tokens=GENERATE_TOKENS, temperature=0.0, top_k=1, stream=True,
-                                   logit_bias={eos: -1e9}):
+    for _ in llm.create_completion(
+        prompt, max_tokens=GENERATE_TOKENS, temperature=0.0, top_k=1, stream=True, logit_bias={eos: -1e9}
+    ):
         count += 1
         if first is None:
             first = time.perf_counter()
@@ -83,10 +87,18 @@ def token_speed(variants: list[Variant], threads: tuple[int, ...] = (1, 2), roun
     rows = []
     for (name, n), runs in samples.items():
         prompt_tokens = statistics.mean(len(loaded[(name, n)].tokenize(p.encode("utf-8"))) for p in prompts)
-        rows.append({"model": name, "threads": n, "ttft_ms": round(1000 * statistics.median(r[0] for r in runs), 2),
-                     "tokens_per_s": round(statistics.median(r[1] for r in runs), 1), "prompt_tokens": round(prompt_tokens),
-                     "generated_tokens": GENERATE_TOKENS, "runs": len(runs),
-                     "file_mb": round(next(v for v in variants if v.name == name).path.stat().st_size / 1e6, 2)})
+        rows.append(
+            {
+                "model": name,
+                "threads": n,
+                "ttft_ms": round(1000 * statistics.median(r[0] for r in runs), 2),
+                "tokens_per_s": round(statistics.median(r[1] for r in runs), 1),
+                "prompt_tokens": round(prompt_tokens),
+                "generated_tokens": GENERATE_TOKENS,
+                "runs": len(runs),
+                "file_mb": round(next(v for v in variants if v.name == name).path.stat().st_size / 1e6, 2),
+            }
+        )
     return rows
 
 
@@ -116,8 +128,9 @@ def held_out_comments(data_dir: Path, facts) -> list[HeldOut]:
         if record.source != "percepiano_comment" or not record.meta.get("aspects"):
             continue
         ident = record.meta["performance"]
-        out.append(HeldOut(ident, record.messages[-1]["content"], set(record.meta["aspects"]),
-                           facts.request(ident, "en", 45)))
+        out.append(
+            HeldOut(ident, record.messages[-1]["content"], set(record.meta["aspects"]), facts.request(ident, "en", 45))
+        )
     return out
 
 
@@ -133,9 +146,14 @@ def relevance(writer: FeedbackWriter, items: list[HeldOut]) -> dict:
         precisions.append(len(both) / len(found) if found else 0.0)
         mentioned.append(len(found))
     n = max(len(items), 1)
-    return {"comments": len(items), "hit_rate": round(hits / n, 3), "recall": round(sum(recalls) / n, 3),
-            "precision": round(sum(precisions) / n, 3), "aspects_per_feedback": round(sum(mentioned) / n, 2),
-            "written_by": sources}
+    return {
+        "comments": len(items),
+        "hit_rate": round(hits / n, 3),
+        "recall": round(sum(recalls) / n, 3),
+        "precision": round(sum(precisions) / n, 3),
+        "aspects_per_feedback": round(sum(mentioned) / n, 2),
+        "written_by": sources,
+    }
 
 
 def random_baseline(items: list[HeldOut], seed: int = 0) -> dict:
@@ -145,18 +163,29 @@ def random_baseline(items: list[HeldOut], seed: int = 0) -> dict:
 
 
 def local_writer(model: Path) -> FeedbackWriter:
-    return FeedbackWriter(LocalBackend(model, threads=2, context=1024), max_tokens=80, temperature=0.0, time_limit_s=30.0)
+    return FeedbackWriter(
+        LocalBackend(model, threads=2, context=1024), max_tokens=80, temperature=0.0, time_limit_s=30.0
+    )
 
 
 def write_report(result: dict, out: Path) -> dict[str, Path]:
     json_path = out.with_suffix(".json")
     write_json_atomic(json_path, result)
     md = out.with_suffix(".md")
-    lines = ["| model | threads | time to first token (ms) | tokens/s | file (MB) |", "| --- | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {r['model']} | {r['threads']} | {r['ttft_ms']:.1f} | {r['tokens_per_s']:.0f} | {r['file_mb']:.2f} |"
-              for r in result["speed"]]
-    lines += ["", "| feedback backend | held-out comments | hit rate | recall | precision | aspects per feedback | "
-              "written by the model |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| model | threads | time to first token (ms) | tokens/s | file (MB) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r['model']} | {r['threads']} | {r['ttft_ms']:.1f} | {r['tokens_per_s']:.0f} | {r['file_mb']:.2f} |"
+        for r in result["speed"]
+    ]
+    lines += [
+        "",
+        "| feedback backend | held-out comments | hit rate | recall | precision | aspects per feedback | "
+        "written by the model |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name, r in result["relevance"].items():
         cells = [f"{r[k]:.3f}" if k in r else "—" for k in ("hit_rate", "recall", "precision")]
         per = f"{r['aspects_per_feedback']:.2f}" if "aspects_per_feedback" in r else "—"
@@ -185,7 +214,9 @@ def _plot(rows: list[dict], png: Path) -> None:
         by = {r["model"]: r for r in rows if r["threads"] == n}
         axes[0].bar(xs, [by[m]["tokens_per_s"] for m in names], width, label=f"{n} thread{'s' if n > 1 else ''}")
         axes[1].bar(xs, [by[m]["ttft_ms"] for m in names], width, label=f"{n} thread{'s' if n > 1 else ''}")
-    for ax, title in zip(axes, ("generation, tokens/s (higher is better)", "time to first token, ms (lower is better)")):
+    for ax, title in zip(
+        axes, ("generation, tokens/s (higher is better)", "time to first token, ms (lower is better)")
+    ):
         ax.set_xticks([k + width * (len(threads) - 1) / 2 for k in range(len(names))], names)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
@@ -197,14 +228,15 @@ def _plot(rows: list[dict], png: Path) -> None:
     tmp.replace(png)
 
 
-def run_bench(out: Path, work: Path, data_dir: Path, percepiano: Path, models: list[Path], rounds: int = 3,
-              progress: bool = False) -> dict:
+def run_bench(
+    out: Path, work: Path, data_dir: Path, percepiano: Path, models: list[Path], rounds: int = 3, progress: bool = False
+) -> dict:
     """The whole benchmark: instruction data (built when missing), the tiny model fine-tuned two steps,
     its three GGUF variants, token speed, and feedback relevance for the template backend, the tiny
     model and any ``models`` (GGUF files) given."""
-    from pianocoach_train.llm.finetune_config import PRESETS_DIR, load_finetune_config
     from pianocoach_train.llm.data import BuildOptions, PerformanceFacts, build_instruction_data
     from pianocoach_train.llm.finetune import finetune
+    from pianocoach_train.llm.finetune_config import PRESETS_DIR, load_finetune_config
     from pianocoach_train.llm.records import read_records
     from pianocoach_train.llm.tiny import build_tiny_model
 
@@ -213,19 +245,33 @@ def run_bench(out: Path, work: Path, data_dir: Path, percepiano: Path, models: l
         build_instruction_data(options)
     texts = [m["content"] for r in read_records(data_dir / "train.jsonl")[:3000] for m in r.messages]
     base = build_tiny_model(work / "tiny-base", texts)
-    config = load_finetune_config(PRESETS_DIR / "tiny.toml", {
-        "model.base": str(base), "data.train": str(data_dir / "train.jsonl"),
-        "data.validation": str(data_dir / "validation.jsonl"), "training.output_dir": str(work / "tiny-run")})
+    config = load_finetune_config(
+        PRESETS_DIR / "tiny.toml",
+        {
+            "model.base": str(base),
+            "data.train": str(data_dir / "train.jsonl"),
+            "data.validation": str(data_dir / "validation.jsonl"),
+            "training.output_dir": str(work / "tiny-run"),
+        },
+    )
     run = finetune(config, progress=progress)
     variants = make_variants(run.merged_dir, work)
     speed = token_speed(variants, rounds=rounds)
     items = held_out_comments(data_dir, PerformanceFacts(options))
-    scores = {"random aspect (baseline)": random_baseline(items), "template": relevance(FeedbackWriter(), items),
-              "tiny model, 2 QLoRA steps (Q4_K_M)": relevance(local_writer(variants[-1].path), items)}
+    scores = {
+        "random aspect (baseline)": random_baseline(items),
+        "template": relevance(FeedbackWriter(), items),
+        "tiny model, 2 QLoRA steps (Q4_K_M)": relevance(local_writer(variants[-1].path), items),
+    }
     for model in models:
         scores[f"{model.name}"] = relevance(local_writer(model), items)
-    result = {"speed": speed, "relevance": scores, "tiny_model": {"base": _shown(base), "evaluation": run.evaluation},
-              "generate_tokens": GENERATE_TOKENS, "rounds": rounds}
+    result = {
+        "speed": speed,
+        "relevance": scores,
+        "tiny_model": {"base": _shown(base), "evaluation": run.evaluation},
+        "generate_tokens": GENERATE_TOKENS,
+        "rounds": rounds,
+    }
     result["files"] = {k: _shown(v) for k, v in write_report(result, out).items()}
     return result
 

@@ -48,8 +48,13 @@ def scorer_model(result) -> BundleModel:
     from pianocoach_train.percepiano.labels import SCALES
 
     path, precision = result.chosen()
-    metrics = {"test_list": "performer split test list (193)", "parity_max_abs": result.parity_max_abs,
-               "float": result.float, "int8": result.int8, "quantization": result.quantization}
+    metrics = {
+        "test_list": "performer split test list (193)",
+        "parity_max_abs": result.parity_max_abs,
+        "float": result.float,
+        "int8": result.int8,
+        "quantization": result.quantization,
+    }
     return BundleModel(ROLE, path, result.model, precision, tuple(SCALES), metrics, result.provenance)
 
 
@@ -60,11 +65,19 @@ def reader_model(progress: bool) -> BundleModel:
 
     export = export_reader(progress=progress)
     int8 = export.results["INT8 (ONNX)"]
-    metrics = {"parity_max_abs": export.parity_max_abs, "bytes": export.bytes, "latency_ms": export.latency_ms,
-               "int8": {name: {"parts": r["parts"], "exact_top1": r["exact_top1"], "exact_top5": r["exact_top5"]}
-                        for name, r in int8.items()}}
+    metrics = {
+        "parity_max_abs": export.parity_max_abs,
+        "bytes": export.bytes,
+        "latency_ms": export.latency_ms,
+        "int8": {
+            name: {"parts": r["parts"], "exact_top1": r["exact_top1"], "exact_top5": r["exact_top5"]}
+            for name, r in int8.items()
+        },
+    }
     provenance = {k: v for k, v in read_json(Path(export.run_dir) / "run.json").items() if k != "finished"}
-    return BundleModel(READER_ROLE, Path(export.int8_path), "cnn, one head per part", "int8", LABELS, metrics, provenance)
+    return BundleModel(
+        READER_ROLE, Path(export.int8_path), "cnn, one head per part", "int8", LABELS, metrics, provenance
+    )
 
 
 def kept_models(roles: tuple[str, ...]) -> tuple[dict, dict]:
@@ -89,8 +102,9 @@ def kept_models(roles: tuple[str, ...]) -> tuple[dict, dict]:
     try:
         recorded = FeatureSettings.from_dict(Manifest.read(default).feature_settings)
     except TypeError as exc:
-        raise BundleRejected(default, [f"its feature settings do not fit this code ({exc}); use READER=train "
-                                       "AUDIO=train"]) from None
+        raise BundleRejected(
+            default, [f"its feature settings do not fit this code ({exc}); use READER=train AUDIO=train"]
+        ) from None
     check = verify_bundle(default, trusted_keys(), settings=recorded)  # the packaged keys, not an override
     if not check.ok:
         raise BundleRejected(default, check.problems)
@@ -101,18 +115,29 @@ def kept_models(roles: tuple[str, ...]) -> tuple[dict, dict]:
         model = next((m for m in found if m.role == role), None)
         if model is None:
             raise BundleRejected(default, [f"no {role} model to keep"])
-        copy = artifacts_dir() / "export" / role / f"kept-from-default-bundle.{model.precision}{Path(model.file).suffix}"
+        copy = (
+            artifacts_dir() / "export" / role / f"kept-from-default-bundle.{model.precision}{Path(model.file).suffix}"
+        )
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(model.source, copy)
         if sha256_file(copy) != manifest.files[model.file].sha256:  # changed between the check and the copy
             copy.unlink()
             raise BundleRejected(default, [f"{model.file}: changed while it was being kept"])
         # a model kept before keeps the bundle and the features it was first trained with
-        provenance = {"kept_from_bundle": manifest.bundle_id,
-                      "trained_on_feature_settings_sha256": manifest.feature_settings_sha256, **model.provenance}
+        provenance = {
+            "kept_from_bundle": manifest.bundle_id,
+            "trained_on_feature_settings_sha256": manifest.feature_settings_sha256,
+            **model.provenance,
+        }
         kept[role] = replace(model, source=copy, provenance=provenance)
-        log.info("%s: kept from %s (%s, verified; trained on features %s, now %s)", role, default, manifest.bundle_id,
-                 provenance["trained_on_feature_settings_sha256"][:12], DEFAULT_SETTINGS.sha256()[:12])
+        log.info(
+            "%s: kept from %s (%s, verified; trained on features %s, now %s)",
+            role,
+            default,
+            manifest.bundle_id,
+            provenance["trained_on_feature_settings_sha256"][:12],
+            DEFAULT_SETTINGS.sha256()[:12],
+        )
     return kept, audio_path
 
 
@@ -142,10 +167,17 @@ def _audio_scorer_model(name: str, run_dir: Path, evaluation) -> BundleModel:
     from pianocoach_export.audio_export import export_audio_model
     from pianocoach_train.percepiano.labels import SCALES
 
-    result = export_audio_model(name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels, run_dir=run_dir)
+    result = export_audio_model(
+        name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels, run_dir=run_dir
+    )
     path, precision = result.chosen()
-    metrics = {"test_list": "performer split test list (193), held-out soundfont renders", "parity_max_abs": result.parity_max_abs,
-               "float": result.float, "int8": result.int8, "quantization": result.quantization}
+    metrics = {
+        "test_list": "performer split test list (193), held-out soundfont renders",
+        "parity_max_abs": result.parity_max_abs,
+        "float": result.float,
+        "int8": result.int8,
+        "quantization": result.quantization,
+    }
     return BundleModel("audio_scorer", path, name, precision, tuple(SCALES), metrics, result.provenance)
 
 
@@ -154,17 +186,28 @@ def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool) -> Bu
     from pianocoach_train.percepiano.labels import SCALES
     from pianocoach_train.runs import artifacts_dir
 
-    result = export_model(run_dir, evaluation.transcribed_test, artifacts_dir() / "export" / "transcription_blend", prune=False,
-                          progress=progress, calibration_store=evaluation.transcribed_train)
+    result = export_model(
+        run_dir,
+        evaluation.transcribed_test,
+        artifacts_dir() / "export" / "transcription_blend",
+        prune=False,
+        progress=progress,
+        calibration_store=evaluation.transcribed_train,
+    )
     path, precision = result.chosen()
-    metrics = {"test_list": "performer split test list (193), transcriptions of held-out soundfont renders",
-               "parity_max_abs": result.parity_max_abs, "float": result.float, "int8": result.int8,
-               "quantization": result.quantization}
+    metrics = {
+        "test_list": "performer split test list (193), transcriptions of held-out soundfont renders",
+        "parity_max_abs": result.parity_max_abs,
+        "float": result.float,
+        "int8": result.int8,
+        "quantization": result.quantization,
+    }
     return BundleModel("transcription_scorer", path, result.model, precision, tuple(SCALES), metrics, result.provenance)
 
 
-def write_verified(models: list, key, out_dir: Path, tar_path: Path | None, bundle_id: str,
-                   audio_path: dict | None = None) -> None:
+def write_verified(
+    models: list, key, out_dir: Path, tar_path: Path | None, bundle_id: str, audio_path: dict | None = None
+) -> None:
     """Write the bundle (folder, and ``tar_path`` when given), then verify each as a device would."""
     from pianocoach.bundle import verify_bundle
     from pianocoach.bundle.signing import TrustedKey, key_id, trusted_keys
@@ -183,14 +226,22 @@ def write_verified(models: list, key, out_dir: Path, tar_path: Path | None, bund
 @dataclass
 class ExportedBundle:
     """What ``make export`` made: every model's export, the report files, the bundle of the first."""
+
     results: list
     report: dict[str, Path]
     out: Path
     scorer: BundleModel
 
 
-def assemble_export(models: tuple[str, ...], store, key_path: Path | None, prune: bool, report_dir: Path,
-                    report_name: str, progress: bool) -> ExportedBundle:
+def assemble_export(
+    models: tuple[str, ...],
+    store,
+    key_path: Path | None,
+    prune: bool,
+    report_dir: Path,
+    report_name: str,
+    progress: bool,
+) -> ExportedBundle:
     """Export each release scorer, write the float vs INT8 report, bundle the first with the jianzipu reader."""
     from pianocoach_export.export_report import write
     from pianocoach_export.trained_models import reader_run, release_run
@@ -212,6 +263,7 @@ def assemble_export(models: tuple[str, ...], store, key_path: Path | None, prune
 @dataclass
 class DefaultBundle:
     """What ``make bundle`` made."""
+
     path: Path
     tar_path: Path
     result: object  # the scorer's ExportResult
@@ -221,8 +273,9 @@ class DefaultBundle:
     audio_path: dict
 
 
-def assemble_default_bundle(model: str, store_factory, key_path: Path | None, reader: str = "keep",
-                            audio: str = "train", progress: bool = True) -> DefaultBundle:
+def assemble_default_bundle(
+    model: str, store_factory, key_path: Path | None, reader: str = "keep", audio: str = "train", progress: bool = True
+) -> DefaultBundle:
     """Rebuild the committed default bundle: the release ``model``; the jianzipu reader and the audio path
     kept from the committed bundle (``"keep"``, verified first) or exported from their release runs
     (``"train"``: ``make jianzipu-reader`` / ``make audio-release`` trained them)."""
@@ -248,6 +301,12 @@ def assemble_default_bundle(model: str, store_factory, key_path: Path | None, re
     else:
         audio_entries, audio_path = audio_models(progress)
     default = pianocoach.bundle.DEFAULT_BUNDLE
-    write_verified([scorer, reader_entry, *audio_entries], signing_key(key_path), default, tar_path,
-                   bundle_id(f"default-{model}"), audio_path)
+    write_verified(
+        [scorer, reader_entry, *audio_entries],
+        signing_key(key_path),
+        default,
+        tar_path,
+        bundle_id(f"default-{model}"),
+        audio_path,
+    )
     return DefaultBundle(default, tar_path, result, scorer, reader_entry, audio_entries, audio_path)

@@ -54,24 +54,44 @@ def models_from_bundle(bundle_dir: Path) -> tuple[list[BundleModel], dict[str, A
     """The models of an existing bundle (as written, with their metrics and provenance) and its audio
     path, to build a new bundle that adds to it (the feedback model joins the scorers this way)."""
     manifest = Manifest.read(bundle_dir)
-    models = [BundleModel(m.role, Path(bundle_dir) / m.file, m.architecture, m.precision, tuple(m.labels), dict(m.metrics),
-                          dict(m.provenance)) for m in manifest.models]
+    models = [
+        BundleModel(
+            m.role,
+            Path(bundle_dir) / m.file,
+            m.architecture,
+            m.precision,
+            tuple(m.labels),
+            dict(m.metrics),
+            dict(m.provenance),
+        )
+        for m in manifest.models
+    ]
     return models, dict(manifest.audio_path)
 
 
 def source_commit(repo: Path = REPO_ROOT) -> str:
     """The commit the code was built from, ``+dirty`` when tracked files differ from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "device", "host_training", "export"], cwd=repo).returncode
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", "device", "host_training", "export"], cwd=repo
+        ).returncode
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
 
 
-def write_bundle(out_dir: Path, models: list[BundleModel], key: Ed25519PrivateKey, bundle_id: str,
-                 tar_path: Path | None = None, settings: FeatureSettings = DEFAULT_SETTINGS,
-                 audio_path: dict[str, Any] | None = None) -> Manifest:
+def write_bundle(
+    out_dir: Path,
+    models: list[BundleModel],
+    key: Ed25519PrivateKey,
+    bundle_id: str,
+    tar_path: Path | None = None,
+    settings: FeatureSettings = DEFAULT_SETTINGS,
+    audio_path: dict[str, Any] | None = None,
+) -> Manifest:
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -82,18 +102,50 @@ def write_bundle(out_dir: Path, models: list[BundleModel], key: Ed25519PrivateKe
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model.source, target)
             if model.is_gguf:  # no ONNX graph: no opset, tensors or labels; the device checks its GGUF header
-                entries.append(ModelEntry(model.role, model.file, model.architecture, model.precision, 0, (), (), (),
-                                          model.metrics, model.provenance))
+                entries.append(
+                    ModelEntry(
+                        model.role,
+                        model.file,
+                        model.architecture,
+                        model.precision,
+                        0,
+                        (),
+                        (),
+                        (),
+                        model.metrics,
+                        model.provenance,
+                    )
+                )
                 continue
             inputs, outputs = session_specs(target)
-            entries.append(ModelEntry(model.role, model.file, model.architecture, model.precision, OPSET, inputs, outputs,
-                                      tuple(model.labels), model.metrics, model.provenance))
-        files = {p.relative_to(staging).as_posix(): FileEntry(sha256_file(p), p.stat().st_size)
-                 for p in sorted(staging.rglob("*")) if p.is_file()}
+            entries.append(
+                ModelEntry(
+                    model.role,
+                    model.file,
+                    model.architecture,
+                    model.precision,
+                    OPSET,
+                    inputs,
+                    outputs,
+                    tuple(model.labels),
+                    model.metrics,
+                    model.provenance,
+                )
+            )
+        files = {
+            p.relative_to(staging).as_posix(): FileEntry(sha256_file(p), p.stat().st_size)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        }
         manifest = Manifest(
-            bundle_id=bundle_id, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            source_commit=source_commit(), feature_settings=settings.to_dict(),
-            feature_settings_sha256=settings.sha256(), files=files, models=tuple(entries), audio_path=audio_path or {},
+            bundle_id=bundle_id,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            source_commit=source_commit(),
+            feature_settings=settings.to_dict(),
+            feature_settings_sha256=settings.sha256(),
+            files=files,
+            models=tuple(entries),
+            audio_path=audio_path or {},
         )
         raw = manifest.to_bytes()
         (staging / MANIFEST_NAME).write_bytes(raw)

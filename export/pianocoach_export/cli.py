@@ -42,29 +42,44 @@ def _store(args: argparse.Namespace):
 def _export(args: argparse.Namespace) -> int:
     from pianocoach_export.bundle_assembly import assemble_export
 
-    made = assemble_export(args.models, _store(args), args.key, not args.no_prune, args.report_dir, args.report_name,
-                           progress=sys.stderr.isatty())
+    made = assemble_export(
+        args.models,
+        _store(args),
+        args.key,
+        not args.no_prune,
+        args.report_dir,
+        args.report_name,
+        progress=sys.stderr.isatty(),
+    )
     print(made.report["markdown"].read_text(encoding="utf-8"))
     print(f"report: {made.report['markdown']} ({made.report['json'].name})")
-    print(f"bundle: {made.out} and {made.out.with_suffix('.tar')} ({made.results[0].model}, {made.scorer.precision}; "
-          "jianzipu reader, int8); verified")
+    print(
+        f"bundle: {made.out} and {made.out.with_suffix('.tar')} ({made.results[0].model}, {made.scorer.precision}; "
+        "jianzipu reader, int8); verified"
+    )
     return 0
 
 
 def _default_bundle(args: argparse.Namespace) -> int:
     from pianocoach_export.bundle_assembly import assemble_default_bundle
 
-    made = assemble_default_bundle(args.model, lambda: _store(args), args.key, args.reader, args.audio,
-                                   progress=sys.stderr.isatty())
+    made = assemble_default_bundle(
+        args.model, lambda: _store(args), args.key, args.reader, args.audio, progress=sys.stderr.isatty()
+    )
     result, scorer = made.result, made.scorer
     size = sum(p.stat().st_size for p in made.path.rglob("*") if p.is_file())
     top1 = made.reader.metrics["int8"]["benchmark_96"]["exact_top1"]
-    print(f"default bundle: {made.path} ({size / 1e6:.2f} MB; {result.model}, {scorer.precision}; "
-          f"R² {result.float['r2']:.3f} float / {result.int8['r2'] if result.int8 else '—'} int8 on the performer test list; "
-          f"jianzipu reader int8, top-1 {top1:.3f} on the 96-character set)")
+    print(
+        f"default bundle: {made.path} ({size / 1e6:.2f} MB; {result.model}, {scorer.precision}; "
+        f"R² {result.float['r2']:.3f} float / {result.int8['r2'] if result.int8 else '—'} int8 on the performer test "
+        f"list; "
+        f"jianzipu reader int8, top-1 {top1:.3f} on the 96-character set)"
+    )
     if made.audio_path:
-        print(f"audio input: {made.audio_path['mode']} "
-              f"({', '.join(m.role + ' ' + m.architecture + ' ' + m.precision for m in made.audio)})")
+        print(
+            f"audio input: {made.audio_path['mode']} "
+            f"({', '.join(m.role + ' ' + m.architecture + ' ' + m.precision for m in made.audio)})"
+        )
     else:
         print("audio input: no audio evaluation yet (make eval-audio); microphone scores stay provisional")
     print(f"archive: {made.tar_path}")
@@ -74,8 +89,8 @@ def _default_bundle(args: argparse.Namespace) -> int:
 def _audio_report(args: argparse.Namespace) -> int:
     """INT8 size and latency of each audio model (performer fold 0), then the comparison table."""
     from pianocoach.jsonio import read_json
-    from pianocoach_export.audio_export import export_audio_model
     from pianocoach_export.audio_comparison import write_audio_report
+    from pianocoach_export.audio_export import export_audio_model
     from pianocoach_train.audio.evaluate import AudioEvaluation
     from pianocoach_train.audio.models import ARCHITECTURES
     from pianocoach_train.percepiano.dataset import PercePiano
@@ -86,8 +101,14 @@ def _audio_report(args: argparse.Namespace) -> int:
     for name in ARCHITECTURES:
         run_dir = artifacts_dir() / "runs" / "audio" / name / "performer" / "fold_0"
         if (run_dir / "model.pt").is_file():
-            result = export_audio_model(name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels,
-                                        artifacts_dir() / "export" / f"audio_eval_{name}", run_dir)
+            result = export_audio_model(
+                name,
+                evaluation.held_out,
+                evaluation.training_sets[0],
+                evaluation.labels,
+                artifacts_dir() / "export" / f"audio_eval_{name}",
+                run_dir,
+            )
             exports[name] = result.to_dict()
     blend = artifacts_dir() / "export" / "blend" / "export.json"
     path = write_audio_report(exports, read_json(blend) if blend.is_file() else None)
@@ -111,8 +132,10 @@ def _keygen(args: argparse.Namespace) -> int:
 
     private_path, public_path = generate_key_pair(args.name, args.dir, args.force)
     print(f"private key: {private_path} (keep it secret; never commit it)")
-    print(f"public key:  {public_path} (id {load_public_key(public_path).key_id}); a device trusts bundles signed with "
-          "it once this file is in its trusted keys folder")
+    print(
+        f"public key:  {public_path} (id {load_public_key(public_path).key_id}); a device trusts bundles signed with "
+        "it once this file is in its trusted keys folder"
+    )
     return 0
 
 
@@ -125,16 +148,22 @@ def _export_llm(args: argparse.Namespace) -> int:
     work = args.work or artifacts_dir() / "llm" / "gguf" / Path(args.run_dir).name
     result = export_llm(args.run_dir, work, args.quant, args.min_agreement)
     parity = result.report["greedy_parity"]
-    print(f"GGUF: {result.float_gguf} ({result.report['float_bytes'] / 1e6:.1f} MB) -> {result.quantized_gguf} "
-          f"({result.report['quantized_bytes'] / 1e6:.1f} MB, tensors {result.report['tensor_types']})")
-    print(f"greedy parity on {parity['prompts']} fixed prompts: {parity['exact']} identical, first token equal in "
-          f"{parity['first_token']}, mean common prefix {parity['mean_agreement']:.2f}")
+    print(
+        f"GGUF: {result.float_gguf} ({result.report['float_bytes'] / 1e6:.1f} MB) -> {result.quantized_gguf} "
+        f"({result.report['quantized_bytes'] / 1e6:.1f} MB, tensors {result.report['tensor_types']})"
+    )
+    print(
+        f"greedy parity on {parity['prompts']} fixed prompts: {parity['exact']} identical, first token equal in "
+        f"{parity['first_token']}, mean common prefix {parity['mean_agreement']:.2f}"
+    )
     models, audio_path = bundle_with_feedback(args.bundle or DEFAULT_BUNDLE, result.model)
     new_id = bundle_id("pianocoach-feedback")
     out = args.out or artifacts_dir() / "bundles" / new_id
     write_verified(models, signing_key(args.key), out, out.with_suffix(".tar"), new_id, audio_path)
-    print(f"bundle: {out} and {out.with_suffix('.tar')} (the scorers of {args.bundle or DEFAULT_BUNDLE} + feedback_llm "
-          f"{args.quant}); verified")
+    print(
+        f"bundle: {out} and {out.with_suffix('.tar')} (the scorers of {args.bundle or DEFAULT_BUNDLE} + feedback_llm "
+        f"{args.quant}); verified"
+    )
     return 0
 
 
@@ -143,8 +172,15 @@ def _bench_llm(args: argparse.Namespace) -> int:
     from pianocoach_train.runs import artifacts_dir
 
     llm_dir = artifacts_dir() / "llm"
-    result = run_bench(args.out, llm_dir / "bench", args.data_dir or llm_dir / "data", percepiano_root(args.data),
-                       args.model or [], args.rounds, progress=sys.stderr.isatty())
+    result = run_bench(
+        args.out,
+        llm_dir / "bench",
+        args.data_dir or llm_dir / "data",
+        percepiano_root(args.data),
+        args.model or [],
+        args.rounds,
+        progress=sys.stderr.isatty(),
+    )
     print((REPO_ROOT / result["files"]["markdown"]).read_text(encoding="utf-8"))
     print(f"saved: {result['files']['json']}, {result['files']['markdown']}, {result['files']['plot']}")
     return 0
@@ -161,13 +197,17 @@ def _newest_bundle() -> Path:
 def _flash(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pianocoach_export.flash import Device
-
-    from pianocoach_export.flash import FlashError, flash_all, format_report, read_inventory
+    from pianocoach_export.flash import Device, FlashError, flash_all, format_report, read_inventory
     from pianocoach_export.signing import key_dir
 
-    base = Device(host=args.host or "", port=args.port, pianocoach=args.pianocoach,
-                  staging=args.staging, identity=str(args.identity or ""), ssh_options=tuple(args.ssh_option or ()))
+    base = Device(
+        host=args.host or "",
+        port=args.port,
+        pianocoach=args.pianocoach,
+        staging=args.staging,
+        identity=str(args.identity or ""),
+        ssh_options=tuple(args.ssh_option or ()),
+    )
     if args.inventory:
         devices = read_inventory(args.inventory, base)
     elif args.host:
@@ -200,58 +240,104 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export)
 
     bundle = commands.add_parser("bundle", help="rebuild the committed default bundle from the release model")
-    bundle.add_argument("--default", action="store_true", required=True, help="write the default bundle (the only kind yet)")
+    bundle.add_argument(
+        "--default", action="store_true", required=True, help="write the default bundle (the only kind yet)"
+    )
     bundle.add_argument("--model", default="blend", type=lambda t: _models(t)[0], help="scorer (default blend)")
-    bundle.add_argument("--reader", choices=("keep", "train"), default="keep",
-                        help="jianzipu reader: keep the committed bundle's (verified; the default) or export the one "
-                             "trained in artifacts/ (make jianzipu-reader)")
-    bundle.add_argument("--audio", choices=("keep", "train"), default="train",
-                        help="audio path: export the release models make eval-audio chose (the default; make audio-release "
-                             "trains them), or keep the "
-                             "committed bundle's (verified), for a feature change shown not to move the audio features")
+    bundle.add_argument(
+        "--reader",
+        choices=("keep", "train"),
+        default="keep",
+        help="jianzipu reader: keep the committed bundle's (verified; the default) or export the one "
+        "trained in artifacts/ (make jianzipu-reader)",
+    )
+    bundle.add_argument(
+        "--audio",
+        choices=("keep", "train"),
+        default="train",
+        help="audio path: export the release models make eval-audio chose (the default; make audio-release "
+        "trains them), or keep the "
+        "committed bundle's (verified), for a feature change shown not to move the audio features",
+    )
     bundle.add_argument("--data", type=Path, help=data_help)
     bundle.add_argument("--key", type=Path, help=key_help)
     bundle.set_defaults(run=_default_bundle)
 
-    audio = commands.add_parser("audio-report", help="INT8 size and latency of the audio models; the audio comparison table")
+    audio = commands.add_parser(
+        "audio-report", help="INT8 size and latency of the audio models; the audio comparison table"
+    )
     audio.add_argument("--data", type=Path, help=data_help)
     audio.set_defaults(run=_audio_report)
 
-    reader = commands.add_parser("jianzipu", help="export and evaluate the trained jianzipu image reader (make jianzipu-reader trains it)")
+    reader = commands.add_parser(
+        "jianzipu", help="export and evaluate the trained jianzipu image reader (make jianzipu-reader trains it)"
+    )
     reader.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")
     reader.set_defaults(run=_jianzipu)
 
     llm = commands.add_parser("llm", help="fine-tuned feedback model -> GGUF -> Q4_K_M/Q8_0 -> greedy check -> bundle")
-    llm.add_argument("--run", dest="run_dir", type=Path, required=True, help="a fine-tuning run folder (its merged/) or a Hugging Face model folder")
-    llm.add_argument("--quant", default="Q4_K_M", choices=("Q4_K_M", "Q5_K_M", "Q8_0"), help="quantization (default Q4_K_M)")
-    llm.add_argument("--min-agreement", type=float, default=0.0,
-                     help="fail when the quantized model's mean greedy agreement with the float one is below this")
-    llm.add_argument("--bundle", type=Path, help="the bundle whose scorers the new bundle keeps (default: the built-in one)")
+    llm.add_argument(
+        "--run",
+        dest="run_dir",
+        type=Path,
+        required=True,
+        help="a fine-tuning run folder (its merged/) or a Hugging Face model folder",
+    )
+    llm.add_argument(
+        "--quant", default="Q4_K_M", choices=("Q4_K_M", "Q5_K_M", "Q8_0"), help="quantization (default Q4_K_M)"
+    )
+    llm.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.0,
+        help="fail when the quantized model's mean greedy agreement with the float one is below this",
+    )
+    llm.add_argument(
+        "--bundle", type=Path, help="the bundle whose scorers the new bundle keeps (default: the built-in one)"
+    )
     llm.add_argument("--out", type=Path, help="bundle folder (default artifacts/bundles/pianocoach-feedback-<time>)")
     llm.add_argument("--work", type=Path, help="where the GGUF files go (default artifacts/llm/gguf/<run name>)")
     llm.add_argument("--key", type=Path, help=key_help)
     llm.set_defaults(run=_export_llm)
 
-    bench_llm = commands.add_parser("bench-llm", help="tiny model token speed (float, Q8_0, Q4_K_M; 1 and 2 threads) and feedback relevance")
-    bench_llm.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "llm" / "bench", help="report path without suffix")
+    bench_llm = commands.add_parser(
+        "bench-llm", help="tiny model token speed (float, Q8_0, Q4_K_M; 1 and 2 threads) and feedback relevance"
+    )
+    bench_llm.add_argument(
+        "--out", type=Path, default=REPO_ROOT / "reports" / "llm" / "bench", help="report path without suffix"
+    )
     bench_llm.add_argument("--data", type=Path, help=data_help)
-    bench_llm.add_argument("--data-dir", type=Path, help="instruction data (default artifacts/llm/data; built when missing)")
-    bench_llm.add_argument("--model", type=Path, action="append", help="also score the relevance of this GGUF feedback model")
+    bench_llm.add_argument(
+        "--data-dir", type=Path, help="instruction data (default artifacts/llm/data; built when missing)"
+    )
+    bench_llm.add_argument(
+        "--model", type=Path, action="append", help="also score the relevance of this GGUF feedback model"
+    )
     bench_llm.add_argument("--rounds", type=int, default=3)
     bench_llm.set_defaults(run=_bench_llm)
 
-    flash = commands.add_parser("flash", help="copy a bundle to devices over SSH and install it there (verify, health check, switch)")
+    flash = commands.add_parser(
+        "flash", help="copy a bundle to devices over SSH and install it there (verify, health check, switch)"
+    )
     flash.add_argument("--host", help="user@device")
     flash.add_argument("--inventory", type=Path, help="a TOML inventory of devices (see pianocoach_export/flash.py)")
-    flash.add_argument("--bundle", type=Path, help="bundle folder or .tar (default: the newest artifacts/bundles/*.tar, "
-                                                   "else the built-in bundle)")
+    flash.add_argument(
+        "--bundle",
+        type=Path,
+        help="bundle folder or .tar (default: the newest artifacts/bundles/*.tar, else the built-in bundle)",
+    )
     flash.add_argument("--port", type=int, default=22)
     flash.add_argument("--identity", type=Path, help="SSH private key (default: ssh's agent and ~/.ssh)")
     flash.add_argument("--ssh-option", action="append", metavar="KEY=VALUE", help="extra ssh -o option (repeatable)")
-    flash.add_argument("--pianocoach", default=Device.pianocoach,
-                       help=f"the device's flashing gate command (default: {Device.pianocoach!r}, which install.sh "
-                            "allows to members of the pianocoach-flash group; its data folder is fixed)")
-    flash.add_argument("--staging", default=Device.staging, help=f"where the bundle is copied on the device (default {Device.staging})")
+    flash.add_argument(
+        "--pianocoach",
+        default=Device.pianocoach,
+        help=f"the device's flashing gate command (default: {Device.pianocoach!r}, which install.sh "
+        "allows to members of the pianocoach-flash group; its data folder is fixed)",
+    )
+    flash.add_argument(
+        "--staging", default=Device.staging, help=f"where the bundle is copied on the device (default {Device.staging})"
+    )
     flash.set_defaults(run=_flash)
 
     keygen = commands.add_parser("keygen", help="make an Ed25519 signing key pair")

@@ -76,8 +76,14 @@ def int8_method(scorer: Scorer, model: onnx.ModelProto) -> str | None:
     return "dynamic" if ops & {"GRU", "LSTM", "RNN"} else "static"
 
 
-def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool = True, progress: bool = True,
-                 calibration_store: FeatureStore | None = None) -> ExportResult:
+def export_model(
+    run_dir: Path,
+    store: FeatureStore,
+    out_dir: Path,
+    prune: bool = True,
+    progress: bool = True,
+    calibration_store: FeatureStore | None = None,
+) -> ExportResult:
     """``store`` gives the test inputs the figures are measured on; ``calibration_store`` (default: the
     same) the training inputs INT8 is calibrated on (the transcription scorer is measured on held-out
     soundfont transcriptions but calibrated on training ones)."""
@@ -86,7 +92,9 @@ def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool 
     test_ids = list(store.dataset.split("performer").test)
     leaked = set(test_ids) & set(meta.get("train_ids", [])) | set(test_ids) & set(meta.get("validation_ids", []))
     if leaked:
-        raise ExportError(f"{run_dir}: trained on {len(leaked)} performer-test ids; export measures on them (use a release model)")
+        raise ExportError(
+            f"{run_dir}: trained on {len(leaked)} performer-test ids; export measures on them (use a release model)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = tqdm(total=5 if prune else 4, desc=f"export {scorer.name}", unit="step", disable=not progress)
 
@@ -96,8 +104,10 @@ def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool 
     parity_feeds = scorer.onnx_feeds(store, test_ids[:PARITY_SIZE])
     max_abs = parity(float_path, parity_feeds, scorer.reference_outputs)
     if max_abs > PARITY_TOLERANCE:
-        raise ExportError(f"{float_path}: ONNX Runtime differs from the {scorer.name} model by {max_abs:.2e} "
-                          f"(tolerance {PARITY_TOLERANCE:.0e})")
+        raise ExportError(
+            f"{float_path}: ONNX Runtime differs from the {scorer.name} model by {max_abs:.2e} "
+            f"(tolerance {PARITY_TOLERANCE:.0e})"
+        )
     steps.update()
 
     steps.set_postfix_str("INT8")
@@ -105,10 +115,15 @@ def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool 
     int8_path, quantization = None, None
     if method:
         int8_path = out_dir / "model.int8.onnx"
-        quantization = quantize_model(float_path, int8_path, method, _calibration(scorer, calibration_store or store, meta)).to_dict()
+        quantization = quantize_model(
+            float_path, int8_path, method, _calibration(scorer, calibration_store or store, meta)
+        ).to_dict()
     else:
-        quantization = {"method": "none: tree ensembles have no int8 kernel in ONNX Runtime", "int8_ops": {},
-                        "float_ops": _op_counts(model)}
+        quantization = {
+            "method": "none: tree ensembles have no int8 kernel in ONNX Runtime",
+            "int8_ops": {},
+            "float_ops": _op_counts(model),
+        }
     steps.update()
 
     steps.set_postfix_str("R² on the performer test list")
@@ -132,14 +147,34 @@ def export_model(run_dir: Path, store: FeatureStore, out_dir: Path, prune: bool 
         steps.update()
     steps.close()
 
-    provenance = {key: meta.get(key) for key in ("split", "purpose", "excluded_ids", "excluded_reason", "data_sha256",
-                                                  "feature_settings_sha256", "config")}
+    provenance = {
+        key: meta.get(key)
+        for key in (
+            "split",
+            "purpose",
+            "excluded_ids",
+            "excluded_reason",
+            "data_sha256",
+            "feature_settings_sha256",
+            "config",
+        )
+    }
     # audio-trained scorers (the transcription scorer) also say which soundfonts they heard and were tested on
     provenance.update({key: meta[key] for key in ("train_soundfont", "test_soundfont") if key in meta})
     provenance["n_train"] = len(meta.get("train_ids", []))
     provenance["n_validation"] = len(meta.get("validation_ids", []))
-    result = ExportResult(scorer.name, str(run_dir), str(float_path), str(int8_path) if int8_path else None,
-                          max_abs, quantization, figures["float"], figures.get("int8"), pruning, provenance)
+    result = ExportResult(
+        scorer.name,
+        str(run_dir),
+        str(float_path),
+        str(int8_path) if int8_path else None,
+        max_abs,
+        quantization,
+        figures["float"],
+        figures.get("int8"),
+        pruning,
+        provenance,
+    )
     write_json_atomic(out_dir / "export.json", result.to_dict())
     return result
 
@@ -165,8 +200,10 @@ def prune_report(scorer: Scorer, out_dir: Path, feeds, labels: np.ndarray, unpru
     path = save_model(pruned.to_onnx(), out_dir / "pruned.float.onnx")
     scores = accuracy(predict(path, feeds), labels)
     return {
-        "amount": PRUNE_AMOUNT, "weights_zeroed": round(zeroed / max(total, 1), 3),
-        "r2": scores["r2"], "r2_change": round(scores["r2"] - unpruned["r2"], 4),
+        "amount": PRUNE_AMOUNT,
+        "weights_zeroed": round(zeroed / max(total, 1), 3),
+        "r2": scores["r2"],
+        "r2_change": round(scores["r2"] - unpruned["r2"], 4),
         "bytes": path.stat().st_size,
         "gzip_bytes": len(gzip.compress(path.read_bytes())),
         "unpruned_gzip_bytes": len(gzip.compress(Path(out_dir / "model.float.onnx").read_bytes())),

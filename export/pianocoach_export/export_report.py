@@ -37,12 +37,17 @@ def details(results: list[ExportResult]) -> str:
     for r in results:
         q = r.quantization or {}
         ops = lambda d: ", ".join(f"{k} x{v}" for k, v in sorted(d.items())) or "none"  # noqa: E731
-        lines.append(f"- **{r.model}**: {q.get('method')}; int8 ops: {ops(q.get('int8_ops', {}))}; "
-                     f"float ops: {ops(q.get('float_ops', {}))}.")
+        lines.append(
+            f"- **{r.model}**: {q.get('method')}; int8 ops: {ops(q.get('int8_ops', {}))}; "
+            f"float ops: {ops(q.get('float_ops', {}))}."
+        )
         if r.pruning:
             p = r.pruning
-            lines.append(f"  Pruned: {p['weights_zeroed']:.0%} of weights zero, R² {p['r2']:.4f} ({p['r2_change']:+.4f}), "
-                         f"gzip {_mb(p['unpruned_gzip_bytes'])} -> {_mb(p['gzip_bytes'])} (raw size unchanged: {_mb(p['bytes'])}).")
+            lines.append(
+                f"  Pruned: {p['weights_zeroed']:.0%} of weights zero, R² {p['r2']:.4f} ({p['r2_change']:+.4f}), "
+                f"gzip {_mb(p['unpruned_gzip_bytes'])} -> {_mb(p['gzip_bytes'])} (raw size unchanged: "
+                f"{_mb(p['bytes'])})."
+            )
         elif r.pruning is None and r.model in ("extra_trees", "boosting"):
             lines.append("  Pruning: not applicable (no torch weights).")
     return "\n".join(lines)

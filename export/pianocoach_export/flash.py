@@ -105,8 +105,13 @@ def read_inventory(path: Path, base: Device | None = None) -> list[Device]:
             raise FlashError(f"{path}: device {number}: {problem} (keys: {', '.join(sorted(known))})")
         device = fill_dataclass(Device, merged, f"{path}: device {number}:", error=FlashError)
         check_device(device, f"{path}: device {number}" + (f" ({_shown(device.name)})" if device.name else ""))
-        devices.append(replace(device, identity=device.identity or (base.identity if base else ""),
-                               ssh_options=device.ssh_options + (base.ssh_options if base else ())))
+        devices.append(
+            replace(
+                device,
+                identity=device.identity or (base.identity if base else ""),
+                ssh_options=device.ssh_options + (base.ssh_options if base else ()),
+            )
+        )
     if not devices:
         raise FlashError(f"{path}: no [[device]] entries")
     return devices
@@ -125,11 +130,20 @@ def check_device(device: Device, where: str) -> None:
         raise FlashError(f"{where}: host {_shown(host)} holds spaces or control characters: refused")
     if isinstance(device.port, bool) or not isinstance(device.port, int) or not 0 < device.port < 65536:
         raise FlashError(f"{where}: port {_shown(device.port)} is not a TCP port number: refused")
-    if not isinstance(device.staging, str) or not SAFE_PATH.fullmatch(device.staging) or ".." in device.staging.split("/"):
-        raise FlashError(f"{where}: staging {_shown(device.staging)} is not an absolute path of letters, digits, "
-                         "'.', '_', '-' and '/': refused")
-    if not isinstance(device.pianocoach, str) or not device.pianocoach.strip() \
-            or any(not ch.isprintable() for ch in device.pianocoach):
+    if (
+        not isinstance(device.staging, str)
+        or not SAFE_PATH.fullmatch(device.staging)
+        or ".." in device.staging.split("/")
+    ):
+        raise FlashError(
+            f"{where}: staging {_shown(device.staging)} is not an absolute path of letters, digits, "
+            "'.', '_', '-' and '/': refused"
+        )
+    if (
+        not isinstance(device.pianocoach, str)
+        or not device.pianocoach.strip()
+        or any(not ch.isprintable() for ch in device.pianocoach)
+    ):
         raise FlashError(f"{where}: pianocoach {_shown(device.pianocoach)} is not a command line: refused")
     for option in device.ssh_options:
         if not isinstance(option, str) or not option or not option.isprintable():
@@ -205,21 +219,38 @@ def flash_device(device: Device, tar: Path, say: Callable[[str], None] = print, 
         if device.data_dir != DEFAULT_DATA_DIR:
             say(f"[{device.label}] note: data_dir {device.data_dir} is ignored: the device's gate uses its own")
         # the staging folder is the device's (root's, made by install.sh): checked, never made or chmod'ed here
-        step(f"connect and check {staging}",
-             _ssh(device) + [f"test -d {q(staging)} && test -w {q(staging)} && test -x {q(staging)} || "
-                             f"{{ echo {q(staging + ': no staging folder this user may write (install.sh makes it)')} >&2; "
-                             "exit 1; }"])
+        step(
+            f"connect and check {staging}",
+            _ssh(device)
+            + [
+                f"test -d {q(staging)} && test -w {q(staging)} && test -x {q(staging)} || "
+                f"{{ echo {q(staging + ': no staging folder this user may write (install.sh makes it)')} >&2; "
+                "exit 1; }"
+            ],
+        )
         try:
-            step(f"copy {name} ({tar.stat().st_size / 1e6:.1f} MB)", _scp(device, tar, remote_tar + ".part"),
-                 timeout=INSTALL_TIMEOUT_S)
+            step(
+                f"copy {name} ({tar.stat().st_size / 1e6:.1f} MB)",
+                _scp(device, tar, remote_tar + ".part"),
+                timeout=INSTALL_TIMEOUT_S,
+            )
             # readable by the service user whatever this user's umask, writable by no one else
-            step("move it into place",
-                 _ssh(device) + [f"chmod 0644 {q(remote_tar + '.part')} && mv -f {q(remote_tar + '.part')} {q(remote_tar)}"])
-            step("install (verify, health check, switch, reload)", _ssh(device) + [f"{gate} install {q(name)}"],
-                 timeout=INSTALL_TIMEOUT_S)
+            step(
+                "move it into place",
+                _ssh(device)
+                + [f"chmod 0644 {q(remote_tar + '.part')} && mv -f {q(remote_tar + '.part')} {q(remote_tar)}"],
+            )
+            step(
+                "install (verify, health check, switch, reload)",
+                _ssh(device) + [f"{gate} install {q(name)}"],
+                timeout=INSTALL_TIMEOUT_S,
+            )
         finally:
-            subprocess.run(_ssh(device) + [f"rm -f {q(remote_tar)} {q(remote_tar + '.part')}"], capture_output=True,
-                           timeout=SSH_TIMEOUT_S * 4)
+            subprocess.run(
+                _ssh(device) + [f"rm -f {q(remote_tar)} {q(remote_tar + '.part')}"],
+                capture_output=True,
+                timeout=SSH_TIMEOUT_S * 4,
+            )
         status = step("state", _ssh(device) + [f"{gate} status"])
         state = json.loads(status.stdout.strip().splitlines()[-1])
         result.ok, result.bundle_id, result.current = True, state.get("bundle_id") or "", state.get("current") or ""
@@ -235,8 +266,9 @@ def flash_device(device: Device, tar: Path, say: Callable[[str], None] = print, 
     return result
 
 
-def flash_all(devices: list[Device], bundle: Path, work: Path, key_dirs: list[Path],
-              say: Callable[[str], None] = print) -> list[FlashResult]:
+def flash_all(
+    devices: list[Device], bundle: Path, work: Path, key_dirs: list[Path], say: Callable[[str], None] = print
+) -> list[FlashResult]:
     for device in devices:  # before anything reaches ssh
         check_device(device, f"device {_shown(device.label)}")
     bundle_id = check_bundle_here(bundle, key_dirs)

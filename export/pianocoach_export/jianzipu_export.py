@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pianocoach.bundle.verify import open_session
 from pianocoach.jianzipu.image import SIZE
 from pianocoach.jianzipu.vocab import HEADS
 from pianocoach.jsonio import write_json_atomic
-from pianocoach.bundle.verify import open_session
 from pianocoach_export.export_models import PARITY_TOLERANCE, ExportError, save_model
 from pianocoach_export.measure import latency_ms, parity
 from pianocoach_export.quantize import quantize_model
@@ -22,10 +22,10 @@ from pianocoach_export.trained_models import reader_run
 from pianocoach_train.jianzipu.dataset import ImageSet, Sizes, build
 from pianocoach_train.jianzipu.evaluate import TEST_SETS, evaluate_set, head_probabilities, markdown, plot
 from pianocoach_train.jianzipu.model import ProbabilityNet
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.jianzipu.train import CONFIG, load_reader
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
 from pianocoach_train.runs import artifacts_dir
+from pianocoach_train.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,17 @@ def _onnx_predict(path: Path):
     return predict
 
 
-def export_reader(out_dir: Path | None = None, sizes: Sizes = Sizes(), progress: bool = True,
-                  config: TrainConfig = CONFIG) -> ReaderExport:
+def export_reader(
+    out_dir: Path | None = None, sizes: Sizes = Sizes(), progress: bool = True, config: TrainConfig = CONFIG
+) -> ReaderExport:
     run_dir = reader_run(sizes, config)  # trained by `make jianzipu-reader`; a missing one stops here
     sets: dict[str, ImageSet] = build(sizes, progress=progress)
     out_dir = out_dir or artifacts_dir() / "export" / ROLE
     out_dir.mkdir(parents=True, exist_ok=True)
     net = ProbabilityNet(load_reader(run_dir)).eval()
-    model = torch_to_onnx(net, (torch.zeros(1, 1, SIZE, SIZE),), ["image"], {"image": {0: "batch"}}, output_names=tuple(HEADS))
+    model = torch_to_onnx(
+        net, (torch.zeros(1, 1, SIZE, SIZE),), ["image"], {"image": {0: "batch"}}, output_names=tuple(HEADS)
+    )
     float_path = save_model(model, out_dir / "model.float.onnx")
 
     probe = sets["benchmark_96"].images[:16].astype(np.float32)[:, None] / 255.0
@@ -75,7 +78,9 @@ def export_reader(out_dir: Path | None = None, sizes: Sizes = Sizes(), progress:
 
     max_abs = parity(float_path, [{"image": probe}], reference)
     if max_abs > PARITY_TOLERANCE:
-        raise ExportError(f"{float_path}: ONNX Runtime differs from torch by {max_abs:.2e} (tolerance {PARITY_TOLERANCE:.0e})")
+        raise ExportError(
+            f"{float_path}: ONNX Runtime differs from torch by {max_abs:.2e} (tolerance {PARITY_TOLERANCE:.0e})"
+        )
 
     train_images = sets["train"].images
     chosen = np.random.default_rng(0).permutation(len(train_images))[:256]
@@ -91,8 +96,16 @@ def export_reader(out_dir: Path | None = None, sizes: Sizes = Sizes(), progress:
             results[variant][name] = evaluate_set(head_probabilities(predict, data.images), data.targets, data.texts)
     one = {"image": probe[:1]}
     times = latency_ms({"float": float_path, "int8": int8_path}, one)
-    export = ReaderExport(str(run_dir), str(float_path), str(int8_path), max_abs, quantization,
-                          {"float": float_path.stat().st_size, "int8": int8_path.stat().st_size}, times, results)
+    export = ReaderExport(
+        str(run_dir),
+        str(float_path),
+        str(int8_path),
+        max_abs,
+        quantization,
+        {"float": float_path.stat().st_size, "int8": int8_path.stat().st_size},
+        times,
+        results,
+    )
     write_json_atomic(out_dir / "export.json", export.to_dict())
     return export
 
@@ -114,9 +127,10 @@ def write_report(export: ReaderExport, out_dir: Path) -> dict[str, Path]:
         "set in the training fonts (new renders); combinations held out of training entirely; a font never used in "
         "training (AR PL UKai).\n\n"
         f"{markdown(export.results)}\n\n"
-        f"Size: float {export.bytes['float'] / 1e3:.0f} KB, INT8 {export.bytes['int8'] / 1e3:.0f} KB. Single-thread latency per "
-        f"image: float {export.latency_ms['float']:.2f} ms, INT8 {export.latency_ms['int8']:.2f} ms. Parity (ONNX float vs torch): "
-        f"{export.parity_max_abs:.1e}.\n\nMost frequent confusions (INT8):\n\n" + "\n".join(confusion_lines) + "\n\n![accuracy](eval.png)\n"
+        f"Size: float {export.bytes['float'] / 1e3:.0f} KB, INT8 {export.bytes['int8'] / 1e3:.0f} KB. "
+        f"Single-thread latency per image: float {export.latency_ms['float']:.2f} ms, "
+        f"INT8 {export.latency_ms['int8']:.2f} ms. Parity (ONNX float vs torch): {export.parity_max_abs:.1e}.\n\n"
+        "Most frequent confusions (INT8):\n\n" + "\n".join(confusion_lines) + "\n\n![accuracy](eval.png)\n"
     )
     tmp = md.with_name(".eval.md.tmp")
     tmp.write_text(text, encoding="utf-8")

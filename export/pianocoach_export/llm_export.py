@@ -32,7 +32,9 @@ def model_folder(path: Path) -> Path:
         return path / "merged"
     if (path / "config.json").is_file():
         return path
-    raise GGUFExportError(f"{path}: neither a fine-tuning run (no merged/) nor a Hugging Face model folder (no config.json)")
+    raise GGUFExportError(
+        f"{path}: neither a fine-tuning run (no merged/) nor a Hugging Face model folder (no config.json)"
+    )
 
 
 def export_llm(source: Path, out_dir: Path, kind: str = "Q4_K_M", min_agreement: float = 0.0) -> LLMExport:
@@ -44,19 +46,34 @@ def export_llm(source: Path, out_dir: Path, kind: str = "Q4_K_M", min_agreement:
     quantized = quantize(float_gguf, out_dir / f"feedback-{kind}.gguf", kind)
     parity = greedy_parity(float_gguf, quantized)
     report = {
-        "source": str(folder), "quantization": kind,
-        "float_bytes": float_gguf.stat().st_size, "quantized_bytes": quantized.stat().st_size,
-        "tensor_types": tensor_types(quantized), "sha256": sha256_file(quantized), "greedy_parity": parity.to_dict(),
+        "source": str(folder),
+        "quantization": kind,
+        "float_bytes": float_gguf.stat().st_size,
+        "quantized_bytes": quantized.stat().st_size,
+        "tensor_types": tensor_types(quantized),
+        "sha256": sha256_file(quantized),
+        "greedy_parity": parity.to_dict(),
     }
     write_json_atomic(out_dir / "export_llm.json", report)
     if parity.mean_agreement < min_agreement:
-        raise GGUFExportError(f"{quantized}: greedy agreement with the float model {parity.mean_agreement:.2f} is below "
-                         f"{min_agreement:.2f}; try Q8_0")
+        raise GGUFExportError(
+            f"{quantized}: greedy agreement with the float model {parity.mean_agreement:.2f} is below "
+            f"{min_agreement:.2f}; try Q8_0"
+        )
     evaluation = _run_evaluation(source)
-    model = BundleModel(FEEDBACK_ROLE, quantized, _architecture(folder), kind, (),
-                        metrics={"greedy_parity": {k: v for k, v in parity.to_dict().items() if k != "samples"},
-                                 "float_bytes": report["float_bytes"], **evaluation},
-                        provenance={"source": str(folder)})
+    model = BundleModel(
+        FEEDBACK_ROLE,
+        quantized,
+        _architecture(folder),
+        kind,
+        (),
+        metrics={
+            "greedy_parity": {k: v for k, v in parity.to_dict().items() if k != "samples"},
+            "float_bytes": report["float_bytes"],
+            **evaluation,
+        },
+        provenance={"source": str(folder)},
+    )
     return LLMExport(float_gguf, quantized, report, model)
 
 
@@ -70,7 +87,8 @@ def _architecture(folder: Path) -> str:
     import json
 
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    return f"{config.get('model_type', 'causal-lm')} {config.get('num_hidden_layers', '?')}x{config.get('hidden_size', '?')}"
+    layers, width = config.get("num_hidden_layers", "?"), config.get("hidden_size", "?")
+    return f"{config.get('model_type', 'causal-lm')} {layers}x{width}"
 
 
 def _run_evaluation(source: Path) -> dict:

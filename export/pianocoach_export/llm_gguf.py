@@ -29,7 +29,11 @@ LLAMA_SRC_ENV = "PIANOCOACH_LLAMA_CPP_SRC"
 CONVERTER = "convert_hf_to_gguf.py"
 # the quantization types offered, as llama.cpp's file types (K-quants need weight rows that are
 # multiples of 256 values; narrower tensors fall back to Q5_0/Q8_0 silently)
-QUANT_TYPES = {"Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M"}
+QUANT_TYPES = {
+    "Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+    "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
+    "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
+}
 
 
 class GGUFExportError(PianoCoachError):
@@ -40,12 +44,16 @@ def converter_script() -> Path:
     candidates = []
     if os.environ.get(LLAMA_SRC_ENV):
         candidates.append(Path(os.environ[LLAMA_SRC_ENV]) / CONVERTER)
-    candidates += sorted((REPO_ROOT / ".cache" / "llm").glob(f"llama_cpp_python-*/vendor/llama.cpp/{CONVERTER}"), reverse=True)
+    candidates += sorted(
+        (REPO_ROOT / ".cache" / "llm").glob(f"llama_cpp_python-*/vendor/llama.cpp/{CONVERTER}"), reverse=True
+    )
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise GGUFExportError(f"{CONVERTER} not found (looked in ${LLAMA_SRC_ENV} and .cache/llm/): run `make setup`, which "
-                          "unpacks it from the llama-cpp-python source distribution")
+    raise GGUFExportError(
+        f"{CONVERTER} not found (looked in ${LLAMA_SRC_ENV} and .cache/llm/): run `make setup`, which "
+        "unpacks it from the llama-cpp-python source distribution"
+    )
 
 
 def convert_to_gguf(model_dir: Path, out_file: Path, outtype: str = "f16") -> Path:
@@ -90,8 +98,10 @@ def tensor_types(path: Path) -> dict[str, int]:
 
 def parity_prompts() -> list[list[dict[str, str]]]:
     """Fixed feedback prompts: a weak, a middling and a strong performance, in English and Chinese."""
-    measures = {"tempo_variation_pct": {"value": 14.0, "unit": "%", "label_en": "tempo variation", "label_zh": "速度波动"},
-                "pedal_down_pct": {"value": 62.0, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"}}
+    measures = {
+        "tempo_variation_pct": {"value": 14.0, "unit": "%", "label_en": "tempo variation", "label_zh": "速度波动"},
+        "pedal_down_pct": {"value": 62.0, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"},
+    }
     prompts = []
     for level in (2.5 / 7, 4 / 7, 5.5 / 7):
         values = dict.fromkeys(SCALE_NAMES, level)
@@ -109,18 +119,27 @@ class Parity:
     samples: list[dict]
 
     def to_dict(self) -> dict:
-        return {"prompts": self.prompts, "exact": self.exact, "first_token": self.first_token,
-                "mean_agreement": round(self.mean_agreement, 4), "samples": self.samples}
+        return {
+            "prompts": self.prompts,
+            "exact": self.exact,
+            "first_token": self.first_token,
+            "mean_agreement": round(self.mean_agreement, 4),
+            "samples": self.samples,
+        }
 
 
-def greedy_tokens(model_path: Path, prompts: list[list[dict[str, str]]], max_tokens: int, threads: int = 2) -> list[list[int]]:
+def greedy_tokens(
+    model_path: Path, prompts: list[list[dict[str, str]]], max_tokens: int, threads: int = 2
+) -> list[list[int]]:
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(model_path), n_threads=threads, n_ctx=1024, seed=0, verbose=False)
     out = []
     for messages in prompts:
         answer = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1)
-        out.append(llm.tokenize(answer["choices"][0]["message"]["content"].encode("utf-8"), add_bos=False, special=True))
+        out.append(
+            llm.tokenize(answer["choices"][0]["message"]["content"].encode("utf-8"), add_bos=False, special=True)
+        )
     return out
 
 
@@ -133,6 +152,10 @@ def greedy_parity(float_model: Path, quantized: Path, max_tokens: int = 24) -> P
         common = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         agreements.append(common / max(len(a), len(b), 1))
         samples.append({"float_tokens": len(a), "quantized_tokens": len(b), "common_prefix": common})
-    return Parity(len(prompts), sum(a == b for a, b in zip(reference, candidate)),
-                  sum(agreements) / len(agreements), sum(bool(a) and bool(b) and a[0] == b[0] for a, b in zip(reference, candidate)),
-                  samples)
+    return Parity(
+        len(prompts),
+        sum(a == b for a, b in zip(reference, candidate)),
+        sum(agreements) / len(agreements),
+        sum(bool(a) and bool(b) and a[0] == b[0] for a, b in zip(reference, candidate)),
+        samples,
+    )

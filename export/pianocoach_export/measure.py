@@ -26,8 +26,10 @@ def parity(path: Path, feeds: list[dict[str, np.ndarray]], reference) -> float:
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    return {"r2": round(r2_mean(labels, predictions), 4),
-            "pearson": round(float(np.mean(pearson_per_scale(labels, predictions))), 4)}
+    return {
+        "r2": round(r2_mean(labels, predictions), 4),
+        "pearson": round(float(np.mean(pearson_per_scale(labels, predictions))), 4),
+    }
 
 
 def latency_ms(paths: dict[str, Path], feed: dict[str, np.ndarray], rounds: int = 200) -> dict[str, float]:

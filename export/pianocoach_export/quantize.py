@@ -25,8 +25,21 @@ log = logging.getLogger(__name__)
 QUANTIZABLE_OPS = ("Conv", "Gemm", "MatMul")
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
 _INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul"}
-_STRUCTURE_OPS = {"Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Reshape", "Concat", "Transpose",
-                  "Cast", "Slice", "ConstantOfShape", "Expand"}
+_STRUCTURE_OPS = {
+    "Identity",
+    "Constant",
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Reshape",
+    "Concat",
+    "Transpose",
+    "Cast",
+    "Slice",
+    "ConstantOfShape",
+    "Expand",
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,9 @@ class _Calibration:
         pass
 
 
-def quantize_model(float_path: Path, int8_path: Path, method: str, calibration: list[dict[str, np.ndarray]]) -> Quantized:
+def quantize_model(
+    float_path: Path, int8_path: Path, method: str, calibration: list[dict[str, np.ndarray]]
+) -> Quantized:
     """Quantize ``float_path`` into ``int8_path`` ("static" or "dynamic") and say which ops stayed float."""
     # onnxruntime.quantization logs "consider pre-processing" to the root logger on every call; its
     # pre-processing (symbolic shape inference) does not know the ai.onnx.ml tree ops, so we skip it
@@ -71,14 +86,25 @@ def _quantize(float_path: Path, int8_path: Path, method: str, calibration: list[
 
     if method == "static":
         quantize_static(
-            str(float_path), str(int8_path), _Calibration(calibration), quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(QUANTIZABLE_OPS), per_channel=True, activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            str(float_path),
+            str(int8_path),
+            _Calibration(calibration),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(QUANTIZABLE_OPS),
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
         )
         label = "static QDQ, int8 per-channel weights"
     elif method == "dynamic":
-        quantize_dynamic(str(float_path), str(int8_path), op_types_to_quantize=list(QUANTIZABLE_OPS),
-                         per_channel=True, weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(float_path),
+            str(int8_path),
+            op_types_to_quantize=list(QUANTIZABLE_OPS),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+        )
         label = "dynamic, int8 per-channel weights"
     else:
         raise ValueError(f"unknown quantization method {method!r} (static or dynamic)")

@@ -66,8 +66,11 @@ def development_key(trusted_dir: Path = PACKAGED_KEYS) -> Ed25519PrivateKey:
     committed = trusted_dir / f"{DEVELOPMENT_KEY}.pub"
     pem = public_key_pem(key.public_key())
     if not committed.is_file() or committed.read_bytes() != pem:
-        log.warning("%s now holds this machine's development key (id %s): commit it with the bundle",
-                    committed, key_id(key.public_key()))
+        log.warning(
+            "%s now holds this machine's development key (id %s): commit it with the bundle",
+            committed,
+            key_id(key.public_key()),
+        )
         _write_atomic(committed, pem)
     return key
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pianocoach.errors import InputFileError
 from pianocoach_train.jianzipu.dataset import Sizes
-from pianocoach_train.jianzipu.train import CONFIG as READER_CONFIG, reader_dir, reader_record
+from pianocoach_train.jianzipu.train import CONFIG as READER_CONFIG
+from pianocoach_train.jianzipu.train import reader_dir, reader_record
 from pianocoach_train.release import release_dir
 from pianocoach_train.runs import finished_run
 from pianocoach_train.train_config import TrainConfig

@@ -1,14 +1,14 @@
 """Host command line: ``python -m pianocoach_train <command>``.
 
-    python -m pianocoach_train data check [--data PATH] [--json FILE] [--no-midi]
-    python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
-    python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
-    python -m pianocoach_train release --model blend [--out DIR]
-    python -m pianocoach_train jianzipu train | qa [--out FILE] [--count N]
-    python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
-    python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
-    python -m pianocoach_train audio release [--models m_crnn,transcription | --chosen]
-    python -m pianocoach_train llm data | tiny | finetune --config FILE | musicpile-subset   (see llm/cli.py)
+python -m pianocoach_train data check [--data PATH] [--json FILE] [--no-midi]
+python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
+python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
+python -m pianocoach_train release --model blend [--out DIR]
+python -m pianocoach_train jianzipu train | qa [--out FILE] [--count N]
+python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
+python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
+python -m pianocoach_train audio release [--models m_crnn,transcription | --chosen]
+python -m pianocoach_train llm data | tiny | finetune --config FILE | musicpile-subset   (see llm/cli.py)
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def _store(args: argparse.Namespace):
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from pianocoach_train.eval_report import write_report
     from pianocoach_train.evaluation import evaluate
     from pianocoach_train.explain import add_explanations
-    from pianocoach_train.eval_report import write_report
     from pianocoach_train.runs import artifacts_dir
 
     config = _config(args)
@@ -157,8 +157,12 @@ def _split_list(text: str) -> tuple[str, ...]:
 def _add_training_flags(parser: argparse.ArgumentParser, default_model: str = "blend") -> None:
     from pianocoach_train.models import MODEL_NAMES
 
-    parser.add_argument("--model", default=default_model, choices=MODEL_NAMES, help=f"which scorer (default {default_model})")
-    parser.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    parser.add_argument(
+        "--model", default=default_model, choices=MODEL_NAMES, help=f"which scorer (default {default_model})"
+    )
+    parser.add_argument(
+        "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
+    )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--epochs", type=int, help="maximum epochs for torch models")
     parser.add_argument("--no-augment", action="store_true", help="train without the MIDI augmentation")
@@ -172,16 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
     data = groups.add_parser("data", help="the PercePiano dataset")
     data_commands = data.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = data_commands.add_parser("check", help="counts, label statistics and every problem in the dataset")
-    check.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    check.add_argument(
+        "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
+    )
     check.add_argument("--json", type=Path, help="also write the report as JSON to this file")
     check.add_argument("--no-midi", action="store_true", help="skip parsing every MIDI file")
     check.set_defaults(run=_data_check)
 
     evaluation = groups.add_parser("eval", help="train and score one model per fold of each split; write a report")
     _add_training_flags(evaluation)
-    evaluation.add_argument("--splits", type=_split_list, default="performer,piece,work,random",
-                            help="comma-separated splits (performer, piece, work, random)")
-    evaluation.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, at most 20 epochs")
+    evaluation.add_argument(
+        "--splits",
+        type=_split_list,
+        default="performer,piece,work,random",
+        help="comma-separated splits (performer, piece, work, random)",
+    )
+    evaluation.add_argument(
+        "--quick", action="store_true", help="smoke run: performer split, fold 0, at most 20 epochs"
+    )
     evaluation.add_argument("--run", dest="run_name", help="run name (default: the model name)")
     evaluation.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "eval", help="report folder")
     evaluation.set_defaults(run=_eval)
@@ -210,25 +222,44 @@ def build_parser() -> argparse.ArgumentParser:
     audio = groups.add_parser("audio", help="audio scorers: render PercePiano, train and compare the audio models")
     audio_commands = audio.add_subparsers(dest="command", required=True, metavar="COMMAND")
     render = audio_commands.add_parser("render", help="render every performance through the soundfonts (cached)")
-    render.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
-    render.add_argument("--soundfonts", type=split_list, default="musescore_general,fluidr3_gm,timgm6mb",
-                        help="comma-separated soundfonts (the held-out one renders clean test audio)")
-    render.add_argument("--transcribe", type=split_list, default="musescore_general,fluidr3_gm,timgm6mb",
-                        help="soundfonts whose renders are also transcribed (the transcription path)")
+    render.add_argument(
+        "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
+    )
+    render.add_argument(
+        "--soundfonts",
+        type=split_list,
+        default="musescore_general,fluidr3_gm,timgm6mb",
+        help="comma-separated soundfonts (the held-out one renders clean test audio)",
+    )
+    render.add_argument(
+        "--transcribe",
+        type=split_list,
+        default="musescore_general,fluidr3_gm,timgm6mb",
+        help="soundfonts whose renders are also transcribed (the transcription path)",
+    )
     render.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
     render.set_defaults(run=_audio_render)
     audio_eval = audio_commands.add_parser("eval", help="train and compare the audio scorers; README table")
-    audio_eval.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    audio_eval.add_argument(
+        "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
+    )
     audio_eval.add_argument("--models", type=split_list, default="transcription,pc_fcn,m_crnn,hybrid")
     audio_eval.add_argument("--splits", type=_split_list, default="performer,piece,work")
     audio_eval.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, few epochs")
     audio_eval.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "audio", help="report folder")
     audio_eval.set_defaults(run=_audio_eval)
-    audio_release = audio_commands.add_parser("release", help="train release audio models (performer split minus its test list)")
-    audio_release.add_argument("--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    audio_release = audio_commands.add_parser(
+        "release", help="train release audio models (performer split minus its test list)"
+    )
+    audio_release.add_argument(
+        "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
+    )
     audio_release.add_argument("--models", type=split_list, default="m_crnn,transcription")
-    audio_release.add_argument("--chosen", action="store_true",
-                               help="instead: the models of the audio path make eval-audio chose (what make bundle ships)")
+    audio_release.add_argument(
+        "--chosen",
+        action="store_true",
+        help="instead: the models of the audio path make eval-audio chose (what make bundle ships)",
+    )
     audio_release.set_defaults(run=_audio_release)
     return parser
 

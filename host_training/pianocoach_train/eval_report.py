@@ -19,7 +19,9 @@ def _fmt(value: float | None) -> str:
 def markdown_table(report: dict) -> str:
     folds = [f for result in report["splits"].values() for f in result["folds"]]
     reused = sum(1 for f in folds if f.get("reused_run"))
-    timing = f"{report['wall_seconds'] / 60:.1f} min" + (f", {reused} of {len(folds)} fold models reused from earlier runs" if reused else "")
+    timing = f"{report['wall_seconds'] / 60:.1f} min" + (
+        f", {reused} of {len(folds)} fold models reused from earlier runs" if reused else ""
+    )
     title = report["model"] + ("" if report.get("config", {}).get("augment", True) else ", no augmentation")
     lines = [
         f"### {title} (features {report['feature_settings_sha256'][:12]}, {report['created']}, "
@@ -33,8 +35,10 @@ def markdown_table(report: dict) -> str:
         published = report["published"].get(split)
         best = f"{max(published.values()):.3f} ({max(published, key=published.get)})" if published else "—"
         folds = " / ".join(f"{r:.3f}" for r in mean["r2_folds"])
-        lines.append(f"| {split} | **{mean['r2']:.3f}** | {folds} | {mean['pearson']:.3f} | "
-                     f"{_fmt(mean['pairwise_accuracy'])} | {best} |")
+        lines.append(
+            f"| {split} | **{mean['r2']:.3f}** | {folds} | {mean['pearson']:.3f} | "
+            f"{_fmt(mean['pairwise_accuracy'])} | {best} |"
+        )
     work = report["splits"].get("work")
     if work:
         held = ", ".join(f"{f['held_out_work']} {f['r2']:.3f}" for f in work["folds"])
@@ -64,7 +68,11 @@ def per_scale_chart(report: dict, path: Path) -> None:
 
 def write_report(report: dict, out_dir: Path, run: str) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / f"{run}.json", "markdown": out_dir / f"{run}.md", "chart": out_dir / f"{run}-per-scale.png"}
+    paths = {
+        "json": out_dir / f"{run}.json",
+        "markdown": out_dir / f"{run}.md",
+        "chart": out_dir / f"{run}-per-scale.png",
+    }
     per_scale_chart(report, paths["chart"])
     text = markdown_table(report) + f"\n![R² per scale]({paths['chart'].name})\n"
     for name, figure in report.get("figures", {}).items():

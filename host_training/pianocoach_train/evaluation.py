@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.metrics import summarise
 from pianocoach_train.percepiano import PercePiano, parse_id
 from pianocoach_train.runs import train_run
+from pianocoach_train.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,9 @@ def protocol_folds(dataset: PercePiano, split: str, seed: int = 0) -> list[Proto
         ids = tuple(sorted(dataset.midi_files))
         order = np.random.default_rng(seed).permutation(len(ids))
         n_train, n_val = int(0.8 * len(ids)), int(0.1 * len(ids))
-        train, validation, test = (tuple(sorted(ids[i] for i in part)) for part in np.split(order, [n_train, n_train + n_val]))
+        train, validation, test = (
+            tuple(sorted(ids[i] for i in part)) for part in np.split(order, [n_train, n_train + n_val])
+        )
         return [ProtocolFold("random", 0, train, validation, test)]
     spec = dataset.split(split)
     folds = []
@@ -108,11 +110,25 @@ def evaluate(
         for fold in protocol_folds(store.dataset, split, config.seed):
             if folds is not None and fold.fold not in folds:
                 continue
-            log.info("%s: %s split, fold %d (%d train, %d validation, %d test)", config.model, split, fold.fold,
-                     len(fold.train), len(fold.validation), len(fold.test))
+            log.info(
+                "%s: %s split, fold %d (%d train, %d validation, %d test)",
+                config.model,
+                split,
+                fold.fold,
+                len(fold.train),
+                len(fold.validation),
+                len(fold.test),
+            )
             run_dir = runs_dir / split / f"fold_{fold.fold}"
-            scorer = train_run(config, store, fold.train, fold.validation, run_dir,
-                               {"split": split, "fold": fold.fold, "test_ids": list(fold.test)}, progress)
+            scorer = train_run(
+                config,
+                store,
+                fold.train,
+                fold.validation,
+                run_dir,
+                {"split": split, "fold": fold.fold, "test_ids": list(fold.test)},
+                progress,
+            )
             prediction = scorer.predict(store, fold.test)
             summary = summarise(store.labels(fold.test), prediction, passage_groups(fold.test))
             summary.update(fold=fold.fold, run_dir=str(run_dir), reused_run=scorer.reused)
@@ -121,8 +137,12 @@ def evaluate(
             if "onnx_bytes" not in report:
                 report["onnx_bytes"] = scorer.onnx_size_bytes()
             fold_reports.append(summary)
-            log.info("  R2 %.3f  Pearson %.3f  pairwise %.3f", summary["r2"], summary["pearson"],
-                     summary.get("pairwise_accuracy") or float("nan"))
+            log.info(
+                "  R2 %.3f  Pearson %.3f  pairwise %.3f",
+                summary["r2"],
+                summary["pearson"],
+                summary.get("pairwise_accuracy") or float("nan"),
+            )
         report["splits"][split] = {"folds": fold_reports, "mean": mean_summary(fold_reports)}
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     return report

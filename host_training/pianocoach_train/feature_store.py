@@ -28,8 +28,8 @@ from pianocoach.features import (
     random_augment,
     read_midi,
 )
-from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.paths import REPO_ROOT
+from pianocoach_train.percepiano import PercePiano
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,11 @@ class FeatureStore:
             # forkserver, not fork: a process forked after ONNX Runtime or torch started their thread
             # pools can hang on a lock one of those threads held
             with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-                rows = list(tqdm(pool.map(_vector_job, jobs, chunksize=16), total=len(jobs), desc=desc, unit="file", disable=None))
+                rows = list(
+                    tqdm(
+                        pool.map(_vector_job, jobs, chunksize=16), total=len(jobs), desc=desc, unit="file", disable=None
+                    )
+                )
         matrix = np.stack(rows).astype(np.float32)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npy")
@@ -98,4 +102,7 @@ class FeatureStore:
     @cached_property
     def tables(self) -> dict[str, NoteTable]:
         """Every note table (reading all 1,202 files takes a few seconds)."""
-        return {i: read_midi(self.dataset.midi_files[i]) for i in tqdm(self.ids, desc="reading MIDI", unit="file", disable=None)}
+        return {
+            i: read_midi(self.dataset.midi_files[i])
+            for i in tqdm(self.ids, desc="reading MIDI", unit="file", disable=None)
+        }

@@ -32,7 +32,7 @@ SOUNDFONTS = ("musescore_general", "fluidr3_gm", "timgm6mb")
 AUDIO_KINDS = ("mel", "contour", "rhythm", "transcription")
 
 # Runs inside one revision: its own code first on the path (argv: root, out.npz, data root, audio .npy files)
-_COMPUTE = r'''
+_COMPUTE = r"""
 import sys
 root, out, data, audio_files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 sys.path[:0] = [root + "/device", root + "/host_training"]
@@ -52,7 +52,7 @@ for i, path in enumerate(audio_files):
     arrays[f"{i}:transcription"] = transcription_vector(audio, 44100)
 np.savez(out, **arrays)
 print(DEFAULT_SETTINGS.version, DEFAULT_SETTINGS.sha256()[:12])
-'''
+"""
 
 
 def render_sample(data: Path, count: int, folder: Path) -> list[Path]:
@@ -75,8 +75,12 @@ def render_sample(data: Path, count: int, folder: Path) -> list[Path]:
 def compute(root: Path, out: Path, data: Path, audio: list[Path]) -> str:
     """Features of ``audio`` and of every MIDI file as the checkout at ``root`` computes them."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-c", _COMPUTE, str(root), str(out), str(data), *map(str, audio)],
-                         capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [sys.executable, "-c", _COMPUTE, str(root), str(out), str(data), *map(str, audio)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if run.returncode != 0:
         raise RuntimeError(f"{root}: feature computation failed: {run.stderr.strip().splitlines()[-1:]}")
     return run.stdout.strip().splitlines()[-1]
@@ -85,16 +89,24 @@ def compute(root: Path, out: Path, data: Path, audio: list[Path]) -> str:
 def differences(ours: dict, theirs: dict, performances: int) -> dict:
     """Largest absolute difference and count of identical items, per kind of feature."""
     same_rows = int((ours["midi"] == theirs["midi"]).all(axis=1).sum())
-    report = {"midi": {"files": len(ours["midi"]), "identical": same_rows,
-                       "max_abs": float(np.abs(ours["midi"] - theirs["midi"]).max())}}
+    report = {
+        "midi": {
+            "files": len(ours["midi"]),
+            "identical": same_rows,
+            "max_abs": float(np.abs(ours["midi"] - theirs["midi"]).max()),
+        }
+    }
     for kind in AUDIO_KINDS:
         diffs = []
         for i in range(performances):
             a, b = ours[f"{i}:{kind}"].astype(np.float64), theirs[f"{i}:{kind}"].astype(np.float64)
             same_nan = np.array_equal(np.isnan(a), np.isnan(b))
             diffs.append(float(np.nanmax(np.abs(a - b))) if a.size and same_nan else (0.0 if same_nan else np.inf))
-        report[kind] = {"performances": performances, "identical": sum(d == 0.0 for d in diffs),
-                        "max_abs": max(diffs, default=0.0)}
+        report[kind] = {
+            "performances": performances,
+            "identical": sum(d == 0.0 for d in diffs),
+            "max_abs": max(diffs, default=0.0),
+        }
     return report
 
 
@@ -102,8 +114,9 @@ def compare(against: str, data: Path, performances: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="pianocoach-features-") as tmp:
         tmp = Path(tmp)
         tree = tmp / "other"
-        subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", "--quiet", str(tree), against],
-                       check=True)
+        subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", "--quiet", str(tree), against], check=True
+        )
         try:
             log.info("rendering %d performances", performances)
             audio = render_sample(data, performances, tmp)
@@ -115,17 +128,23 @@ def compare(against: str, data: Path, performances: int) -> dict:
         finally:
             subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(tree)], check=False)
         seconds = sum(len(np.load(p, mmap_mode="r")) for p in audio) / 44100
-    return {"against": against, "versions": {"this checkout": ours_version, against: theirs_version},
-            "rendered_seconds": round(seconds, 1), **differences(ours, theirs, len(audio))}
+    return {
+        "against": against,
+        "versions": {"this checkout": ours_version, against: theirs_version},
+        "rendered_seconds": round(seconds, 1),
+        **differences(ours, theirs, len(audio)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pianocoach_train.feature_versions",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pianocoach_train.feature_versions", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--against", required=True, help="git revision to compare with (e.g. HEAD~1, a tag)")
     parser.add_argument("--performances", type=int, default=24, help="performances to render (default 24)")
-    parser.add_argument("--data", type=Path,
-                        help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)")
+    parser.add_argument(
+        "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
+    )
     parser.add_argument("--out", type=Path, help="also write the report here (JSON)")
     add_verbose_flag(parser)
     parser.set_defaults(run=_run)

@@ -14,7 +14,9 @@ from pianocoach_train.models.base import Scorer
 from pianocoach_train.plots import pyplot, save_figure
 
 
-def permutation_importance(scorer: Scorer, store: FeatureStore, ids, repeats: int = 3, seed: int = 0) -> dict[str, float]:
+def permutation_importance(
+    scorer: Scorer, store: FeatureStore, ids, repeats: int = 3, seed: int = 0
+) -> dict[str, float]:
     """Drop in test R² when one feature column is shuffled (mean over ``repeats`` shuffles)."""
     x, y = store.vectors_for(ids), store.labels(ids)
     base = r2_mean(y, scorer.predict_vectors(x))

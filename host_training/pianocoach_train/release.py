@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.evaluation import hold_out
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.models import build_scorer
 from pianocoach_train.runs import artifacts_dir, train_run
+from pianocoach_train.train_config import TrainConfig
 
 
 def release_dir(model: str) -> Path:

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 from pianocoach.jsonio import read_json, write_json_atomic
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.models import build_scorer, load_scorer
 from pianocoach_train.models.base import FoldData, Scorer
-from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.paths import REPO_ROOT
+from pianocoach_train.percepiano import PercePiano
+from pianocoach_train.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,9 @@ class TrainConfig:
     def augment_ranges(self):
         from pianocoach.features import AugmentRanges
 
-        return AugmentRanges(self.augment_semitones, self.augment_tempo, self.augment_velocity_scale, self.augment_velocity_offset)
+        return AugmentRanges(
+            self.augment_semitones, self.augment_tempo, self.augment_velocity_scale, self.augment_velocity_offset
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)

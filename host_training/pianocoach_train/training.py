@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.plots import pyplot, save_figure
+from pianocoach_train.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,13 @@ def train_torch(
     ``loss_fn(output, target)`` is a mean over the batch (MSE for the scorers)."""
     rng = seed_everything(config.seed)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history: dict = {"train_loss": [], "val_loss": [], "best_epoch": -1, "best_val_loss": float("inf"), "stopped_early": False}
+    history: dict = {
+        "train_loss": [],
+        "val_loss": [],
+        "best_epoch": -1,
+        "best_val_loss": float("inf"),
+        "stopped_early": False,
+    }
     best_state = copy.deepcopy(net.state_dict())
     start_epoch = 0
     last_path = run_dir / "last.pt"
@@ -62,8 +68,14 @@ def train_torch(
         else:
             log.warning("%s: config changed; starting afresh", last_path)
 
-    epochs = tqdm(range(start_epoch, config.epochs), desc=f"training {config.model}", unit="epoch", disable=not progress,
-                  initial=start_epoch, total=config.epochs)
+    epochs = tqdm(
+        range(start_epoch, config.epochs),
+        desc=f"training {config.model}",
+        unit="epoch",
+        disable=not progress,
+        initial=start_epoch,
+        total=config.epochs,
+    )
     for epoch in epochs:
         if epoch - history["best_epoch"] > config.patience and history["best_epoch"] >= 0:
             history["stopped_early"] = True
@@ -84,9 +96,16 @@ def train_torch(
             best_state = copy.deepcopy(net.state_dict())
         epochs.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{val_loss:.4f}", best=history["best_epoch"])
         save_checkpoint(
-            {"config": config.to_dict(), "model": net.state_dict(), "optimiser": optimiser.state_dict(),
-             "history": history, "best_state": best_state, "epoch": epoch, "rng": rng.bit_generator.state,
-             "torch_rng": torch.get_rng_state()},
+            {
+                "config": config.to_dict(),
+                "model": net.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "history": history,
+                "best_state": best_state,
+                "epoch": epoch,
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+            },
             last_path,
         )
     net.load_state_dict(best_state)
@@ -96,7 +115,9 @@ def train_torch(
     return history
 
 
-def evaluate_loss(net: torch.nn.Module, batches: Iterable[Batch], loss_fn: Callable = torch.nn.functional.mse_loss) -> float:
+def evaluate_loss(
+    net: torch.nn.Module, batches: Iterable[Batch], loss_fn: Callable = torch.nn.functional.mse_loss
+) -> float:
     """Mean loss per example over the batches."""
     net.eval()
     total, count = 0.0, 0

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pianocoach.appliance.driven import DrivenAppliance
 from pianocoach.appliance.config import Config
+from pianocoach.appliance.driven import DrivenAppliance
 from pianocoach.appliance.history import History
 from pianocoach.feedback.check import split_sentences
 from pianocoach.inputs import open_file
@@ -27,9 +27,15 @@ from pianocoach.scoring import BundleScorer, SessionSettings, score_source, writ
 
 def appliance_config(tmp_path, input_file, **overrides):
     settings = {
-        "device.data_dir": str(tmp_path), "input.source": "file", "input.file": str(input_file),
-        "input.realtime": False, "input.silence_stop_s": 2.0, "display.kind": "image", "speech.sink": "file",
-        "button.pin_factory": "mock", "button.led_pin": 27,
+        "device.data_dir": str(tmp_path),
+        "input.source": "file",
+        "input.file": str(input_file),
+        "input.realtime": False,
+        "input.silence_stop_s": 2.0,
+        "display.kind": "image",
+        "speech.sink": "file",
+        "button.pin_factory": "mock",
+        "button.led_pin": 27,
     }
     settings.update(overrides)
     return Config().with_overrides(settings)
@@ -118,8 +124,19 @@ def test_the_next_performance_shows_the_change_and_the_history_command_lists_bot
     app.wait_state("idle")
     second = [f["text"] for f in frames(tmp_path) if f["state"] == "result" and "/100" in f["text"]][1]
     assert "+0 vs last" in second  # the same file twice: no change
-    run = subprocess.run([sys.executable, "-m", "pianocoach.cli", "history", "--json", "--set",
-                          f'history.path="{tmp_path / "history.sqlite"}"'], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pianocoach.cli",
+            "history",
+            "--json",
+            "--set",
+            f'history.path="{tmp_path / "history.sqlite"}"',
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r["id"] for r in rows] == [2, 1] and rows[0]["input"] == "performance.mid"
@@ -174,7 +191,9 @@ def test_no_bundle_shows_the_reason_and_keeps_running(tmp_path, performance, run
 
 @pytest.mark.slow
 def test_a_display_that_cannot_open_falls_back_to_the_terminal(tmp_path, performance, running, capfd):
-    app = running(appliance_config(tmp_path, performance["midi"], **{"display.kind": "ssd1306", "display.i2c_port": 19}))
+    app = running(
+        appliance_config(tmp_path, performance["midi"], **{"display.kind": "ssd1306", "display.i2c_port": 19})
+    )
     assert app.daemon.display.failed and "ssd1306" in app.daemon.display.failed  # no /dev/i2c-19 here
     app.wait_state("idle")
     app.press()
@@ -281,8 +300,9 @@ def test_a_power_cut_during_history_writes_leaves_a_readable_database(tmp_path, 
     result = score_source(open_file(performance["midi"]), BundleScorer(), SessionSettings())
     (tmp_path / "result.json").write_text(json.dumps(result.to_dict()))
     path = tmp_path / "history.sqlite"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(tmp_path / "result.json")], stdout=subprocess.PIPE,
-                              text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(tmp_path / "result.json")], stdout=subprocess.PIPE, text=True
+    )
     assert writer.stdout.readline().strip() == "ready"
     time.sleep(1.5)  # many transactions in flight
     os.kill(writer.pid, signal.SIGKILL)  # the process dies mid-write, as in a power cut
@@ -305,7 +325,12 @@ def test_the_demo_runs_the_appliance_and_leaves_frames_speech_and_history(tmp_pa
 
     left = run_demo(tmp_path / "demo", performance["midi"], realtime=False)
     assert left["states"] == ["idle", "listening", "scoring", "result", "idle"]
-    assert {p.name.split("-", 1)[1] for p in left["frames"]} == {"idle.png", "listening.png", "scoring.png", "result.png"}
+    assert {p.name.split("-", 1)[1] for p in left["frames"]} == {
+        "idle.png",
+        "listening.png",
+        "scoring.png",
+        "result.png",
+    }
     # one WAV per feedback sentence, spoken as each was written
     assert len(left["speech"]) == len(split_sentences(left["result"].feedback)) > 1
     assert all(wav.stat().st_size > 10_000 for wav in left["speech"])
@@ -328,9 +353,9 @@ def test_the_soak_replays_sessions_in_one_process_and_writes_its_report(tmp_path
 
 @pytest.mark.slow
 def test_a_new_bundle_is_loaded_between_performances_never_during_one(tmp_path, performance, running):
+    from bundle_helpers import signed_copy, trust
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from bundle_helpers import signed_copy, trust
     from pianocoach.bundle import DEFAULT_BUNDLE
     from pianocoach.bundle.store import BundleStore
 
@@ -360,32 +385,57 @@ def test_a_new_bundle_is_loaded_between_performances_never_during_one(tmp_path, 
 @pytest.mark.slow
 def test_install_bundle_makes_the_running_appliance_reload(tmp_path, performance):
     """The real thing: `pianocoach run` in its own process, `pianocoach install-bundle` beside it (SIGHUP)."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from bundle_helpers import signed_copy, trust
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
     trust(tmp_path, key)
     cli = [sys.executable, "-m", "pianocoach.cli"]
     data = ["--data-dir", str(tmp_path)]
-    assert subprocess.run(cli + ["install-bundle", str(signed_copy(tmp_path / "b1", key, "release-1"))] + data,
-                          capture_output=True, timeout=300).returncode == 0
+    assert (
+        subprocess.run(
+            cli + ["install-bundle", str(signed_copy(tmp_path / "b1", key, "release-1"))] + data,
+            capture_output=True,
+            timeout=300,
+        ).returncode
+        == 0
+    )
     log = open(tmp_path / "run.log", "w")
-    daemon = subprocess.Popen(cli + ["run", "--display", "terminal", "--input", str(performance["midi"]), "--set",
-                                     "button.pin_factory=\"mock\"", "--set", "speech.engine=\"none\""] + data,
-                              stdout=log, stderr=subprocess.STDOUT)
+    daemon = subprocess.Popen(
+        cli
+        + [
+            "run",
+            "--display",
+            "terminal",
+            "--input",
+            str(performance["midi"]),
+            "--set",
+            'button.pin_factory="mock"',
+            "--set",
+            'speech.engine="none"',
+        ]
+        + data,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.time() + 120
         while not (tmp_path / "pianocoach.pid").exists() or "model release-1" not in (tmp_path / "run.log").read_text():
             assert daemon.poll() is None and time.time() < deadline, (tmp_path / "run.log").read_text()[-2000:]
             time.sleep(0.3)
-        done = subprocess.run(cli + ["install-bundle", str(signed_copy(tmp_path / "b2", key, "release-2"))] + data,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            cli + ["install-bundle", str(signed_copy(tmp_path / "b2", key, "release-2"))] + data,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0 and f"told the appliance (pid {daemon.pid}) to reload" in done.stdout
         # the log line comes first, then the idle screen that names the new bundle
         deadline = time.time() + 120
-        while not all(line in (tmp_path / "run.log").read_text()
-                      for line in ("model bundle release-2 loaded (was release-1)", "model release-2")):
+        while not all(
+            line in (tmp_path / "run.log").read_text()
+            for line in ("model bundle release-2 loaded (was release-1)", "model release-2")
+        ):
             assert daemon.poll() is None and time.time() < deadline, (tmp_path / "run.log").read_text()[-2000:]
             time.sleep(0.3)
     finally:

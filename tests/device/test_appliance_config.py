@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pianocoach.appliance import screens
 from pianocoach.appliance.config import Config, ConfigError, load_config
 from pianocoach.appliance.display import ImageDisplay, Layout, find_font, open_display
-from pianocoach.appliance import screens
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware_config"
@@ -26,15 +26,21 @@ def test_the_documented_default_toml_loads_and_matches_the_built_in_defaults():
     assert config.history_path() == Path("/var/lib/pianocoach/history.sqlite")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[display]\nkindd = 'image'\n", "[display] unknown key 'kindd'"),
-    ("[display]\nkind = 'crt'\n", "[display] kind must be one of ssd1306, st7735, ili9341, image, terminal, not 'crt'"),
-    ("[input]\nsilence_stop_s = 'long'\n", "[input] silence_stop_s must be a number, not 'long'"),
-    ("[button]\npin = 40\n", "[button] pin must be between 0 and 27, not 40"),
-    ("[input]\nrealtime = 1\n", "[input] realtime must be true or false, not 1"),
-    ("[speaker]\nrate = 1\n", "unknown section [speaker]"),
-    ("[display\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[display]\nkindd = 'image'\n", "[display] unknown key 'kindd'"),
+        (
+            "[display]\nkind = 'crt'\n",
+            "[display] kind must be one of ssd1306, st7735, ili9341, image, terminal, not 'crt'",
+        ),
+        ("[input]\nsilence_stop_s = 'long'\n", "[input] silence_stop_s must be a number, not 'long'"),
+        ("[button]\npin = 40\n", "[button] pin must be between 0 and 27, not 40"),
+        ("[input]\nrealtime = 1\n", "[input] realtime must be true or false, not 1"),
+        ("[speaker]\nrate = 1\n", "unknown section [speaker]"),
+        ("[display\n", "not valid TOML"),
+    ],
+)
 def test_a_bad_key_or_value_stops_with_a_message_naming_the_file_and_key(tmp_path, text, message):
     path = tmp_path / "config.toml"
     path.write_text(text)
@@ -44,8 +50,9 @@ def test_a_bad_key_or_value_stops_with_a_message_naming_the_file_and_key(tmp_pat
 
 
 def test_overrides_are_typed_and_checked_like_the_file():
-    config = Config().with_overrides(["display.kind=image", "input.silence_stop_s=4", "input.realtime=false",
-                                      'device.data_dir="/tmp/pc"'])
+    config = Config().with_overrides(
+        ["display.kind=image", "input.silence_stop_s=4", "input.realtime=false", 'device.data_dir="/tmp/pc"']
+    )
     assert (config.display.kind, config.input.silence_stop_s, config.input.realtime) == ("image", 4.0, False)
     assert config.image_dir() == Path("/tmp/pc/frames")
     with pytest.raises(ConfigError, match="--set button pin must be a whole number"):
@@ -57,7 +64,9 @@ def test_overrides_are_typed_and_checked_like_the_file():
 def test_the_run_command_refuses_a_bad_config_in_one_line(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text("[display]\nkind = 'crt'\n")
-    run = subprocess.run([sys.executable, "-m", "pianocoach.cli", "run", "--config", str(path)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pianocoach.cli", "run", "--config", str(path)], capture_output=True, text=True
+    )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1].startswith(f"pianocoach: error: {path}: [display] kind must be one of")
 
@@ -79,7 +88,9 @@ def test_systemd_analyze_verifies_the_unit(tmp_path):
     text = (FIRMWARE / "pianocoach.service").read_text()
     local = Path(sys.executable).parent / "pianocoach"
     (tmp_path / "pianocoach.service").write_text(text.replace("/opt/pianocoach/venv/bin/pianocoach", str(local)))
-    run = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "pianocoach.service")], capture_output=True, text=True)
+    run = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "pianocoach.service")], capture_output=True, text=True
+    )
     complaints = [line for line in (run.stdout + run.stderr).splitlines() if "pianocoach.service" in line]
     assert run.returncode == 0 and not complaints, complaints
 
@@ -88,8 +99,15 @@ def test_the_install_script_is_valid_bash_and_names_what_the_issue_asks_for():
     script = FIRMWARE / "install.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     text = script.read_text()
-    for needed in ("apt-get install -y --no-install-recommends", "espeak-ng", "python3 -m venv", "device[pi]",
-                   "llama-cpp-python", "systemctl enable --now pianocoach.service", "bundles/current"):
+    for needed in (
+        "apt-get install -y --no-install-recommends",
+        "espeak-ng",
+        "python3 -m venv",
+        "device[pi]",
+        "llama-cpp-python",
+        "systemctl enable --now pianocoach.service",
+        "bundles/current",
+    ):
         assert needed in text
     help_text = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True).stdout
     assert "--with-llm" in help_text
@@ -134,7 +152,9 @@ def test_the_image_display_goes_through_luma_and_writes_png_frames(tmp_path):
 
 
 def test_an_spi_display_that_is_not_there_falls_back_to_the_terminal(tmp_path):
-    config = Config().with_overrides(["display.kind=st7735", "display.spi_port=7", "display.width=160", "display.height=128"])
+    config = Config().with_overrides(
+        ["display.kind=st7735", "display.spi_port=7", "display.width=160", "display.height=128"]
+    )
     display = open_display(config.display, "en", tmp_path)
     assert display.failed and "st7735" in display.failed
     assert type(display.display).__name__ == "TerminalDisplay"
@@ -158,8 +178,9 @@ def test_speaking_returns_at_once_and_the_worker_writes_the_wav(tmp_path):
 def test_a_piper_voice_that_is_missing_falls_back_to_espeak(tmp_path, caplog):
     from pianocoach.appliance.speech import open_speaker
 
-    config = Config().with_overrides(["speech.engine=piper", f'speech.piper_voice="{tmp_path / "voice.onnx"}"',
-                                      "speech.sink=file"])
+    config = Config().with_overrides(
+        ["speech.engine=piper", f'speech.piper_voice="{tmp_path / "voice.onnx"}"', "speech.sink=file"]
+    )
     speaker = open_speaker(config.speech, tmp_path)
     try:
         assert speaker.synthesizer.name == "espeak-ng"

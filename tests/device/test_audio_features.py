@@ -28,7 +28,7 @@ def stream(audio: np.ndarray, rate: int, chunks: list[int]) -> list:
     out = []
     while start < len(audio):
         size = chunks[k % len(chunks)]
-        out += features.feed(audio[start:start + size], rate)
+        out += features.feed(audio[start : start + size], rate)
         start, k = start + size, k + 1
     return out + features.finish()
 
@@ -37,7 +37,11 @@ def test_a_block_is_100_frames_of_64_mel_bands_and_the_settings_are_hashed():
     assert frames_per_block() == 100 and block_samples() == 44100  # 2 s at 22,050 Hz
     blocks = performance_features(tone(440, 6.0), RATE)
     batch = stack_blocks(blocks)
-    assert batch["mel"].shape == (3, 1, 64, 100) and batch["contour"].shape == (3, 3, 100) and batch["rhythm"].shape == (3, 2)
+    assert (
+        batch["mel"].shape == (3, 1, 64, 100)
+        and batch["contour"].shape == (3, 3, 100)
+        and batch["rhythm"].shape == (3, 2)
+    )
     settings = DEFAULT_SETTINGS.to_dict()
     assert {"capture_rate", "mel_hop", "mel_bands", "pyin_resolution", "tempo_context_blocks"} <= set(settings)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from midi_helpers import steady_scale
+
 from pianocoach.features import (
     AugmentRanges,
     NoteTable,
@@ -56,6 +56,14 @@ def test_random_augment_is_seeded_and_within_ranges(scale):
 def test_tempo_change_leaves_dynamics_and_pitch_unchanged(scale):
     before = compute_descriptors(scale)
     after = compute_descriptors(scale_tempo(scale, 0.8))
-    for name in ("velocity_mean", "velocity_std", "velocity_range", "pitch_mean", "pitch_range", "articulation_ratio", "pedal_ratio"):
+    for name in (
+        "velocity_mean",
+        "velocity_std",
+        "velocity_range",
+        "pitch_mean",
+        "pitch_range",
+        "articulation_ratio",
+        "pedal_ratio",
+    ):
         assert after[name] == pytest.approx(before[name]), name
     assert after["duration_s"] == pytest.approx(before["duration_s"] / 0.8)

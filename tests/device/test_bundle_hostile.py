@@ -23,9 +23,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from bundle_helpers import pack, resign, signed_copy, trust
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bundle_helpers import pack, resign, signed_copy, trust
 from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
 from pianocoach.bundle.archive import MAX_MEMBERS
 from pianocoach.bundle.onnx_refs import external_references
@@ -54,8 +54,9 @@ def device(tmp_path, installed):
     keys_dir = trust(tmp_path, KEY)
     store = BundleStore(data / "bundles")
     first = type("First", (), {"folder": store.root / store.current()})
-    return type("Device", (), {"data": data, "store": store, "key": KEY, "first": first, "tmp": tmp_path,
-                               "keys_dir": keys_dir})
+    return type(
+        "Device", (), {"data": data, "store": store, "key": KEY, "first": first, "tmp": tmp_path, "keys_dir": keys_dir}
+    )
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -65,8 +66,13 @@ def tree(root: Path) -> dict[str, str]:
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             info = path.lstat()
-            found[str(path.relative_to(root))] = (f"-> {os.readlink(path)}" if stat.S_ISLNK(info.st_mode)
-                                                  else "dir" if stat.S_ISDIR(info.st_mode) else str(info.st_size))
+            found[str(path.relative_to(root))] = (
+                f"-> {os.readlink(path)}"
+                if stat.S_ISLNK(info.st_mode)
+                else "dir"
+                if stat.S_ISDIR(info.st_mode)
+                else str(info.st_size)
+            )
     return found
 
 
@@ -90,7 +96,9 @@ def a_bundle(device, name: str = "release-2") -> Path:
     return signed_copy(device.tmp / "work" / name, device.key, name)
 
 
-def member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, **fields) -> tuple[tarfile.TarInfo, bytes | None]:
+def member(
+    name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, **fields
+) -> tuple[tarfile.TarInfo, bytes | None]:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.size = len(data) if kind in (tarfile.REGTYPE, tarfile.AREGTYPE) else 0
@@ -118,43 +126,60 @@ def test_a_link_that_would_plant_a_trusted_key_is_refused_and_nothing_is_written
     (the shape of the CVE-2025-4517 proof of concept), and one outside the data folder."""
     bundle = a_bundle(device)
     outside = os.path.relpath(device.tmp / "outside", device.store.root)
-    tar = raw_tar(device.tmp / "evil.tar", [
-        member("keys", kind=tarfile.SYMTYPE, linkname=os.path.relpath(device.keys_dir, device.store.root)),
-        member("keys/rogue.pub", b"-----BEGIN PUBLIC KEY-----\n"),
-        member("out", kind=tarfile.SYMTYPE, linkname=outside),
-        member("out/planted.txt", b"x"),
-        *bundle_members(bundle)])
+    tar = raw_tar(
+        device.tmp / "evil.tar",
+        [
+            member("keys", kind=tarfile.SYMTYPE, linkname=os.path.relpath(device.keys_dir, device.store.root)),
+            member("keys/rogue.pub", b"-----BEGIN PUBLIC KEY-----\n"),
+            member("out", kind=tarfile.SYMTYPE, linkname=outside),
+            member("out/planted.txt", b"x"),
+            *bundle_members(bundle),
+        ],
+    )
     refused(device, tar, "keys is a symbolic link: a bundle holds regular files only")
     assert not (device.keys_dir / "rogue.pub").exists() and not (device.tmp / "outside").exists()
 
 
-@pytest.mark.parametrize("name, match", [
-    ("../escape.txt", "not a plain relative path"),
-    ("/tmp/absolute.txt", "an absolute path"),
-    ("models/../../escape.txt", "not a plain relative path"),
-    (".hidden", "not a plain relative path"),
-    ("models\\x.onnx", "not a plain relative path"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("../escape.txt", "not a plain relative path"),
+        ("/tmp/absolute.txt", "an absolute path"),
+        ("models/../../escape.txt", "not a plain relative path"),
+        (".hidden", "not a plain relative path"),
+        ("models\\x.onnx", "not a plain relative path"),
+    ],
+)
 def test_unsafe_member_names_are_refused(device, name, match):
     tar = raw_tar(device.tmp / "names.tar", [member(name, b"x"), *bundle_members(a_bundle(device))])
     refused(device, tar, match)
 
 
-@pytest.mark.parametrize("kind, what", [
-    (tarfile.LNKTYPE, "a hard link"), (tarfile.CHRTYPE, "a character device"), (tarfile.BLKTYPE, "a block device"),
-    (tarfile.FIFOTYPE, "a FIFO"), (tarfile.GNUTYPE_SPARSE, "a sparse file"),
-])
+@pytest.mark.parametrize(
+    "kind, what",
+    [
+        (tarfile.LNKTYPE, "a hard link"),
+        (tarfile.CHRTYPE, "a character device"),
+        (tarfile.BLKTYPE, "a block device"),
+        (tarfile.FIFOTYPE, "a FIFO"),
+        (tarfile.GNUTYPE_SPARSE, "a sparse file"),
+    ],
+)
 def test_links_devices_fifos_and_sparse_members_are_refused(device, kind, what):
-    tar = raw_tar(device.tmp / "kinds.tar", [*bundle_members(a_bundle(device)), member("models/odd", kind=kind,
-                                                                                       linkname="manifest.json")],
-                  fmt=tarfile.GNU_FORMAT)
+    tar = raw_tar(
+        device.tmp / "kinds.tar",
+        [*bundle_members(a_bundle(device)), member("models/odd", kind=kind, linkname="manifest.json")],
+        fmt=tarfile.GNU_FORMAT,
+    )
     refused(device, tar, f"models/odd is {what}")
 
 
 def test_a_pax_sparse_member_is_refused(device):
     info, data = member("models/sparse.bin", b"\0" * 512)
     info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "models/sparse.bin"}
-    refused(device, raw_tar(device.tmp / "sparse.tar", [*bundle_members(a_bundle(device)), (info, data)]), "a sparse file")
+    refused(
+        device, raw_tar(device.tmp / "sparse.tar", [*bundle_members(a_bundle(device)), (info, data)]), "a sparse file"
+    )
 
 
 def test_a_member_twice_is_refused(device):
@@ -180,11 +205,14 @@ def test_compressed_archives_are_refused_before_reading_them(device, compress, k
     refused(device, target, f"a {kind}-compressed archive: bundles are plain .tar files")
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"", "an empty file, not a bundle archive"),
-    (b"hello, not a tar\n" * 3, "not a tar archive"),
-    (os.urandom(4096), "not a tar archive (bad header checksum)"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", "an empty file, not a bundle archive"),
+        (b"hello, not a tar\n" * 3, "not a tar archive"),
+        (os.urandom(4096), "not a tar archive (bad header checksum)"),
+    ],
+)
 def test_files_that_are_not_archives_get_one_line(device, content, match):
     target = device.tmp / "not-a-bundle.tar"
     target.write_bytes(content)
@@ -241,11 +269,14 @@ def test_an_unsigned_bundle_is_refused_before_anything_is_written(device):
     refused(device, pack(bundle, device.tmp / "unsigned.tar"), "missing signature.json (the bundle is not signed)")
 
 
-@pytest.mark.parametrize("fault, match", [
-    ("untrusted", "which this device does not trust"),
-    ("altered", "signature does not match manifest.json"),
-    ("garbage", "signature file is malformed"),
-])
+@pytest.mark.parametrize(
+    "fault, match",
+    [
+        ("untrusted", "which this device does not trust"),
+        ("altered", "signature does not match manifest.json"),
+        ("garbage", "signature file is malformed"),
+    ],
+)
 def test_a_bad_signature_stops_at_once(device, fault, match):
     bundle = a_bundle(device)
     if fault == "untrusted":
@@ -261,15 +292,18 @@ def test_a_bad_signature_stops_at_once(device, fault, match):
     assert "sha256" not in message and "ONNX" not in message
 
 
-@pytest.mark.parametrize("changes, match", [
-    ({"bundle_id": ".staging-1-2"}, "is not a plain name"),
-    ({"bundle_id": "../../x"}, "is not a plain name"),
-    ({"bundle_id": ""}, "is not a plain name"),
-    ({"files": {"/etc/passwd": {"sha256": "0" * 64, "size": 1}}}, "an absolute path"),
-    ({"files": {"models/../../x": {"sha256": "0" * 64, "size": 1}}}, "not a plain relative path"),
-    ({"files": {"models/x.onnx": {"sha256": "not-hex", "size": 1}}}, "not 64 lowercase hex digits"),
-    ({"files": {"models/x.onnx": {"sha256": "0" * 64, "size": -5}}}, "size -5 outside"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"bundle_id": ".staging-1-2"}, "is not a plain name"),
+        ({"bundle_id": "../../x"}, "is not a plain name"),
+        ({"bundle_id": ""}, "is not a plain name"),
+        ({"files": {"/etc/passwd": {"sha256": "0" * 64, "size": 1}}}, "an absolute path"),
+        ({"files": {"models/../../x": {"sha256": "0" * 64, "size": 1}}}, "not a plain relative path"),
+        ({"files": {"models/x.onnx": {"sha256": "not-hex", "size": 1}}}, "not 64 lowercase hex digits"),
+        ({"files": {"models/x.onnx": {"sha256": "0" * 64, "size": -5}}}, "size -5 outside"),
+    ],
+)
 def test_a_signed_manifest_with_unsafe_ids_or_names_is_refused(device, changes, match):
     bundle = resign(a_bundle(device), device.key, **changes)
     refused(device, pack(bundle, device.tmp / "unsafe.tar"), match)
@@ -322,6 +356,7 @@ def test_an_installed_bundle_changed_into_a_link_fails_verification(device):
 def with_external_tensor(model: bytes, location: str) -> bytes:
     """The model's bytes with one more graph initializer that keeps its data in ``location``: protobuf
     merges a repeated ``graph`` field into the first, so appending is enough (no onnx package needed)."""
+
     def field(number: int, payload: bytes) -> bytes:
         return varint(number << 3 | 2) + varint(len(payload)) + payload
 
@@ -334,8 +369,16 @@ def with_external_tensor(model: bytes, location: str) -> bytes:
                 return bytes(out)
 
     entry = field(1, b"location") + field(2, location.encode())
-    tensor = varint(1 << 3) + varint(1) + varint(2 << 3) + varint(1) + field(8, b"stolen") + field(13, entry) \
-        + varint(14 << 3) + varint(1)
+    tensor = (
+        varint(1 << 3)
+        + varint(1)
+        + varint(2 << 3)
+        + varint(1)
+        + field(8, b"stolen")
+        + field(13, entry)
+        + varint(14 << 3)
+        + varint(1)
+    )
     return model + field(7, field(5, tensor))
 
 
@@ -349,8 +392,10 @@ def test_a_signed_model_that_refers_to_external_data_is_refused_before_onnx_runt
     manifest = json.loads((bundle / "manifest.json").read_text())
     import hashlib
 
-    manifest["files"]["models/midi_scorer.onnx"] = {"sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
-                                                     "size": model.stat().st_size}
+    manifest["files"]["models/midi_scorer.onnx"] = {
+        "sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "size": model.stat().st_size,
+    }
     resign(bundle, device.key, files=manifest["files"])
     refused(device, pack(bundle, device.tmp / "external.tar"), "refers to external data")
 
@@ -361,7 +406,9 @@ def test_a_malformed_key_is_skipped_and_the_others_still_work(device, caplog):
     (device.keys_dir / "empty.pub").write_bytes(b"")
     keys = device_keys()
     assert "test-release" in {k.name for k in keys} and "untrusted key file" in caplog.text
-    assert device.store.install(pack(a_bundle(device), device.tmp / "ok.tar"), health_check=False).bundle_id == "release-2"
+    assert (
+        device.store.install(pack(a_bundle(device), device.tmp / "ok.tar"), health_check=False).bundle_id == "release-2"
+    )
 
 
 def test_a_trust_folder_others_may_write_is_not_trusted(device, caplog):
@@ -387,12 +434,20 @@ def test_the_marker_file_distrusts_the_packaged_development_key(device):
 def test_a_refusal_from_the_command_line_is_one_line(device):
     target = device.tmp / "bundle.tar.gz"
     target.write_bytes(gzip.compress(pack(a_bundle(device), device.tmp / "p.tar").read_bytes()))
-    run = subprocess.run([sys.executable, "-I", "-m", "pianocoach.cli", "install-bundle", str(target), "--data-dir",
-                          str(device.data)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-I", "-m", "pianocoach.cli", "install-bundle", str(target), "--data-dir", str(device.data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     assert run.stderr.startswith(f"pianocoach: error: {target}: refused: a gzip-compressed archive")
-    verify = subprocess.run([sys.executable, "-I", "-m", "pianocoach.cli", "verify-bundle", str(target)],
-                            capture_output=True, text=True, timeout=120)
+    verify = subprocess.run(
+        [sys.executable, "-I", "-m", "pianocoach.cli", "verify-bundle", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert verify.returncode == 1 and "gzip-compressed" in verify.stdout and verify.stdout.count("\n") == 1
 
 
@@ -421,15 +476,21 @@ def test_score_and_the_reader_trust_the_device_keys_not_only_the_packaged_ones(d
     image = tmp_path / "char.png"
     Image.new("L", (96, 96), 255).save(image)
     cli = [sys.executable, "-I", "-m", "pianocoach.cli"]
-    score = subprocess.run(cli + ["score", "--json", "--bundle", str(bundle), str(clip)], capture_output=True,
-                           text=True, timeout=180)
+    score = subprocess.run(
+        cli + ["score", "--json", "--bundle", str(bundle), str(clip)], capture_output=True, text=True, timeout=180
+    )
     assert score.returncode == 0 and json.loads(score.stdout)["bundle_id"] == "release-2", score.stderr
-    read = subprocess.run(cli + ["jianzipu", "read", "--json", "--bundle", str(bundle), str(image)], capture_output=True,
-                          text=True, timeout=180)
+    read = subprocess.run(
+        cli + ["jianzipu", "read", "--json", "--bundle", str(bundle), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert read.returncode == 0 and "confidence" in json.loads(read.stdout), read.stderr
     (device.keys_dir / "test-release.pub").unlink()
-    refused_run = subprocess.run(cli + ["score", "--json", "--bundle", str(bundle), str(clip)], capture_output=True,
-                                 text=True, timeout=180)
+    refused_run = subprocess.run(
+        cli + ["score", "--json", "--bundle", str(bundle), str(clip)], capture_output=True, text=True, timeout=180
+    )
     assert refused_run.returncode == 2 and "which this device does not trust" in refused_run.stderr
     assert refused_run.stderr.count("\n") == 1
 
@@ -459,10 +520,13 @@ def test_extended_headers_are_capped_in_total(device):
     refused(device, raw_tar(device.tmp / "many-pax.tar", members), "more than 262144 bytes of extended tar headers")
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("pax-size", "9" * 5000, "a malformed PAX size at byte 0"),
-    ("signature", "[" * 4000, "signature file is malformed (RecursionError)"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("pax-size", "9" * 5000, "a malformed PAX size at byte 0"),
+        ("signature", "[" * 4000, "signature file is malformed (RecursionError)"),
+    ],
+)
 def test_numbers_and_nesting_past_python_limits_get_one_line(device, field, value, match):
     bundle = a_bundle(device)
     if field == "signature":

@@ -14,14 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from bundle_helpers import pack, resign, signed_copy, trust
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pianocoach.appliance.config import Config
-from bundle_helpers import pack, resign, signed_copy, trust
 from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
 from pianocoach.bundle.store import LOCK, STEPS, BundleStore, InstallError
 from pianocoach.bundle.trust import device_keys
-
 
 pytestmark = pytest.mark.slow  # every test here installs bundles with health checks (7-22 s each)
 
@@ -79,12 +78,15 @@ def test_old_bundles_are_pruned_but_current_and_previous_kept(device):
     assert not (device.store.root / device.first.folder.name).exists()
 
 
-@pytest.mark.parametrize("fault, message", [
-    ("tampered", "sha256 differs from the manifest"),
-    ("untrusted", "signed by key"),
-    ("newer_schema", "manifest schema 99 is newer than this device reads"),
-    ("truncated", "not a complete bundle archive"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ("tampered", "sha256 differs from the manifest"),
+        ("untrusted", "signed by key"),
+        ("newer_schema", "manifest schema 99 is newer than this device reads"),
+        ("truncated", "not a complete bundle archive"),
+    ],
+)
 def test_a_bad_bundle_is_refused_and_the_old_one_stays(device, fault, message):
     bundle = a_new_bundle(device)
     if fault == "tampered":
@@ -119,8 +121,13 @@ def test_a_full_disk(device, tmp_path):
     """A real full disk: the store on a 12 MB tmpfs that holds one bundle (9.1 MB) but not two."""
     small = tmp_path / "small"
     small.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(small)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(small)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root): the full-disk-while-unpacking case is not run")
     try:
         store = BundleStore(small / "bundles", device_keys())
@@ -144,8 +151,15 @@ def test_two_installs_at_once(device):
     assert_old_bundle_current(device)
     # two real installer processes started together: one installs, the other is told to wait
     bundles = [a_new_bundle(device, f"race-{n}") for n in (1, 2)]
-    runs = [subprocess.Popen([sys.executable, "-m", "pianocoach.cli", "install-bundle", str(b), "--data-dir", str(device.data)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for b in bundles]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pianocoach.cli", "install-bundle", str(b), "--data-dir", str(device.data)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for b in bundles
+    ]
     outcomes = [(run.wait(timeout=300), run.stderr.read()) for run in runs]
     codes = sorted(code for code, _ in outcomes)
     assert codes == [0, 2], outcomes
@@ -157,8 +171,13 @@ def test_two_installs_at_once(device):
 def test_the_installer_killed_at_each_step_leaves_a_working_device(device, step):
     bundle = a_new_bundle(device)
     env = {**os.environ, "PIANOCOACH_INSTALL_KILL_AT": step}
-    run = subprocess.run([sys.executable, "-m", "pianocoach.cli", "install-bundle", str(bundle), "--data-dir", str(device.data)],
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "pianocoach.cli", "install-bundle", str(bundle), "--data-dir", str(device.data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == -9  # SIGKILL
     current = device.store.current()
     assert current in (device.first.folder.name, "release-2")
@@ -169,5 +188,6 @@ def test_the_installer_killed_at_each_step_leaves_a_working_device(device, step)
     assert again.bundle_id == "release-3" and device.store.current() == "release-3"
     names = {p.name for p in device.store.root.iterdir()}
     assert not [n for n in names if n.startswith(".staging-") or n == ".current.tmp"]
-    assert set(device.store.record()["installed"]) == {n for n in names if (device.store.root / n).is_dir()
-                                                         and not n.startswith(".") and n != "current"}
+    assert set(device.store.record()["installed"]) == {
+        n for n in names if (device.store.root / n).is_dir() and not n.startswith(".") and n != "current"
+    }

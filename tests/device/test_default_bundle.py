@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import onnxruntime as ort
 import pytest
-
 from midi_helpers import steady_scale, write_midi
+
 from pianocoach.bundle import DEFAULT_BUNDLE, Manifest, verify_bundle
 from pianocoach.features import DEFAULT_SETTINGS, feature_vector, read_midi
 
@@ -41,7 +41,9 @@ def test_the_default_bundle_scores_microphone_input_with_an_audio_model_as_measu
     assert manifest.audio_path["mode"] in ("audio_model", "fusion")
     assert set(manifest.audio_path["measured"]) >= {"audio_model", "fusion", "transcription"}
     if manifest.audio_path["mode"] == "fusion":
-        assert notes is not None and audio.provenance["test_soundfont"] not in notes.provenance["train_soundfont"].split(",")
+        assert notes is not None and audio.provenance["test_soundfont"] not in notes.provenance[
+            "train_soundfont"
+        ].split(",")
     scorer = BundleScorer()
     assert scorer.audio_path.uses_audio_model and not scorer.audio_is_provisional()
 
@@ -61,7 +63,11 @@ def test_the_cli_refuses_a_copy_with_one_changed_byte(tmp_path):
     data = bytearray(model.read_bytes())
     data[100] ^= 0xFF
     model.write_bytes(bytes(data))
-    run = subprocess.run([sys.executable, "-m", "pianocoach.cli", "verify-bundle", str(copy)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pianocoach.cli", "verify-bundle", str(copy)], capture_output=True, text=True
+    )
     assert run.returncode == 1
-    assert run.stdout.splitlines() == [f"{copy}: models/midi_scorer.onnx: sha256 differs from the manifest (changed or corrupted)"]
+    assert run.stdout.splitlines() == [
+        f"{copy}: models/midi_scorer.onnx: sha256 differs from the manifest (changed or corrupted)"
+    ]
     assert "REFUSED (1 problem)" in run.stderr

@@ -1,11 +1,21 @@
 import numpy as np
 import pytest
-
 from midi_helpers import steady_scale, write_midi
+
 from pianocoach.features import DESCRIPTOR_NAMES, NoteTable, compute_descriptors, read_midi, scale_velocity, transpose
 
-TIMING = ["tempo_ioi_bpm", "tempo_ioi_cv", "tempo_beat_bpm", "tempo_beat_cv", "onset_deviation_ms",
-          "chord_asynchrony_ms", "articulation_ratio", "legato_overlap_ms", "note_density_per_s", "duration_s"]
+TIMING = [
+    "tempo_ioi_bpm",
+    "tempo_ioi_cv",
+    "tempo_beat_bpm",
+    "tempo_beat_cv",
+    "onset_deviation_ms",
+    "chord_asynchrony_ms",
+    "articulation_ratio",
+    "legato_overlap_ms",
+    "note_density_per_s",
+    "duration_s",
+]
 VELOCITY = ["velocity_mean", "velocity_std", "velocity_range", "velocity_local_variation"]
 
 
@@ -138,7 +148,9 @@ def test_pedal_sustain_blur_and_soft_pedal():
     dry = compute_descriptors(NoteTable.from_notes(notes))
     # pedal held 0.1-2.9 s: notes released under it sound until 2.9 s; half-pedal 3.0-4.0 s; soft pedal 0-2.85 s
     pedal = [(0.1, 127), (2.9, 0), (3.0, 40), (4.0, 0)]
-    wet = compute_descriptors(NoteTable.from_notes(notes, pedal_events=pedal, soft_pedal_events=[(0.0, 127), (2.85, 0)]))
+    wet = compute_descriptors(
+        NoteTable.from_notes(notes, pedal_events=pedal, soft_pedal_events=[(0.0, 127), (2.85, 0)])
+    )
     assert dry["pedal_sustain_ms"] == 0.0 and dry["blur_fraction"] == 0.0
     assert wet["pedal_sustain_ms"] > 500 and wet["blur_fraction"] > 0.3
     assert wet["sounding_polyphony_mean"] > dry["sounding_polyphony_mean"] == pytest.approx(1.0)

@@ -2,10 +2,10 @@ import subprocess
 import sys
 
 import pytest
-
-import pianocoach
 from error_tree import INTERNAL, exception_classes
 from midi_helpers import write_midi
+
+import pianocoach
 from pianocoach.errors import InputFileError, InvalidNotesError, MidiFileError, NoNotesError, PianoCoachError
 from pianocoach.features import NoteTable, read_midi
 
@@ -74,7 +74,9 @@ def test_invalid_live_notes(notes, problem):
 def test_cli_prints_one_line_not_a_traceback(tmp_path):
     path = tmp_path / "broken.mid"
     path.write_bytes(b"not midi at all")
-    run = subprocess.run([sys.executable, "-m", "pianocoach.cli", "features", str(path)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pianocoach.cli", "features", str(path)], capture_output=True, text=True
+    )
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr

@@ -3,7 +3,11 @@
 from pianocoach.feedback.templates import feedback_text, tier
 from pianocoach.rating_scales import HIGH, LOW, MID, SCALE_NAMES, SCALES, overall_mark
 
-MEASURES = {"tempo_variation_pct": {"value": 23.0}, "pedal_down_pct": {"value": 81.0}, "dynamic_range_db": {"value": 14.0}}
+MEASURES = {
+    "tempo_variation_pct": {"value": 23.0},
+    "pedal_down_pct": {"value": 81.0},
+    "dynamic_range_db": {"value": 14.0},
+}
 
 
 def at(end: str) -> dict[str, float]:

@@ -23,8 +23,10 @@ from pianocoach.feedback.prompt import FeedbackRequest, facts_text, prompt_messa
 from pianocoach.feedback.writer import FeedbackWriter, template_feedback
 from pianocoach.rating_scales import HIGH, LOW, MID, SCALE_NAMES, SCALES, overall_mark
 
-MEASURES = {"tempo_variation_pct": {"value": 18.0, "unit": "%", "label_en": "tempo variation", "label_zh": "速度波动"},
-            "pedal_down_pct": {"value": 75.0, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"}}
+MEASURES = {
+    "tempo_variation_pct": {"value": 18.0, "unit": "%", "label_en": "tempo variation", "label_zh": "速度波动"},
+    "pedal_down_pct": {"value": 75.0, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"},
+}
 
 
 def request(pedal_clean: bool = False, language: str = "en", word_limit: int = 45) -> FeedbackRequest:
@@ -104,14 +106,17 @@ def test_the_prompt_carries_every_scale_the_mark_and_the_measurements_in_both_la
     assert "踏板清晰度: 7.0 (1 清晰, 7 模糊; 较好：清晰)" in user["content"] and "速度波动: 18 %" in user["content"]
 
 
-@pytest.mark.parametrize("text, aspects", [
-    ("Your pedal was clear, but the tempo rushed.", {"pedal", "timing"}),
-    ("Round off the loudest notes and let the melody sing.", {"dynamics", "tone"}),
-    ("踏板要更干净，节奏再稳一些。", {"pedal", "timing"}),
-    ("셈여림의 변화가 뚜렷하고 페달 사용이 적어 건조하다", {"dynamics", "pedal"}),
-    ("아티큘레이션이 짧고 감정 표현이 부족하다", {"articulation", "emotion"}),
-    ("A lovely performance.", set()),
-])
+@pytest.mark.parametrize(
+    "text, aspects",
+    [
+        ("Your pedal was clear, but the tempo rushed.", {"pedal", "timing"}),
+        ("Round off the loudest notes and let the melody sing.", {"dynamics", "tone"}),
+        ("踏板要更干净，节奏再稳一些。", {"pedal", "timing"}),
+        ("셈여림의 변화가 뚜렷하고 페달 사용이 적어 건조하다", {"dynamics", "pedal"}),
+        ("아티큘레이션이 짧고 감정 표현이 부족하다", {"articulation", "emotion"}),
+        ("A lovely performance.", set()),
+    ],
+)
 def test_the_aspect_tagger_reads_english_chinese_and_korean(text, aspects):
     assert tag_aspects(text) == aspects
 
@@ -144,7 +149,9 @@ def test_the_template_text_always_passes_the_check():
 
 # -- the writer ------------------------------------------------------------------------------------
 def test_the_model_text_streams_sentence_by_sentence_and_the_first_arrives_before_the_end(serve):
-    server = serve(["Your timing ", "was steady, ", "well done. ", "Clear the pedal ", "with each harmony. "], delay_s=0.25)
+    server = serve(
+        ["Your timing ", "was steady, ", "well done. ", "Clear the pedal ", "with each harmony. "], delay_s=0.25
+    )
     seen = []
     feedback = remote_writer(server).write(request(), on_sentence=lambda s: seen.append((time.perf_counter(), s)))
     done = time.perf_counter()

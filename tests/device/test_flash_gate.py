@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from bundle_helpers import pack, signed_copy, trust
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bundle_helpers import pack, signed_copy, trust
 from pianocoach.appliance import flash_gate
 from pianocoach.appliance.flash_gate import NAME_PATTERN, main
 from pianocoach.bundle.signing import TrustedKey, key_id, public_key_pem
@@ -62,7 +62,11 @@ class Device:
         """Everything under the data folder (names, link targets), to show a refusal changed nothing."""
         found = []
         for path in sorted(self.data.rglob("*")):
-            kind = f"-> {os.readlink(path)}" if path.is_symlink() else ("dir" if path.is_dir() else str(path.stat().st_size))
+            kind = (
+                f"-> {os.readlink(path)}"
+                if path.is_symlink()
+                else ("dir" if path.is_dir() else str(path.stat().st_size))
+            )
             found.append((str(path.relative_to(self.data)), kind))
         return found
 
@@ -117,9 +121,17 @@ def status(device: Device) -> dict:
 # -- what it accepts ---------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_install_status_rollback_through_the_gate(device):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n"
-                                "signal.signal(signal.SIGHUP, lambda *a: sys.exit(7))\nprint('ready', flush=True)\n"
-                                "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    sleeper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time\n"
+            "signal.signal(signal.SIGHUP, lambda *a: sys.exit(7))\nprint('ready', flush=True)\n"
+            "time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert sleeper.stdout.readline().strip() == "ready"
         (device.data / "pianocoach.pid").write_text(f"{sleeper.pid}\n")
@@ -133,8 +145,12 @@ def test_install_status_rollback_through_the_gate(device):
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
-    assert status(device) == {"root": str(device.data / "bundles"), "current": "release-1", "bundle_id": "release-1",
-                              "installed": ["release-1"]}
+    assert status(device) == {
+        "root": str(device.data / "bundles"),
+        "current": "release-1",
+        "bundle_id": "release-1",
+        "installed": ["release-1"],
+    }
 
     code, out, err = device.run("install", device.stage("release-2", name="bundle-0123456789ab.tar"))
     assert code == 0 and "installed release-2 as release-2 (previous: release-1)" in out, err
@@ -180,9 +196,23 @@ REFUSED_ARGUMENTS = [
 ]
 
 REFUSED_NAMES = [
-    "../release-9.tar", "/tmp/release-9.tar", "sub/release-9.tar", "./release-9.tar", "release-9.tgz",
-    "release-9.tar.part", "release-9", ".release-9.tar", "-release-9.tar", "release 9.tar", "release-9.tar\n",
-    "release-9.tar/", "..tar", "x" * 102 + ".tar", "r\u00e9lease.tar", "release-9.TAR", "",
+    "../release-9.tar",
+    "/tmp/release-9.tar",
+    "sub/release-9.tar",
+    "./release-9.tar",
+    "release-9.tgz",
+    "release-9.tar.part",
+    "release-9",
+    ".release-9.tar",
+    "-release-9.tar",
+    "release 9.tar",
+    "release-9.tar\n",
+    "release-9.tar/",
+    "..tar",
+    "x" * 102 + ".tar",
+    "r\u00e9lease.tar",
+    "release-9.TAR",
+    "",
 ]
 
 
@@ -304,15 +334,24 @@ def rogue_folder(root: Path) -> tuple[Path, Path]:
     for package in ("pianocoach", "pianocoach/appliance", "pianocoach/bundle"):
         (rogue / package).mkdir(parents=True)
         (rogue / package / "__init__.py").write_text(f"open({str(mark)!r}, 'a').write({package!r} + '\\n')\n")
-    for module in ("pianocoach/appliance/flash_gate.py", "pianocoach/bundle/health.py", "sitecustomize.py",
-                   "usercustomize.py", "json.py"):
+    for module in (
+        "pianocoach/appliance/flash_gate.py",
+        "pianocoach/bundle/health.py",
+        "sitecustomize.py",
+        "usercustomize.py",
+        "json.py",
+    ):
         (rogue / module).write_text(f"open({str(mark)!r}, 'a').write({module!r} + '\\n')\n")
     return rogue, mark
 
 
 def rogue_environment(rogue: Path) -> dict:
-    return {**os.environ, "PYTHONPATH": str(rogue), "PYTHONUSERBASE": str(rogue),
-            "PYTHONSTARTUP": str(rogue / "sitecustomize.py")}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(rogue),
+        "PYTHONUSERBASE": str(rogue),
+        "PYTHONSTARTUP": str(rogue / "sitecustomize.py"),
+    }
 
 
 @pytest.mark.slow
@@ -324,18 +363,30 @@ def test_started_as_a_process_from_a_rogue_folder_runs_no_rogue_code(device, tmp
     name = device.stage("release-3")
     pub = tmp_path / "test-release.pub"
     pub.write_bytes(public_key_pem(device.key.public_key()))
-    code = ("import sys\nfrom pathlib import Path\nfrom pianocoach.appliance import flash_gate\n"
-            "from pianocoach.bundle.signing import load_public_key\n"
-            "data, staging, pub = sys.argv[1:4]\n"
-            "flash_gate.isolate()\n"
-            f"import os; os.environ[{TRUST_DIR_ENV!r}] = {str(device.root / 'child' / 'trusted_keys')!r}  # the health check's\n"
-            "sys.exit(flash_gate.main(sys.argv[4:], data_dir=Path(data), staging=Path(staging), "
-            "keys=[load_public_key(pub)]))\n")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom pianocoach.appliance import flash_gate\n"
+        "from pianocoach.bundle.signing import load_public_key\n"
+        "data, staging, pub = sys.argv[1:4]\n"
+        "flash_gate.isolate()\n"
+        f"import os; os.environ[{TRUST_DIR_ENV!r}] = {str(device.root / 'child' / 'trusted_keys')!r}  # the health "
+        f"check's\n"
+        "sys.exit(flash_gate.main(sys.argv[4:], data_dir=Path(data), staging=Path(staging), "
+        "keys=[load_public_key(pub)]))\n"
+    )
     env = rogue_environment(rogue)
-    for argv, expect in ((["install", name], "installed release-3"), (["status"], '"current": "release-3"'),
-                         (["--data-dir", str(rogue), "status"], "refused arguments")):
-        done = subprocess.run([sys.executable, "-I", "-c", code, str(device.data), str(device.staging), str(pub), *argv],
-                              cwd=rogue, env=env, capture_output=True, text=True, timeout=300)
+    for argv, expect in (
+        (["install", name], "installed release-3"),
+        (["status"], '"current": "release-3"'),
+        (["--data-dir", str(rogue), "status"], "refused arguments"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", code, str(device.data), str(device.staging), str(pub), *argv],
+            cwd=rogue,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert expect in done.stdout + done.stderr, done.stdout + done.stderr
         assert not mark.exists(), f"rogue code ran: {mark.read_text()}"
 
@@ -367,7 +418,7 @@ def test_the_wrapper_starts_the_gate_from_slash_with_an_empty_environment(tmp_pa
 
 def test_the_real_entry_point_takes_no_folders_or_keys_from_outside():
     source = Path(flash_gate.__file__).read_text()
-    entry = source[source.index('if __name__ == "__main__":'):]
+    entry = source[source.index('if __name__ == "__main__":') :]
     assert entry.split() == ["if", "__name__", "==", '"__main__":', "isolate()", "sys.exit(main())"]
     assert flash_gate.DATA_DIR == Path("/var/lib/pianocoach")
     assert flash_gate.STAGING_DIR == Path("/var/tmp/pianocoach-incoming")
@@ -390,11 +441,11 @@ def test_install_sh_gives_the_flash_group_the_gate_only_and_root_the_keys():
     assert subprocess.run(["bash", "-n", str(REPO / "firmware_config" / "install.sh")]).returncode == 0
     assert "GATE=/usr/local/sbin/pianocoach-flash" in script
     assert '"%pianocoach-flash ALL=(pianocoach) NOPASSWD: $GATE"' in script
-    assert "venv/bin/pianocoach\"" not in script and "NOPASSWD: $VENV" not in script
+    assert 'venv/bin/pianocoach"' not in script and "NOPASSWD: $VENV" not in script
     assert "chown -R" not in script  # nothing the service user owns is walked by root
     assert "TRUST=/etc/pianocoach/trusted_keys" in script
     assert "development.pub" not in script and "PACKAGED_KEYS;" not in script  # site-packages is left alone
     assert f"NO_PACKAGED_KEYS={NO_PACKAGED_KEYS}" in script  # the marker the device reads
-    assert "install -d -m 0755 -o root -g root /etc/pianocoach \"$TRUST\"" in script
+    assert 'install -d -m 0755 -o root -g root /etc/pianocoach "$TRUST"' in script
     tmpfiles = (REPO / "firmware_config" / "pianocoach-tmpfiles.conf").read_text()
     assert "d /var/tmp/pianocoach-incoming 1731 root pianocoach-flash" in tmpfiles

@@ -79,19 +79,25 @@ def require_recorded_settings(data: dict) -> None:
     """Fail (regenerate) when FeatureSettings is not the one the goldens were made with."""
     recorded, current = data["feature_settings"], golden.feature_stamp()
     if recorded != current:
-        pytest.fail(f"FeatureSettings changed since the golden numbers were made (recorded version {recorded['version']}, "
-                    f"hash {recorded['sha256'][:12]}; now version {current['version']}, hash {current['sha256'][:12]}): "
-                    f"regenerate them with `{REGENERATE}` and review the diff of tests/fixtures/golden.json", pytrace=False)
+        pytest.fail(
+            f"FeatureSettings changed since the golden numbers were made (recorded version {recorded['version']}, "
+            f"hash {recorded['sha256'][:12]}; now version {current['version']}, hash {current['sha256'][:12]}): "
+            f"regenerate them with `{REGENERATE}` and review the diff of tests/fixtures/golden.json",
+            pytrace=False,
+        )
 
 
 def fail_feature_change(what: str, problems: list[str]) -> None:
     if problems:
         listed = "\n  ".join(problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else []))
-        pytest.fail(f"{what}: the feature code changed the numbers without a FeatureSettings.version bump (still version "
-                    f"{DEFAULT_SETTINGS.version}):\n  {listed}\nIf the change is intended, bump FeatureSettings.version in "
-                    f"device/pianocoach/features/settings.py (caches and bundles trust it), then regenerate the goldens with "
-                    f"`{REGENERATE}` and review the diff. (If no feature code changed, this platform computes beyond the "
-                    "tolerances stated in tests/device/test_golden.py.)", pytrace=False)
+        pytest.fail(
+            f"{what}: the feature code changed the numbers without a FeatureSettings.version bump (still version "
+            f"{DEFAULT_SETTINGS.version}):\n  {listed}\nIf the change is intended, bump FeatureSettings.version in "
+            f"device/pianocoach/features/settings.py (caches and bundles trust it), then regenerate the goldens with "
+            f"`{REGENERATE}` and review the diff. (If no feature code changed, this platform computes beyond the "
+            "tolerances stated in tests/device/test_golden.py.)",
+            pytrace=False,
+        )
 
 
 def array_differences(name: str, want: np.ndarray, got: np.ndarray, rtol: float = 0.0, atol: float = 0.0) -> list[str]:
@@ -102,15 +108,19 @@ def array_differences(name: str, want: np.ndarray, got: np.ndarray, rtol: float 
     if not bad.any():
         return []
     worst = np.unravel_index(np.argmax(np.where(bad, np.abs(got - want), -1.0)), want.shape)
-    return [f"{name}: {int(bad.sum())} of {want.size} values differ, e.g. at {tuple(int(i) for i in worst)} "
-            f"{want[worst]:.9g} -> {got[worst]:.9g}"]
+    return [
+        f"{name}: {int(bad.sum())} of {want.size} values differ, e.g. at {tuple(int(i) for i in worst)} "
+        f"{want[worst]:.9g} -> {got[worst]:.9g}"
+    ]
 
 
 def window_differences(what: str, want: list[dict], got: list[dict]) -> list[str]:
     """Descriptor vectors of scoring windows, named descriptor by descriptor."""
     if [(w["end"], w["notes"]) for w in want] != [(g["end"], g["notes"]) for g in got]:
-        return [f"{what}: windows (end s, notes) {[(w['end'], w['notes']) for w in want]}, "
-                f"now {[(g['end'], g['notes']) for g in got]}"]
+        return [
+            f"{what}: windows (end s, notes) {[(w['end'], w['notes']) for w in want]}, "
+            f"now {[(g['end'], g['notes']) for g in got]}"
+        ]
     problems = []
     for w, g in zip(want, got):
         if list(w["vector"]) != list(g["vector"]):
@@ -126,13 +136,16 @@ def test_fixture_inputs_are_the_recorded_ones(expected):
     data, _ = expected
     for kind, path in (("midi", golden.MIDI_FILE), ("audio", golden.AUDIO_FILE)):
         assert golden.sha256_file(path) == data["inputs"][kind]["sha256"], (
-            f"{path.name} is not the file the golden numbers were made from: regenerate them with `{REGENERATE}`")
+            f"{path.name} is not the file the golden numbers were made from: regenerate them with `{REGENERATE}`"
+        )
 
 
 def test_midi_feature_vectors(expected):
     data, _ = expected
     require_recorded_settings(data)
-    fail_feature_change("MIDI descriptor vectors", window_differences("MIDI window", data["midi_windows"], golden.midi_windows()))
+    fail_feature_change(
+        "MIDI descriptor vectors", window_differences("MIDI window", data["midi_windows"], golden.midi_windows())
+    )
 
 
 def test_audio_feature_blocks(expected):
@@ -144,10 +157,18 @@ def test_audio_feature_blocks(expected):
     if not problems:
         problems += array_differences("mel (dB)", arrays["mel"], now["mel"], atol=MEL_ATOL_DB)
         for row, name in enumerate(("pitch", "voiced probability", "onset strength")):
-            problems += array_differences(f"contour {name}", arrays["contour"][:, row], now["contour"][:, row], atol=CONTOUR_ATOL)
-        problems += array_differences("rhythm", [b["rhythm"] for b in want], [b["rhythm"] for b in rows], atol=RHYTHM_ATOL)
-        problems += array_differences("activity", [b["activity"] for b in want], [b["activity"] for b in rows], atol=ACTIVITY_ATOL)
-        problems += array_differences("level_db", [b["level_db"] for b in want], [b["level_db"] for b in rows], atol=LEVEL_ATOL_DB)
+            problems += array_differences(
+                f"contour {name}", arrays["contour"][:, row], now["contour"][:, row], atol=CONTOUR_ATOL
+            )
+        problems += array_differences(
+            "rhythm", [b["rhythm"] for b in want], [b["rhythm"] for b in rows], atol=RHYTHM_ATOL
+        )
+        problems += array_differences(
+            "activity", [b["activity"] for b in want], [b["activity"] for b in rows], atol=ACTIVITY_ATOL
+        )
+        problems += array_differences(
+            "level_db", [b["level_db"] for b in want], [b["level_db"] for b in rows], atol=LEVEL_ATOL_DB
+        )
     fail_feature_change("audio feature blocks", problems)
 
 
@@ -157,11 +178,14 @@ def test_transcribed_notes_and_their_vectors(expected, transcription_model):
     now = golden.transcription()
     want_notes, got_notes = np.array(data["transcription"]["notes"]), np.array(now["notes"])
     if want_notes.shape != got_notes.shape or not np.array_equal(want_notes[:, 2], got_notes[:, 2]):
-        problems = [f"{len(want_notes)} transcribed notes (pitches {want_notes[:, 2].astype(int).tolist()}), now "
-                    f"{len(got_notes)} ({got_notes[:, 2].astype(int).tolist() if len(got_notes) else []})"]
+        problems = [
+            f"{len(want_notes)} transcribed notes (pitches {want_notes[:, 2].astype(int).tolist()}), now "
+            f"{len(got_notes)} ({got_notes[:, 2].astype(int).tolist() if len(got_notes) else []})"
+        ]
     else:
-        problems = (array_differences("note onsets and offsets (s)", want_notes[:, :2], got_notes[:, :2], atol=NOTE_TIME_ATOL_S)
-                    + array_differences("note velocities", want_notes[:, 3], got_notes[:, 3], atol=NOTE_VELOCITY_ATOL))
+        problems = array_differences(
+            "note onsets and offsets (s)", want_notes[:, :2], got_notes[:, :2], atol=NOTE_TIME_ATOL_S
+        ) + array_differences("note velocities", want_notes[:, 3], got_notes[:, 3], atol=NOTE_VELOCITY_ATOL)
     problems += window_differences("transcribed window", data["transcription"]["windows"], now["windows"])
     fail_feature_change("transcription of golden.flac", problems)
 
@@ -174,21 +198,31 @@ def test_default_bundle_scores(expected, kind, request):
     require_recorded_settings(data)  # first: a bundle made for other feature settings is refused when loaded
     scorer = request.getfixturevalue("scorer")  # the committed default bundle, verified (tests/device/conftest.py)
     if scorer.bundle_id != data["bundle_id"]:
-        pytest.fail(f"the default bundle is now {scorer.bundle_id}, the golden scores were made with {data['bundle_id']}: "
-                    f"regenerate the scores with `{REGENERATE}` and review the diff of tests/fixtures/golden.json", pytrace=False)
+        pytest.fail(
+            f"the default bundle is now {scorer.bundle_id}, the golden scores were made with {data['bundle_id']}: "
+            f"regenerate the scores with `{REGENERATE}` and review the diff of tests/fixtures/golden.json",
+            pytrace=False,
+        )
     path = golden.MIDI_FILE if kind == "midi" else golden.AUDIO_FILE
     want, got = data["scores"][kind], golden.scores(path, scorer)
     problems = []
     if list(want["scale_values"]) != list(got["scale_values"]):
         problems.append(f"scale names or order differ: {list(got['scale_values'])}")
     else:
-        problems += [f"{name}: {value:.4f} -> {got['scale_values'][name]:.4f}" for name, value in want["scale_values"].items()
-                     if abs(got["scale_values"][name] - value) > SCORE_ATOL]
+        problems += [
+            f"{name}: {value:.4f} -> {got['scale_values'][name]:.4f}"
+            for name, value in want["scale_values"].items()
+            if abs(got["scale_values"][name] - value) > SCORE_ATOL
+        ]
     if abs(got["overall"] - want["overall"]) > OVERALL_ATOL:
         problems.append(f"overall mark: {want['overall']} -> {got['overall']}")
     if problems:
-        pytest.fail(f"the default bundle's scores of {path.name} changed with the same bundle ({scorer.bundle_id}) and "
-                    f"FeatureSettings version {DEFAULT_SETTINGS.version}:\n  " + "\n  ".join(problems)
-                    + "\nEither the feature code changed the numbers without a FeatureSettings.version bump (the feature "
-                    "golden tests say which numbers) or the scoring code (windows, aggregation, audio fusion) changed the "
-                    f"results. If that is intended, regenerate with `{REGENERATE}` and review the diff.", pytrace=False)
+        pytest.fail(
+            f"the default bundle's scores of {path.name} changed with the same bundle ({scorer.bundle_id}) and "
+            f"FeatureSettings version {DEFAULT_SETTINGS.version}:\n  "
+            + "\n  ".join(problems)
+            + "\nEither the feature code changed the numbers without a FeatureSettings.version bump (the feature "
+            "golden tests say which numbers) or the scoring code (windows, aggregation, audio fusion) changed the "
+            f"results. If that is intended, regenerate with `{REGENERATE}` and review the diff.",
+            pytrace=False,
+        )

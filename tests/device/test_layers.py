@@ -8,7 +8,6 @@ A new top-level module or package must be given a layer here: the test names it 
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from pathlib import Path
 
 import pianocoach
@@ -126,8 +125,12 @@ def test_no_modules_import_each_other_in_a_circle():
 
 def test_the_checks_see_an_upward_import_and_a_circle():
     """The graph reader itself: a circle is found, and so are lazy imports inside functions."""
-    graph = {"pianocoach.a": {"pianocoach.b"}, "pianocoach.b": {"pianocoach.c"}, "pianocoach.c": {"pianocoach.a"},
-             "pianocoach.d": {"pianocoach.a"}}
+    graph = {
+        "pianocoach.a": {"pianocoach.b"},
+        "pianocoach.b": {"pianocoach.c"},
+        "pianocoach.c": {"pianocoach.a"},
+        "pianocoach.d": {"pianocoach.a"},
+    }
     assert circles(graph) == [["pianocoach.a", "pianocoach.b", "pianocoach.c"]]
     health = imports_of(PACKAGE / "scoring" / "health.py")  # its imports are inside functions
     assert {"pianocoach.scoring", "pianocoach.jianzipu.reader", "pianocoach.feedback.backends"} <= health

@@ -1,7 +1,6 @@
 """The live inputs' own logic, driven without hardware: the microphone's queue-to-block assembly and
 the MIDI port reader (fed by an in-memory mido port)."""
 
-import threading
 from collections import deque
 from types import SimpleNamespace
 
@@ -49,9 +48,13 @@ class Clock:
 
 def test_midi_port_blocks_hold_notes_and_pedal_with_times():
     clock = Clock()
-    messages = [(0.2, mido.Message("note_on", note=60, velocity=70)), (0.3, mido.Message("control_change", control=64, value=127)),
-                (0.6, mido.Message("note_on", note=60, velocity=0)), (1.2, mido.Message("note_off", note=64)),
-                (1.3, mido.Message("pitchwheel", pitch=100))]
+    messages = [
+        (0.2, mido.Message("note_on", note=60, velocity=70)),
+        (0.3, mido.Message("control_change", control=64, value=127)),
+        (0.6, mido.Message("note_on", note=60, velocity=0)),
+        (1.2, mido.Message("note_off", note=64)),
+        (1.3, mido.Message("pitchwheel", pitch=100)),
+    ]
     source = MidiPortSource(port=KeyboardPort(messages, clock), block_seconds=1.0, poll_s=0.0, clock=clock)
     blocks = []
     for block in source.blocks():

@@ -12,14 +12,14 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from midi_helpers import write_midi
+
 from pianocoach.appliance.history import History, HistoryError
 from pianocoach.errors import PianoCoachError
 from pianocoach.features import NoteTable, read_midi
 from pianocoach.inputs import open_file
-from pianocoach.inputs.files import MAX_MIDI_BYTES, table_events
 from pianocoach.inputs.base import Block
+from pianocoach.inputs.files import MAX_MIDI_BYTES, table_events
 from pianocoach.scoring import ScoringSession, SessionSettings, score_source
 from pianocoach.scoring.limits import TakeLimits
 from pianocoach.scoring.notes_stream import MidiNoteTracker
@@ -35,8 +35,10 @@ def melody(seconds: float, start: float = 0.0, step: float = 0.25) -> list[tuple
 def peak_mb_of(command: list[str]) -> tuple[subprocess.CompletedProcess, float]:
     """Run ``command``; its output and its peak resident memory in MB (the largest child waited for so far
     is what getrusage reports, so the command runs in its own short-lived wrapper process)."""
-    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)")
+    wrapper = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
+    )
     run = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True, timeout=300)
     *err, peak = run.stderr.strip().splitlines()
     run.stderr = "\n".join(err)
@@ -50,7 +52,9 @@ def test_a_note_13_hours_after_the_rest_ends_the_take_at_the_gap(tmp_path):
 
     midi = pretty_midi.PrettyMIDI(initial_tempo=20.0)  # few ticks a second: pretty_midi reads 13 hours of them
     piano = pretty_midi.Instrument(program=0)
-    piano.notes = [pretty_midi.Note(v, p, a, b) for a, b, p, v in melody(20.0) + [(13 * 3600.0, 13 * 3600.0 + 0.5, 60, 64)]]
+    piano.notes = [
+        pretty_midi.Note(v, p, a, b) for a, b, p, v in melody(20.0) + [(13 * 3600.0, 13 * 3600.0 + 0.5, 60, 64)]
+    ]
     midi.instruments.append(piano)
     path = tmp_path / "gap.mid"
     midi.write(str(path))
@@ -87,11 +91,14 @@ def test_more_notes_than_a_pianist_plays_is_not_a_performance(tmp_path, scorer):
         score_source(open_file(path), scorer)
 
 
-@pytest.mark.parametrize("value, match", [
-    (np.nan, "not numbers \\(NaN or infinity\\) at 2.0 s"),
-    (np.inf, "not numbers \\(NaN or infinity\\) at 2.0 s"),
-    (1e30, "sample values up to 1e\\+30 at 2.0 s, far outside -1..1"),
-])
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (np.nan, "not numbers \\(NaN or infinity\\) at 2.0 s"),
+        (np.inf, "not numbers \\(NaN or infinity\\) at 2.0 s"),
+        (1e30, "sample values up to 1e\\+30 at 2.0 s, far outside -1..1"),
+    ],
+)
 def test_non_finite_and_absurd_audio_is_refused_in_one_line(tmp_path, scorer, value, match):
     rate = 22050
     audio = (0.3 * np.sin(2 * np.pi * 440 * np.arange(5 * rate) / rate)).astype(np.float32)
@@ -172,7 +179,7 @@ def test_a_long_audio_take_rescores_only_its_last_windows_at_the_end(performance
     session = ScoringSession(scorer, "audio", "long", SessionSettings(), notes=stream)
     size = 2 * rate
     for index, start in enumerate(range(0, len(audio), size)):
-        chunk = audio[start:start + size]
+        chunk = audio[start : start + size]
         session.add(Block(index, start / rate, (start + len(chunk)) / rate, audio=chunk, sample_rate=rate))
     result = session.finish()
     assert result.windows >= 28 and session.windows_computed >= result.windows

@@ -1,6 +1,6 @@
 import numpy as np
-
 from midi_helpers import steady_scale, write_midi
+
 from pianocoach.features import NoteTable, read_midi
 
 
@@ -50,7 +50,10 @@ def test_soft_pedal_is_read_from_cc67(tmp_path):
 
     path = write_midi(tmp_path / "soft.mid", [(0.0, 1.0, 60, 64)])
     midi = pretty_midi.PrettyMIDI(str(path))
-    midi.instruments[0].control_changes += [pretty_midi.ControlChange(67, 127, 0.2), pretty_midi.ControlChange(67, 0, 0.8)]
+    midi.instruments[0].control_changes += [
+        pretty_midi.ControlChange(67, 127, 0.2),
+        pretty_midi.ControlChange(67, 0, 0.8),
+    ]
     midi.write(str(path))
     table = read_midi(path)
     assert np.allclose(table.soft_pedal_events, [[0.2, 127], [0.8, 0]], atol=1e-3)

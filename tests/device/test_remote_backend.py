@@ -6,9 +6,9 @@ plain http:// URL off this machine, and a local GGUF that is not the file the bu
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
-import ipaddress
 import random
 import ssl
 import threading
@@ -20,8 +20,14 @@ from typing import Callable, Iterator
 
 import pytest
 
-from pianocoach.feedback.backends import (MAX_LINE_BYTES, MAX_RESPONSE_BYTES, FeedbackUnavailable, LocalBackend,
-                                          RemoteBackend, check_url)
+from pianocoach.feedback.backends import (
+    MAX_LINE_BYTES,
+    MAX_RESPONSE_BYTES,
+    FeedbackUnavailable,
+    LocalBackend,
+    RemoteBackend,
+    check_url,
+)
 from pianocoach.feedback.check import split_sentences
 from pianocoach.feedback.prompt import FeedbackRequest
 from pianocoach.feedback.writer import MAX_PIECES, FeedbackWriter, _Sentences, template_feedback
@@ -99,6 +105,7 @@ def answer(pieces: list[str]) -> Callable[[BaseHTTPRequestHandler], None]:
     def respond(handler):
         stream_headers(handler)
         handler.wfile.write(b"".join(chunk(p) for p in pieces) + b"data: [DONE]\n\n")
+
     return respond
 
 
@@ -139,9 +146,20 @@ def test_a_redirect_is_refused_and_the_api_key_never_reaches_the_other_server(se
 
 
 # -- plain http only to this machine ----------------------------------------------------------------
-@pytest.mark.parametrize("url", ["http://example.com", "http://192.168.1.20:8000", "http://10.0.0.1",
-                                 "http://127.0.0.1.example.com:8000", "http://localhost.example.com",
-                                 "http://[::ffff:8.8.8.8]:80", "ftp://127.0.0.1", "file:///etc/passwd", "127.0.0.1:8000"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com",
+        "http://192.168.1.20:8000",
+        "http://10.0.0.1",
+        "http://127.0.0.1.example.com:8000",
+        "http://localhost.example.com",
+        "http://[::ffff:8.8.8.8]:80",
+        "ftp://127.0.0.1",
+        "file:///etc/passwd",
+        "127.0.0.1:8000",
+    ],
+)
 def test_plain_http_off_this_machine_and_other_schemes_are_refused_at_construction(url):
     with pytest.raises(FeedbackUnavailable) as refused:
         RemoteBackend(url)
@@ -154,8 +172,18 @@ def test_a_password_in_the_url_is_refused_without_repeating_it():
     assert "hunter2" not in str(refused.value)
 
 
-@pytest.mark.parametrize("url", ["https://llm.example.com", "https://llm.example.com:8443/api", "http://127.0.0.1:8000",
-                                 "http://127.1.2.3", "http://localhost:8000", "http://LOCALHOST", "http://[::1]:8000"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://llm.example.com",
+        "https://llm.example.com:8443/api",
+        "http://127.0.0.1:8000",
+        "http://127.1.2.3",
+        "http://localhost:8000",
+        "http://LOCALHOST",
+        "http://[::1]:8000",
+    ],
+)
 def test_https_anywhere_and_plain_http_to_loopback_are_accepted(url):
     assert check_url(url) == url and RemoteBackend(url + "/").url == url  # construction only: no network
 
@@ -180,17 +208,26 @@ def certificate(tmp_path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -200,8 +237,9 @@ def tls_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return context
 
 
-def test_https_with_a_certificate_the_device_does_not_trust_is_refused_before_the_key_is_sent(serve, certificate,
-                                                                                               monkeypatch):
+def test_https_with_a_certificate_the_device_does_not_trust_is_refused_before_the_key_is_sent(
+    serve, certificate, monkeypatch
+):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     server = serve(answer(["Your timing was steady. "]), tls=tls_context(certificate))
     monkeypatch.setenv("TEST_LLM_KEY", "sk-secret-123")
@@ -255,6 +293,7 @@ def test_endless_short_lines_are_cut_at_the_response_size_limit(serve):
 
 def trickle(where: str) -> Callable[[BaseHTTPRequestHandler], None]:
     """One byte every 0.2 s, forever (well, SERVER_CAP_S): inside a header line or inside an SSE line."""
+
     def respond(handler):
         if where == "headers":
             handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
@@ -263,6 +302,7 @@ def trickle(where: str) -> Callable[[BaseHTTPRequestHandler], None]:
             handler.wfile.write(b"data: ")
         handler.wfile.flush()
         for_a_while(lambda: (handler.wfile.write(b"a"), handler.wfile.flush()), pause_s=0.2)
+
     return respond
 
 
@@ -341,8 +381,10 @@ def test_twenty_thousand_one_character_pieces_from_a_server_stop_at_the_piece_ca
 
 
 def test_sentences_cut_piece_by_piece_match_cutting_the_whole_text():
-    text = ("Your timing was steady.  Clear the pedal!\nMore colour?\n\nKeep going. 踏板要更干净。节奏再稳一些！"
-            "Good...  really good. End")
+    text = (
+        "Your timing was steady.  Clear the pedal!\nMore colour?\n\nKeep going. 踏板要更干净。节奏再稳一些！"
+        "Good...  really good. End"
+    )
     rng = random.Random(1)
     for _ in range(200):
         cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 30)))
@@ -396,11 +438,14 @@ def test_a_local_model_of_the_wrong_size_a_link_or_a_bad_checksum_is_refused(mod
 def test_a_local_model_with_the_right_checksum_goes_on_to_llama_cpp(model_file):
     try:
         import llama_cpp  # noqa: F401 (its first import opens files of its own, which would count below)
+
         refusal = r"llama.cpp cannot load it \(.*/proc/self/fd/\d+"  # the checked descriptor, not the name
     except ImportError:
         refusal = "llama-cpp-python is not installed"
     fds = open_fds()
-    backend = LocalBackend(model_file, expected_sha256=sha256(model_file).upper(), expected_size=model_file.stat().st_size)
+    backend = LocalBackend(
+        model_file, expected_sha256=sha256(model_file).upper(), expected_size=model_file.stat().st_size
+    )
     with pytest.raises(FeedbackUnavailable, match=refusal):  # past the check: llama.cpp refuses the non-GGUF bytes
         backend.load()
     assert open_fds() == fds

@@ -10,20 +10,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-
 from midi_helpers import steady_scale, write_midi
+
 from pianocoach.bundle import DEFAULT_BUNDLE
 from pianocoach.errors import BundleError, BundleRejected, InputFileError, NoNotesError
 from pianocoach.features import read_midi
 from pianocoach.features.audio import performance_features
-from pianocoach.inputs.files import read_audio
-from pianocoach.inputs import AudioFileError, AudioFileSource, MidiFileSource, open_file
-from pianocoach.rating_scales import SCALE_NAMES
 from pianocoach.feedback.templates import feedback_text
 from pianocoach.feedback.writer import FeedbackWriter
+from pianocoach.inputs import AudioFileError, AudioFileSource, MidiFileSource, open_file
+from pianocoach.inputs.files import read_audio
+from pianocoach.rating_scales import SCALE_NAMES
 from pianocoach.scoring import BundleScorer, NoPlayingError, TooShortError, score_source, write_feedback
-from pianocoach.scoring.resample import StreamResampler
 from pianocoach.scoring.notes_stream import MidiNoteTracker
+from pianocoach.scoring.resample import StreamResampler
 
 REQUIRED = {"input", "duration_s", "source", "scale_names", "scale_values", "overall", "measures", "feedback", "timing"}
 
@@ -55,7 +55,9 @@ def test_audio_and_midi_results_have_every_field(performance, scorer):
         assert REQUIRED <= set(result) and result["source"] == source
         assert result["scale_names"] == list(SCALE_NAMES) and len(result["scale_values"]) == 19
         assert all(1 / 7 - 0.2 < v < 1.2 for v in result["scale_values"]) and 0 <= result["overall"] <= 100
-        assert {"tempo_bpm", "tempo_variation_pct", "dynamic_range_db", "pedal_down_pct", "note_count"} <= set(result["measures"])
+        assert {"tempo_bpm", "tempo_variation_pct", "dynamic_range_db", "pedal_down_pct", "note_count"} <= set(
+            result["measures"]
+        )
         assert set(result["timing"]) >= {"transcription", "features", "inference"}
     assert 85 < midi["measures"]["tempo_bpm"]["value"] < 110  # generated at 96 BPM (folded IOI tempo)
     assert not midi["provisional"] and midi["audio_path"] is None
@@ -183,7 +185,11 @@ def test_score_cli_prints_one_json_object_per_input_and_goes_on_after_a_bad_one(
     run = run_cli("--json", performance["midi"], tmp_path / "broken.mid", performance["wav"])
     assert run.returncode == 1
     lines = [json.loads(line) for line in run.stdout.splitlines()]
-    assert [line["input"] for line in lines] == [str(performance["midi"]), str(tmp_path / "broken.mid"), str(performance["wav"])]
+    assert [line["input"] for line in lines] == [
+        str(performance["midi"]),
+        str(tmp_path / "broken.mid"),
+        str(performance["wav"]),
+    ]
     assert REQUIRED <= set(lines[0]) and REQUIRED <= set(lines[2])
     assert lines[1]["error"].startswith(f"{tmp_path / 'broken.mid'}: not a readable MIDI file")
 

@@ -70,10 +70,16 @@ def last(service, key):
 def test_systemd_analyze_security_rates_the_unit_at_most_3(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.fail("systemd-analyze is not installed, so the unit's hardening cannot be rated: install Debian's "
-                    "`systemd` package (apt-get install --no-install-recommends systemd; `make setup` does it as root)")
-    run = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
-                         capture_output=True, text=True, env={"SYSTEMD_COLORS": "0", "PATH": "/usr/bin:/bin"})
+        pytest.fail(
+            "systemd-analyze is not installed, so the unit's hardening cannot be rated: install Debian's "
+            "`systemd` package (apt-get install --no-install-recommends systemd; `make setup` does it as root)"
+        )
+    run = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        env={"SYSTEMD_COLORS": "0", "PATH": "/usr/bin:/bin"},
+    )
     output = run.stdout + run.stderr
     match = re.search(r"Overall exposure level for pianocoach\.service: (\d+(?:\.\d+)?)", output)
     assert run.returncode == 0 and match, f"systemd-analyze security failed (rc {run.returncode}):\n{output}"
@@ -91,11 +97,18 @@ def test_the_issue_s_required_settings_are_there(unit, service):
     # the data dir stays writable under ProtectSystem=strict
     writable = effective_words(service.get("ReadWritePaths", []))
     assert last(service, "StateDirectory") == "pianocoach" or "/var/lib/pianocoach" in writable
-    for key in ("PrivateTmp", "ProtectHome", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
-                "ProtectControlGroups"):
+    for key in (
+        "PrivateTmp",
+        "ProtectHome",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+    ):
         assert last(service, key) == "yes", f"{key}= must be yes"
-    assert "StartLimitIntervalSec" in unit["Unit"] and "StartLimitBurst" in unit["Unit"], \
+    assert "StartLimitIntervalSec" in unit["Unit"] and "StartLimitBurst" in unit["Unit"], (
         "the start limit belongs in [Unit]"
+    )
     assert int(unit["Unit"]["StartLimitBurst"][-1]) >= 1
 
 
@@ -112,8 +125,9 @@ def test_what_the_daemon_needs_is_still_allowed(service):
     # journald / ALSA (AF_UNIX) and a remote feedback server (AF_INET, AF_INET6), nothing else
     assert set(effective_words(service["RestrictAddressFamilies"])) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     if "any" in effective_words(service.get("IPAddressDeny", [])):
-        assert set(effective_words(service.get("IPAddressAllow", []))) - {"localhost"}, \
+        assert set(effective_words(service.get("IPAddressAllow", []))) - {"localhost"}, (
             "denying every address but localhost breaks feedback.backend = remote"
+        )
     if last(service, "DevicePolicy") in ("closed", "strict"):
         allowed = {value.split()[0] for value in service.get("DeviceAllow", [])}
         assert allowed >= {"char-alsa", "char-gpiochip", "char-i2c", "char-spidev"}

@@ -9,8 +9,16 @@ import pytest
 import soundfile as sf
 import soxr
 
-from pianocoach.transcription import (FRAMES_PER_SECOND, FRAMES_PER_WINDOW, SAMPLE_RATE, SEGMENT_HEAD_S,
-                                      SEGMENT_STEP_S, SEGMENT_TAIL_S, StreamingTranscriber, notes_to_table)
+from pianocoach.transcription import (
+    FRAMES_PER_SECOND,
+    FRAMES_PER_WINDOW,
+    SAMPLE_RATE,
+    SEGMENT_HEAD_S,
+    SEGMENT_STEP_S,
+    SEGMENT_TAIL_S,
+    StreamingTranscriber,
+    notes_to_table,
+)
 
 LONG_WHOLE_S = 10.0  # the long-take tests lower DECODE_WHOLE_S so that 48 s of audio is a long take
 BLOCK = 2 * SAMPLE_RATE  # the device feeds 2 s blocks
@@ -58,8 +66,13 @@ def long_take(performance):
         since = (start + BLOCK) / SAMPLE_RATE - LIVE_S
         live.append((since, streamed.settled_until_s, streamed.live_notes(since), streamed.frames_held))
     at_once = fed(StreamingTranscriber(decode_whole_s=LONG_WHOLE_S), audio, len(audio))
-    return {"audio": audio, "streamed": streamed, "final": streamed.notes(final=True), "live": live,
-            "at_once": at_once.notes(final=True)}
+    return {
+        "audio": audio,
+        "streamed": streamed,
+        "final": streamed.notes(final=True),
+        "live": live,
+        "at_once": at_once.notes(final=True),
+    }
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-
 from midi_helpers import steady_scale
+
 from pianocoach.features import (
     DEFAULT_SETTINGS,
     DESCRIPTOR_NAMES,
@@ -30,7 +30,7 @@ def test_vector_is_descriptors_then_pitch_class_profile(table):
     assert vector.dtype == np.float32
     assert vector.shape == (len(DESCRIPTOR_NAMES) + 12,) == (len(names),)
     assert np.allclose(vector[: len(DESCRIPTOR_NAMES)], [descriptors[n] for n in DESCRIPTOR_NAMES], rtol=1e-6)
-    profile = dict(zip(names[len(DESCRIPTOR_NAMES):], vector[len(DESCRIPTOR_NAMES):]))
+    profile = dict(zip(names[len(DESCRIPTOR_NAMES) :], vector[len(DESCRIPTOR_NAMES) :]))
     assert sum(profile.values()) == pytest.approx(1.0)
     # C major chords (C E G) held 0.4 s each, then a C-major scale: no black keys at all
     assert profile["pitch_class_C#"] == 0.0 and profile["pitch_class_C"] > profile["pitch_class_D"]

@@ -1,9 +1,9 @@
 """Fixtures for host tests: a synthetic dataset (synthetic_data.py) and isolated output folders."""
 
 import pytest
+from synthetic_data import build_synthetic_dataset
 
 from pianocoach_train.percepiano import PercePiano
-from synthetic_data import build_synthetic_dataset
 
 
 @pytest.fixture(scope="session")

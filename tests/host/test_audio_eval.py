@@ -14,16 +14,29 @@ from pianocoach_train.percepiano import PercePiano
 def test_the_quick_audio_evaluation_scores_every_path_on_the_held_out_soundfont(synthetic_root, isolated_outputs):
     dataset = PercePiano.open(synthetic_root)
     for name in (HELD_OUT, *TRAINING):
-        render_soundfont(name, dataset.midi_files, seed=0, transcribe=name in (HELD_OUT, *TRANSCRIPTION_SOUNDFONTS), workers=1)
+        render_soundfont(
+            name, dataset.midi_files, seed=0, transcribe=name in (HELD_OUT, *TRANSCRIPTION_SOUNDFONTS), workers=1
+        )
     out = isolated_outputs / "reports"
     text = run_audio_eval(("transcription", "pc_fcn"), ("performer",), out, data=synthetic_root, quick=True, workers=1)
     assert "transcription" in text and HELD_OUT in text
     rows = read_json(out / "audio_eval-quick.json")["splits"]["performer"]
-    assert {"midi_true", "midi_on_transcription", "transcription", "pc_fcn:mean", "pc_fcn:weighted", "fusion_pc_fcn"} <= set(rows)
+    assert {
+        "midi_true",
+        "midi_on_transcription",
+        "transcription",
+        "pc_fcn:mean",
+        "pc_fcn:weighted",
+        "fusion_pc_fcn",
+    } <= set(rows)
     assert 0.0 <= rows["fusion_pc_fcn"]["folds"][0]["audio_weight"] <= 1.0
     assert all(len(rows[r]["folds"]) == 1 and len(rows[r]["mean"]["r2_per_scale"]) == 19 for r in rows)
-    run = read_json(isolated_outputs / "artifacts" / "runs" / "audio-quick" / "pc_fcn" / "performer" / "fold_0" / "run.json")
-    assert run["soundfonts"] == list(TRAINING) and HELD_OUT not in run["soundfonts"] and run["test_soundfont"] == HELD_OUT
+    run = read_json(
+        isolated_outputs / "artifacts" / "runs" / "audio-quick" / "pc_fcn" / "performer" / "fold_0" / "run.json"
+    )
+    assert (
+        run["soundfonts"] == list(TRAINING) and HELD_OUT not in run["soundfonts"] and run["test_soundfont"] == HELD_OUT
+    )
     assert set(run["test_ids"]).isdisjoint(run["train_ids"] + run["validation_ids"])
 
 

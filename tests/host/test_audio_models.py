@@ -20,9 +20,12 @@ def fake_set(n_ids=12, blocks=3, seed=0) -> tuple[RenderedSet, dict]:
     rendered = RenderedSet("fake", ids)
     levels = rng.uniform(-60, -10, n_ids)
     mel = np.concatenate([rng.normal(levels[i], 5, (blocks, 1, 64, 100)) for i in range(n_ids)]).astype(np.float16)
-    rendered.arrays = {"mel": mel, "contour": rng.random((n_ids * blocks, 3, 100)).astype(np.float16),
-                       "rhythm": rng.random((n_ids * blocks, 2)).astype(np.float32),
-                       "activity": rng.random(n_ids * blocks).astype(np.float32)}
+    rendered.arrays = {
+        "mel": mel,
+        "contour": rng.random((n_ids * blocks, 3, 100)).astype(np.float16),
+        "rhythm": rng.random((n_ids * blocks, 2)).astype(np.float32),
+        "activity": rng.random(n_ids * blocks).astype(np.float32),
+    }
     rendered.rows = {ident: (i * blocks, (i + 1) * blocks) for i, ident in enumerate(ids)}
     labels = {ident: np.full(19, 0.5 + (levels[i] + 35) / 100, dtype=np.float32) for i, ident in enumerate(ids)}
     return rendered, labels
@@ -39,7 +42,11 @@ def test_each_model_maps_a_tiny_batch_of_blocks_to_19_scales_and_exports_to_onnx
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == list(scorer.inputs)
     assert np.abs(session.run(None, feeds)[0] - out).max() < 1e-4
-    expected_inputs = {"pc_fcn": ("contour", "rhythm"), "m_crnn": ("mel", "rhythm"), "hybrid": ("mel", "contour", "rhythm")}
+    expected_inputs = {
+        "pc_fcn": ("contour", "rhythm"),
+        "m_crnn": ("mel", "rhythm"),
+        "hybrid": ("mel", "contour", "rhythm"),
+    }
     assert scorer.inputs == expected_inputs[name]
 
 

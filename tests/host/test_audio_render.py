@@ -33,7 +33,9 @@ def test_the_same_seed_renders_the_same_audio_and_another_seed_does_not(syntheti
     first, drawn = render_audio(job, Synth(str(path), RATE))
     again, drawn_again = render_audio(job, Synth(str(path), RATE))
     assert drawn == drawn_again and np.array_equal(first, again)
-    other, drawn_other = render_audio(RenderJob(job.ident, job.midi_path, job.soundfont, 1, False), Synth(str(path), RATE))
+    other, drawn_other = render_audio(
+        RenderJob(job.ident, job.midi_path, job.soundfont, 1, False), Synth(str(path), RATE)
+    )
     assert drawn_other != drawn
     assert len(first) > 5 * RATE and np.abs(first).max() > 1e-3
 
@@ -58,7 +60,7 @@ def test_augmentation_hits_the_requested_snr_and_gain():
     roomy = augment.apply(clean, augment.AudioAugmentation(rt60_s=0.6, noise_seed=1), RATE)
     assert roomy.shape == clean.shape and not np.allclose(roomy, clean, atol=1e-3)
     ir = augment.room_impulse(0.6, RATE, np.random.default_rng(0))
-    tail = ir[int(0.55 * RATE):int(0.6 * RATE)]
+    tail = ir[int(0.55 * RATE) : int(0.6 * RATE)]
     assert 20 * np.log10(np.abs(tail).max() / np.abs(ir).max()) < -40  # decayed by the rt60
 
 
@@ -68,10 +70,14 @@ def test_rendering_caches_features_with_a_manifest(synthetic_root, isolated_outp
     manifest = render_soundfont("timgm6mb", files, seed=0, transcribe=True, workers=1)
     assert set(manifest["renders"]) == set(files)
     entry = next(iter(manifest["renders"].values()))
-    assert {"seed", "drawn", "audio_sha256", "duration_s", "blocks", "transcribed"} <= set(entry) and entry["blocks"] >= 4
+    assert {"seed", "drawn", "audio_sha256", "duration_s", "blocks", "transcribed"} <= set(entry) and entry[
+        "blocks"
+    ] >= 4
     assert (cache_root() / "timgm6mb" / "manifest.json").is_file()
     arrays = load_renders("timgm6mb", list(files))
     one = next(iter(arrays.values()))
-    assert one["mel"].shape[1:] == (1, DEFAULT_SETTINGS.mel_bands, 100) and one["transcription"].shape == (len(DEFAULT_SETTINGS.vector_names),)
+    assert one["mel"].shape[1:] == (1, DEFAULT_SETTINGS.mel_bands, 100) and one["transcription"].shape == (
+        len(DEFAULT_SETTINGS.vector_names),
+    )
     again = render_soundfont("timgm6mb", files, seed=0, transcribe=True, workers=1)  # all cached: nothing rendered
     assert again["renders"] == manifest["renders"]

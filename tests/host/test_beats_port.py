@@ -93,7 +93,7 @@ def test_audio_envelopes_of_rendered_performances(rendered_onsets):
         # ... and 8 s windows at other offsets
         ends += list(range(AUDIO_WINDOW + 30, len(envelope) + 1, 150))
         for end in ends:
-            window = envelope[max(0, end - AUDIO_WINDOW):end]
+            window = envelope[max(0, end - AUDIO_WINDOW) : end]
             if not np.any(window > 0):  # audio.rhythm does not track silence
                 continue
             beats += assert_same_as_librosa(window, AUDIO_HOP)
@@ -114,8 +114,14 @@ def _midi_windows(path: Path) -> list:
     for end in np.arange(table.start + 2.0, table.end + 2.0, 2.0):
         inside = (table.onset >= end - MIDI_WINDOW_S) & (table.onset < end)
         if inside.any():
-            windows.append(NoteTable.from_arrays(table.onset[inside], np.minimum(table.offset[inside], end),
-                                                 table.pitch[inside], table.velocity[inside]))
+            windows.append(
+                NoteTable.from_arrays(
+                    table.onset[inside],
+                    np.minimum(table.offset[inside], end),
+                    table.pitch[inside],
+                    table.velocity[inside],
+                )
+            )
     return windows
 
 
@@ -207,8 +213,11 @@ def test_an_all_zero_envelope_has_no_tempo_and_no_beats():
         assert (bpm, len(beats)) == (expected_bpm, len(expected_beats)) == (0.0, 0)
 
 
-@pytest.mark.parametrize("envelope", [_spikes(400, [0]), np.ones(400), np.array([1.0, 0.0])],
-                         ids=["spike at frame 0 only", "constant float64", "2 frames, spike first"])
+@pytest.mark.parametrize(
+    "envelope",
+    [_spikes(400, [0]), np.ones(400), np.array([1.0, 0.0])],
+    ids=["spike at frame 0 only", "constant float64", "2 frames, spike first"],
+)
 def test_where_librosa_runs_off_the_array_there_are_no_beats(envelope):
     """When no local score exceeds the trim threshold (only frame 0 nonzero: librosa's local score leaves
     frame 0 out, so it is all zero; a constant float64 envelope: divided by a zero std its scores
@@ -245,8 +254,10 @@ def test_mean_tempogram_and_tempo_are_bit_identical(hop, frames):
     win_length = int(8.0 * SR) // hop
     tg = librosa.feature.tempogram(onset_envelope=envelope, sr=SR, hop_length=hop, win_length=win_length)
     np.testing.assert_array_equal(port._mean_tempogram(envelope, win_length), np.mean(tg, axis=-1, keepdims=True))
-    assert tempo(envelope, sr=SR, hop_length=hop) == librosa.feature.tempo(onset_envelope=envelope, sr=SR,
-                                                                            hop_length=hop)[0]
+    assert (
+        tempo(envelope, sr=SR, hop_length=hop)
+        == librosa.feature.tempo(onset_envelope=envelope, sr=SR, hop_length=hop)[0]
+    )
 
 
 def test_fft_length_is_scipys():  # the Hann window: tests/host/test_feature_ports.py
@@ -270,8 +281,12 @@ def test_local_score_and_dynamic_program_match_librosas_numba_code(frames_per_be
     dynamic_program = _librosa_private("__beat_track_dp")
     rng = np.random.default_rng(int(frames_per_beat))
     period = np.array([frames_per_beat])
-    for onsets in (rng.random(500) ** 4, (rng.random(500) < 0.05).astype(np.float64), np.ones(300),
-                   rng.integers(0, 2, 500).astype(np.float64)):
+    for onsets in (
+        rng.random(500) ** 4,
+        (rng.random(500) < 0.05).astype(np.float64),
+        np.ones(300),
+        rng.integers(0, 2, 500).astype(np.float64),
+    ):
         expected_score = local_score(onsets, period)
         score = port._local_score(onsets, frames_per_beat)
         np.testing.assert_array_equal(score, expected_score)
@@ -284,14 +299,16 @@ def test_local_score_and_dynamic_program_match_librosas_numba_code(frames_per_be
 
 def test_the_module_imports_nothing_but_numpy():
     """beats.py on its own, so that the check is about this file and not the package's other modules."""
-    code = ("import importlib.util, sys\n"
-            f"spec = importlib.util.spec_from_file_location('beats', {str(BEATS_PY)!r})\n"
-            "module = importlib.util.module_from_spec(spec)\n"
-            "spec.loader.exec_module(module)\n"
-            "import numpy as np\n"
-            "bpm, beats = module.beat_track(np.random.default_rng(0).random(400), sr=22050, hop_length=441)\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'numba', 'llvmlite', 'scipy'))\n"
-            "print(heavy)\n")
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('beats', {str(BEATS_PY)!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "import numpy as np\n"
+        "bpm, beats = module.beat_track(np.random.default_rng(0).random(400), sr=22050, hop_length=441)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'numba', 'llvmlite', 'scipy'))\n"
+        "print(heavy)\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"

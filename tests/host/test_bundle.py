@@ -4,7 +4,6 @@ shapes that differ from the manifest)."""
 
 import dataclasses
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -21,10 +20,10 @@ from pianocoach.errors import BundleRejected, SigningKeyError
 from pianocoach.features import FeatureSettings
 from pianocoach_export.bundle_writer import BundleModel, pack, write_bundle
 from pianocoach_export.signing import development_key, generate_key_pair, load_private_key, sign
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models import load_scorer
 from pianocoach_train.percepiano.labels import SCALES
 from pianocoach_train.release import train_release
+from pianocoach_train.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +53,11 @@ def bundle(model_file, keys, tmp_path):
 def linear_model(n_features: int) -> onnx.ModelProto:
     weight = numpy_helper.from_array(np.zeros((n_features, 19), np.float32), "weight")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["features", "weight"], ["scores"])], "linear",
+        [helper.make_node("MatMul", ["features", "weight"], ["scores"])],
+        "linear",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", n_features])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 19])], [weight],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 19])],
+        [weight],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
@@ -92,7 +93,9 @@ def test_a_changed_byte_is_refused(bundle, keys):
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0x01
     model.write_bytes(bytes(data))
-    assert problems(bundle, keys) == ["models/midi_scorer.onnx: sha256 differs from the manifest (changed or corrupted)"]
+    assert problems(bundle, keys) == [
+        "models/midi_scorer.onnx: sha256 differs from the manifest (changed or corrupted)"
+    ]
 
 
 def test_a_changed_manifest_breaks_the_signature(bundle, keys):
@@ -125,8 +128,11 @@ def test_a_manifest_from_a_newer_schema_is_refused(bundle, keys):
 def test_a_feature_hash_from_other_feature_code_is_refused(bundle, keys):
     other = FeatureSettings(version=99)
     manifest = Manifest.read(bundle)
-    resign(bundle, dataclasses.replace(manifest, feature_settings=other.to_dict(), feature_settings_sha256=other.sha256()),
-           keys["private"])
+    resign(
+        bundle,
+        dataclasses.replace(manifest, feature_settings=other.to_dict(), feature_settings_sha256=other.sha256()),
+        keys["private"],
+    )
     [problem] = problems(bundle, keys)
     assert problem.startswith(f"feature settings hash {other.sha256()[:12]} differs from this device's feature code")
 
@@ -146,8 +152,9 @@ def test_an_onnx_file_whose_shapes_differ_from_the_manifest_is_refused(bundle, k
     files = {"models/midi_scorer.onnx": FileEntry(sha256_file(model_path), model_path.stat().st_size)}
     resign(bundle, dataclasses.replace(manifest, files=files), keys["private"])
     [problem] = problems(bundle, keys)
-    assert problem == ("models/midi_scorer.onnx: inputs are features float32[batch, 52]; "
-                       "the manifest says features float32[batch, 53]")
+    assert problem == (
+        "models/midi_scorer.onnx: inputs are features float32[batch, 52]; the manifest says features float32[batch, 53]"
+    )
 
 
 def test_an_archive_with_a_path_outside_the_bundle_is_refused(bundle, keys, tmp_path):
@@ -166,8 +173,13 @@ def corrupt_and_retrain_elsewhere(bundle, keys) -> None:
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     other = FeatureSettings(version=99)
-    resign(bundle, dataclasses.replace(Manifest.read(bundle), feature_settings=other.to_dict(),
-                                       feature_settings_sha256=other.sha256()), keys["private"])
+    resign(
+        bundle,
+        dataclasses.replace(
+            Manifest.read(bundle), feature_settings=other.to_dict(), feature_settings_sha256=other.sha256()
+        ),
+        keys["private"],
+    )
 
 
 def test_the_device_refuses_with_every_reason_after_the_signature(bundle, keys):
@@ -175,8 +187,10 @@ def test_the_device_refuses_with_every_reason_after_the_signature(bundle, keys):
     with pytest.raises(BundleRejected) as caught:
         load_verified(bundle, trusted(keys))
     assert len(caught.value.problems) == 2
-    assert str(caught.value) == (f"{bundle}: refused: models/midi_scorer.onnx: sha256 differs from the manifest "
-                                 "(changed or corrupted) (and 1 more problem)")
+    assert str(caught.value) == (
+        f"{bundle}: refused: models/midi_scorer.onnx: sha256 differs from the manifest "
+        "(changed or corrupted) (and 1 more problem)"
+    )
     (bundle / "signature.json").write_text("{}")  # a signature problem stops everything at once
     with pytest.raises(BundleRejected) as caught:
         load_verified(bundle, trusted(keys))

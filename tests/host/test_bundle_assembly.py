@@ -20,8 +20,10 @@ def test_a_missing_release_model_names_the_make_target(isolated_outputs):
     with pytest.raises(MissingArtifactError) as caught:
         release_run("blend")
     message = str(caught.value)
-    assert message == (f"{isolated_outputs / 'artifacts' / 'release' / 'blend'}: no finished release model 'blend' here "
-                       "(export trains nothing): run `make release-model MODEL=blend` first")
+    assert message == (
+        f"{isolated_outputs / 'artifacts' / 'release' / 'blend'}: no finished release model 'blend' here "
+        "(export trains nothing): run `make release-model MODEL=blend` first"
+    )
     assert caught.value.target == "release-model MODEL=blend"
     with pytest.raises(MissingArtifactError, match=r"reader: no finished jianzipu reader .* `make jianzipu-reader`"):
         reader_run()
@@ -49,12 +51,18 @@ def test_assembly_stops_before_exporting_or_replacing_anything(isolated_outputs,
 def test_make_bundle_without_a_release_model_fails_in_one_line_and_keeps_the_bundle(tmp_path):
     before = sha256_file(DEFAULT_BUNDLE / "manifest.json")
     env = {**os.environ, "PIANOCOACH_ARTIFACTS": str(tmp_path / "artifacts")}
-    run = subprocess.run([sys.executable, "-m", "pianocoach_export", "bundle", "--default", "--audio", "keep"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "pianocoach_export", "bundle", "--default", "--audio", "keep"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.strip().splitlines()[-1] == (
         f"pianocoach_export: error: {tmp_path / 'artifacts' / 'release' / 'blend'}: no finished release model 'blend' "
-        "here (export trains nothing): run `make release-model MODEL=blend` first")
+        "here (export trains nothing): run `make release-model MODEL=blend` first"
+    )
     assert sha256_file(DEFAULT_BUNDLE / "manifest.json") == before
 
 

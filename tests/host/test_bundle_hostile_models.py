@@ -12,17 +12,34 @@ import shutil
 import numpy as np
 import onnx
 import pytest
+from bundle_helpers import resign, trust
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from onnx import TensorProto, helper, numpy_helper
 
-from bundle_helpers import resign, trust
 from pianocoach.bundle import DEFAULT_BUNDLE, verify_bundle
-from pianocoach.bundle.onnx_refs import (CHILDREN, ENTRY, ENTRY_KEY, ENTRY_VALUE, MODEL, TENSOR, TENSOR_DATA_LOCATION,
-                                         external_references)
+from pianocoach.bundle.onnx_refs import (
+    CHILDREN,
+    ENTRY,
+    ENTRY_KEY,
+    ENTRY_VALUE,
+    MODEL,
+    TENSOR,
+    TENSOR_DATA_LOCATION,
+    external_references,
+)
 from pianocoach.bundle.store import BundleStore, InstallError
 
-PROTOS = {0: onnx.ModelProto, 1: onnx.GraphProto, 2: onnx.NodeProto, 3: onnx.FunctionProto, 4: onnx.AttributeProto,
-          5: onnx.TensorProto, 6: onnx.SparseTensorProto, 7: onnx.TrainingInfoProto, 8: onnx.StringStringEntryProto}
+PROTOS = {
+    0: onnx.ModelProto,
+    1: onnx.GraphProto,
+    2: onnx.NodeProto,
+    3: onnx.FunctionProto,
+    4: onnx.AttributeProto,
+    5: onnx.TensorProto,
+    6: onnx.SparseTensorProto,
+    7: onnx.TrainingInfoProto,
+    8: onnx.StringStringEntryProto,
+}
 
 
 def test_the_scanned_field_numbers_are_the_onnx_schema():
@@ -31,8 +48,11 @@ def test_the_scanned_field_numbers_are_the_onnx_schema():
         for number, child in children.items():
             assert fields[number].message_type is PROTOS[child].DESCRIPTOR, (PROTOS[kind], number)
         # every field of the message that can hold a tensor, a graph or a node is walked
-        walked = {f.number for f in PROTOS[kind].DESCRIPTOR.fields if f.message_type in
-                  {PROTOS[k].DESCRIPTOR for k in (1, 2, 3, 4, 5, 6, 7)}}
+        walked = {
+            f.number
+            for f in PROTOS[kind].DESCRIPTOR.fields
+            if f.message_type in {PROTOS[k].DESCRIPTOR for k in (1, 2, 3, 4, 5, 6, 7)}
+        }
         assert walked <= set(children), (PROTOS[kind].DESCRIPTOR.name, walked - set(children))
     assert MODEL == 0 and TENSOR == 5 and ENTRY == 8
     tensor = {f.name: f.number for f in onnx.TensorProto.DESCRIPTOR.fields}
@@ -48,8 +68,9 @@ def test_external_data_in_a_subgraph_is_found(tmp_path):
     branch = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "then", [], [y], [weights])
     other = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "else", [], [y])
     cond = numpy_helper.from_array(np.array(True), "c")
-    graph = helper.make_graph([helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=other)], "g", [x], [y],
-                              [cond])
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=other)], "g", [x], [y], [cond]
+    )
     model = helper.make_model(graph)
     assert external_references(model.SerializeToString()) == []
     # (onnx refuses to write a location with "..": a hand-made file can, see tests/device/test_bundle_hostile.py)
@@ -62,10 +83,14 @@ def nan_scorer(path, inputs) -> None:
     """An ONNX model with the audio scorer's inputs whose 19 scores are NaN."""
     feeds = [helper.make_tensor_value_info(t["name"], TensorProto.FLOAT, t["shape"]) for t in inputs]
     out = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 19])
-    nodes = [helper.make_node("ReduceMean", [inputs[-1]["name"]], ["m"], axes=[1], keepdims=1),  # [batch, 1]
-             helper.make_node("Mul", ["m", "nan"], ["scores"])]
+    nodes = [
+        helper.make_node("ReduceMean", [inputs[-1]["name"]], ["m"], axes=[1], keepdims=1),  # [batch, 1]
+        helper.make_node("Mul", ["m", "nan"], ["scores"]),
+    ]
     nan = numpy_helper.from_array(np.full((1, 19), np.nan, np.float32), "nan")
-    model = helper.make_model(helper.make_graph(nodes, "nan", feeds, [out], [nan]), opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "nan", feeds, [out], [nan]), opset_imports=[helper.make_opsetid("", 17)]
+    )
     model.ir_version = 8  # what opset 17 pairs with (ONNX Runtime 1.31 reads IR versions up to 13)
     onnx.save(model, path)
 
@@ -83,8 +108,10 @@ def test_a_bundle_whose_audio_scorer_returns_nan_fails_its_health_check(tmp_path
     entry = next(m for m in manifest["models"] if m["role"] == "audio_scorer")
     model = bundle / entry["file"]
     nan_scorer(model, entry["inputs"])
-    manifest["files"][entry["file"]] = {"sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
-                                        "size": model.stat().st_size}
+    manifest["files"][entry["file"]] = {
+        "sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "size": model.stat().st_size,
+    }
     resign(bundle, key, bundle_id="nan-audio", files=manifest["files"])
     assert verify_bundle(bundle).ok  # well-formed, signed and trusted: only running it shows the fault
     with pytest.raises(InstallError, match=r"health check failed: .*(audio|not numbers)") as caught:

@@ -8,7 +8,8 @@ import pytest
 import pianocoach.bundle
 from pianocoach.bundle import DEFAULT_BUNDLE, Manifest, sha256_file
 from pianocoach.errors import BundleRejected
-from pianocoach_export.bundle_assembly import AUDIO_ROLES, kept_models as _kept_models
+from pianocoach_export.bundle_assembly import AUDIO_ROLES
+from pianocoach_export.bundle_assembly import kept_models as _kept_models
 from pianocoach_export.cli import build_parser
 
 ROLES = ("jianzipu_reader", *AUDIO_ROLES)
@@ -28,10 +29,14 @@ def test_kept_models_are_the_committed_files_with_their_provenance(isolated_outp
         first = entry.provenance.get("kept_from_bundle", manifest.bundle_id)
         assert model.provenance["kept_from_bundle"] == first
         assert model.provenance["trained_on_feature_settings_sha256"] == entry.provenance.get(
-            "trained_on_feature_settings_sha256", manifest.feature_settings_sha256)
+            "trained_on_feature_settings_sha256", manifest.feature_settings_sha256
+        )
         assert {k: v for k, v in model.provenance.items() if k in entry.provenance} == entry.provenance
-        assert (model.architecture, model.precision, model.labels) == (entry.architecture, entry.precision,
-                                                                       tuple(entry.labels))
+        assert (model.architecture, model.precision, model.labels) == (
+            entry.architecture,
+            entry.precision,
+            tuple(entry.labels),
+        )
 
 
 def test_a_tampered_bundle_is_refused_and_nothing_is_kept(isolated_outputs, tmp_path, monkeypatch):

@@ -11,8 +11,13 @@ from pianocoach_train.checkpoints import CheckpointError, load_checkpoint, save_
 
 def test_a_checkpoint_round_trips(tmp_path):
     net = torch.nn.Linear(3, 2)
-    state = {"config": {"model": "mlp", "epochs": 3, "lr": 1e-3, "augment": True}, "widths": [8, 16],
-             "model": net.state_dict(), "torch_rng": torch.get_rng_state(), "rng": {"state": {"state": 2**100}}}
+    state = {
+        "config": {"model": "mlp", "epochs": 3, "lr": 1e-3, "augment": True},
+        "widths": [8, 16],
+        "model": net.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "rng": {"state": {"state": 2**100}},
+    }
     path = save_checkpoint(state, tmp_path / "model.pt")
     loaded = load_checkpoint(path)
     assert loaded["config"] == state["config"] and loaded["widths"] == [8, 16] and loaded["rng"] == state["rng"]
@@ -42,7 +47,9 @@ def test_loading_is_weights_only_and_problems_are_one_line(tmp_path):
     torch.save({"obj": Custom()}, tmp_path / "pickled.pt")  # not what save_checkpoint callers write
     with pytest.raises(CheckpointError) as caught:
         load_checkpoint(tmp_path / "pickled.pt")
-    assert str(caught.value).startswith(f"{tmp_path / 'pickled.pt'}: cannot load the checkpoint") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"{tmp_path / 'pickled.pt'}: cannot load the checkpoint") and "\n" not in str(
+        caught.value
+    )
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.pt: cannot load the checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")

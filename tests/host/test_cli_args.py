@@ -27,7 +27,10 @@ def test_choice_list_refuses_unknown_names_in_one_line():
 def test_the_command_lines_use_it(capsys):
     args = train_parser().parse_args(["audio", "eval", "--models", "pc_fcn, hybrid", "--splits", "performer,piece"])
     assert (args.models, args.splits) == (("pc_fcn", "hybrid"), ("performer", "piece"))
-    assert train_parser().parse_args(["llm", "data", "--sources", "jianzipu,musicpile"]).sources == ("jianzipu", "musicpile")
+    assert train_parser().parse_args(["llm", "data", "--sources", "jianzipu,musicpile"]).sources == (
+        "jianzipu",
+        "musicpile",
+    )
     assert export_parser().parse_args(["export", "--models", "blend, mlp"]).models == ("blend", "mlp")
     with pytest.raises(SystemExit):
         export_parser().parse_args(["export", "--models", "blend,nope"])

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from midi_helpers import write_midi
+
 from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.percepiano.check import check_dataset, format_report
 
@@ -28,7 +29,13 @@ def broken_dataset(root):
     labels[IDS[1]] = [1.4] + [0.5] * 18 + [1]  # out of range
     labels["Beethoven_WoO80_thema_8bars_7_1"] = [0.5, 0.5]  # malformed
     (root / "labels" / "mean19.json").write_text(json.dumps(labels))
-    split = {"test": [IDS[0]], "fold_0": [IDS[1]], "fold_1": [IDS[2], IDS[0]], "fold_2": [IDS[3]], "fold_3": [IDS[4], IDS[5]]}
+    split = {
+        "test": [IDS[0]],
+        "fold_0": [IDS[1]],
+        "fold_1": [IDS[2], IDS[0]],
+        "fold_2": [IDS[3]],
+        "fold_3": [IDS[4], IDS[5]],
+    }
     for name in ("performer4fold", "piece4fold", "work4fold"):
         (root / "splits" / f"{name}.json").write_text(json.dumps(split))
     return root
@@ -37,8 +44,16 @@ def broken_dataset(root):
 def test_check_lists_every_problem_without_stopping(tmp_path):
     report = check_dataset(PercePiano.open(broken_dataset(tmp_path / "pp")), progress=False)
     kinds = {p.kind for p in report.problems}
-    assert {"missing MIDI", "unlabelled MIDI", "unreadable MIDI", "label out of range", "malformed label row",
-            "id in two parts", "split id without MIDI", "id in no part"} <= kinds
+    assert {
+        "missing MIDI",
+        "unlabelled MIDI",
+        "unreadable MIDI",
+        "label out of range",
+        "malformed label row",
+        "id in two parts",
+        "split id without MIDI",
+        "id in no part",
+    } <= kinds
     assert report.normalised == [(f" {IDS[4]}.mid", IDS[4])]
     assert not any(p.subject == IDS[4] and p.kind == "missing MIDI" for p in report.problems)
     text = format_report(report)
@@ -49,8 +64,9 @@ def run_check(*args, env_root=None):
     env = dict(os.environ)
     if env_root:
         env["PIANOCOACH_PERCEPIANO"] = str(env_root)
-    return subprocess.run([sys.executable, "-m", "pianocoach_train", "data", "check", *args],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pianocoach_train", "data", "check", *args], capture_output=True, text=True, env=env
+    )
 
 
 def test_cli_exit_codes_and_data_setting(tmp_path):
@@ -62,8 +78,10 @@ def test_cli_exit_codes_and_data_setting(tmp_path):
     assert by_env.returncode == 1 and str(broken) in by_env.stdout
     nowhere = run_check("--data", str(tmp_path / "nowhere"))
     assert nowhere.returncode == 2
-    assert nowhere.stderr.strip() == f"pianocoach_train: error: {tmp_path / 'nowhere'}: no PercePiano data here " \
+    assert (
+        nowhere.stderr.strip() == f"pianocoach_train: error: {tmp_path / 'nowhere'}: no PercePiano data here "
         "(expected midi/ and labels/mean19.json); pass --data or set $PIANOCOACH_PERCEPIANO"
+    )
 
 
 @pytest.mark.slow

@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from pianocoach.features import VECTOR_NAMES
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.evaluation import evaluate, protocol_folds
+from pianocoach_train.paths import percepiano_root
 from pianocoach_train.percepiano import PercePiano, parse_id
 from pianocoach_train.release import train_release
-from pianocoach_train.paths import percepiano_root
+from pianocoach_train.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,11 @@ def test_evaluate_reports_every_fold_and_the_mean(synthetic_store, tmp_path):
     # the synthetic labels follow tempo and velocity: the model orders the test performances right
     assert performer["mean"]["pearson"] > 0.8
     assert {f["held_out_work"] for f in report["splits"]["work"]["folds"]} == {
-        "Schubert_D960_mv2", "Schubert_D960_mv3", "Schubert_D935_no.3", "Beethoven_WoO80"}
+        "Schubert_D960_mv2",
+        "Schubert_D960_mv3",
+        "Schubert_D935_no.3",
+        "Beethoven_WoO80",
+    }
     assert report["onnx_bytes"] > 0
 
 
@@ -73,8 +77,23 @@ def test_release_never_sees_the_performer_test_list(synthetic_store, tmp_path, m
 @pytest.mark.slow
 def test_eval_quick_command_writes_the_report(synthetic_root, isolated_outputs):
     out = isolated_outputs / "reports"
-    run = subprocess.run([sys.executable, "-m", "pianocoach_train", "eval", "--model", "ridge", "--quick",
-                          "--data", str(synthetic_root), "--out", str(out)], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pianocoach_train",
+            "eval",
+            "--model",
+            "ridge",
+            "--quick",
+            "--data",
+            str(synthetic_root),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "| performer | **" in run.stdout
     report = json.loads((out / "ridge-quick.json").read_text())
@@ -87,14 +106,36 @@ def test_eval_quick_command_writes_the_report(synthetic_root, isolated_outputs):
 def test_report_command_redraws_from_json_and_refuses_other_files(tmp_path):
     from pianocoach_train.eval_report import write_report
 
-    report = {"model": "m", "feature_settings_sha256": "0" * 64, "created": "now", "wall_seconds": 60.0, "published": {},
-              "splits": {"random": {"folds": [{"r2": 0.5}], "mean": {"r2": 0.5, "pearson": 0.7, "pairwise_accuracy": None,
-                                                                    "r2_per_scale": [0.5] * 19, "r2_folds": [0.5]}}}}
+    report = {
+        "model": "m",
+        "feature_settings_sha256": "0" * 64,
+        "created": "now",
+        "wall_seconds": 60.0,
+        "published": {},
+        "splits": {
+            "random": {
+                "folds": [{"r2": 0.5}],
+                "mean": {
+                    "r2": 0.5,
+                    "pearson": 0.7,
+                    "pairwise_accuracy": None,
+                    "r2_per_scale": [0.5] * 19,
+                    "r2_folds": [0.5],
+                },
+            }
+        },
+    }
     write_report(report, tmp_path, "m")
     (tmp_path / "m.md").unlink()
-    run = subprocess.run([sys.executable, "-m", "pianocoach_train", "report", str(tmp_path / "m.json")], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pianocoach_train", "report", str(tmp_path / "m.json")], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     assert "| random | **0.500** | 0.500 | 0.700 | — | — |" in (tmp_path / "m.md").read_text()
     (tmp_path / "other.json").write_text("[1, 2]")
-    bad = subprocess.run([sys.executable, "-m", "pianocoach_train", "report", str(tmp_path / "other.json")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "pianocoach_train", "report", str(tmp_path / "other.json")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "other.json: not an evaluation report" in bad.stderr

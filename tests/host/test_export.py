@@ -9,8 +9,8 @@ import torch
 
 from pianocoach_export.export_models import ExportError, export_model
 from pianocoach_export.measure import latency_ms, parity
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.release import train_release
+from pianocoach_train.train_config import TrainConfig
 
 TINY = dict(epochs=6, patience=10, batch_size=8, max_notes=16, n_trees=5, boosting_rounds=10, min_samples_leaf=1)
 
@@ -21,10 +21,16 @@ def release(store, tmp_path, model):
 
 @pytest.mark.parametrize(
     "model, method, int8_op, float_op",
-    [("mlp", "static QDQ", "Gemm", "Relu"), ("fcn", "static QDQ", "Conv", "AveragePool"),
-     ("gru", "dynamic", "MatMulInteger", "GRU"), ("blend", "static QDQ", "Gemm", "TreeEnsembleRegressor")],
+    [
+        ("mlp", "static QDQ", "Gemm", "Relu"),
+        ("fcn", "static QDQ", "Conv", "AveragePool"),
+        ("gru", "dynamic", "MatMulInteger", "GRU"),
+        ("blend", "static QDQ", "Gemm", "TreeEnsembleRegressor"),
+    ],
 )
-def test_export_writes_float_and_int8_with_parity_and_figures(synthetic_store, tmp_path, model, method, int8_op, float_op):
+def test_export_writes_float_and_int8_with_parity_and_figures(
+    synthetic_store, tmp_path, model, method, int8_op, float_op
+):
     run_dir = release(synthetic_store, tmp_path, model)
     result = export_model(run_dir, synthetic_store, tmp_path / "export", progress=False)
     assert result.parity_max_abs <= 1e-4
@@ -85,7 +91,9 @@ def test_export_refuses_a_model_that_saw_the_test_list(synthetic_store, tmp_path
 
 
 def test_latency_times_every_variant_on_the_same_feed(synthetic_store, tmp_path):
-    result = export_model(release(synthetic_store, tmp_path, "mlp"), synthetic_store, tmp_path / "e", prune=False, progress=False)
+    result = export_model(
+        release(synthetic_store, tmp_path, "mlp"), synthetic_store, tmp_path / "e", prune=False, progress=False
+    )
     feed = {"features": synthetic_store.vectors_for(synthetic_store.ids[:1])}
     times = latency_ms({"float": result.float_path, "int8": result.int8_path}, feed, rounds=20)
     assert set(times) == {"float", "int8"} and all(t > 0 for t in times.values())

@@ -13,10 +13,9 @@ from pianocoach.features import DEFAULT_SETTINGS as S
 from pianocoach.features.audio import resample
 from pianocoach.features.spectrum import hann, mel_filters, power_spectrogram
 from pianocoach.note_decoder import decode_notes, local_maxima
-from pianocoach.sample_piece import write_sample_piece
 from pianocoach.render import render_midi
+from pianocoach.sample_piece import write_sample_piece
 from pianocoach.transcription import SAMPLE_RATE, StreamingTranscriber
-
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +28,9 @@ def rendered(tmp_path_factory):
 
 def test_mel_filters_equal_librosas():
     ours = mel_filters(S.sample_rate, S.mel_n_fft, S.mel_bands, S.mel_fmin, S.mel_fmax)
-    theirs = librosa.filters.mel(sr=S.sample_rate, n_fft=S.mel_n_fft, n_mels=S.mel_bands, fmin=S.mel_fmin,
-                                 fmax=S.mel_fmax)
+    theirs = librosa.filters.mel(
+        sr=S.sample_rate, n_fft=S.mel_n_fft, n_mels=S.mel_bands, fmin=S.mel_fmin, fmax=S.mel_fmax
+    )
     assert ours.dtype == np.float32 and np.array_equal(ours, theirs)
 
 
@@ -77,6 +77,15 @@ def test_vendored_decoder_gives_basic_pitchs_events(rendered, infer):
     assert S.sample_rate == SAMPLE_RATE  # the feature rate is basic-pitch's
     note, onset = _posteriorgrams(rendered)
     ours = decode_notes(note, onset, onset_thresh=0.5, frame_thresh=0.3, min_note_len=11, infer=infer)
-    theirs = output_to_notes_polyphonic(note.copy(), onset.copy(), onset_thresh=0.5, frame_thresh=0.3, min_note_len=11,
-                                        infer_onsets=infer, max_freq=None, min_freq=None, melodia_trick=True)
+    theirs = output_to_notes_polyphonic(
+        note.copy(),
+        onset.copy(),
+        onset_thresh=0.5,
+        frame_thresh=0.3,
+        min_note_len=11,
+        infer_onsets=infer,
+        max_freq=None,
+        min_freq=None,
+        melodia_trick=True,
+    )
     assert len(ours) > 40 and ours == theirs

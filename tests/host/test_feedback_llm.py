@@ -35,9 +35,9 @@ from pianocoach_export.bundle_writer import BundleModel, write_bundle
 from pianocoach_export.llm_export import bundle_with_feedback, export_llm
 from pianocoach_export.llm_gguf import greedy_parity, quantize, tensor_types
 from pianocoach_train.llm.comments import drop_reason
-from pianocoach_train.llm.finetune_config import PRESETS_DIR, FinetuneConfigError, load_finetune_config
 from pianocoach_train.llm.data import KOREAN_SYSTEM, BuildOptions, build_instruction_data
 from pianocoach_train.llm.finetune import finetune
+from pianocoach_train.llm.finetune_config import PRESETS_DIR, FinetuneConfigError, load_finetune_config
 from pianocoach_train.llm.musicpile import make_subset, stream_rows
 from pianocoach_train.llm.records import read_records
 from pianocoach_train.llm.tiny import build_tiny_model
@@ -53,9 +53,15 @@ def chain(tmp_path_factory):
     stats = build_instruction_data(BuildOptions(percepiano_root(), data, limit=PERFORMANCES, jianzipu_characters=40))
     texts = [m["content"] for r in read_records(data / "train.jsonl") for m in r.messages]
     base = build_tiny_model(root / "base", texts)
-    config = load_finetune_config(PRESETS_DIR / "tiny.toml", {
-        "model.base": str(base), "data.train": str(data / "train.jsonl"), "data.validation": str(data / "validation.jsonl"),
-        "training.output_dir": str(root / "run")})
+    config = load_finetune_config(
+        PRESETS_DIR / "tiny.toml",
+        {
+            "model.base": str(base),
+            "data.train": str(data / "train.jsonl"),
+            "data.validation": str(data / "validation.jsonl"),
+            "training.output_dir": str(root / "run"),
+        },
+    )
     run = finetune(config, progress=False)
     exported = export_llm(root / "run", root / "gguf", "Q4_K_M")
     key = Ed25519PrivateKey.generate()  # a signer of this test's own (the development key is left alone)
@@ -66,8 +72,19 @@ def chain(tmp_path_factory):
     models, audio_path = bundle_with_feedback(DEFAULT_BUNDLE, exported.model)
     write_bundle(bundle, models, key, "test-feedback", audio_path=audio_path)
     keys = [TrustedKey(key_id(key.public_key()), "signer", key.public_key()), *trusted_keys()]
-    return SimpleNamespace(root=root, data=data, stats=stats, base=base, config=config, run=run, exported=exported,
-                           bundle=bundle, keys=keys, key=key, trusted=trusted)
+    return SimpleNamespace(
+        root=root,
+        data=data,
+        stats=stats,
+        base=base,
+        config=config,
+        run=run,
+        exported=exported,
+        bundle=bundle,
+        keys=keys,
+        key=key,
+        trusted=trusted,
+    )
 
 
 def sample_request(language: str = "en") -> FeedbackRequest:
@@ -134,8 +151,9 @@ def test_musicpile_files_are_streamed_and_subset_reproducibly(tmp_path):
     bad.write_text('{"text": "fine"}\nnot json\n')
     with pytest.raises(DatasetFileError, match=r"bad.jsonl: line 2: not JSON"):
         list(stream_rows(bad))
-    stats = build_instruction_data(BuildOptions(percepiano_root(), tmp_path / "data", sources=("musicpile",),
-                                                musicpile=jsonl, musicpile_size=10))
+    stats = build_instruction_data(
+        BuildOptions(percepiano_root(), tmp_path / "data", sources=("musicpile",), musicpile=jsonl, musicpile_size=10)
+    )
     assert stats["sources"]["musicpile"]["train"] + stats["sources"]["musicpile"]["validation"] == 10
 
 
@@ -164,10 +182,10 @@ def test_two_qlora_steps_on_a_4bit_base_then_a_merged_float_model(chain):
 
 def test_a_config_without_a_base_model_is_refused(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text("[model]\nbase = \"\"\n")
+    path.write_text('[model]\nbase = ""\n')
     with pytest.raises(FinetuneConfigError, match="base is empty"):
         load_finetune_config(path)
-    path.write_text("[training]\nepochs = \"two\"\n[model]\nbase = \"x\"\n")
+    path.write_text('[training]\nepochs = "two"\n[model]\nbase = "x"\n')
     with pytest.raises(FinetuneConfigError, match=r"\[training\] epochs must be float"):
         load_finetune_config(path)
     for preset in ("pi-0.5b.toml", "gpu24-8b.toml", "tiny.toml"):
@@ -196,7 +214,9 @@ def test_llama_cpp_generates_with_the_quantized_model_on_the_device_side(chain):
     feedback = FeedbackWriter(backend, max_tokens=40, temperature=0.0).write(sample_request("zh"))
     assert feedback.pieces > 0 and feedback.text.strip()
     # the tiny model's words are noise: either some passed the checks or the template stood in
-    assert feedback.source == "local" or (feedback.source == "template" and feedback.text == template_feedback(sample_request("zh")))
+    assert feedback.source == "local" or (
+        feedback.source == "template" and feedback.text == template_feedback(sample_request("zh"))
+    )
 
 
 # -- the bundle ------------------------------------------------------------------------------------
@@ -213,13 +233,17 @@ def test_the_bundle_carries_the_gguf_with_its_checksum_and_the_device_finds_it(c
     assert backend.model_path == scorer.folder / entry.file
     config = Config().with_overrides({"feedback.backend": "local"})
     assert open_writer(config.feedback, scorer.verification).name == "local"
-    assert open_writer(config.feedback, BundleScorer(DEFAULT_BUNDLE).verification).name == "template"  # the built-in bundle has none
+    assert (
+        open_writer(config.feedback, BundleScorer(DEFAULT_BUNDLE).verification).name == "template"
+    )  # the built-in bundle has none
     assert open_writer(config.feedback, None).name == "template"  # no verified bundle: never a model file
 
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"NOTAGGUF" * 64)
     write_bundle(tmp_path / "fake", [BundleModel("feedback_llm", fake, "llama", "Q4_K_M", ())], chain.key, "fake")
-    assert "models/feedback_llm.gguf: not a GGUF file (bad magic)" in verify_bundle(tmp_path / "fake", chain.keys).problems
+    assert (
+        "models/feedback_llm.gguf: not a GGUF file (bad magic)" in verify_bundle(tmp_path / "fake", chain.keys).problems
+    )
 
     tampered = tmp_path / "tampered"
     shutil.copytree(chain.bundle, tampered)
@@ -240,15 +264,34 @@ def free_port() -> int:
 def llama_server(chain, tmp_path):
     port = free_port()
     log = open(tmp_path / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(chain.exported.quantized_gguf),
-                                "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "1024",
-                                "--api_key", "test-key-42"], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(chain.exported.quantized_gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            "1",
+            "--n_ctx",
+            "1024",
+            "--api_key",
+            "test-key-42",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
-            urllib.request.urlopen(urllib.request.Request(f"{url}/v1/models", headers={"Authorization": "Bearer test-key-42"}),
-                                   timeout=2)
+            urllib.request.urlopen(
+                urllib.request.Request(f"{url}/v1/models", headers={"Authorization": "Bearer test-key-42"}), timeout=2
+            )
             break
         except OSError:
             assert process.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
@@ -265,8 +308,14 @@ def llama_server(chain, tmp_path):
 @pytest.mark.slow
 def test_the_remote_backend_streams_from_llama_cpp_server(llama_server, monkeypatch):
     monkeypatch.setenv("PIANOCOACH_LLM_KEY", "test-key-42")
-    config = Config().with_overrides({"feedback.backend": "remote", "feedback.url": llama_server,
-                                      "feedback.temperature": 0.0, "feedback.max_tokens": 40})
+    config = Config().with_overrides(
+        {
+            "feedback.backend": "remote",
+            "feedback.url": llama_server,
+            "feedback.temperature": 0.0,
+            "feedback.max_tokens": 40,
+        }
+    )
     writer = open_writer(config.feedback)
     feedback = writer.write(sample_request())
     assert feedback.pieces > 0 and feedback.text.strip()
@@ -283,10 +332,21 @@ def test_the_appliance_writes_feedback_with_the_bundled_model(chain, tmp_path, m
     shutil.copytree(chain.trusted, tmp_path / "trusted_keys")
     monkeypatch.setenv(TRUST_DIR_ENV, str(tmp_path / "trusted_keys"))
     midi = next(iter(sorted((percepiano_root() / "midi").glob("Schubert_D960*.mid"))))
-    config = Config().with_overrides({
-        "device.data_dir": str(tmp_path), "device.bundle": str(chain.bundle), "input.source": "file",
-        "input.file": str(midi), "input.realtime": False, "display.kind": "image", "speech.engine": "none",
-        "button.pin_factory": "mock", "feedback.backend": "local", "feedback.threads": 1, "feedback.temperature": 0.0})
+    config = Config().with_overrides(
+        {
+            "device.data_dir": str(tmp_path),
+            "device.bundle": str(chain.bundle),
+            "input.source": "file",
+            "input.file": str(midi),
+            "input.realtime": False,
+            "display.kind": "image",
+            "speech.engine": "none",
+            "button.pin_factory": "mock",
+            "feedback.backend": "local",
+            "feedback.threads": 1,
+            "feedback.temperature": 0.0,
+        }
+    )
     app = DrivenAppliance(config, warm=False)
     try:
         app.wait_state("idle")

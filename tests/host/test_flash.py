@@ -19,9 +19,9 @@ from pathlib import Path
 
 import onnx
 import pytest
+from bundle_helpers import pack, resign, signed_copy, trust
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bundle_helpers import pack, resign, signed_copy, trust
 from pianocoach.appliance.flash_gate import NAME_PATTERN
 from pianocoach.bundle import DEFAULT_BUNDLE, sha256_file
 from pianocoach.bundle.signing import public_key_pem
@@ -43,7 +43,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     if not SSHD.is_file() or shutil.which("ssh") is None:
-        pytest.skip("OpenSSH (openssh-server, openssh-client) is not installed: the flashing-over-SSH tests are not run")
+        pytest.skip(
+            "OpenSSH (openssh-server, openssh-client) is not installed: the flashing-over-SSH tests are not run"
+        )
     if os.geteuid() != 0:
         pytest.skip("sshd needs root for its privilege separation here: the flashing-over-SSH tests are not run")
     root = tmp_path_factory.mktemp("sshd")
@@ -51,14 +53,31 @@ def sshd(tmp_path_factory):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True)
     shutil.copyfile(root / "user_key.pub", root / "authorized_keys")
     port = free_port()
-    (root / "sshd_config").write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {root / 'host_key'}",
-        f"AuthorizedKeysFile {root / 'authorized_keys'}", "PubkeyAuthentication yes", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no",
-        f"PidFile {root / 'sshd.pid'}", "Subsystem sftp internal-sftp", "LogLevel VERBOSE", ""]))
+    (root / "sshd_config").write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {root / 'host_key'}",
+                f"AuthorizedKeysFile {root / 'authorized_keys'}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "StrictModes no",
+                "UsePAM no",
+                f"PidFile {root / 'sshd.pid'}",
+                "Subsystem sftp internal-sftp",
+                "LogLevel VERBOSE",
+                "",
+            ]
+        )
+    )
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     log = open(root / "sshd.log", "w")
-    process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")], stdout=log, stderr=subprocess.STDOUT
+    )
     deadline = time.time() + 20
     while True:
         try:
@@ -99,18 +118,23 @@ def gate_wrapper(tmp_path: Path, data: Path, staging: Path, key: Ed25519PrivateK
     pub = tmp_path / f"{name}.pub"
     pub.write_bytes(public_key_pem(key.public_key()))
     script = tmp_path / f"{name}.py"
-    script.write_text("\n".join([
-        f"#!{sys.executable} -I",
-        "import os, sys",
-        "from pathlib import Path",
-        "from pianocoach.appliance import flash_gate",
-        "from pianocoach.bundle.signing import load_public_key",
-        "flash_gate.isolate()",
-        "# the install's health check runs in a child process with no keys argument: it trusts the test key",
-        f"os.environ[{TRUST_DIR_ENV!r}] = {str(data / 'trusted_keys')!r}",
-        f"sys.exit(flash_gate.main(sys.argv[1:], data_dir=Path({str(data)!r}), staging=Path({str(staging)!r}),",
-        f"                         keys=[load_public_key({str(pub)!r})]))",
-        ""]))
+    script.write_text(
+        "\n".join(
+            [
+                f"#!{sys.executable} -I",
+                "import os, sys",
+                "from pathlib import Path",
+                "from pianocoach.appliance import flash_gate",
+                "from pianocoach.bundle.signing import load_public_key",
+                "flash_gate.isolate()",
+                "# the install's health check runs in a child process with no keys argument: it trusts the test key",
+                f"os.environ[{TRUST_DIR_ENV!r}] = {str(data / 'trusted_keys')!r}",
+                f"sys.exit(flash_gate.main(sys.argv[1:], data_dir=Path({str(data)!r}), staging=Path({str(staging)!r}),",
+                f"                         keys=[load_public_key({str(pub)!r})]))",
+                "",
+            ]
+        )
+    )
     script.chmod(0o755)
     return str(script)
 
@@ -123,16 +147,36 @@ def test_make_flash_installs_over_ssh_and_reports(sshd, tmp_path):
     trust(tmp_path / "ws", key)
     env = {**os.environ, "PIANOCOACH_KEY_DIR": str(tmp_path / "ws" / "trusted_keys")}
     staging = staging_folder(tmp_path)
-    opts = " ".join([f"--identity {sshd.identity}", *[f"--ssh-option {o}" for o in sshd.ssh_options],
-                     f"--pianocoach {gate_wrapper(tmp_path, data, staging, key)}", f"--staging {staging}"])
-    done = subprocess.run(["make", "-s", "flash", f"HOST={sshd.host}", f"PORT={sshd.port}", f"BUNDLE={bundle}",
-                           f"FLASH_OPTS={opts}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    opts = " ".join(
+        [
+            f"--identity {sshd.identity}",
+            *[f"--ssh-option {o}" for o in sshd.ssh_options],
+            f"--pianocoach {gate_wrapper(tmp_path, data, staging, key)}",
+            f"--staging {staging}",
+        ]
+    )
+    done = subprocess.run(
+        ["make", "-s", "flash", f"HOST={sshd.host}", f"PORT={sshd.port}", f"BUNDLE={bundle}", f"FLASH_OPTS={opts}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     name = remote_name(bundle)
-    for step in (f"connect and check {staging}", f"copy {name} (", "move it into place",
-                 "install (verify, health check", f"installing {name} into {data / 'bundles'}", "health check: ",
-                 "installed release-7", "OK: current bundle release-7", "1 of 1 device flashed"):
+    for step in (
+        f"connect and check {staging}",
+        f"copy {name} (",
+        "move it into place",
+        "install (verify, health check",
+        f"installing {name} into {data / 'bundles'}",
+        "health check: ",
+        "installed release-7",
+        "OK: current bundle release-7",
+        "1 of 1 device flashed",
+    ):
         assert step in out, out
     store = BundleStore(data / "bundles")
     assert store.status()["bundle_id"] == "release-7"
@@ -145,14 +189,38 @@ def test_an_inventory_flashes_each_device_and_reports_each(sshd, tmp_path):
     (a, key), (b, _) = device_folder(tmp_path, "studio-a"), device_folder(tmp_path, "studio-b")
     trust(b, key)
     staging = staging_folder(tmp_path)
-    gate_a, gate_b = gate_wrapper(tmp_path, a, staging, key, "gate-a"), gate_wrapper(tmp_path, b, staging, key, "gate-b")
+    gate_a, gate_b = (
+        gate_wrapper(tmp_path, a, staging, key, "gate-a"),
+        gate_wrapper(tmp_path, b, staging, key, "gate-b"),
+    )
     inventory = tmp_path / "devices.toml"
-    inventory.write_text("\n".join([
-        "[defaults]", f"port = {sshd.port}", f'staging = "{staging}"', "",
-        "[[device]]", 'name = "studio-a"', f'host = "{sshd.host}"', f'pianocoach = "{gate_a}"', "",
-        # an older inventory's data_dir is read and ignored: the gate's data folder is fixed
-        "[[device]]", 'name = "studio-b"', f'host = "{sshd.host}"', f'pianocoach = "{gate_b}"', 'data_dir = "/elsewhere"', "",
-        "[[device]]", 'name = "offline"', f'host = "{sshd.host}"', f"port = {free_port()}", ""]))
+    inventory.write_text(
+        "\n".join(
+            [
+                "[defaults]",
+                f"port = {sshd.port}",
+                f'staging = "{staging}"',
+                "",
+                "[[device]]",
+                'name = "studio-a"',
+                f'host = "{sshd.host}"',
+                f'pianocoach = "{gate_a}"',
+                "",
+                # an older inventory's data_dir is read and ignored: the gate's data folder is fixed
+                "[[device]]",
+                'name = "studio-b"',
+                f'host = "{sshd.host}"',
+                f'pianocoach = "{gate_b}"',
+                'data_dir = "/elsewhere"',
+                "",
+                "[[device]]",
+                'name = "offline"',
+                f'host = "{sshd.host}"',
+                f"port = {free_port()}",
+                "",
+            ]
+        )
+    )
     devices = read_inventory(inventory, Device(host="", identity=sshd.identity, ssh_options=sshd.ssh_options))
     assert [d.label for d in devices] == ["studio-a", "studio-b", "offline"]
     bundle = signed_copy(tmp_path / "release-8", key, "release-8")
@@ -161,7 +229,11 @@ def test_an_inventory_flashes_each_device_and_reports_each(sshd, tmp_path):
     results = flash_all(devices, bundle, tmp_path, [tmp_path / "ws" / "trusted_keys"], lines.append)
     assert [r.ok for r in results] == [True, True, False], format_report(results)
     assert results[0].bundle_id == results[1].bundle_id == "release-8"
-    assert BundleStore(a / "bundles").status()["bundle_id"] == BundleStore(b / "bundles").status()["bundle_id"] == "release-8"
+    assert (
+        BundleStore(a / "bundles").status()["bundle_id"]
+        == BundleStore(b / "bundles").status()["bundle_id"]
+        == "release-8"
+    )
     assert "[studio-b] note: data_dir /elsewhere is ignored" in "\n".join(lines)
     assert f"connect and check {staging}" in results[2].message
     assert list(staging.iterdir()) == []
@@ -201,14 +273,23 @@ def test_a_bundle_that_fails_its_health_check_is_refused(tmp_path):
     store = BundleStore(data / "bundles")
     store.install(DEFAULT_BUNDLE)
     before = store.current()
-    with pytest.raises(InstallError, match=r"health check failed: .*unhealthy: (midi: )?19 scale values outside 0.04..1.10"):
+    with pytest.raises(
+        InstallError, match=r"health check failed: .*unhealthy: (midi: )?19 scale values outside 0.04..1.10"
+    ):
         store.install(unhealthy_copy(tmp_path / "bad", key))
     assert store.current() == before and not [p for p in store.root.iterdir() if p.name.startswith(".staging-")]
 
 
 # -- what never reaches ssh --------------------------------------------------------------------------------
-EVIL_HOSTS = ["-oProxyCommand=touch {mark}", "-F/dev/null", "pi@studio -oProxyCommand=touch {mark}",
-              "pi@studio\n-oProxyCommand=touch {mark}", "pi@studio\tx", "pi@\x1b[2Jstudio", ""]
+EVIL_HOSTS = [
+    "-oProxyCommand=touch {mark}",
+    "-F/dev/null",
+    "pi@studio -oProxyCommand=touch {mark}",
+    "pi@studio\n-oProxyCommand=touch {mark}",
+    "pi@studio\tx",
+    "pi@\x1b[2Jstudio",
+    "",
+]
 
 
 @pytest.mark.parametrize("host", EVIL_HOSTS)
@@ -239,9 +320,18 @@ def test_ssh_and_scp_end_their_options_before_the_host():
     assert scp[-3:] == ["--", "/tmp/bundle.tar", "pi@studio-1.local:/var/tmp/pianocoach-incoming/x.tar.part"]
 
 
-@pytest.mark.parametrize("field, value", [("port", 0), ("port", "22; rm -rf /"), ("staging", "relative/incoming"),
-                                          ("staging", "/var/tmp/a b"), ("staging", "/var/tmp/$(id)"),
-                                          ("staging", "/var/tmp/../etc"), ("ssh_options", ("X=\n",))])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("port", 0),
+        ("port", "22; rm -rf /"),
+        ("staging", "relative/incoming"),
+        ("staging", "/var/tmp/a b"),
+        ("staging", "/var/tmp/$(id)"),
+        ("staging", "/var/tmp/../etc"),
+        ("ssh_options", ("X=\n",)),
+    ],
+)
 def test_other_inventory_values_that_would_reach_a_shell_are_refused(tmp_path, field, value):
     bundle = signed_copy(tmp_path / "b", Ed25519PrivateKey.generate(), "release-9")
     with pytest.raises(FlashError, match="refused"):

@@ -30,7 +30,9 @@ def test_leading_zero_segments_are_kept_as_text():
     assert parse_id("Schubert_D960_mv2_16bars_0_01").segment == "01"
 
 
-@pytest.mark.parametrize("bad", ["", "Schubert_D960_mv2", "Mozart_K331_8bars_1_1", "Beethoven_WoO80_thema_eightbars_1_1"])
+@pytest.mark.parametrize(
+    "bad", ["", "Schubert_D960_mv2", "Mozart_K331_8bars_1_1", "Beethoven_WoO80_thema_eightbars_1_1"]
+)
 def test_bad_ids(bad):
     with pytest.raises(IdError):
         parse_id(bad)

@@ -8,11 +8,11 @@ import torch
 from pianocoach.jianzipu import parse
 from pianocoach.jianzipu.image import SIZE
 from pianocoach.jianzipu.vocab import HEADS
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.jianzipu.dataset import Sizes, benchmark_96, is_held_out, plan
 from pianocoach_train.jianzipu.model import JianzipuNet, ProbabilityNet
 from pianocoach_train.jianzipu.qa import build_turns
 from pianocoach_train.jianzipu.render import HELD_OUT_FONT, TRAIN_FONTS, render
+from pianocoach_train.train_config import TrainConfig
 
 TINY = Sizes(train=240, validation=60, benchmark_renders=1, held_out_combinations=40, held_out_font=40)
 
@@ -52,7 +52,9 @@ def test_question_and_answer_turns_are_deterministic_and_well_formed():
     assert {r["kind"] for r in rows} == {"meaning", "abbreviation", "difference", "how_to_play", "pitch"}
     for row in rows:
         assert row["source"] == "jianzipu" and row["language"] in ("zh", "en")
-        assert [m["role"] for m in row["messages"]] == ["user", "assistant"] and all(m["content"] for m in row["messages"])
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"] and all(
+            m["content"] for m in row["messages"]
+        )
     assert any("木" in r["messages"][0]["content"] and "抹" in r["messages"][1]["content"] for r in rows)
 
 
@@ -61,7 +63,6 @@ def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_
     from pianocoach_export.bundle_writer import BundleModel, write_bundle
     from pianocoach_export.jianzipu_export import LABELS, ROLE, export_reader
     from pianocoach_export.signing import generate_key_pair, load_private_key
-
     from pianocoach_export.trained_models import MissingArtifactError
     from pianocoach_train.jianzipu.train import train_reader
 
@@ -95,14 +96,31 @@ def test_the_default_bundle_reads_a_clean_character_from_the_command_line(tmp_pa
 
     image = tmp_path / "zhong.png"
     render(parse("中七六挑五"), TRAIN_FONTS[1], seed=0, strength=0.0).save(image)
-    run = subprocess.run([sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", "--json", str(image)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", "--json", str(image)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
-    assert {"form", "finger", "hui", "technique", "string", "note", "frequency_hz", "confidence", "top5",
-            "explanation_zh", "explanation_en"} <= set(result)
+    assert {
+        "form",
+        "finger",
+        "hui",
+        "technique",
+        "string",
+        "note",
+        "frequency_hz",
+        "confidence",
+        "top5",
+        "explanation_zh",
+        "explanation_en",
+    } <= set(result)
     assert "中七六挑五" in [t["written"] for t in result["top5"]]  # a clean render of a 96-set character
     (tmp_path / "blank.png").write_bytes(b"not an image")
-    bad = subprocess.run([sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", str(tmp_path / "blank.png")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", str(tmp_path / "blank.png")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "blank.png: not a readable image" in bad.stderr

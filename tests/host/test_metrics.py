@@ -36,7 +36,9 @@ def test_pairwise_accuracy_counts_only_pairs_within_a_group():
     # group a pairs: (0,1) true up, pred down: wrong; (0,2) right; (1,2) right. group b: (3,4) wrong.
     assert pairwise_accuracy(y, p, groups) == pytest.approx([0.5])
     # ties in the labels are not counted
-    assert pairwise_accuracy(np.array([[0.5], [0.5], [0.1]]), np.array([[0.1], [0.2], [0.0]]), ["a", "a", "a"]) == pytest.approx([1.0])
+    assert pairwise_accuracy(
+        np.array([[0.5], [0.5], [0.1]]), np.array([[0.1], [0.2], [0.0]]), ["a", "a", "a"]
+    ) == pytest.approx([1.0])
     assert np.isnan(pairwise_accuracy(y, p, ["a", "b", "c", "d", "e"])).all()
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from pianocoach_train.paths import percepiano_root
 from pianocoach_train.percepiano import N_SCALES, PercePiano
 from pianocoach_train.percepiano.splits import check_split
-from pianocoach_train.paths import percepiano_root
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,11 @@ def test_leading_space_file_is_normalised_not_missing(dataset):
 
 def test_four_works(dataset):
     assert {p.work for p in dataset.performances()} == {
-        "Schubert_D960_mv2", "Schubert_D960_mv3", "Schubert_D935_no.3", "Beethoven_WoO80"}
+        "Schubert_D960_mv2",
+        "Schubert_D960_mv3",
+        "Schubert_D935_no.3",
+        "Beethoven_WoO80",
+    }
 
 
 @pytest.mark.parametrize("name, test_size", [("performer", 193), ("piece", 181), ("work", 0)])
@@ -59,11 +63,15 @@ def test_folds_partition_the_split(dataset, name):
 def test_piece_split_never_divides_a_passage(dataset):
     split = dataset.split("piece")
     fold = split.fold(0)
-    passages = lambda ids: {dataset_id.passage_key for dataset_id in map(_parse, ids)}
+
+    def passages(ids):
+        return {dataset_id.passage_key for dataset_id in map(_parse, ids)}
+
     assert not passages(fold.train) & passages(fold.test)
     assert not passages(fold.train) & passages(fold.validation)
 
 
 def _parse(ident):
     from pianocoach_train.percepiano import parse_id
+
     return parse_id(ident)

@@ -44,7 +44,7 @@ def device_blocks(y: np.ndarray, limit: int = MAX_BLOCKS) -> list[np.ndarray]:
     """Whole blocks as the device scores them: each with the previous block's last frame_length - hop samples."""
     size, context = block_samples(SETTINGS), context_samples(SETTINGS)
     padded = np.concatenate([np.zeros(context, dtype=y.dtype), y])
-    return [padded[i * size:(i + 1) * size + context] for i in range(min(len(y) // size, limit))]
+    return [padded[i * size : (i + 1) * size + context] for i in range(min(len(y) // size, limit))]
 
 
 def agreement(blocks: list[np.ndarray]) -> dict:
@@ -64,8 +64,7 @@ def agreement(blocks: list[np.ndarray]) -> dict:
         if both.any():
             f0_rel = max(f0_rel, float(np.max(np.abs(f0[both] - ref_f0[both]) / ref_f0[both])))
         prob_abs = max(prob_abs, float(np.max(np.abs(prob - ref_prob))))
-    return {"frames": frames, "same_flag": same_flag / frames, "voiced": voiced, "f0_rel": f0_rel,
-            "prob_abs": prob_abs}
+    return {"frames": frames, "same_flag": same_flag / frames, "voiced": voiced, "f0_rel": f0_rel, "prob_abs": prob_abs}
 
 
 def assert_agrees(stats: dict, min_voiced: int = 0) -> None:

@@ -53,19 +53,22 @@ def test_a_table_fills_its_dataclass_with_typed_values(tmp_path):
     assert isinstance(settings.voice.pitch, float)  # an int is accepted for a float, and made one
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[voice\n", "not valid TOML"),
-    ("[voice]\nspeed = 1\n", "[voice] unknown key 'speed' (known: loud, name, pitch, rate, tags)"),
-    ("[voice]\nrate = 'fast'\n", "[voice] rate must be a whole number, not 'fast'"),
-    ("[voice]\nrate = true\n", "[voice] rate must be a whole number, not True"),
-    ("[voice]\npitch = 'high'\n", "[voice] pitch must be a number, not 'high'"),
-    ("[voice]\nloud = 1\n", "[voice] loud must be true or false, not 1"),
-    ("[voice]\ntags = [1]\n", "[voice] tags must be a list of strings, not [1]"),
-    ("[voice]\nname = 'fr'\n", "[voice] name must be one of en, zh, not 'fr'"),
-    ("[voice]\nrate = 10\n", "[voice] rate must be between 60 and 450, not 10"),
-    ("[speech]\nrate = 1\n", "unknown section [speech] (known: voice)"),
-    ("voice = 3\n", "voice must be a [section] of keys"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[voice\n", "not valid TOML"),
+        ("[voice]\nspeed = 1\n", "[voice] unknown key 'speed' (known: loud, name, pitch, rate, tags)"),
+        ("[voice]\nrate = 'fast'\n", "[voice] rate must be a whole number, not 'fast'"),
+        ("[voice]\nrate = true\n", "[voice] rate must be a whole number, not True"),
+        ("[voice]\npitch = 'high'\n", "[voice] pitch must be a number, not 'high'"),
+        ("[voice]\nloud = 1\n", "[voice] loud must be true or false, not 1"),
+        ("[voice]\ntags = [1]\n", "[voice] tags must be a list of strings, not [1]"),
+        ("[voice]\nname = 'fr'\n", "[voice] name must be one of en, zh, not 'fr'"),
+        ("[voice]\nrate = 10\n", "[voice] rate must be between 60 and 450, not 10"),
+        ("[speech]\nrate = 1\n", "unknown section [speech] (known: voice)"),
+        ("voice = 3\n", "voice must be a [section] of keys"),
+    ],
+)
 def test_bad_toml_an_unknown_key_or_a_wrong_type_is_one_line_naming_file_and_key(tmp_path, text, message):
     assert message in refused(tmp_path / "s.toml", text)
 
@@ -96,19 +99,31 @@ def test_a_required_field_left_out_is_named():
 
 # -- the three files read through it keep their messages ------------------------------------------------------
 def test_the_appliance_config_messages(tmp_path):
-    assert "[display] unknown key 'kindd'" in refused(tmp_path / "c.toml", "[display]\nkindd = 1\n", ConfigError, load_config)
-    assert "[input] realtime must be true or false, not 1" in refused(tmp_path / "c.toml", "[input]\nrealtime = 1\n",
-                                                                      ConfigError, load_config)
+    assert "[display] unknown key 'kindd'" in refused(
+        tmp_path / "c.toml", "[display]\nkindd = 1\n", ConfigError, load_config
+    )
+    assert "[input] realtime must be true or false, not 1" in refused(
+        tmp_path / "c.toml", "[input]\nrealtime = 1\n", ConfigError, load_config
+    )
     assert "not valid TOML" in refused(tmp_path / "c.toml", "[display\n", ConfigError, load_config)
 
 
 def test_the_finetune_config_messages(tmp_path):
     assert "[training] epochs must be float, not 'two'" in refused(
-        tmp_path / "f.toml", "[model]\nbase = 'x'\n[training]\nepochs = 'two'\n", FinetuneConfigError, load_finetune_config)
-    assert "[lora] unknown key 'rank'" in refused(tmp_path / "f.toml", "[model]\nbase = 'x'\n[lora]\nrank = 4\n",
-                                                  FinetuneConfigError, load_finetune_config)
+        tmp_path / "f.toml",
+        "[model]\nbase = 'x'\n[training]\nepochs = 'two'\n",
+        FinetuneConfigError,
+        load_finetune_config,
+    )
+    assert "[lora] unknown key 'rank'" in refused(
+        tmp_path / "f.toml", "[model]\nbase = 'x'\n[lora]\nrank = 4\n", FinetuneConfigError, load_finetune_config
+    )
     assert "[data] sources must be a list of strings" in refused(
-        tmp_path / "f.toml", "[model]\nbase = 'x'\n[data]\nsources = 'musicpile'\n", FinetuneConfigError, load_finetune_config)
+        tmp_path / "f.toml",
+        "[model]\nbase = 'x'\n[data]\nsources = 'musicpile'\n",
+        FinetuneConfigError,
+        load_finetune_config,
+    )
     path = tmp_path / "ok.toml"
     path.write_text("[model]\nbase = 'x'\n[training]\nepochs = 3\n[data]\nsources = ['jianzipu']\n")
     config = load_finetune_config(path, {"lora.r": 8})
@@ -119,10 +134,12 @@ def test_the_finetune_config_messages(tmp_path):
 
 def test_the_inventory_messages(tmp_path):
     assert "not valid TOML" in refused(tmp_path / "d.toml", "[[device]\n", FlashError, read_inventory)
-    assert "device 1: unknown keys colour" in refused(tmp_path / "d.toml", '[[device]]\nhost = "pi@a"\ncolour = 1\n',
-                                                       FlashError, read_inventory)
+    assert "device 1: unknown keys colour" in refused(
+        tmp_path / "d.toml", '[[device]]\nhost = "pi@a"\ncolour = 1\n', FlashError, read_inventory
+    )
     assert "device 1: port must be a whole number, not '22'" in refused(
-        tmp_path / "d.toml", '[[device]]\nhost = "pi@a"\nport = "22"\n', FlashError, read_inventory)
+        tmp_path / "d.toml", '[[device]]\nhost = "pi@a"\nport = "22"\n', FlashError, read_inventory
+    )
     path = tmp_path / "ok.toml"
     path.write_text('[defaults]\nport = 2222\n[[device]]\nname = "a"\nhost = "pi@a"\nssh_options = ["BatchMode=yes"]\n')
     [device] = read_inventory(path)

@@ -5,10 +5,9 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models import load_scorer
-from pianocoach_train.models.base import FoldData
 from pianocoach_train.runs import train_run
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.training import train_torch
 
 

@@ -10,8 +10,18 @@ import soundfile as sf
 import soxr
 
 from pianocoach.features import read_midi
-from pianocoach.transcription import (FRAMES_PER_SECOND, HOP, OUTPUTS, OVERLAP, OVERLAP_FRAMES, SAMPLE_RATE,
-                                      WINDOW, StreamingTranscriber, TranscriberError, frame_times)
+from pianocoach.transcription import (
+    FRAMES_PER_SECOND,
+    HOP,
+    OUTPUTS,
+    OVERLAP,
+    OVERLAP_FRAMES,
+    SAMPLE_RATE,
+    WINDOW,
+    StreamingTranscriber,
+    TranscriberError,
+    frame_times,
+)
 
 LONG_WHOLE_S = 10.0  # the long-take tests lower DECODE_WHOLE_S so that 48 s of audio is a long take
 BLOCK = 2 * SAMPLE_RATE  # the device feeds 2 s blocks
@@ -44,8 +54,12 @@ def onset_f1_between(reference, notes):
     """mir_eval onset F1 (50 ms, same pitch) between two transcriptions."""
     ref, est = np.array(reference), np.array(notes)
     return mir_eval.transcription.precision_recall_f1_overlap(
-        ref[:, :2], mir_eval.util.midi_to_hz(ref[:, 2]), est[:, :2], mir_eval.util.midi_to_hz(est[:, 2]),
-        offset_ratio=None)[2]
+        ref[:, :2],
+        mir_eval.util.midi_to_hz(ref[:, 2]),
+        est[:, :2],
+        mir_eval.util.midi_to_hz(est[:, 2]),
+        offset_ratio=None,
+    )[2]
 
 
 def onset_f1(reference, notes):
@@ -55,7 +69,8 @@ def onset_f1(reference, notes):
     ref_intervals = np.stack([reference.onset, reference.offset], axis=1)
     ref_pitches = mir_eval.util.midi_to_hz(reference.pitch.astype(float))
     precision, recall, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(
-        ref_intervals, ref_pitches, est_intervals, est_pitches, offset_ratio=None)
+        ref_intervals, ref_pitches, est_intervals, est_pitches, offset_ratio=None
+    )
     return precision, recall, f1
 
 
@@ -86,7 +101,8 @@ def basic_pitch_predict_notes(audio):
     frames["contour"] = np.zeros((n_frames, 0), np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         _, events = basic_pitch_decoder().model_output_to_notes(
-            frames, onset_thresh=0.5, frame_thresh=0.3, min_note_len=11, include_pitch_bends=False, melodia_trick=True)
+            frames, onset_thresh=0.5, frame_thresh=0.3, min_note_len=11, include_pitch_bends=False, melodia_trick=True
+        )
     return sorted((float(a), float(b), int(p), float(amp)) for a, b, p, amp, _ in events)
 
 
@@ -113,8 +129,13 @@ def long_take(performance):
         since = (start + BLOCK) / SAMPLE_RATE - LIVE_S
         live.append((since, streamed.settled_until_s, streamed.live_notes(since), streamed.frames_held))
     whole = fed(StreamingTranscriber(), audio, len(audio))  # 48 s < DECODE_WHOLE_S: one decode of all of it
-    return {"audio": audio, "streamed": streamed, "final": streamed.notes(final=True), "live": live,
-            "whole": whole.notes(final=True)}
+    return {
+        "audio": audio,
+        "streamed": streamed,
+        "final": streamed.notes(final=True),
+        "live": live,
+        "whole": whole.notes(final=True),
+    }
 
 
 @pytest.mark.slow

@@ -67,6 +67,7 @@ def build_appliance(config: Config, factory=None, warm: bool = True) -> Applianc
     display = open_display(config.display, language, config.image_dir())
     speaker = open_speaker(config.speech, config.speech_dir())
     history = History(config.history_path())
+
     def load_feedback(scorer):  # from the bundle the daemon has just verified and loaded, never before
         return open_writer(config.feedback, scorer.verification, preload=warm)
 

@@ -57,10 +57,14 @@ def install_command(args: argparse.Namespace) -> int:
     print(f"installing {args.bundle} into {store.root}: unpack, verify, health check, switch")
     result = store.install(args.bundle, reserve_mb=args.reserve_mb)
     health = result.health
-    print(f"health check: {health.get('windows')} windows scored, overall {health.get('overall')}, "
-          f"scales {health.get('scale_range')}")
-    print(f"installed {result.bundle_id} as {result.folder.name} (previous: {result.previous or 'none'}) "
-          f"in {result.seconds:.1f} s" + (f"; removed {', '.join(result.pruned)}" if result.pruned else ""))
+    print(
+        f"health check: {health.get('windows')} windows scored, overall {health.get('overall')}, "
+        f"scales {health.get('scale_range')}"
+    )
+    print(
+        f"installed {result.bundle_id} as {result.folder.name} (previous: {result.previous or 'none'}) "
+        f"in {result.seconds:.1f} s" + (f"; removed {', '.join(result.pruned)}" if result.pruned else "")
+    )
     print(notify_daemon(config.data_dir))
     return 0
 
@@ -86,11 +90,15 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def add_bundle_commands(commands: argparse._SubParsersAction) -> None:
-    install = commands.add_parser("install-bundle", help="install a model bundle (folder or .tar): verify, health check, switch")
+    install = commands.add_parser(
+        "install-bundle", help="install a model bundle (folder or .tar): verify, health check, switch"
+    )
     add_config_flags(install)
     install.add_argument("bundle", type=Path, help="bundle folder or .tar")
     install.add_argument("--keep", type=int, default=3, help="installed bundles to keep (default 3; at least 2)")
-    install.add_argument("--reserve-mb", type=float, default=50.0, help="free space to leave on the disk (default 50 MB)")
+    install.add_argument(
+        "--reserve-mb", type=float, default=50.0, help="free space to leave on the disk (default 50 MB)"
+    )
     install.set_defaults(run=install_command)
 
     rollback = commands.add_parser("rollback", help="return to the bundle installed before the current one")

@@ -38,15 +38,22 @@ def pin_factory(name: str):
 
 
 class ButtonInput:
-    def __init__(self, config: ButtonConfig, on_short: Callable[[], None], on_long: Callable[[], None], factory=None) -> None:
+    def __init__(
+        self, config: ButtonConfig, on_short: Callable[[], None], on_long: Callable[[], None], factory=None
+    ) -> None:
         from gpiozero import LED, Button
         from gpiozero.exc import GPIOZeroError
 
         self.on_short, self.on_long = on_short, on_long
         self._held = False
         try:
-            self.button = Button(config.pin, pull_up=True, bounce_time=config.bounce_s or None,
-                                 hold_time=config.long_press_s, pin_factory=factory)
+            self.button = Button(
+                config.pin,
+                pull_up=True,
+                bounce_time=config.bounce_s or None,
+                hold_time=config.long_press_s,
+                pin_factory=factory,
+            )
             self.led = LED(config.led_pin, pin_factory=factory) if config.led_pin >= 0 else None
         except (GPIOZeroError, OSError, RuntimeError) as exc:
             raise ButtonError(f"button on GPIO{config.pin}: cannot use the pin ({type(exc).__name__}: {exc})") from exc

@@ -45,8 +45,13 @@ class InputConfig:
     max_minutes: float = 15.0  # a performance is stopped after this long
 
     CHOICES = {"source": ("microphone", "midi", "file")}
-    RANGES = {"sample_rate": (8000, 192000), "block_seconds": (0.5, 10.0), "silence_stop_s": (0.0, 600.0),
-              "silence_db": (-120.0, 0.0), "max_minutes": (0.1, 120.0)}
+    RANGES = {
+        "sample_rate": (8000, 192000),
+        "block_seconds": (0.5, 10.0),
+        "silence_stop_s": (0.0, 600.0),
+        "silence_db": (-120.0, 0.0),
+        "max_minutes": (0.1, 120.0),
+    }
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,15 @@ class DisplayConfig:
     result_timeout_s: float = 300.0  # back to idle after this long on the result pages
 
     CHOICES = {"kind": ("ssd1306", "st7735", "ili9341", "image", "terminal")}
-    RANGES = {"width": (32, 1024), "height": (32, 1024), "rotate": (0, 3), "i2c_port": (0, 20), "i2c_address": (0x03, 0x77),
-              "result_page_s": (0.0, 600.0), "result_timeout_s": (1.0, 86400.0)}
+    RANGES = {
+        "width": (32, 1024),
+        "height": (32, 1024),
+        "rotate": (0, 3),
+        "i2c_port": (0, 20),
+        "i2c_address": (0x03, 0x77),
+        "result_page_s": (0.0, 600.0),
+        "result_timeout_s": (1.0, 86400.0),
+    }
 
 
 @dataclass(frozen=True)
@@ -117,8 +129,14 @@ class FeedbackConfig:
     time_limit_s: float = 20.0  # no accepted sentence by then: the template text is used
 
     CHOICES = {"backend": ("template", "local", "remote")}
-    RANGES = {"threads": (1, 64), "context": (256, 32768), "word_limit": (5, 300), "max_tokens": (8, 4096),
-              "temperature": (0.0, 2.0), "time_limit_s": (0.5, 600.0)}
+    RANGES = {
+        "threads": (1, 64),
+        "context": (256, 32768),
+        "word_limit": (5, 300),
+        "max_tokens": (8, 4096),
+        "temperature": (0.0, 2.0),
+        "time_limit_s": (0.5, 600.0),
+    }
 
 
 @dataclass(frozen=True)
@@ -163,8 +181,9 @@ class Config:
                 raise ConfigError(f"--set {dotted}: unknown setting (sections: {', '.join(sections)})")
             changed.setdefault(section, {})[key] = value
         for section, values in changed.items():
-            sections[section] = fill_dataclass(type(sections[section]), values, f"--set {section}", sections[section],
-                                               error=ConfigError)
+            sections[section] = fill_dataclass(
+                type(sections[section]), values, f"--set {section}", sections[section], error=ConfigError
+            )
         return Config(**sections, source=self.source)
 
 
@@ -197,8 +216,10 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
 
 # The command line's view of the configuration: every appliance command takes these flags.
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="the TOML configuration (default: built-in defaults; "
-                                         "the service uses /etc/pianocoach/config.toml)")
+    parser.add_argument(
+        "--config",
+        help="the TOML configuration (default: built-in defaults; the service uses /etc/pianocoach/config.toml)",
+    )
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
     parser.add_argument("--data-dir", help="override device.data_dir")
 
@@ -209,8 +230,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = list(args.set or [])
     if getattr(args, "input", None):
         overrides += ["input.source=file", f"input.file={json.dumps(str(args.input))}"]
-    for flag, key in (("display", "display.kind"), ("data_dir", "device.data_dir"), ("bundle", "device.bundle"),
-                      ("language", "device.language")):
+    for flag, key in (
+        ("display", "display.kind"),
+        ("data_dir", "device.data_dir"),
+        ("bundle", "device.bundle"),
+        ("language", "device.language"),
+    ):
         value = getattr(args, flag, None)
         if value:
             overrides.append(f"{key}={json.dumps(str(value))}")

@@ -22,8 +22,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
 from pianocoach.appliance import screens
 from pianocoach.appliance.config import Config
 from pianocoach.appliance.display import SafeDisplay
@@ -53,6 +51,7 @@ class Event:
 @dataclass
 class Capture:
     """One performance being listened to (in the capture thread)."""
+
     number: int
     source: BlockSource
     session: ScoringSession
@@ -62,10 +61,18 @@ class Capture:
 
 
 class Daemon:
-    def __init__(self, config: Config, display: SafeDisplay, speaker: Speaker, history: History,
-                 open_source: Callable[[], BlockSource], scorer: BundleScorer | None = None,
-                 load_scorer: Callable[[], BundleScorer] | None = None, feedback: FeedbackWriter | None = None,
-                 load_feedback: Callable[[BundleScorer], FeedbackWriter] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        display: SafeDisplay,
+        speaker: Speaker,
+        history: History,
+        open_source: Callable[[], BlockSource],
+        scorer: BundleScorer | None = None,
+        load_scorer: Callable[[], BundleScorer] | None = None,
+        feedback: FeedbackWriter | None = None,
+        load_feedback: Callable[[BundleScorer], FeedbackWriter] | None = None,
+    ) -> None:
         self.config = config
         self.language = config.device.language
         self.display, self.speaker, self.history = display, speaker, history
@@ -215,7 +222,9 @@ class Daemon:
             log.error("new bundle not loaded, keeping %s: %s", self.scorer.bundle_id if self.scorer else "none", exc)
             self.note = str(exc)
         else:
-            log.info("model bundle %s loaded (was %s)", scorer.bundle_id, self.scorer.bundle_id if self.scorer else "none")
+            log.info(
+                "model bundle %s loaded (was %s)", scorer.bundle_id, self.scorer.bundle_id if self.scorer else "none"
+            )
             self.scorer = scorer
             self.note = ""
             if self.load_feedback is not None:
@@ -243,11 +252,18 @@ class Daemon:
             log.error("%s", exc)
         self.capture = None
         self.last_result = result
-        self.pages = screens.result_pages(result, previous["overall"] if previous else None, self.display.layout.capacity)
+        self.pages = screens.result_pages(
+            result, previous["overall"] if previous else None, self.display.layout.capacity
+        )
         self.page = 0
         self.note = ""
-        log.info("result: %.0f/100 over %.1f s (%s); feedback from %s", result.overall, result.duration_s,
-                 result.input, result.feedback_source)
+        log.info(
+            "result: %.0f/100 over %.1f s (%s); feedback from %s",
+            result.overall,
+            result.duration_s,
+            result.input,
+            result.feedback_source,
+        )
         self._enter(RESULT)
 
     def _on_failed(self, event: Event) -> None:
@@ -319,9 +335,13 @@ class Daemon:
                 return
             post("ended")
             result = capture.session.finish()
-            write_feedback(result, self.feedback, self.config.feedback.word_limit,
-                           on_sentence=lambda sentence: post("sentence", sentence),
-                           on_piece=lambda piece: post("piece", piece))
+            write_feedback(
+                result,
+                self.feedback,
+                self.config.feedback.word_limit,
+                on_sentence=lambda sentence: post("sentence", sentence),
+                on_piece=lambda piece: post("piece", piece),
+            )
             post("scored", result)
         except PianoCoachError as exc:
             post("failed", exc)

@@ -23,14 +23,23 @@ log = logging.getLogger(__name__)
 
 
 def demo_config(out: Path, input_path: Path, language: str, realtime: bool) -> Config:
-    return Config().with_overrides({
-        "device.data_dir": str(out), "device.language": language,
-        "input.source": "file", "input.file": str(input_path), "input.realtime": realtime,
-        "input.silence_stop_s": 0.0,  # the demo's second press ends the performance, as a player would
-        "display.kind": "image", "display.image_dir": str(out / "frames"),
-        "speech.sink": "file", "speech.file_dir": str(out / "speech"),
-        "history.path": str(out / "history.sqlite"), "button.pin_factory": "mock", "button.led_pin": 27,
-    })
+    return Config().with_overrides(
+        {
+            "device.data_dir": str(out),
+            "device.language": language,
+            "input.source": "file",
+            "input.file": str(input_path),
+            "input.realtime": realtime,
+            "input.silence_stop_s": 0.0,  # the demo's second press ends the performance, as a player would
+            "display.kind": "image",
+            "display.image_dir": str(out / "frames"),
+            "speech.sink": "file",
+            "speech.file_dir": str(out / "speech"),
+            "history.path": str(out / "history.sqlite"),
+            "button.pin_factory": "mock",
+            "button.led_pin": 27,
+        }
+    )
 
 
 def run_demo(out: Path, input_path: Path | None, language: str = "en", realtime: bool = True) -> dict:
@@ -57,8 +66,11 @@ def run_demo(out: Path, input_path: Path | None, language: str = "en", realtime:
         capture = daemon.capture
         assert capture is not None and isinstance(capture.source, ReplaySource)  # listening to the replayed file
         duration = capture.source.file.duration
-        driven.wait_for(lambda: capture.session.notes.end >= duration - 0.01 or daemon.state != "listening", 600,
-                        "the recording to be played")
+        driven.wait_for(
+            lambda: capture.session.notes.end >= duration - 0.01 or daemon.state != "listening",
+            600,
+            "the recording to be played",
+        )
         if daemon.state == "listening":
             driven.press()  # stop
         if driven.wait_state("result", "message", timeout=300) == "message":
@@ -70,8 +82,14 @@ def run_demo(out: Path, input_path: Path | None, language: str = "en", realtime:
     finally:
         driven.close()
     frames = sorted((out / "frames").glob("*.png"))
-    return {"input": str(input_path), "result": result, "frames": frames, "speech": sorted((out / "speech").glob("*.wav")),
-            "history": out / "history.sqlite", "states": list(daemon.state_log)}
+    return {
+        "input": str(input_path),
+        "result": result,
+        "frames": frames,
+        "speech": sorted((out / "speech").glob("*.wav")),
+        "history": out / "history.sqlite",
+        "states": list(daemon.state_log),
+    }
 
 
 def contact_sheet(frames: list[Path], path: Path, scale: int = 3) -> Path:
@@ -83,8 +101,12 @@ def contact_sheet(frames: list[Path], path: Path, scale: int = 3) -> Path:
         chosen = [f for f in frames if f.name.endswith(f"-{state}.png") and test(_frame_text(f))]
         return chosen[-1] if last else chosen[len(chosen) // 2] if state == "listening" else chosen[0]
 
-    picks = [pick("listening", lambda t: len(t.splitlines()) > 2 and "·" in t), pick("result"),
-             pick("result", lambda t: t.splitlines()[0].split()[0] in ("Scales", "各项")), pick("idle", last=True)]
+    picks = [
+        pick("listening", lambda t: len(t.splitlines()) > 2 and "·" in t),
+        pick("result"),
+        pick("result", lambda t: t.splitlines()[0].split()[0] in ("Scales", "各项")),
+        pick("idle", last=True),
+    ]
     images = [Image.open(f).convert("RGB") for f in picks]
     w, h = images[0].size
     gap = 6
@@ -106,7 +128,9 @@ def _frame_text(frame: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pianocoach.appliance.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, help="a recording (WAV/FLAC/MP3) or MIDI file instead of the sample piece")
+    parser.add_argument(
+        "--input", type=Path, help="a recording (WAV/FLAC/MP3) or MIDI file instead of the sample piece"
+    )
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="where frames, speech and history go")
     parser.add_argument("--language", choices=("en", "zh"), default="en")
     parser.add_argument("--fast", action="store_true", help="replay as fast as it scores instead of at playing speed")

@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 
 # Debian packages: fonts-dejavu-core (Latin), fonts-arphic-uming (a Ming face stays legible at 12 px)
 LATIN_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
-CJK_FONTS = ("/usr/share/fonts/truetype/arphic/uming.ttc", "/usr/share/fonts/truetype/arphic/ukai.ttc",
-             "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Light.ttf")
+CJK_FONTS = (
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+    "/usr/share/fonts/truetype/arphic/ukai.ttc",
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Light.ttf",
+)
 
 
 class DisplayError(PianoCoachError):
@@ -55,8 +58,11 @@ def load_fonts(height: int, language: str, override: str = "") -> Fonts:
     big = round(22 * min(scale, 3))
     path = find_font(language, override)
     if path is None:  # Pillow's built-in font has no CJK glyphs; say so once
-        log.warning("no %s font found (install %s); using Pillow's default", language,
-                    "fonts-arphic-uming" if language == "zh" else "fonts-dejavu-core")
+        log.warning(
+            "no %s font found (install %s); using Pillow's default",
+            language,
+            "fonts-arphic-uming" if language == "zh" else "fonts-dejavu-core",
+        )
         return Fonts(*(ImageFont.load_default(size) for size in (small, text, big)))
     return Fonts(ImageFont.truetype(path, small), ImageFont.truetype(path, text), ImageFont.truetype(path, big))
 
@@ -198,25 +204,40 @@ def open_luma_device(config: DisplayConfig):
         from luma.core.interface.serial import i2c
         from luma.oled.device import ssd1306
 
-        return ssd1306(i2c(port=config.i2c_port, address=config.i2c_address), width=config.width,
-                       height=config.height, rotate=config.rotate)
+        return ssd1306(
+            i2c(port=config.i2c_port, address=config.i2c_address),
+            width=config.width,
+            height=config.height,
+            rotate=config.rotate,
+        )
     from luma.core.interface.serial import spi
 
     serial = spi(port=config.spi_port, device=config.spi_device, gpio_DC=config.gpio_dc, gpio_RST=config.gpio_rst)
     if config.kind == "st7735":
         from luma.lcd.device import st7735
 
-        return st7735(serial, width=config.width, height=config.height, rotate=config.rotate, gpio_LIGHT=config.gpio_backlight)
+        return st7735(
+            serial, width=config.width, height=config.height, rotate=config.rotate, gpio_LIGHT=config.gpio_backlight
+        )
     from luma.lcd.device import ili9341
 
-    return ili9341(serial, width=config.width, height=config.height, rotate=config.rotate, gpio_LIGHT=config.gpio_backlight)
+    return ili9341(
+        serial, width=config.width, height=config.height, rotate=config.rotate, gpio_LIGHT=config.gpio_backlight
+    )
 
 
 class ImageDisplay:
     """Every frame as ``NNNN-<state>.png`` in a folder, plus ``frames.jsonl`` (file, state, text)."""
 
-    def __init__(self, folder: str | Path, width: int = 128, height: int = 64, mode: str = "1", language: str = "en",
-                 font: str = "") -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        width: int = 128,
+        height: int = 64,
+        mode: str = "1",
+        language: str = "en",
+        font: str = "",
+    ) -> None:
         from luma.core.device import dummy  # luma's in-memory device: the image of the last frame
 
         self.folder = Path(folder)
@@ -233,7 +254,9 @@ class ImageDisplay:
         self.device.image.save(temporary, format="PNG")
         os.replace(temporary, path)
         with open(self.folder / "frames.jsonl", "a", encoding="utf-8") as index:
-            index.write(json.dumps({"file": path.name, "state": screen.state, "text": screen.text()}, ensure_ascii=False) + "\n")
+            index.write(
+                json.dumps({"file": path.name, "state": screen.state, "text": screen.text()}, ensure_ascii=False) + "\n"
+            )
         self.frames.append(path)
         self.count += 1
 
@@ -288,8 +311,9 @@ def open_display(config: DisplayConfig, language: str, image_dir: Path) -> SafeD
     """The configured display, or the terminal when it cannot be opened (logged)."""
     try:
         if config.kind == "image":
-            display: Display = ImageDisplay(image_dir, config.width, config.height, "1" if config.height <= 64 else "RGB",
-                                            language, config.font)
+            display: Display = ImageDisplay(
+                image_dir, config.width, config.height, "1" if config.height <= 64 else "RGB", language, config.font
+            )
         elif config.kind == "terminal":
             display = TerminalDisplay(config.width, config.height, language)
         else:

@@ -15,7 +15,7 @@ from pianocoach.appliance.daemon import PRESS_GUARD_S
 class DrivenAppliance:
     def __init__(self, config: Config, warm: bool = True) -> None:
         if config.button.pin_factory != "mock":
-            raise ValueError("a driven appliance presses a mock pin: set button.pin_factory = \"mock\"")
+            raise ValueError('a driven appliance presses a mock pin: set button.pin_factory = "mock"')
         self.appliance = build_appliance(config, warm=warm)
         self.daemon = self.appliance.daemon
         if self.appliance.button is None:

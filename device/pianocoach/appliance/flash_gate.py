@@ -55,8 +55,9 @@ class GateError(PianoCoachError):
     """The gate refused a command line, a staged file or a folder."""
 
 
-def main(argv: Sequence[str] | None = None, data_dir: Path = DATA_DIR, staging: Path = STAGING_DIR,
-         keys: list | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, data_dir: Path = DATA_DIR, staging: Path = STAGING_DIR, keys: list | None = None
+) -> int:
     """Run one gate command; 0 on success, 2 (one line on stderr) on any refusal or failure.
 
     ``data_dir``, ``staging`` and ``keys`` are for tests and the loopback test device only: the real
@@ -89,8 +90,10 @@ def parse(argv: Sequence[str]) -> tuple[str, str | None]:
     if len(argv) == 2 and argv[0] == "install":
         name = argv[1]
         if not NAME_PATTERN.fullmatch(name):
-            raise GateError(f"refused bundle name {_shown(name)}: a plain file name in the staging folder, "
-                            "letters, digits, '.', '_' and '-', ending in .tar")
+            raise GateError(
+                f"refused bundle name {_shown(name)}: a plain file name in the staging folder, "
+                "letters, digits, '.', '_' and '-', ending in .tar"
+            )
         return "install", name
     raise GateError(f"refused arguments {_shown(list(argv))}; {USAGE}")
 
@@ -139,8 +142,9 @@ def _check_staging_folder(staging: Path) -> None:
     if info.st_uid not in (0, os.geteuid()):
         raise GateError(f"{staging}: owned by uid {info.st_uid}, not root: refused (install.sh makes it)")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
-        raise GateError(f"{staging}: others may write it but it is not sticky (mode {stat.S_IMODE(info.st_mode):o}): "
-                        "refused")
+        raise GateError(
+            f"{staging}: others may write it but it is not sticky (mode {stat.S_IMODE(info.st_mode):o}): refused"
+        )
 
 
 def _store_root(data_dir: Path, writing: bool) -> Path:
@@ -157,8 +161,10 @@ def _store_root(data_dir: Path, writing: bool) -> Path:
     if writing:
         owner = (root_info or info).st_uid
         if owner != os.geteuid():
-            raise GateError(f"{root if root_info else data_dir}: owned by uid {owner}, not this user "
-                            f"(uid {os.geteuid()}): run it as the service user (sudo -u pianocoach {PROG} ...)")
+            raise GateError(
+                f"{root if root_info else data_dir}: owned by uid {owner}, not this user "
+                f"(uid {os.geteuid()}): run it as the service user (sudo -u pianocoach {PROG} ...)"
+            )
     return root
 
 
@@ -180,12 +186,14 @@ def _run(command: str, name: str | None, data_dir: Path, staging: Path, keys: li
     health = result.health or {}
     previous = result.previous or "none"
     pruned = f"; removed {', '.join(result.pruned)}" if result.pruned else ""
-    return [f"installing {name} into {root}: verify, health check, switch",
-            f"health check: {health.get('windows')} windows scored, overall {health.get('overall')}, "
-            f"scales {health.get('scale_range')}",
-            f"installed {result.bundle_id} as {Path(result.folder).name} (previous: {previous}) "
-            f"in {result.seconds:.1f} s{pruned}",
-            notify_daemon(data_dir)]
+    return [
+        f"installing {name} into {root}: verify, health check, switch",
+        f"health check: {health.get('windows')} windows scored, overall {health.get('overall')}, "
+        f"scales {health.get('scale_range')}",
+        f"installed {result.bundle_id} as {Path(result.folder).name} (previous: {previous}) "
+        f"in {result.seconds:.1f} s{pruned}",
+        notify_daemon(data_dir),
+    ]
 
 
 class _Notes(logging.Handler):

@@ -58,20 +58,36 @@ class History:
         when = datetime.fromtimestamp(started_at if started_at is not None else time.time(), timezone.utc)
         numbers = [result.overall, result.duration_s, *result.scale_values]
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
-            raise HistoryError(f"{self.path}: not stored: the result of {result.input} holds values that are not "
-                               "numbers (a faulty model?)")
+            raise HistoryError(
+                f"{self.path}: not stored: the result of {result.input} holds values that are not "
+                "numbers (a faulty model?)"
+            )
         try:  # allow_nan=False: NaN in a measurement would be written as JSON no reader accepts
-            row = (when.isoformat(timespec="seconds"), result.duration_s, result.source, result.input, result.overall,
-                   json.dumps(dict(zip(result.scale_names, result.scale_values)), allow_nan=False),
-                   json.dumps(result.measures, ensure_ascii=False, allow_nan=False),
-                   result.feedback, result.language, result.bundle_id, json.dumps(result.warnings, ensure_ascii=False))
+            row = (
+                when.isoformat(timespec="seconds"),
+                result.duration_s,
+                result.source,
+                result.input,
+                result.overall,
+                json.dumps(dict(zip(result.scale_names, result.scale_values)), allow_nan=False),
+                json.dumps(result.measures, ensure_ascii=False, allow_nan=False),
+                result.feedback,
+                result.language,
+                result.bundle_id,
+                json.dumps(result.warnings, ensure_ascii=False),
+            )
         except ValueError as exc:
-            raise HistoryError(f"{self.path}: not stored: the result of {result.input} cannot be written ({exc})") from None
+            raise HistoryError(
+                f"{self.path}: not stored: the result of {result.input} cannot be written ({exc})"
+            ) from None
         try:
             with self.db:  # one transaction: the row is there whole or not at all
                 cursor = self.db.execute(
-                    "INSERT INTO performances (started_at, duration_s, source, input, overall, scales, measures, feedback,"
-                    " language, bundle_id, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                    "INSERT INTO performances (started_at, duration_s, source, input, overall, scales, measures, "
+                    "feedback,"
+                    " language, bundle_id, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot write the performance ({exc})") from exc
         assert cursor.lastrowid is not None  # an INSERT sets it
@@ -113,6 +129,8 @@ def format_history(items: list[dict]) -> str:
         older = items[i + 1]["overall"] if i + 1 < len(items) else None
         change = f"{item['overall'] - older:+.0f}" if older is not None else ""
         minutes = f"{int(item['duration_s'] // 60)}:{int(item['duration_s'] % 60):02d}"
-        lines.append(f"{item['id']:>4}  {item['started_at'][:19].replace('T', ' '):<19}  {item['overall']:5.0f}  "
-                     f"{change:>6}  {minutes:>6}  {item['source']:<6}  {item['input']}")
+        lines.append(
+            f"{item['id']:>4}  {item['started_at'][:19].replace('T', ' '):<19}  {item['overall']:5.0f}  "
+            f"{change:>6}  {minutes:>6}  {item['source']:<6}  {item['input']}"
+        )
     return "\n".join(lines)

@@ -39,10 +39,18 @@ def rss_mb() -> float:
 
 
 def soak_config(folder: Path, input_path: Path) -> Config:
-    return Config().with_overrides({
-        "device.data_dir": str(folder), "input.source": "file", "input.file": str(input_path), "input.realtime": False,
-        "input.silence_stop_s": 1.0, "display.kind": "image", "speech.sink": "file", "button.pin_factory": "mock",
-    })
+    return Config().with_overrides(
+        {
+            "device.data_dir": str(folder),
+            "input.source": "file",
+            "input.file": str(input_path),
+            "input.realtime": False,
+            "input.silence_stop_s": 1.0,
+            "display.kind": "image",
+            "speech.sink": "file",
+            "button.pin_factory": "mock",
+        }
+    )
 
 
 def run_soak(sessions: int, input_path: Path, folder: Path, warmup: int = 5, progress: bool = True) -> dict:
@@ -73,22 +81,39 @@ def run_soak(sessions: int, input_path: Path, folder: Path, warmup: int = 5, pro
     counted = memory[warmup:] or memory
     window = min(10, max(1, len(counted) // 2))
     base, end = float(np.median(counted[:window])), float(np.median(counted[-window:]))
-    return {"sessions": sessions, "input": input_path.name, "scored": outcomes.count("result"), "history_rows": stored,
-            "warmup_sessions": warmup, "window_sessions": window, "rss_mb": [round(m, 2) for m in memory],
-            "rss_after_warmup_mb": round(base, 2), "rss_end_mb": round(end, 2), "rss_max_mb": round(max(memory), 2),
-            "growth_mb": round(end - base, 2), "goal_growth_mb": GOAL_GROWTH_MB,
-            "malloc_env": {name: os.environ.get(name) for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")},
-            "session_s_median": round(float(np.median(seconds)), 2)}
+    return {
+        "sessions": sessions,
+        "input": input_path.name,
+        "scored": outcomes.count("result"),
+        "history_rows": stored,
+        "warmup_sessions": warmup,
+        "window_sessions": window,
+        "rss_mb": [round(m, 2) for m in memory],
+        "rss_after_warmup_mb": round(base, 2),
+        "rss_end_mb": round(end, 2),
+        "rss_max_mb": round(max(memory), 2),
+        "growth_mb": round(end - base, 2),
+        "goal_growth_mb": GOAL_GROWTH_MB,
+        "malloc_env": {name: os.environ.get(name) for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")},
+        "session_s_median": round(float(np.median(seconds)), 2),
+    }
 
 
 def _progress(total: int, enabled: bool):
     try:
         from tqdm import tqdm
     except ImportError:  # the device may not have tqdm; a silent stand-in
+
         class _Quiet:
-            def update(self, n): pass
-            def set_postfix(self, **kw): pass
-            def close(self): pass
+            def update(self, n):
+                pass
+
+            def set_postfix(self, **kw):
+                pass
+
+            def close(self):
+                pass
+
         return _Quiet()
     return tqdm(total=total, desc="soak", unit="session", disable=not enabled)
 
@@ -108,8 +133,13 @@ def plot(report: dict, path: Path) -> None:
     y = lambda mb: top + (height - top - bottom) * (high - mb) / (high - low)  # noqa: E731
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((left, 8), f"Resident memory per session ({report['input']}, {report['sessions']} sessions): "
-              f"growth {report['growth_mb']:+.1f} MB after warm-up", fill="black", font=font)
+    draw.text(
+        (left, 8),
+        f"Resident memory per session ({report['input']}, {report['sessions']} sessions): "
+        f"growth {report['growth_mb']:+.1f} MB after warm-up",
+        fill="black",
+        font=font,
+    )
     draw.line((left, top, left, height - bottom, width - 20, height - bottom), fill="black")
     for mb in range(int(low) // 10 * 10 + 10, int(high) + 1, 10):
         draw.text((8, y(mb) - 6), f"{mb} MB", fill="gray", font=font)
@@ -129,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pianocoach.appliance.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=5, help="sessions before memory growth is counted")
-    parser.add_argument("--input", type=Path, help="a recording or MIDI file (default: the sample piece rendered, 10 s)")
+    parser.add_argument(
+        "--input", type=Path, help="a recording or MIDI file (default: the sample piece rendered, 10 s)"
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/soak/latest.json"))
     add_verbose_flag(parser)
     parser.set_defaults(run=_main)
@@ -146,17 +178,22 @@ def _main(args: argparse.Namespace) -> int:
         folder = Path(tmp)
         input_path = args.input
         if input_path is None:
-            input_path = render_midi(write_sample_piece(folder / "sample-piece.mid", seconds=10), folder / "sample-piece.wav")
+            input_path = render_midi(
+                write_sample_piece(folder / "sample-piece.mid", seconds=10), folder / "sample-piece.wav"
+            )
         report = run_soak(args.sessions, input_path, folder / "appliance", min(args.warmup, args.sessions))
     report["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json_atomic(args.out, report)
     plot(report, args.out.with_suffix(".png"))
     verdict = "within" if report["growth_mb"] < GOAL_GROWTH_MB else "OVER"
-    print(f"{report['sessions']} sessions ({report['scored']} scored, {report['history_rows']} history rows), "
-          f"{report['session_s_median']:.1f} s each: resident memory {report['rss_after_warmup_mb']:.0f} MB after "
-          f"{report['warmup_sessions']} warm-up sessions -> {report['rss_end_mb']:.0f} MB at the end (medians of "
-          f"{report['window_sessions']} sessions) "
-          f"({report['growth_mb']:+.1f} MB, {verdict} the {GOAL_GROWTH_MB:.0f} MB goal); max {report['rss_max_mb']:.0f} MB")
+    print(
+        f"{report['sessions']} sessions ({report['scored']} scored, {report['history_rows']} history rows), "
+        f"{report['session_s_median']:.1f} s each: resident memory {report['rss_after_warmup_mb']:.0f} MB after "
+        f"{report['warmup_sessions']} warm-up sessions -> {report['rss_end_mb']:.0f} MB at the end (medians of "
+        f"{report['window_sessions']} sessions) "
+        f"({report['growth_mb']:+.1f} MB, {verdict} the {GOAL_GROWTH_MB:.0f} MB goal); "
+        f"max {report['rss_max_mb']:.0f} MB"
+    )
     print(f"report: {args.out}, plot: {args.out.with_suffix('.png')}")
     return 0
 

@@ -15,7 +15,9 @@ class ReplaySource:
     """A file's blocks (at playing speed when ``realtime``), then the silence after the last note: it
     stays open, like a microphone, until ``stop()`` or ``hold_s`` seconds (None: only ``stop()``)."""
 
-    def __init__(self, path: str, block_seconds: float = BLOCK_SECONDS, realtime: bool = True, hold_s: float | None = 0.0) -> None:
+    def __init__(
+        self, path: str, block_seconds: float = BLOCK_SECONDS, realtime: bool = True, hold_s: float | None = 0.0
+    ) -> None:
         self.file = open_file(path, block_seconds, realtime)
         self.kind, self.name = self.file.kind, self.file.name
         self.hold_s = hold_s
@@ -39,7 +41,7 @@ def open_source(config: InputConfig):
         if not config.file:
             from pianocoach.appliance.config import ConfigError
 
-            raise ConfigError("input.file: the file to replay is not set (input.source = \"file\")")
+            raise ConfigError('input.file: the file to replay is not set (input.source = "file")')
         # after the file: silence, until a press or input.silence_stop_s (0: only a press)
         return ReplaySource(config.file, config.block_seconds, config.realtime, config.silence_stop_s or None)
     if config.source == "midi":

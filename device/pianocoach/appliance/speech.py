@@ -48,8 +48,13 @@ class EspeakSynthesizer:
     def to_wav(self, text: str, language: str, path: Path) -> None:
         voice = self.voice or ESPEAK_VOICES.get(language, "en")
         # the text goes in on stdin: a feedback line starting with "-" must not read as an option
-        run = subprocess.run([self.binary, "-v", voice, "-s", str(self.rate), "-w", str(path), "--stdin"],
-                             input=text, capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [self.binary, "-v", voice, "-s", str(self.rate), "-w", str(path), "--stdin"],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if run.returncode != 0 or not path.is_file():
             raise SpeechError(f"espeak-ng failed ({run.returncode}): {run.stderr.strip()[:200]}")
 

@@ -17,6 +17,16 @@ from pianocoach.bundle.verify import Verification, load_verified, sha256_file, v
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "data" / "default_bundle"
 
 __all__ = [
-    "DEFAULT_BUNDLE", "MANIFEST_NAME", "SCHEMA_VERSION", "SIGNATURE_NAME", "FileEntry", "Manifest", "ModelEntry",
-    "TensorSpec", "Verification", "load_verified", "sha256_file", "verify_bundle",
+    "DEFAULT_BUNDLE",
+    "MANIFEST_NAME",
+    "SCHEMA_VERSION",
+    "SIGNATURE_NAME",
+    "FileEntry",
+    "Manifest",
+    "ModelEntry",
+    "TensorSpec",
+    "Verification",
+    "load_verified",
+    "sha256_file",
+    "verify_bundle",
 ]

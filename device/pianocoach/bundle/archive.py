@@ -42,9 +42,18 @@ MAX_DEPTH = 8  # folder levels inside a bundle ("models/x.onnx" is 2)
 OCTAL, DECIMAL = re.compile(rb"[0-7]{1,12}"), re.compile(rb"[0-9]{1,15}")  # sizes: digits only, bounded
 COMPRESSED_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 REGULAR_TYPES = {b"0", b"\x00", b"7"}  # "7": contiguous file, read as a regular one
-TAR_TYPES = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character device", b"4": "a block device",
-             b"6": "a FIFO", b"S": "a sparse file", b"K": "a long link name", b"g": "a global PAX header",
-             b"V": "a volume header", b"M": "a multi-volume part"}
+TAR_TYPES = {
+    b"1": "a hard link",
+    b"2": "a symbolic link",
+    b"3": "a character device",
+    b"4": "a block device",
+    b"6": "a FIFO",
+    b"S": "a sparse file",
+    b"K": "a long link name",
+    b"g": "a global PAX header",
+    b"V": "a volume header",
+    b"M": "a multi-volume part",
+}
 # O_NONBLOCK: a FIFO put where a file was expected must not hang the open (regular files ignore it)
 OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -110,8 +119,10 @@ class TarBundle:
             if head.startswith(magic):
                 raise BundleError(self.path, f"a {compression}-compressed archive: bundles are plain .tar files")
         if len(head) < BLOCK:
-            raise BundleError(self.path, "an empty file, not a bundle archive" if not head else
-                              f"not a tar archive ({len(head)} bytes)")
+            raise BundleError(
+                self.path,
+                "an empty file, not a bundle archive" if not head else f"not a tar archive ({len(head)} bytes)",
+            )
         members: dict[str, Member] = {}
         offset, pending, count = 0, {}, 0
         while True:
@@ -155,8 +166,10 @@ class TarBundle:
     def _extended(self, kind: bytes, data: int, size: int, offset: int) -> dict:
         """A PAX extended header (``path``, ``size``) or a GNU long name, size-capped."""
         if not 0 <= size <= MAX_EXTENDED_HEADER:
-            raise BundleError(self.path, f"an extended tar header of {size} bytes at byte {offset} (at most "
-                                         f"{MAX_EXTENDED_HEADER} allowed)")
+            raise BundleError(
+                self.path,
+                f"an extended tar header of {size} bytes at byte {offset} (at most {MAX_EXTENDED_HEADER} allowed)",
+            )
         self._extended_bytes += size
         if self._extended_bytes > MAX_EXTENDED_TOTAL:
             raise BundleError(self.path, f"more than {MAX_EXTENDED_TOTAL} bytes of extended tar headers")
@@ -274,14 +287,17 @@ def read_signed(source: TarBundle | FolderBundle, keys: list[TrustedKey]) -> tup
     problem = check_signature(raw, signature, keys)
     if problem:
         raise BundleError(source.path, problem)
-    manifest = Manifest.from_bytes(raw, source.path / MANIFEST_NAME if isinstance(source, FolderBundle) else source.path)
+    manifest = Manifest.from_bytes(
+        raw, source.path / MANIFEST_NAME if isinstance(source, FolderBundle) else source.path
+    )
     listed = set(manifest.files) | {MANIFEST_NAME, SIGNATURE_NAME}
     folders = {"/".join(name.split("/")[:i]) for name in listed for i in range(1, name.count("/") + 1)}
     member: Member | None
     for name, member in sorted(members.items()):
         if name not in (folders if member.is_dir else listed):
-            raise BundleError(source.path, f"unexpected {'folder' if member.is_dir else 'file'} {shown(name)} "
-                                           "(not in the manifest)")
+            raise BundleError(
+                source.path, f"unexpected {'folder' if member.is_dir else 'file'} {shown(name)} (not in the manifest)"
+            )
     for name, entry in sorted(manifest.files.items()):
         member = members.get(name)
         if member is None or member.is_dir:
@@ -300,8 +316,9 @@ def read_small(source: TarBundle | FolderBundle, member: Member, limit: int) -> 
     return data
 
 
-def check_contents(source: TarBundle | FolderBundle, manifest: Manifest,
-                   write: Callable[[str], BinaryIO] | None = None) -> list[str]:
+def check_contents(
+    source: TarBundle | FolderBundle, manifest: Manifest, write: Callable[[str], BinaryIO] | None = None
+) -> list[str]:
     """Step 4: hash every listed file (writing it through ``write(name)`` when given); the problems."""
     problems = []
     members = source.members()
@@ -329,8 +346,13 @@ def check_contents(source: TarBundle | FolderBundle, manifest: Manifest,
     return problems
 
 
-def unpack_verified(path: str | Path, dest: Path, keys: list[TrustedKey],
-                    before_write: Callable[[Manifest], None] | None = None, fd: int | None = None) -> Manifest:
+def unpack_verified(
+    path: str | Path,
+    dest: Path,
+    keys: list[TrustedKey],
+    before_write: Callable[[Manifest], None] | None = None,
+    fd: int | None = None,
+) -> Manifest:
     """Verify ``path`` (a .tar or folder) and write its listed files into the new folder ``dest``.
     ``before_write(manifest)`` runs once the signature and member list have passed (a free-space check).
     Raises :class:`BundleError` with the first problem; ``dest`` may then hold part of the files (the
@@ -353,7 +375,9 @@ def unpack_verified(path: str | Path, dest: Path, keys: list[TrustedKey],
         finally:
             os.close(root_fd)
         if problems:
-            raise BundleError(Path(path), problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+            raise BundleError(
+                Path(path), problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            )
         return manifest
     finally:
         source.close()
@@ -385,7 +409,9 @@ def create_below(root_fd: int, name: str, where: Path) -> BinaryIO:
 
 def _fsync_tree(root_fd: int, manifest: Manifest) -> None:
     """Folders made durable too, so a power cut after the switch cannot leave a bundle without files."""
-    folders = sorted({"/".join(n.split("/")[:i]) for n in manifest.files for i in range(1, n.count("/") + 1)}, reverse=True)
+    folders = sorted(
+        {"/".join(n.split("/")[:i]) for n in manifest.files for i in range(1, n.count("/") + 1)}, reverse=True
+    )
     for folder in folders:
         fd = os.open(folder, OPEN_DIR, dir_fd=root_fd)
         try:
@@ -430,13 +456,13 @@ def _pax_records(path: Path, raw: bytes, offset: int) -> dict:
     the rest (times, owners) ignored."""
     found: dict = {}
     pos = 0
-    while pos < len(raw) and raw[pos:pos + 1] != b"\x00":
+    while pos < len(raw) and raw[pos : pos + 1] != b"\x00":
         space = raw.find(b" ", pos, pos + 20)
         try:
             length = int(raw[pos:space])
         except ValueError:
             raise BundleError(path, f"a malformed PAX header at byte {offset}") from None
-        record = raw[space + 1: pos + length]
+        record = raw[space + 1 : pos + length]
         if length <= 0 or pos + length > len(raw) or not record.endswith(b"\n") or b"=" not in record:
             raise BundleError(path, f"a malformed PAX header at byte {offset}")
         key, _, value = record[:-1].partition(b"=")
@@ -476,7 +502,12 @@ def _os_problem(exc: OSError, what: str) -> str:
     import errno
 
     reasons: dict[int | None, str]  # an OSError's errno may be None
-    reasons = {errno.ELOOP: "a symbolic link (refused)", errno.ENOENT: "no such file", errno.ENOSPC: "the disk is full",
-               errno.EEXIST: "already exists", errno.ENOTDIR: "a path through something that is not a folder",
-               errno.EACCES: "permission denied"}
+    reasons = {
+        errno.ELOOP: "a symbolic link (refused)",
+        errno.ENOENT: "no such file",
+        errno.ENOSPC: "the disk is full",
+        errno.EEXIST: "already exists",
+        errno.ENOTDIR: "a path through something that is not a folder",
+        errno.EACCES: "permission denied",
+    }
     return f"{what}: {reasons.get(exc.errno, exc.strerror or type(exc).__name__)}"

@@ -93,12 +93,16 @@ class ModelEntry:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelEntry":
         return cls(
-            role=str(data["role"]), file=str(data["file"]), architecture=str(data["architecture"]),
-            precision=str(data["precision"]), opset=int(data["opset"]),
+            role=str(data["role"]),
+            file=str(data["file"]),
+            architecture=str(data["architecture"]),
+            precision=str(data["precision"]),
+            opset=int(data["opset"]),
             inputs=tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
             outputs=tuple(TensorSpec.from_dict(t) for t in data["outputs"]),
             labels=tuple(str(label) for label in data["labels"]),
-            metrics=dict(data.get("metrics", {})), provenance=dict(data.get("provenance", {})),
+            metrics=dict(data.get("metrics", {})),
+            provenance=dict(data.get("provenance", {})),
         )
 
 
@@ -138,12 +142,18 @@ class Manifest:
             raise BundleError(path, "not a bundle manifest (no integer schema_version)")
         version = data["schema_version"]
         if version > SCHEMA_VERSION:
-            raise BundleError(path, f"manifest schema {version} is newer than this device reads ({SCHEMA_VERSION}); "
-                                    "update the device software first")
+            raise BundleError(
+                path,
+                f"manifest schema {version} is newer than this device reads ({SCHEMA_VERSION}); "
+                "update the device software first",
+            )
         try:
             manifest = cls(
-                schema_version=version, bundle_id=str(data["bundle_id"]), created=str(data["created"]),
-                source_commit=str(data["source_commit"]), feature_settings=dict(data["feature_settings"]),
+                schema_version=version,
+                bundle_id=str(data["bundle_id"]),
+                created=str(data["created"]),
+                source_commit=str(data["source_commit"]),
+                feature_settings=dict(data["feature_settings"]),
                 feature_settings_sha256=str(data["feature_settings_sha256"]),
                 files={str(k): FileEntry(str(v["sha256"]), int(v["size"])) for k, v in data["files"].items()},
                 models=tuple(ModelEntry.from_dict(m) for m in data["models"]),
@@ -160,7 +170,9 @@ class Manifest:
         """What makes this manifest unusable on a device (an unsafe id or file name, an impossible size),
         or None. Checked on every read, so nothing downstream sees such a name."""
         if not BUNDLE_ID.fullmatch(self.bundle_id):
-            return f"bundle id {self.bundle_id[:60]!r} is not a plain name (letters, digits, '.', '_', '-'; not dot-led)"
+            return (
+                f"bundle id {self.bundle_id[:60]!r} is not a plain name (letters, digits, '.', '_', '-'; not dot-led)"
+            )
         if not 0 < len(self.files) <= MAX_FILES:
             return f"{len(self.files)} files listed (1 to {MAX_FILES} allowed)"
         for name, entry in self.files.items():

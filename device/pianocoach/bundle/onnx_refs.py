@@ -83,7 +83,7 @@ def _fields(data: memoryview):
             value, pos = None, pos + 4
         elif wire == 2:
             length, pos = _varint(data, pos)
-            value, pos = data[pos:pos + length], pos + length
+            value, pos = data[pos : pos + length], pos + length
         else:
             raise NotOnnx(f"wire type {wire} (groups are not ONNX)")
         if pos > end or number == 0:

@@ -74,7 +74,11 @@ def check_signature(manifest_bytes: bytes, signature_bytes: bytes, keys: list[Tr
     """None when a trusted key signed exactly these manifest bytes; otherwise the problem, in words."""
     try:
         doc = json.loads(signature_bytes.decode("utf-8"))
-        algorithm, signer, signature = doc["algorithm"], doc["key_id"], base64.b64decode(doc["signature"], validate=True)
+        algorithm, signer, signature = (
+            doc["algorithm"],
+            doc["key_id"],
+            base64.b64decode(doc["signature"], validate=True),
+        )
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
         return f"signature file is malformed ({type(exc).__name__})"
     if algorithm != ALGORITHM:

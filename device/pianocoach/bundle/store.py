@@ -102,12 +102,17 @@ class BundleStore:
                 manifest = Manifest.read(self.root / current)
             except BundleError:
                 manifest = None
-        return {"root": str(self.root), "current": current, "bundle_id": manifest.bundle_id if manifest else None,
-                "installed": [n for n in self.record()["installed"] if (self.root / n).is_dir()]}
+        return {
+            "root": str(self.root),
+            "current": current,
+            "bundle_id": manifest.bundle_id if manifest else None,
+            "installed": [n for n in self.record()["installed"] if (self.root / n).is_dir()],
+        }
 
     # -- installing ------------------------------------------------------------------------------
-    def install(self, source: str | Path, health_check: bool = True, reserve_mb: float = 50.0,
-                fd: int | None = None) -> InstallResult:
+    def install(
+        self, source: str | Path, health_check: bool = True, reserve_mb: float = 50.0, fd: int | None = None
+    ) -> InstallResult:
         """Install a bundle folder or ``.tar`` (``fd``: the ``.tar`` already opened by the caller, who has
         checked that very file; the store closes it)."""
         source = Path(source)
@@ -177,8 +182,9 @@ class BundleStore:
             except BlockingIOError:
                 if fd is not None:
                     os.close(fd)
-                raise InstallError(f"{self.root / LOCK}: another install or rollback is running; "
-                                   "try again when it ends") from None
+                raise InstallError(
+                    f"{self.root / LOCK}: another install or rollback is running; try again when it ends"
+                ) from None
             yield
         finally:
             handle.close()  # closing drops the lock; the kernel drops it too when a killed install dies
@@ -195,14 +201,20 @@ class BundleStore:
             if path.name.startswith(STAGING_PREFIX) or path.name == f".{CURRENT}.tmp":
                 log.warning("removing %s left by an install that did not finish", path.name)
                 _remove(path)
-            elif path.is_dir() and not path.is_symlink() and not path.name.startswith(".") \
-                    and path.name not in record["installed"] and path.name != current:
+            elif (
+                path.is_dir()
+                and not path.is_symlink()
+                and not path.name.startswith(".")
+                and path.name not in record["installed"]
+                and path.name != current
+            ):
                 log.warning("removing %s: unpacked by an install that did not finish", path.name)
                 _remove(path)
 
     def _unpack(self, source: Path, staging: Path, reserve_mb: float, fd: int | None = None) -> None:
         """Verify the signature and the file list, check the space the signed sizes need, then write
         only the listed files, hashed as they are written."""
+
         def check_space(manifest: Manifest) -> None:
             self._check_space(source, sum(entry.size for entry in manifest.files.values()), reserve_mb)
 
@@ -217,8 +229,10 @@ class BundleStore:
         free = shutil.disk_usage(self.root).free
         need = size + int(reserve_mb * 1e6)
         if free < need:
-            raise InstallError(f"{source}: not enough free space in {self.root}: {need / 1e6:.1f} MB needed "
-                               f"(bundle {size / 1e6:.1f} MB + {reserve_mb:g} MB reserve), {free / 1e6:.1f} MB free")
+            raise InstallError(
+                f"{source}: not enough free space in {self.root}: {need / 1e6:.1f} MB needed "
+                f"(bundle {size / 1e6:.1f} MB + {reserve_mb:g} MB reserve), {free / 1e6:.1f} MB free"
+            )
 
     def _free_name(self, bundle_id: str) -> Path:
         base = re.sub(r"[^A-Za-z0-9._-]", "_", bundle_id) or "bundle"
@@ -244,7 +258,7 @@ class BundleStore:
         _fsync_dir(self.root)
 
     def _prune(self, installed: list[str], current: str, previous: str | None) -> list[str]:
-        keep = set(installed[-self.keep:]) | {current} | ({previous} if previous else set())
+        keep = set(installed[-self.keep :]) | {current} | ({previous} if previous else set())
         pruned = [n for n in installed if n not in keep]
         for name in pruned:
             _remove(self.root / name)
@@ -270,8 +284,10 @@ def run_health_check(bundle: Path, timeout_s: float = HEALTH_TIMEOUT_S) -> dict:
     except json.JSONDecodeError:
         report = None
     if not isinstance(report, dict) or not report.get("healthy"):
-        raise InstallError(f"health check failed: it did not report a healthy bundle (exit 0, output "
-                           f"{(out_lines[-1][:80] if out_lines else 'empty')!r})")
+        raise InstallError(
+            f"health check failed: it did not report a healthy bundle (exit 0, output "
+            f"{(out_lines[-1][:80] if out_lines else 'empty')!r})"
+        )
     return report
 
 

@@ -49,8 +49,9 @@ def device_keys(allow_override: bool = True) -> list[TrustedKey]:
     if not os.path.lexists(folder):  # a development machine: the packaged keys only
         return keys_in_folder(PACKAGED_KEYS, system=False)
     if not (stat.S_ISDIR(folder.lstat().st_mode) and _safe_anchor(folder, system)):
-        log.error("%s: not a safe trust folder (a link, not a folder, or writable by others): no key is trusted",
-                  folder)
+        log.error(
+            "%s: not a safe trust folder (a link, not a folder, or writable by others): no key is trusted", folder
+        )
         return []
     keys: list[TrustedKey] = []
     if not os.path.lexists(folder / NO_PACKAGED_KEYS):

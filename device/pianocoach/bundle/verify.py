@@ -27,9 +27,17 @@ from pianocoach.features import DEFAULT_SETTINGS, FeatureSettings
 log = logging.getLogger(__name__)
 
 # ONNX Runtime's type strings -> the numpy dtype names the manifest uses
-ORT_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int64)": "int64",
-              "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(bool)": "bool",
-              "tensor(float16)": "float16", "tensor(string)": "str"}
+ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(bool)": "bool",
+    "tensor(float16)": "float16",
+    "tensor(string)": "str",
+}
 
 
 @dataclass
@@ -62,8 +70,9 @@ def open_session(model: Path | bytes, threads: int = 0):
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = threads
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def session_specs(model_path: Path, session=None) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
@@ -77,9 +86,14 @@ def session_specs(model_path: Path, session=None) -> tuple[tuple[TensorSpec, ...
     return tuple(spec(a) for a in session.get_inputs()), tuple(spec(a) for a in session.get_outputs())
 
 
-def verify_bundle(path: str | Path, keys: list[TrustedKey] | None = None,
-                  settings: FeatureSettings = DEFAULT_SETTINGS, keep_sessions: bool = False, threads: int = 0,
-                  check_models: bool = True) -> Verification:
+def verify_bundle(
+    path: str | Path,
+    keys: list[TrustedKey] | None = None,
+    settings: FeatureSettings = DEFAULT_SETTINGS,
+    keep_sessions: bool = False,
+    threads: int = 0,
+    check_models: bool = True,
+) -> Verification:
     """Check everything; ``Verification.problems`` is empty only when the bundle is fit to use. ``keys``:
     the trusted keys (default: the device's, :func:`pianocoach.bundle.trust.device_keys`).
     ``keep_sessions`` (folders only) keeps the sessions the check opened, so a scorer need not open
@@ -106,8 +120,15 @@ def verify_bundle(path: str | Path, keys: list[TrustedKey] | None = None,
     return result
 
 
-def _verify_folder(folder: Path, keys: list[TrustedKey], settings: FeatureSettings, result: Verification,
-                   keep_sessions: bool = False, threads: int = 0, check_models: bool = True) -> None:
+def _verify_folder(
+    folder: Path,
+    keys: list[TrustedKey],
+    settings: FeatureSettings,
+    result: Verification,
+    keep_sessions: bool = False,
+    threads: int = 0,
+    check_models: bool = True,
+) -> None:
     source = FolderBundle(folder)
     try:
         result.manifest = manifest = verified_manifest(source, keys)  # raises at the first problem
@@ -115,7 +136,8 @@ def _verify_folder(folder: Path, keys: list[TrustedKey], settings: FeatureSettin
         if settings.sha256() != manifest.feature_settings_sha256:
             result.problems.append(
                 f"feature settings hash {manifest.feature_settings_sha256[:12]} differs from this device's feature "
-                f"code ({settings.sha256()[:12]}): the models were trained on other features")
+                f"code ({settings.sha256()[:12]}): the models were trained on other features"
+            )
         if result.problems or not check_models:
             return  # no model is parsed unless the signature and every checksum passed
         result.folder = folder
@@ -157,8 +179,9 @@ def _check_model(source: FolderBundle, manifest: Manifest, model: ModelEntry, pr
         problems.append(exc.problem)
         return None
     if references:
-        problems.append(f"{model.file}: refers to external data ({shown(references[0])}); bundle models must be "
-                        "self-contained")
+        problems.append(
+            f"{model.file}: refers to external data ({shown(references[0])}); bundle models must be self-contained"
+        )
         return None
     try:
         session = open_session(data, threads)

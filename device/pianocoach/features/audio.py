@@ -67,7 +67,9 @@ def context_samples(settings: FeatureSettings = DEFAULT_SETTINGS) -> int:
 
 @lru_cache(maxsize=4)
 def _mel_basis(settings: FeatureSettings) -> np.ndarray:
-    return mel_filters(settings.sample_rate, settings.mel_n_fft, settings.mel_bands, settings.mel_fmin, settings.mel_fmax)
+    return mel_filters(
+        settings.sample_rate, settings.mel_n_fft, settings.mel_bands, settings.mel_fmin, settings.mel_fmax
+    )
 
 
 def resampler(rate: int, settings: FeatureSettings = DEFAULT_SETTINGS):
@@ -98,9 +100,15 @@ def onset_strength(mel: np.ndarray, previous: np.ndarray) -> np.ndarray:
 
 def pitch_contour(samples: np.ndarray, settings: FeatureSettings = DEFAULT_SETTINGS) -> tuple[np.ndarray, np.ndarray]:
     """pYIN over one block's samples (with context): normalised pitch (0 when unvoiced), voiced probability."""
-    f0, _, voiced_prob = pyin(samples, sr=settings.sample_rate, fmin=midi_to_hz(settings.pyin_note_min),
-                              fmax=midi_to_hz(settings.pyin_note_max), frame_length=settings.mel_n_fft,
-                              hop_length=settings.mel_hop, resolution=settings.pyin_resolution)
+    f0, _, voiced_prob = pyin(
+        samples,
+        sr=settings.sample_rate,
+        fmin=midi_to_hz(settings.pyin_note_min),
+        fmax=midi_to_hz(settings.pyin_note_max),
+        frame_length=settings.mel_n_fft,
+        hop_length=settings.mel_hop,
+        resolution=settings.pyin_resolution,
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         midi = 69.0 + 12.0 * np.log2(f0 / 440.0)
     span = settings.pitch_max - settings.pitch_min
@@ -120,16 +128,28 @@ def rhythm(envelope: np.ndarray, settings: FeatureSettings = DEFAULT_SETTINGS) -
     return np.array([bpm / TEMPO_SCALE_BPM, stability], dtype=np.float32)
 
 
-def _block(index: int, samples: np.ndarray, mel: np.ndarray, envelope_history: np.ndarray, previous_frame: np.ndarray,
-           settings: FeatureSettings) -> BlockFeatures:
+def _block(
+    index: int,
+    samples: np.ndarray,
+    mel: np.ndarray,
+    envelope_history: np.ndarray,
+    previous_frame: np.ndarray,
+    settings: FeatureSettings,
+) -> BlockFeatures:
     """One block's features from its samples (context included) and its already computed mel frames."""
     pitch, voiced = pitch_contour(samples, settings)
     onsets = onset_strength(mel, previous_frame)
-    envelope = np.concatenate([envelope_history, onsets])[-settings.tempo_context_blocks * mel.shape[1]:]
-    body = samples[context_samples(settings):]
+    envelope = np.concatenate([envelope_history, onsets])[-settings.tempo_context_blocks * mel.shape[1] :]
+    body = samples[context_samples(settings) :]
     level = 10.0 * np.log10(float(np.mean(body.astype(np.float64) ** 2)) + 1e-12)
-    return BlockFeatures(index, mel[None], np.stack([pitch, voiced, onsets]), rhythm(envelope, settings),
-                         float(onsets.mean()), round(level, 3))
+    return BlockFeatures(
+        index,
+        mel[None],
+        np.stack([pitch, voiced, onsets]),
+        rhythm(envelope, settings),
+        float(onsets.mean()),
+        round(level, 3),
+    )
 
 
 def _pad_last(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray | None:
@@ -140,7 +160,9 @@ def _pad_last(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray | No
     return np.concatenate([samples, np.zeros(size - len(samples), dtype=np.float32)])
 
 
-def performance_features(audio: np.ndarray, rate: int, settings: FeatureSettings = DEFAULT_SETTINGS) -> list[BlockFeatures]:
+def performance_features(
+    audio: np.ndarray, rate: int, settings: FeatureSettings = DEFAULT_SETTINGS
+) -> list[BlockFeatures]:
     """Every block of a whole recording at once (the host's batch computation): one STFT over the
     whole signal, then pYIN and beat tracking block by block as on the device."""
     y = resample(audio, rate, settings)
@@ -160,9 +182,9 @@ def performance_features(audio: np.ndarray, rate: int, settings: FeatureSettings
     blocks: list[BlockFeatures] = []
     envelope = np.zeros(0, dtype=np.float32)
     for index in range(len(y) // size):
-        frames = mel[:, index * per_block:(index + 1) * per_block]
+        frames = mel[:, index * per_block : (index + 1) * per_block]
         previous = mel[:, index * per_block - 1] if index else floor
-        block = _block(index, padded[index * size:(index + 1) * size + context], frames, envelope, previous, settings)
+        block = _block(index, padded[index * size : (index + 1) * size + context], frames, envelope, previous, settings)
         envelope = np.concatenate([envelope, block.contour[2]])
         blocks.append(block)
     return blocks
@@ -199,7 +221,11 @@ class AudioFeatureStream:
         if self._finished:
             return []
         self._finished = True
-        rest = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True) if self._resampler is not None else np.zeros(0, np.float32)
+        rest = (
+            self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            if self._resampler is not None
+            else np.zeros(0, np.float32)
+        )
         new = self._take(rest)
         tail = _pad_last(self._pending, self.settings)
         self._pending = np.zeros(0, dtype=np.float32)
@@ -216,9 +242,11 @@ class AudioFeatureStream:
             samples = np.concatenate([self._context, body])
             mel = mel_db(samples, self.settings)
             block = _block(self.count, samples, mel, self._envelope, self._previous, self.settings)
-            self._context = samples[-context_samples(self.settings):]
+            self._context = samples[-context_samples(self.settings) :]
             self._previous = mel[:, -1]
-            self._envelope = np.concatenate([self._envelope, block.contour[2]])[-self.settings.tempo_context_blocks * mel.shape[1]:]
+            self._envelope = np.concatenate([self._envelope, block.contour[2]])[
+                -self.settings.tempo_context_blocks * mel.shape[1] :
+            ]
             self.count += 1
             new.append(block)
         return new

@@ -188,12 +188,12 @@ def _local_score(onsets: np.ndarray, frames_per_beat: float) -> np.ndarray:
     # librosa quirk: its loop bound is min(i + K // 2, K) where same-mode convolution needs
     # min(i + K // 2 + 1, K), so onsets[0] never enters the local score. Zeroing it reproduces that.
     padded = np.zeros(n + 2 * half)
-    padded[half + 1:half + n] = onsets[1:]
+    padded[half + 1 : half + n] = onsets[1:]
     score = np.zeros(n)
     term = np.empty(n)
     for k in range(size):
         # output i, tap k reads onsets[i + half - k] = padded[i + 2 * half - k]; out-of-range taps add 0.0
-        np.multiply(padded[2 * half - k:2 * half - k + n], window[k], out=term)
+        np.multiply(padded[2 * half - k : 2 * half - k + n], window[k], out=term)
         score += term
     return score
 
@@ -210,8 +210,9 @@ def _dp_tables(frames_per_beat: float, tightness: float) -> tuple[int, np.ndarra
     lags = np.arange(shortest, longest + 1)
     log_period = math.log(frames_per_beat)
     # tightness * (log(i - loc) - log(period))**2, with libm's log as numba calls it; x**2 is x * x in numba
-    penalty = np.array([tightness * ((math.log(float(d)) - log_period) * (math.log(float(d)) - log_period))
-                        for d in lags.tolist()])
+    penalty = np.array(
+        [tightness * ((math.log(float(d)) - log_period) * (math.log(float(d)) - log_period)) for d in lags.tolist()]
+    )
     # row r of a stretch starting at frame s looks back to frame s + r - d, stored at that index + longest
     offsets = np.arange(shortest)[:, None] - lags[None, :] + longest
     for array in (lags, penalty, offsets):
@@ -243,12 +244,12 @@ def _beat_dp(localscore: np.ndarray, frames_per_beat: float, tightness: float) -
         choice = np.argmax(scores, axis=1)  # the first maximum: the smallest look-back, as librosa
         best = scores[np.arange(rows), choice]
         found = best > -np.inf
-        cum[longest + start:longest + stop] = np.where(found, localscore[start:stop] + best, localscore[start:stop])
+        cum[longest + start : longest + stop] = np.where(found, localscore[start:stop] + best, localscore[start:stop])
         backlink[start:stop] = np.where(found, np.arange(start, stop) - lags[choice], -1)
     # librosa's first_beat flag: no backlink until the local score first reaches the threshold
     score_thresh = 0.01 * localscore.max()
     reached = np.flatnonzero(~(localscore < score_thresh))
-    backlink[:reached[0] if len(reached) else n] = -1
+    backlink[: reached[0] if len(reached) else n] = -1
     return backlink, cum[longest:]
 
 
@@ -277,7 +278,7 @@ def _trim_beats(localscore: np.ndarray, beats: np.ndarray) -> np.ndarray:
     n = len(localscore)
     smooth = _smooth_beat_scores(localscore[beats])
     # librosa quirk: the slice [2 : len(localscore) + 2] of the full convolution keeps its last two values
-    smooth = smooth[2:n + 2]
+    smooth = smooth[2 : n + 2]
     # numba's mean sums in order; x**2 is x * x and x**0.5 becomes sqrt
     threshold = 0.5 * math.sqrt(float(np.add.accumulate(smooth * smooth)[-1]) / len(smooth))
     above = np.flatnonzero(localscore > threshold)
@@ -288,8 +289,8 @@ def _trim_beats(localscore: np.ndarray, beats: np.ndarray) -> np.ndarray:
         log.debug("no local score above the trim threshold %g: no beats", threshold)
         trimmed[:] = False
         return trimmed
-    trimmed[:above[0]] = False
-    trimmed[above[-1] + 1:] = False
+    trimmed[: above[0]] = False
+    trimmed[above[-1] + 1 :] = False
     return trimmed
 
 
@@ -301,7 +302,7 @@ def _smooth_beat_scores(values: np.ndarray) -> np.ndarray:
     padded = np.concatenate([np.zeros(width - 1), values, np.zeros(width - 1)])
     count = len(values) + width - 1
     # out[p] = sum over j of values[p - j] * w[j], with values[q] = padded[q + width - 1]
-    terms = [padded[width - 1 - j:width - 1 - j + count] * TRIM_WINDOW[j] for j in range(width)]
+    terms = [padded[width - 1 - j : width - 1 - j + count] * TRIM_WINDOW[j] for j in range(width)]
     if len(values) >= width:
         terms.reverse()  # ddot runs over values in increasing index: j from width - 1 down to 0
     total = terms[0].copy()

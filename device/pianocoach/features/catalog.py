@@ -18,41 +18,102 @@ class FeatureInfo:
 DESCRIPTORS: tuple[FeatureInfo, ...] = (
     # tempo and timing
     FeatureInfo("tempo_ioi_bpm", "BPM", "tempo from the median inter-onset interval of chords, folded into 60-180 BPM"),
-    FeatureInfo("tempo_ioi_cv", "ratio", "tempo instability: coefficient of variation of the local IOI tempo (median over 8 chords, folded to the global tempo)"),
-    FeatureInfo("tempo_beat_bpm", "BPM", "tempo from the beat tracker (a port of librosa's) on a velocity-weighted onset envelope"),
-    FeatureInfo("tempo_beat_cv", "ratio", "beat instability: coefficient of variation of the tracked inter-beat intervals"),
-    FeatureInfo("tempo_trend", "log2/perf.", "accelerando (+) or ritardando (-): slope of log2 local tempo over the performance scaled to 0..1"),
-    FeatureInfo("tempo_final_ratio", "ratio", "local tempo over the last fifth of the chords divided by the global tempo (<1 slows at the end)"),
-    FeatureInfo("onset_deviation_ms", "ms", "mean distance of each chord IOI from the nearest 1/4- or 1/3-beat multiple of the local beat"),
+    FeatureInfo(
+        "tempo_ioi_cv",
+        "ratio",
+        "tempo instability: coefficient of variation of the local IOI tempo (median over 8 chords, folded to the "
+        "global tempo)",
+    ),
+    FeatureInfo(
+        "tempo_beat_bpm",
+        "BPM",
+        "tempo from the beat tracker (a port of librosa's) on a velocity-weighted onset envelope",
+    ),
+    FeatureInfo(
+        "tempo_beat_cv", "ratio", "beat instability: coefficient of variation of the tracked inter-beat intervals"
+    ),
+    FeatureInfo(
+        "tempo_trend",
+        "log2/perf.",
+        "accelerando (+) or ritardando (-): slope of log2 local tempo over the performance scaled to 0..1",
+    ),
+    FeatureInfo(
+        "tempo_final_ratio",
+        "ratio",
+        "local tempo over the last fifth of the chords divided by the global tempo (<1 slows at the end)",
+    ),
+    FeatureInfo(
+        "onset_deviation_ms",
+        "ms",
+        "mean distance of each chord IOI from the nearest 1/4- or 1/3-beat multiple of the local beat",
+    ),
     FeatureInfo("chord_asynchrony_ms", "ms", "mean spread (last minus first onset) of notes played as one chord"),
-    FeatureInfo("melody_lead_ms", "ms", "mean time the top note of a chord sounds before the chord's other notes (+ = melody leads)"),
+    FeatureInfo(
+        "melody_lead_ms",
+        "ms",
+        "mean time the top note of a chord sounds before the chord's other notes (+ = melody leads)",
+    ),
     # dynamics
     FeatureInfo("velocity_mean", "MIDI velocity", "mean key velocity"),
     FeatureInfo("velocity_std", "MIDI velocity", "standard deviation of key velocity"),
     FeatureInfo("velocity_range", "MIDI velocity", "dynamic range: 95th minus 5th percentile of key velocity"),
     FeatureInfo("velocity_p10", "MIDI velocity", "10th percentile of key velocity (the soft end)"),
     FeatureInfo("velocity_p90", "MIDI velocity", "90th percentile of key velocity (the loud end)"),
-    FeatureInfo("velocity_local_variation", "MIDI velocity", "mean absolute change of mean chord velocity from one chord to the next"),
-    FeatureInfo("velocity_phrase_std", "MIDI velocity", "dynamic shaping: standard deviation of chord velocity smoothed over about 2 s"),
-    FeatureInfo("velocity_trend", "MIDI vel./perf.", "crescendo (+) or diminuendo (-): slope of chord velocity over the performance scaled to 0..1"),
-    FeatureInfo("melody_velocity_lead", "MIDI velocity", "voicing: top note of each chord minus the mean of its other notes"),
+    FeatureInfo(
+        "velocity_local_variation",
+        "MIDI velocity",
+        "mean absolute change of mean chord velocity from one chord to the next",
+    ),
+    FeatureInfo(
+        "velocity_phrase_std",
+        "MIDI velocity",
+        "dynamic shaping: standard deviation of chord velocity smoothed over about 2 s",
+    ),
+    FeatureInfo(
+        "velocity_trend",
+        "MIDI vel./perf.",
+        "crescendo (+) or diminuendo (-): slope of chord velocity over the performance scaled to 0..1",
+    ),
+    FeatureInfo(
+        "melody_velocity_lead", "MIDI velocity", "voicing: top note of each chord minus the mean of its other notes"
+    ),
     FeatureInfo("treble_bass_balance", "MIDI velocity", "mean velocity of notes from middle C up minus notes below it"),
     # articulation
-    FeatureInfo("articulation_ratio", "ratio", "median key-down duration divided by the IOI to the next chord (<1 detached, >1 overlapping)"),
+    FeatureInfo(
+        "articulation_ratio",
+        "ratio",
+        "median key-down duration divided by the IOI to the next chord (<1 detached, >1 overlapping)",
+    ),
     FeatureInfo("staccato_fraction", "fraction", "notes released before half of the IOI to the next chord"),
-    FeatureInfo("legato_overlap_ms", "ms", "mean time a note is still held after the next chord starts (0 when released before)"),
+    FeatureInfo(
+        "legato_overlap_ms", "ms", "mean time a note is still held after the next chord starts (0 when released before)"
+    ),
     FeatureInfo("overlap_fraction", "fraction", "notes still held when the next chord starts"),
     FeatureInfo("duration_median_beats", "beats", "median key-down duration in beats of the IOI tempo"),
     # pedals
     FeatureInfo("pedal_ratio", "fraction", "fraction of the performance with the sustain pedal (CC64 >= 64) down"),
     FeatureInfo("pedal_changes_per_s", "1/s", "sustain pedal presses per second"),
     FeatureInfo("pedal_depth_mean", "fraction", "mean sustain pedal depth (CC64 / 127) over the performance"),
-    FeatureInfo("pedal_partial_ratio", "fraction", "fraction of the performance with the sustain pedal part-way down (10 < CC64 < 64)"),
+    FeatureInfo(
+        "pedal_partial_ratio",
+        "fraction",
+        "fraction of the performance with the sustain pedal part-way down (10 < CC64 < 64)",
+    ),
     FeatureInfo("pedal_press_s", "s", "mean length of one sustain pedal press"),
-    FeatureInfo("pedal_delay_ms", "ms", "median delay from a chord onset to the next sustain pedal press (legato pedalling presses after the chord)"),
-    FeatureInfo("pedal_sustain_ms", "ms", "mean time the sustain pedal keeps a note sounding after its key is released"),
+    FeatureInfo(
+        "pedal_delay_ms",
+        "ms",
+        "median delay from a chord onset to the next sustain pedal press (legato pedalling presses after the chord)",
+    ),
+    FeatureInfo(
+        "pedal_sustain_ms", "ms", "mean time the sustain pedal keeps a note sounding after its key is released"
+    ),
     FeatureInfo("blur_fraction", "fraction", "notes still sounding (key or pedal) when the chord after next starts"),
-    FeatureInfo("sounding_polyphony_mean", "notes", "mean number of notes sounding (held or sustained by the pedal) at each chord onset"),
+    FeatureInfo(
+        "sounding_polyphony_mean",
+        "notes",
+        "mean number of notes sounding (held or sustained by the pedal) at each chord onset",
+    ),
     FeatureInfo("soft_pedal_ratio", "fraction", "fraction of the performance with the soft pedal (CC67 >= 64) down"),
     # register and texture
     FeatureInfo("pitch_range", "semitones", "highest minus lowest pitch played"),
@@ -67,7 +128,8 @@ DESCRIPTORS: tuple[FeatureInfo, ...] = (
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Pitch-class profile (key and mode): appended to the descriptors in the feature vector.
 PROFILE: tuple[FeatureInfo, ...] = tuple(
-    FeatureInfo(f"pitch_class_{name}", "fraction", f"share of key-down time on {name} (all octaves)") for name in PITCH_CLASSES
+    FeatureInfo(f"pitch_class_{name}", "fraction", f"share of key-down time on {name} (all octaves)")
+    for name in PITCH_CLASSES
 )
 
 DESCRIPTOR_NAMES: tuple[str, ...] = tuple(d.name for d in DESCRIPTORS)

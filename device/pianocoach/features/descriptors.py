@@ -306,11 +306,15 @@ def compute_descriptors(table: NoteTable, settings: FeatureSettings = DEFAULT_SE
         "velocity_range": float(np.percentile(velocity, 95) - np.percentile(velocity, 5)),
         "velocity_p10": float(np.percentile(velocity, 10)),
         "velocity_p90": float(np.percentile(velocity, 90)),
-        "velocity_local_variation": float(np.mean(np.abs(np.diff(chords.velocity)))) if len(chords.velocity) > 1 else 0.0,
+        "velocity_local_variation": float(np.mean(np.abs(np.diff(chords.velocity))))
+        if len(chords.velocity) > 1
+        else 0.0,
         "velocity_phrase_std": phrase_std,
         "velocity_trend": velocity_trend,
         "melody_velocity_lead": velocity_lead,
-        "treble_bass_balance": float(np.mean(velocity[treble]) - np.mean(velocity[~treble])) if treble.any() and (~treble).any() else 0.0,
+        "treble_bass_balance": float(np.mean(velocity[treble]) - np.mean(velocity[~treble]))
+        if treble.any() and (~treble).any()
+        else 0.0,
         "articulation_ratio": art.ratio,
         "staccato_fraction": art.staccato_fraction,
         "legato_overlap_ms": 1000.0 * art.overlap_s,

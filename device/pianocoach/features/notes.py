@@ -80,9 +80,7 @@ class NoteTable:
         pitch_a = np.asarray(pitch, dtype=np.int64).reshape(-1)
         velocity_a = np.asarray(velocity, dtype=np.int64).reshape(-1)
         _validate(source, onset_a, offset_a, pitch_a, velocity_a)
-        onset_a, offset_a, pitch_a, velocity_a = _resolve_same_pitch_overlaps(
-            onset_a, offset_a, pitch_a, velocity_a
-        )
+        onset_a, offset_a, pitch_a, velocity_a = _resolve_same_pitch_overlaps(onset_a, offset_a, pitch_a, velocity_a)
         order = np.lexsort((pitch_a, onset_a))
         events = _pedal_event_array(pedal_events)
         onset_a = onset_a[order]
@@ -109,8 +107,15 @@ class NoteTable:
         if any(len(r) != 4 for r in rows):
             raise InvalidNotesError(f"{source}: every note needs (onset, offset, pitch, velocity)")
         onset, offset, pitch, velocity = list(zip(*rows)) if rows else [(), (), (), ()]
-        return cls.from_arrays(onset, offset, pitch, velocity, pedal_events=pedal_events,
-                               soft_pedal_events=soft_pedal_events, source=source)
+        return cls.from_arrays(
+            onset,
+            offset,
+            pitch,
+            velocity,
+            pedal_events=pedal_events,
+            soft_pedal_events=soft_pedal_events,
+            source=source,
+        )
 
     def with_columns(self, **changes) -> "NoteTable":
         """A new table with some columns replaced, cleaned up again (used by augmentation)."""

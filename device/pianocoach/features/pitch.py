@@ -165,11 +165,11 @@ def _transition_local(n_states: int, width: int) -> np.ndarray:
     window = _triangle(width)
     left = (n_states - width) // 2  # librosa.util.pad_center
     row = np.zeros(n_states, dtype=np.float64)
-    row[left:left + width] = window
+    row[left : left + width] = window
     for i in range(n_states):
         trans_row = np.roll(row, n_states // 2 + i + 1)
-        trans_row[min(n_states, i + width // 2 + 1):] = 0
-        trans_row[:max(0, i - width // 2)] = 0
+        trans_row[min(n_states, i + width // 2 + 1) :] = 0
+        trans_row[: max(0, i - width // 2)] = 0
         transition[i] = trans_row
     transition /= transition.sum(axis=1, keepdims=True)
     return transition
@@ -248,8 +248,9 @@ def _rfftp_plan(n: int) -> tuple[list[int], list[tuple[np.ndarray, np.ndarray] |
         if k < len(factors) - 1 and half > 0:
             m = np.arange(1, ip)[:, None] * l1 * np.arange(1, half + 1)[None, :]
             angle = 2 * np.pi * m / n
-            twiddles.append((np.cos(angle).astype(np.float32)[..., None, None],
-                             np.sin(angle).astype(np.float32)[..., None, None]))
+            twiddles.append(
+                (np.cos(angle).astype(np.float32)[..., None, None], np.sin(angle).astype(np.float32)[..., None, None])
+            )
         else:
             twiddles.append(None)
         l1 *= ip
@@ -266,6 +267,7 @@ _SQRT2 = np.float32(1.414213562373095048801688724209698)
 # one, which is already the next pass's (4 ido, 4, l1 / 4, frames) input; the backward passes mirror this.
 # Every slice then runs contiguously over l1 * frames values, which numpy handles much faster than FFTPACK's
 # layout. The transforms still start and end in FFTPACK's order (there l1 = 1 and the two layouts agree).
+
 
 def _radf4(ido: int, l1: int, data: np.ndarray, tw: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """pocketfft radf4."""
@@ -492,8 +494,9 @@ def _autocorrelate_f32(frames: np.ndarray, n_pad: int, max_size: int) -> np.ndar
     return power.reshape(n_pad, -1)[:max_size] * np.float32(1.0 / n_pad)
 
 
-def _cumulative_mean_normalized_difference(frames: np.ndarray, min_period: int, max_period: int,
-                                           n_pad: int) -> np.ndarray:
+def _cumulative_mean_normalized_difference(
+    frames: np.ndarray, min_period: int, max_period: int, n_pad: int
+) -> np.ndarray:
     """librosa's _cumulative_mean_normalized_difference on frames (frame_length, n_frames);
     returns (max_period - min_period + 1, n_frames)."""
     acf = None
@@ -506,20 +509,20 @@ def _cumulative_mean_normalized_difference(frames: np.ndarray, min_period: int, 
             log.debug("FFT length %d is not a power of two: numpy.fft stands in for scipy.fft (~1e-6)", n_pad)
         spectrum = np.fft.rfft(frames, n=n_pad, axis=0)
         power = (spectrum.real**2 + spectrum.imag**2).astype(frames.dtype)
-        acf = np.fft.irfft(power, n=n_pad, axis=0)[:max_period + 1].astype(frames.dtype)
+        acf = np.fft.irfft(power, n=n_pad, axis=0)[: max_period + 1].astype(frames.dtype)
 
     energy = np.square(frames)
     np.cumsum(energy, out=energy, axis=0)
     # librosa zeroes the first energy term before using it, so d(1) subtracts 0 rather than y[0]^2
     energy[0] = 0
-    diff = np.empty_like(energy[:max_period + 1])
+    diff = np.empty_like(energy[: max_period + 1])
     diff[0] = 0
-    diff[1:] = 2 * (acf[0:1] - acf[1:max_period + 1]) - energy[:max_period]
+    diff[1:] = 2 * (acf[0:1] - acf[1 : max_period + 1]) - energy[:max_period]
 
-    numerator = diff[min_period:max_period + 1]
+    numerator = diff[min_period : max_period + 1]
     # the integer divisor promotes a float32 cumsum to float64, as in librosa
     cumulative_mean = np.cumsum(diff[1:], axis=0) / np.arange(1, max_period + 1)[:, None]
-    denominator = cumulative_mean[min_period - 1:max_period]
+    denominator = cumulative_mean[min_period - 1 : max_period]
     return numerator / (denominator + np.finfo(denominator.dtype).tiny)
 
 
@@ -599,8 +602,9 @@ def _viterbi(log_prob: np.ndarray, log_trans_t: np.ndarray, log_p_init: np.ndarr
     return state
 
 
-def pyin(samples: np.ndarray, *, sr: int, fmin: float, fmax: float, frame_length: int, hop_length: int,
-         resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pyin(
+    samples: np.ndarray, *, sr: int, fmin: float, fmax: float, frame_length: int, hop_length: int, resolution: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``librosa.pyin(samples, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame_length,
     hop_length=hop_length, center=False, resolution=resolution)``: per frame, f0 in Hz (NaN when unvoiced),
     the voiced flag and the voiced probability. ``samples`` is a 1-D float array of at least

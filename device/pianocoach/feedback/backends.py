@@ -52,8 +52,9 @@ class FeedbackUnavailable(PianoCoachError):
 class StreamingBackend(Protocol):
     name: str
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
-               stop: threading.Event) -> Iterator[str]: ...
+    def stream(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float, stop: threading.Event
+    ) -> Iterator[str]: ...
 
 
 # -- local: llama.cpp --------------------------------------------------------------------------------
@@ -68,14 +69,22 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, model_path: str | Path, threads: int = 2, context: int = 1024, seed: int = 0,
-                 expected_sha256: str | None = None, expected_size: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        threads: int = 2,
+        context: int = 1024,
+        seed: int = 0,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+    ) -> None:
         self.model_path, self.threads, self.context, self.seed = Path(model_path), threads, context, seed
         if expected_sha256 is not None:
             expected_sha256 = expected_sha256.strip().lower()
             if not SHA256_HEX.fullmatch(expected_sha256):
-                raise FeedbackUnavailable(f"{self.model_path}: expected sha256 {expected_sha256[:80]!r} is not "
-                                          "64 hex digits; not loaded")
+                raise FeedbackUnavailable(
+                    f"{self.model_path}: expected sha256 {expected_sha256[:80]!r} is not 64 hex digits; not loaded"
+                )
         self.expected_sha256, self.expected_size = expected_sha256, expected_size
         self._llm = None
         self._lock = threading.Lock()
@@ -109,8 +118,9 @@ class LocalBackend:
     def _check(self, fd: int) -> None:
         size = os.fstat(fd).st_size
         if self.expected_size is not None and size != self.expected_size:
-            raise FeedbackUnavailable(f"{self.model_path}: {size} bytes, the bundle's manifest says "
-                                      f"{self.expected_size}; not loaded")
+            raise FeedbackUnavailable(
+                f"{self.model_path}: {size} bytes, the bundle's manifest says {self.expected_size}; not loaded"
+            )
         if self.expected_sha256 is not None and _sha256_of(fd) != self.expected_sha256:
             raise FeedbackUnavailable(f"{self.model_path}: sha256 differs from the bundle's manifest; not loaded")
 
@@ -126,11 +136,17 @@ class LocalBackend:
         except (ValueError, RuntimeError) as exc:
             raise FeedbackUnavailable(f"{self.model_path}: llama.cpp cannot load it ({exc})") from exc
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
-               stop: threading.Event) -> Iterator[str]:
+    def stream(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float, stop: threading.Event
+    ) -> Iterator[str]:
         llm = self.load()
-        chunks = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
-                                            top_k=1 if temperature == 0 else 40, stream=True)
+        chunks = llm.create_chat_completion(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=1 if temperature == 0 else 40,
+            stream=True,
+        )
         try:
             for chunk in chunks:
                 if stop.is_set():
@@ -151,8 +167,9 @@ def _open_regular(path: Path) -> int:
     except FileNotFoundError:
         raise FeedbackUnavailable(f"{path}: no such feedback model (GGUF)") from None
     except OSError as exc:  # ELOOP: the last component is a symbolic link
-        raise FeedbackUnavailable(f"{path}: cannot open it without following links ({exc.strerror}); "
-                                  "not loaded") from None
+        raise FeedbackUnavailable(
+            f"{path}: cannot open it without following links ({exc.strerror}); not loaded"
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise FeedbackUnavailable(f"{path}: not a regular file; not loaded")
@@ -190,8 +207,14 @@ class RemoteBackend:
 
     name = "remote"
 
-    def __init__(self, url: str, model: str = "pianocoach", api_key_env: str = "", api_key_file: str = "",
-                 timeout_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str = "pianocoach",
+        api_key_env: str = "",
+        api_key_file: str = "",
+        timeout_s: float = 20.0,
+    ) -> None:
         self.url = check_url(url.rstrip("/"))
         self.model, self.timeout_s = model, timeout_s
         self._key = _read_key(api_key_env, api_key_file)
@@ -199,8 +222,9 @@ class RemoteBackend:
     def __repr__(self) -> str:
         return f"RemoteBackend(url={self.url!r}, model={self.model!r}, key={'set' if self._key else 'none'})"
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
-               stop: threading.Event) -> Iterator[str]:
+    def stream(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float, stop: threading.Event
+    ) -> Iterator[str]:
         endpoint = f"{self.url}/v1/chat/completions"
         cutter = _Cutter(time.monotonic() + self.timeout_s, stop)
         watchdog = threading.Thread(target=cutter.watch, name="feedback-remote-deadline", daemon=True)
@@ -214,11 +238,19 @@ class RemoteBackend:
         finally:
             cutter.finish()
 
-    def _open(self, endpoint: str, messages: list[dict[str, str]], max_tokens: int, temperature: float,
-              cutter: _Cutter) -> http.client.HTTPResponse | None:
+    def _open(
+        self, endpoint: str, messages: list[dict[str, str]], max_tokens: int, temperature: float, cutter: _Cutter
+    ) -> http.client.HTTPResponse | None:
         """The response to the request (status 200), or None when the caller stopped meanwhile."""
-        body = json.dumps({"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                           "temperature": temperature, "stream": True}).encode("utf-8")
+        body = json.dumps(
+            {
+                "model": self.model,
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+                "stream": True,
+            }
+        ).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
@@ -228,8 +260,9 @@ class RemoteBackend:
         except urllib.error.HTTPError as exc:
             exc.close()
             if 300 <= exc.code < 400:
-                raise FeedbackUnavailable(f"{endpoint}: HTTP {exc.code} redirect refused "
-                                          "(redirects are not followed)") from None
+                raise FeedbackUnavailable(
+                    f"{endpoint}: HTTP {exc.code} redirect refused (redirects are not followed)"
+                ) from None
             raise FeedbackUnavailable(f"{endpoint}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             if cutter.why == "stopped":
@@ -298,11 +331,14 @@ def check_url(url: str) -> str:
     if parts.scheme not in ("https", "http") or not host:
         raise FeedbackUnavailable(f"{url}: the feedback server URL must be https://host[:port]")
     if parts.username is not None or parts.password is not None:
-        raise FeedbackUnavailable(f"{_without_userinfo(parts)}: no user or password in the feedback server URL "
-                                  "(the API key goes in api_key_env or api_key_file)")
+        raise FeedbackUnavailable(
+            f"{_without_userinfo(parts)}: no user or password in the feedback server URL "
+            "(the API key goes in api_key_env or api_key_file)"
+        )
     if parts.scheme == "http" and not is_loopback(host):
-        raise FeedbackUnavailable(f"{url}: plain http:// is allowed only to this machine (127.0.0.1, ::1, "
-                                  "localhost); use https://")
+        raise FeedbackUnavailable(
+            f"{url}: plain http:// is allowed only to this machine (127.0.0.1, ::1, localhost); use https://"
+        )
     return url
 
 
@@ -358,8 +394,9 @@ class _Cutter:
                 _shutdown(self._sock)
         log.log(logging.INFO if why == "deadline" else logging.DEBUG, "remote feedback request cut off (%s)", why)
 
-    def create_connection(self, address: tuple[str, int], timeout: object = None,
-                          source_address: tuple[str, int] | None = None) -> socket.socket:
+    def create_connection(
+        self, address: tuple[str, int], timeout: object = None, source_address: tuple[str, int] | None = None
+    ) -> socket.socket:
         """socket.create_connection, with the connect bounded by the deadline too."""
         left = max(0.01, self.deadline - time.monotonic())
         wait = min(timeout, left) if isinstance(timeout, (int, float)) else left
@@ -385,9 +422,11 @@ def _opener(cutter: _Cutter, https: bool) -> urllib.request.OpenerDirector:
     HTTPDefaultErrorHandler and is raised as an HTTPError. Environment proxies are used for https only
     (a CONNECT tunnel keeps the key inside TLS); an http:// URL is this machine, reached directly."""
     opener = urllib.request.OpenerDirector()
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler(None if https else {}),
-                                                  urllib.request.HTTPDefaultErrorHandler(),
-                                                  urllib.request.HTTPErrorProcessor()]
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler(None if https else {}),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ]
     handlers.append(_HTTPSHandler(cutter) if https else _HTTPHandler(cutter))
     for handler in handlers:
         opener.add_handler(handler)
@@ -430,8 +469,12 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
                 # server can trickle its handshake too)
                 http.client.HTTPConnection.connect(self)
                 # _context and _tunnel_host are http.client's private attributes, which typeshed leaves out
-                self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tunnel_host or self.host,  # type: ignore[attr-defined]
-                                                      do_handshake_on_connect=False)
+                context: ssl.SSLContext = self._context  # type: ignore[attr-defined]
+                self.sock = context.wrap_socket(
+                    self.sock,
+                    server_hostname=self._tunnel_host or self.host,  # type: ignore[attr-defined]
+                    do_handshake_on_connect=False,
+                )
                 cutter.attach(self.sock)
                 self.sock.do_handshake()
 

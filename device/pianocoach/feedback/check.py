@@ -18,14 +18,34 @@ from pianocoach.rating_scales import SCALES, Scale
 WORSE_SIDE = 0.45  # goodness below this (on 0..1) is "scored low": about 3.7 of 7 towards the worse end
 
 PRAISE = {
-    "en": ("good", "great", "well ", "nice", "excellent", "beautiful", "lovely", "wonderful", "impressive",
-           "convincing", "superb", "fine ", "strength", "strong point", "praise", "bravo"),
+    "en": (
+        "good",
+        "great",
+        "well ",
+        "nice",
+        "excellent",
+        "beautiful",
+        "lovely",
+        "wonderful",
+        "impressive",
+        "convincing",
+        "superb",
+        "fine ",
+        "strength",
+        "strong point",
+        "praise",
+        "bravo",
+    ),
     "zh": ("很好", "真好", "非常好", "出色", "优美", "好听", "精彩", "令人信服", "棒", "优秀", "漂亮"),
 }
-DESCRIBES = {"en": (" was ", " were ", " is ", " are ", " sounded", " sounds", "came across", " felt", " as "),
-             "zh": ("听起来", "很", "非常", "十分", "相当")}
-NEGATION = {"en": (" not ", "n't", " no ", "never", "lack", "could be", " more ", " less ", "too ", "try", "should"),
-            "zh": ("不", "没", "缺", "欠", "需要", "应该", "更", "太")}
+DESCRIBES = {
+    "en": (" was ", " were ", " is ", " are ", " sounded", " sounds", "came across", " felt", " as "),
+    "zh": ("听起来", "很", "非常", "十分", "相当"),
+}
+NEGATION = {
+    "en": (" not ", "n't", " no ", "never", "lack", "could be", " more ", " less ", "too ", "try", "should"),
+    "zh": ("不", "没", "缺", "欠", "需要", "应该", "更", "太"),
+}
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 MARK = re.compile(r"(\d{1,3})\s*/\s*100")
 
@@ -69,7 +89,8 @@ def check_sentence(sentence: str, request: FeedbackRequest) -> str | None:
         goodness = scale.goodness(request.values[scale.name])
         if goodness is not None and goodness < WORSE_SIDE:
             low, high = scale.ends("en")
-            return f"praises {scale.topic('en')} but it scored {7 * request.values[scale.name]:.1f} of 7 ({low} 1 .. {high} 7)"
+            score = 7 * request.values[scale.name]
+            return f"praises {scale.topic('en')} but it scored {score:.1f} of 7 ({low} 1 .. {high} 7)"
     return None
 
 

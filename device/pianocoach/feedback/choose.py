@@ -25,8 +25,9 @@ def bundled_feedback_model(bundle: Verification | None, threads: int = 2, contex
     if entry is None:
         return None
     listed = bundle.manifest.files[entry.file]
-    return LocalBackend(bundle.folder / entry.file, threads, context, expected_sha256=listed.sha256,
-                        expected_size=listed.size)
+    return LocalBackend(
+        bundle.folder / entry.file, threads, context, expected_sha256=listed.sha256, expected_size=listed.size
+    )
 
 
 def open_writer(settings, bundle: Verification | None = None, preload: bool = False) -> FeedbackWriter:
@@ -36,8 +37,13 @@ def open_writer(settings, bundle: Verification | None = None, preload: bool = Fa
     common = dict(max_tokens=settings.max_tokens, temperature=settings.temperature, time_limit_s=settings.time_limit_s)
     if settings.backend == "remote":
         try:
-            remote = RemoteBackend(settings.url, settings.remote_model, settings.api_key_env, settings.api_key_file,
-                                    timeout_s=settings.time_limit_s)
+            remote = RemoteBackend(
+                settings.url,
+                settings.remote_model,
+                settings.api_key_env,
+                settings.api_key_file,
+                timeout_s=settings.time_limit_s,
+            )
         except FeedbackUnavailable as exc:
             log.error("feedback: %s; the templates will be used", exc)
             return FeedbackWriter(None, **common)
@@ -46,9 +52,14 @@ def open_writer(settings, bundle: Verification | None = None, preload: bool = Fa
     if settings.backend == "local":
         backend = bundled_feedback_model(bundle, settings.threads, settings.context)
         if backend is None:
-            where = f"the bundle {bundle.manifest.bundle_id}" if bundle and bundle.manifest else "no verified bundle loaded"
-            log.error("feedback.backend = local but no GGUF model (%s has no %s model); the templates will be used",
-                      where, FEEDBACK_ROLE)
+            where = (
+                f"the bundle {bundle.manifest.bundle_id}" if bundle and bundle.manifest else "no verified bundle loaded"
+            )
+            log.error(
+                "feedback.backend = local but no GGUF model (%s has no %s model); the templates will be used",
+                where,
+                FEEDBACK_ROLE,
+            )
             return FeedbackWriter(None, **common)
         if preload:
             try:

@@ -14,17 +14,31 @@ from pianocoach.rating_scales import SCALES
 LANGUAGES = ("en", "zh")
 
 SYSTEM = {
-    "en": ("You are a piano teacher listening to a student. In at most {words} words, say how the performance "
-           "came across and give one or two concrete suggestions. Praise only what scored well; use only the "
-           "numbers given."),
-    "zh": ("你是一位正在听学生弹琴的钢琴老师。用不超过{chars}个字说明这次演奏给人的感受，并给出一两个具体建议。"
-           "只表扬得分高的方面；只使用给出的数字。"),
+    "en": (
+        "You are a piano teacher listening to a student. In at most {words} words, say how the performance "
+        "came across and give one or two concrete suggestions. Praise only what scored well; use only the "
+        "numbers given."
+    ),
+    "zh": (
+        "你是一位正在听学生弹琴的钢琴老师。用不超过{chars}个字说明这次演奏给人的感受，并给出一两个具体建议。"
+        "只表扬得分高的方面；只使用给出的数字。"
+    ),
 }
 HEADINGS = {
-    "en": {"mark": "Overall mark: {mark:.0f}/100", "scales": "Listener scales (1 to 7):",
-           "measures": "Measurements:", "better": "better: {end}", "provisional": "Scored from a microphone transcription."},
-    "zh": {"mark": "总分：{mark:.0f}/100", "scales": "听众量表（1 到 7）：", "measures": "测量：", "better": "较好：{end}",
-           "provisional": "根据麦克风转录评分。"},
+    "en": {
+        "mark": "Overall mark: {mark:.0f}/100",
+        "scales": "Listener scales (1 to 7):",
+        "measures": "Measurements:",
+        "better": "better: {end}",
+        "provisional": "Scored from a microphone transcription.",
+    },
+    "zh": {
+        "mark": "总分：{mark:.0f}/100",
+        "scales": "听众量表（1 到 7）：",
+        "measures": "测量：",
+        "better": "较好：{end}",
+        "provisional": "根据麦克风转录评分。",
+    },
 }
 
 
@@ -32,6 +46,7 @@ HEADINGS = {
 class FeedbackRequest:
     """What feedback is written about: scale values on the label scale (1/7..1), the 0-100 mark, the
     measurements (``name -> {value, unit, label_en, label_zh}``), the language and the word limit."""
+
     values: dict[str, float]
     mark: float
     measures: dict[str, dict] = field(default_factory=dict)

@@ -13,39 +13,57 @@ from pianocoach.rating_scales import SCALES, Scale
 HIGH_MARK, LOW_MARK = 65.0, 50.0  # overall marks above/below which the result reads as high/low
 
 OPENING = {
-    "en": {"high": "A convincing performance ({mark:.0f}/100).", "mixed": "A solid performance with room to grow ({mark:.0f}/100).",
-           "low": "This one did not come across yet ({mark:.0f}/100), but it is a start to build on."},
-    "zh": {"high": "很有说服力的演奏（{mark:.0f}/100）。", "mixed": "演奏扎实，仍有提升空间（{mark:.0f}/100）。",
-           "low": "这次演奏还没有完全打动听众（{mark:.0f}/100），但这是一个可以继续打磨的起点。"},
+    "en": {
+        "high": "A convincing performance ({mark:.0f}/100).",
+        "mixed": "A solid performance with room to grow ({mark:.0f}/100).",
+        "low": "This one did not come across yet ({mark:.0f}/100), but it is a start to build on.",
+    },
+    "zh": {
+        "high": "很有说服力的演奏（{mark:.0f}/100）。",
+        "mixed": "演奏扎实，仍有提升空间（{mark:.0f}/100）。",
+        "low": "这次演奏还没有完全打动听众（{mark:.0f}/100），但这是一个可以继续打磨的起点。",
+    },
 }
 PRAISE = {"en": "Listeners would hear your {topic} as {word}.", "zh": "你的{topic}听起来{word}。"}
 NOTHING_TO_PRAISE = {"en": "No single aspect stood out yet.", "zh": "暂时还没有特别突出的方面。"}
 # one concrete suggestion per judged scale; {tempo_var}, {pedal_pct}, {db} come from the measurements
 SUGGEST = {
     "Timing: stable / unstable": {
-        "en": "Steady the pulse: your tempo varied by {tempo_var:.0f} %. Practise the passage with a metronome a little slower, then play it freely again.",
-        "zh": "稳住节拍：你的速度波动了 {tempo_var:.0f}%。先用节拍器放慢练习这一段，再自由地弹。"},
+        "en": "Steady the pulse: your tempo varied by {tempo_var:.0f} %. "
+        "Practise the passage with a metronome a little slower, then play it freely again.",
+        "zh": "稳住节拍：你的速度波动了 {tempo_var:.0f}%。先用节拍器放慢练习这一段，再自由地弹。",
+    },
     "Pedal: clean / blurred": {
-        "en": "Clear the pedal: it was down {pedal_pct:.0f} % of the time. Change it with each new harmony and listen for the blur to clear.",
-        "zh": "踏板要更干净：踩下的时间占 {pedal_pct:.0f}%。每换一个和声就换一次踏板，听着声音变清楚。"},
+        "en": "Clear the pedal: it was down {pedal_pct:.0f} % of the time. "
+        "Change it with each new harmony and listen for the blur to clear.",
+        "zh": "踏板要更干净：踩下的时间占 {pedal_pct:.0f}%。每换一个和声就换一次踏板，听着声音变清楚。",
+    },
     "Dynamic: sophisticated-mellow / raw-crude": {
-        "en": "Round off the loudest notes (your range was {db:.0f} dB): let the arm's weight, not a hit, make the forte.",
-        "zh": "把最强的音收圆一些（力度范围 {db:.0f} dB）：用手臂的重量而不是敲击来弹强音。"},
+        "en": "Round off the loudest notes (your range was {db:.0f} dB): "
+        "let the arm's weight, not a hit, make the forte.",
+        "zh": "把最强的音收圆一些（力度范围 {db:.0f} dB）：用手臂的重量而不是敲击来弹强音。",
+    },
     "Music making: disproportioned / balanced": {
         "en": "Balance the phrases: decide where each phrase peaks and keep the rest in proportion to it.",
-        "zh": "让乐句比例更均衡：先确定每个乐句的高点，其余部分与之相称。"},
+        "zh": "让乐句比例更均衡：先确定每个乐句的高点，其余部分与之相称。",
+    },
     "Timbre: shallow / rich": {
         "en": "Deepen the tone: sink into the keys from the arm and let the melody sing over the accompaniment.",
-        "zh": "让音色更饱满：用手臂的力量沉入琴键，让旋律在伴奏之上歌唱。"},
+        "zh": "让音色更饱满：用手臂的力量沉入琴键，让旋律在伴奏之上歌唱。",
+    },
     "Music making: flat / spacious": {
         "en": "Give the music room: breathe at the ends of phrases and let the dynamics rise and fall.",
-        "zh": "给音乐留出空间：在乐句结尾呼吸，让力度有起有伏。"},
+        "zh": "给音乐留出空间：在乐句结尾呼吸，让力度有起有伏。",
+    },
     "Interpretation: unsatisfactory-doubtful / convincing": {
         "en": "Commit to a character: decide what each phrase should say before you play it, and play it that way.",
-        "zh": "确定音乐性格：弹之前想好每个乐句要表达什么，然后坚定地表现出来。"},
+        "zh": "确定音乐性格：弹之前想好每个乐句要表达什么，然后坚定地表现出来。",
+    },
 }
-PROVISIONAL = {"en": "(Scored from a microphone transcription: treat the numbers as a rough guide.)",
-               "zh": "（根据麦克风转录评分，数值仅供参考。）"}
+PROVISIONAL = {
+    "en": "(Scored from a microphone transcription: treat the numbers as a rough guide.)",
+    "zh": "（根据麦克风转录评分，数值仅供参考。）",
+}
 
 
 def _judged(values: dict[str, float]) -> list[tuple[float, Scale]]:
@@ -63,7 +81,9 @@ def tier(mark: float) -> str:
     return "high" if mark >= HIGH_MARK else "low" if mark < LOW_MARK else "mixed"
 
 
-def feedback_text(values: dict[str, float], mark: float, measures: dict, language: str = "en", provisional: bool = False) -> str:
+def feedback_text(
+    values: dict[str, float], mark: float, measures: dict, language: str = "en", provisional: bool = False
+) -> str:
     lang = "zh" if language == "zh" else "en"
     judged = _judged(values)
     parts = [OPENING[lang][tier(mark)].format(mark=mark)]
@@ -74,8 +94,11 @@ def feedback_text(values: dict[str, float], mark: float, measures: dict, languag
             parts.append(PRAISE[lang].format(topic=scale.topic(lang), word=better_word))
     else:
         parts.append(NOTHING_TO_PRAISE[lang])
-    numbers = {"tempo_var": _value(measures, "tempo_variation_pct"), "pedal_pct": _value(measures, "pedal_down_pct"),
-               "db": _value(measures, "dynamic_range_db")}
+    numbers = {
+        "tempo_var": _value(measures, "tempo_variation_pct"),
+        "pedal_pct": _value(measures, "pedal_down_pct"),
+        "db": _value(measures, "dynamic_range_db"),
+    }
     weak = [(g, s) for g, s in reversed(judged) if g < 0.5 and s.name in SUGGEST][: 1 if tier(mark) == "high" else 2]
     if not weak:  # everything on its better side: suggest the least strong one as the next step
         weak = [(g, s) for g, s in reversed(judged) if s.name in SUGGEST][:1]

@@ -50,9 +50,15 @@ class Feedback:
     pieces: int = 0  # streamed text pieces (about one token each)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "source": self.source, "reason": self.reason, "dropped": [list(d) for d in self.dropped],
-                "seconds": round(self.seconds, 3), "first_sentence_s": None if self.first_sentence_s is None else
-                round(self.first_sentence_s, 3), "pieces": self.pieces}
+        return {
+            "text": self.text,
+            "source": self.source,
+            "reason": self.reason,
+            "dropped": [list(d) for d in self.dropped],
+            "seconds": round(self.seconds, 3),
+            "first_sentence_s": None if self.first_sentence_s is None else round(self.first_sentence_s, 3),
+            "pieces": self.pieces,
+        }
 
 
 def template_feedback(request: FeedbackRequest) -> str:
@@ -70,8 +76,15 @@ class FeedbackWriter:
     """``max_pieces`` / ``max_chars``: what one answer may stream before it is cut off (then treated like
     the time limit: sentences already accepted are kept, else the template text is used)."""
 
-    def __init__(self, backend: StreamingBackend | None = None, max_tokens: int = 160, temperature: float = 0.2,
-                 time_limit_s: float = 20.0, max_pieces: int = MAX_PIECES, max_chars: int = MAX_CHARS) -> None:
+    def __init__(
+        self,
+        backend: StreamingBackend | None = None,
+        max_tokens: int = 160,
+        temperature: float = 0.2,
+        time_limit_s: float = 20.0,
+        max_pieces: int = MAX_PIECES,
+        max_chars: int = MAX_CHARS,
+    ) -> None:
         self.backend = backend
         self.max_tokens, self.temperature, self.time_limit_s = max_tokens, temperature, time_limit_s
         self.max_pieces, self.max_chars = max_pieces, max_chars
@@ -80,8 +93,12 @@ class FeedbackWriter:
     def name(self) -> str:
         return self.backend.name if self.backend is not None else "template"
 
-    def write(self, request: FeedbackRequest, on_sentence: Callable[[str], None] | None = None,
-              on_piece: Callable[[str], None] | None = None) -> Feedback:
+    def write(
+        self,
+        request: FeedbackRequest,
+        on_sentence: Callable[[str], None] | None = None,
+        on_piece: Callable[[str], None] | None = None,
+    ) -> Feedback:
         started = time.perf_counter()
         if self.backend is None:
             return self._template(request, started, "", on_sentence)
@@ -100,8 +117,14 @@ class FeedbackWriter:
         fallback.dropped, fallback.pieces = feedback.dropped, feedback.pieces
         return fallback
 
-    def _stream(self, request: FeedbackRequest, feedback: Feedback, accepted: _Accepted, started: float,
-                on_piece: Callable[[str], None] | None) -> str:
+    def _stream(
+        self,
+        request: FeedbackRequest,
+        feedback: Feedback,
+        accepted: _Accepted,
+        started: float,
+        on_piece: Callable[[str], None] | None,
+    ) -> str:
         """Feeds the model's pieces, sentence by sentence, to ``accepted`` until the stream ends, the word
         limit is reached, or a limit cuts it off; returns why it was cut off ("" otherwise)."""
         assert self.backend is not None  # write() streams only when there is a backend
@@ -137,8 +160,9 @@ class FeedbackWriter:
             run.stop.set()
 
     @staticmethod
-    def _template(request: FeedbackRequest, started: float, reason: str,
-                  on_sentence: Callable[[str], None] | None) -> Feedback:
+    def _template(
+        request: FeedbackRequest, started: float, reason: str, on_sentence: Callable[[str], None] | None
+    ) -> Feedback:
         text = template_feedback(request)
         if on_sentence:
             for sentence in split_sentences(text):
@@ -163,8 +187,9 @@ def _shorten(sentence: str, limit: int, language: str) -> str:
 class _Accepted:
     """The model's sentences that passed the checks, within the word limit (counted as they come)."""
 
-    def __init__(self, request: FeedbackRequest, feedback: Feedback, started: float,
-                 on_sentence: Callable[[str], None] | None) -> None:
+    def __init__(
+        self, request: FeedbackRequest, feedback: Feedback, started: float, on_sentence: Callable[[str], None] | None
+    ) -> None:
         self.request, self.feedback, self.started, self.on_sentence = request, feedback, started, on_sentence
         self.sentences: list[str] = []
         self.words = 0.0
@@ -218,7 +243,7 @@ class _Sentences:
         start, done = len(self._last), []
         # finditer from ``start``: the lookbehind still sees text[start - 1]
         for match in SENTENCE_END.finditer(text, start):
-            self._parts.append(text[start:match.start()])
+            self._parts.append(text[start : match.start()])
             done.append("".join(self._parts))
             self._parts, start = [], match.end()
         self._parts.append(text[start:])
@@ -233,7 +258,9 @@ class _Generation:
     """The backend's stream on its own thread, feeding ("piece", text) and finally ("end", error) events
     into a bounded queue; a generator faster than the writer waits, and gives up once ``stop`` is set."""
 
-    def __init__(self, backend: StreamingBackend, request: FeedbackRequest, max_tokens: int, temperature: float) -> None:
+    def __init__(
+        self, backend: StreamingBackend, request: FeedbackRequest, max_tokens: int, temperature: float
+    ) -> None:
         self.events: queue.Queue = queue.Queue(maxsize=EVENT_QUEUE_SIZE)
         self.stop = threading.Event()
         self._args = (prompt_messages(request), max_tokens, temperature, self.stop)

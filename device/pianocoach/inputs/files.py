@@ -99,7 +99,9 @@ class AudioFileSource:
                     yield Block(index, start / self.sample_rate, end, audio=audio, sample_rate=self.sample_rate)
                     start += len(audio)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioFileError(self.path, f"unreadable at {start / self.sample_rate:.1f} s ({_first_line(exc)})") from None
+            raise AudioFileError(
+                self.path, f"unreadable at {start / self.sample_rate:.1f} s ({_first_line(exc)})"
+            ) from None
         if start == 0:
             raise AudioFileError(self.path, "no audio samples (empty file)")
 
@@ -110,8 +112,9 @@ class AudioFileSource:
             raise AudioFileError(self.path, f"sample values that are not numbers (NaN or infinity) {at}")
         peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
         if peak > MAX_PEAK:
-            raise AudioFileError(self.path, f"sample values up to {peak:.3g} {at}, far outside -1..1: "
-                                            "not a recording's level")
+            raise AudioFileError(
+                self.path, f"sample values up to {peak:.3g} {at}, far outside -1..1: not a recording's level"
+            )
         return np.clip(audio, -1.0, 1.0) if peak > 1.0 else audio
 
     def stop(self) -> None:
@@ -138,8 +141,11 @@ class MidiFileSource:
         self.path = Path(path)
         self.name = self.path.name
         if self.path.is_file() and self.path.stat().st_size > MAX_MIDI_BYTES:
-            raise InputFileError(self.path, f"{self.path.stat().st_size / 1e6:.1f} MB of MIDI, more than the "
-                                            f"{MAX_MIDI_BYTES / 1e6:.1f} MB an hour of playing takes: refused")
+            raise InputFileError(
+                self.path,
+                f"{self.path.stat().st_size / 1e6:.1f} MB of MIDI, more than the "
+                f"{MAX_MIDI_BYTES / 1e6:.1f} MB an hour of playing takes: refused",
+            )
         # the same reader training used, so a replayed file gives the notes the scorer learned from
         self.events = table_events(read_midi(self.path))
         self.block_seconds = block_seconds

@@ -19,8 +19,13 @@ log = logging.getLogger(__name__)
 class MicrophoneSource:
     kind = "audio"
 
-    def __init__(self, sample_rate: int = 44100, block_seconds: float = BLOCK_SECONDS, device: int | str | None = None,
-                 stall_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 44100,
+        block_seconds: float = BLOCK_SECONDS,
+        device: int | str | None = None,
+        stall_s: float = 2.0,
+    ) -> None:
         self.name = "microphone"
         self.stall_s = stall_s  # no audio for this long while listening: the device is gone
         self.sample_rate = sample_rate
@@ -41,8 +46,9 @@ class MicrophoneSource:
 
         size = int(round(self.block_seconds * self.sample_rate))
         try:
-            stream = sd.InputStream(samplerate=self.sample_rate, channels=1, dtype="float32", device=self.device,
-                                    callback=self._callback)
+            stream = sd.InputStream(
+                samplerate=self.sample_rate, channels=1, dtype="float32", device=self.device, callback=self._callback
+            )
         except (sd.PortAudioError, ValueError) as exc:
             raise InputDeviceError(f"microphone: cannot open an input device ({exc})") from exc
         with stream:
@@ -63,8 +69,9 @@ class MicrophoneSource:
             except queue.Empty:
                 # PortAudio does not always raise when a USB or I2S device goes away: its callback just stops
                 if not stopping and time.monotonic() - last_audio > self.stall_s:
-                    raise InputDeviceError(f"{self.name}: no audio for {self.stall_s:.0f} s: the input device "
-                                           "stopped or was unplugged")
+                    raise InputDeviceError(
+                        f"{self.name}: no audio for {self.stall_s:.0f} s: the input device stopped or was unplugged"
+                    )
                 if not stopping:
                     continue
             while have >= size or (stopping and have and self._queue.empty()):
@@ -73,8 +80,14 @@ class MicrophoneSource:
                 pending, have = ([rest] if len(rest) else []), len(rest)
                 if self.overflows:
                     log.warning("microphone: %d input overflow(s) so far", self.overflows)
-                yield Block(index, start / self.sample_rate, (start + len(block)) / self.sample_rate, audio=block,
-                            sample_rate=self.sample_rate, overflows=self.overflows)
+                yield Block(
+                    index,
+                    start / self.sample_rate,
+                    (start + len(block)) / self.sample_rate,
+                    audio=block,
+                    sample_rate=self.sample_rate,
+                    overflows=self.overflows,
+                )
                 index, start = index + 1, start + len(block)
             if stopping and self._queue.empty() and not have:
                 return

@@ -43,8 +43,14 @@ def open_port(name: str | None = None):
 class MidiPortSource:
     kind = "midi"
 
-    def __init__(self, port=None, port_name: str | None = None, block_seconds: float = BLOCK_SECONDS, poll_s: float = 0.005,
-                 clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        port=None,
+        port_name: str | None = None,
+        block_seconds: float = BLOCK_SECONDS,
+        poll_s: float = 0.005,
+        clock=time.monotonic,
+    ) -> None:
         """``port``: an open mido input port (default: open ``port_name`` or the first one)."""
         self._port = port
         self.port_name = port_name

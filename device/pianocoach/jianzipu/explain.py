@@ -19,10 +19,19 @@ def explain(character: Character, tuning: str = "standard", knowledge: Knowledge
     knowledge = knowledge or load_knowledge()
     sound = pitch(character, tuning, knowledge)
     return {
-        "form": character.form, "finger": character.finger, "hui": character.hui, "technique": character.technique,
-        "string": character.string, "ornaments": list(character.ornaments), "written": character.text,
-        "tuning": tuning, "note": sound.note, "cents": sound.cents, "frequency_hz": round(sound.frequency_hz, 2),
-        "explanation_zh": _zh(character, sound, tuning, knowledge), "explanation_en": _en(character, sound, tuning, knowledge),
+        "form": character.form,
+        "finger": character.finger,
+        "hui": character.hui,
+        "technique": character.technique,
+        "string": character.string,
+        "ornaments": list(character.ornaments),
+        "written": character.text,
+        "tuning": tuning,
+        "note": sound.note,
+        "cents": sound.cents,
+        "frequency_hz": round(sound.frequency_hz, 2),
+        "explanation_zh": _zh(character, sound, tuning, knowledge),
+        "explanation_en": _en(character, sound, tuning, knowledge),
     }
 
 
@@ -58,8 +67,13 @@ def _en(c: Character, sound: Pitch, tuning: str, k: Knowledge) -> str:
         assert c.finger is not None and c.hui is not None  # only an open string has neither
         finger = _component(k, "finger", c.finger).english
         verb = "touches lightly" if c.form == "harmonic" else "presses"
-        left = f"The {finger} {verb} {string} at {_hui_words_en(c.hui)}" + (" (a harmonic, 泛音)." if c.form == "harmonic" else ".")
-    right = f"The right hand plays {c.technique} ({stroke.reading}): {stroke.explanation_en[0].lower()}{stroke.explanation_en[1:]}"
+        left = f"The {finger} {verb} {string} at {_hui_words_en(c.hui)}" + (
+            " (a harmonic, 泛音)." if c.form == "harmonic" else "."
+        )
+    right = (
+        f"The right hand plays {c.technique} ({stroke.reading}): "
+        f"{stroke.explanation_en[0].lower()}{stroke.explanation_en[1:]}"
+    )
     parts = [left, right]
     for mark in c.ornaments:
         ornament = _component(k, "ornament", mark)

@@ -68,7 +68,9 @@ def load_knowledge(path: str | Path = KNOWLEDGE_PATH) -> Knowledge:
         missing = [key for key in base if key not in item]
         if missing or item.get("kind") not in KINDS:
             raise KnowledgeError(path, f"component {i} ({item.get('name', '?')}): missing {missing or 'a known kind'}")
-        components.append(Component(**{key: item[key] for key in base}, extra={k: v for k, v in item.items() if k not in base}))
+        components.append(
+            Component(**{key: item[key] for key in base}, extra={k: v for k, v in item.items() if k not in base})
+        )
     relations = tuple((r["subject"], r["relation"], r["object"]) for r in data.get("relations", []))
     hui = [c for c in components if c.kind == "hui"]
     if sorted(c.get("value") for c in hui) != list(range(1, 14)):

@@ -109,7 +109,9 @@ def parse(text: str, knowledge: Knowledge | None = None) -> Character:
     else:
         if not left or left[0] not in fingers:
             found = repr(left[0]) if left else "nothing"
-            raise JianzipuError(original, f"a {form} note starts with a left-hand finger (大 食 中 名 跪), found {found}")
+            raise JianzipuError(
+                original, f"a {form} note starts with a left-hand finger (大 食 中 名 跪), found {found}"
+            )
         finger, written_hui = left[0], left[1:]
         hui = parse_hui(written_hui, original)
         if not 1 <= hui < 14:
@@ -124,7 +126,10 @@ def parse(text: str, knowledge: Knowledge | None = None) -> Character:
         if mark not in ornaments:
             raise JianzipuError(original, f"unknown component {mark!r} after the string number")
         if form != "stopped" and "stopped" in knowledge.related(mark, "requires"):
-            raise JianzipuError(original, f"{mark} needs a stopped note; an {'open string' if form == 'open' else 'harmonic'} cannot take it")
+            raise JianzipuError(
+                original,
+                f"{mark} needs a stopped note; an {'open string' if form == 'open' else 'harmonic'} cannot take it",
+            )
     if form == "harmonic" and hui is not None and hui != int(hui):
         raise JianzipuError(original, f"harmonics sound only at a hui, not at {written_hui} ({hui:g})")
     return Character(form, finger, hui, written_hui or None, technique, string, marks)

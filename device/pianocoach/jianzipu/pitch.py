@@ -37,7 +37,12 @@ def midi_to_hz(midi: float) -> float:
 def pitch_of_frequency(frequency: float) -> Pitch:
     midi = 69 + 12 * math.log2(frequency / 440.0)
     nearest = int(round(midi))
-    return Pitch(round(frequency, 3), round(midi, 3), f"{NAMES[nearest % 12]}{nearest // 12 - 1}", round(100 * (midi - nearest), 1))
+    return Pitch(
+        round(frequency, 3),
+        round(midi, 3),
+        f"{NAMES[nearest % 12]}{nearest // 12 - 1}",
+        round(100 * (midi - nearest), 1),
+    )
 
 
 def sounding_fraction(hui: float, knowledge: Knowledge | None = None) -> float:

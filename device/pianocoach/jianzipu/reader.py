@@ -18,7 +18,9 @@ ROLE = "jianzipu_reader"
 
 
 class JianzipuReader:
-    def __init__(self, bundle: str | Path | None = None, keys: list[TrustedKey] | None = None, threads: int = 1) -> None:
+    def __init__(
+        self, bundle: str | Path | None = None, keys: list[TrustedKey] | None = None, threads: int = 1
+    ) -> None:
         path = Path(bundle or DEFAULT_BUNDLE)
         if not path.is_dir():
             raise BundleError(path, "no model bundle folder here")
@@ -40,7 +42,9 @@ class JianzipuReader:
         self.input_name = model.inputs[0].name
         self.output_names = [o.name for o in model.outputs]
         if self.output_names != list(HEADS):
-            raise BundleError(path, f"{model.file}: outputs {self.output_names} are not the reader's heads {list(HEADS)}")
+            raise BundleError(
+                path, f"{model.file}: outputs {self.output_names} are not the reader's heads {list(HEADS)}"
+            )
 
     def probabilities(self, image) -> dict[str, np.ndarray]:
         """Per-head class probabilities for one PIL image."""

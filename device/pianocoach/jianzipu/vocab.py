@@ -20,7 +20,12 @@ HUI_TENTH = tuple(str(i) for i in range(10))
 TECHNIQUES = ("擘", "托", "抹", "挑", "勾", "剔", "打", "摘")
 STRINGS = tuple(str(i) for i in range(1, 8))
 HEADS: dict[str, tuple[str, ...]] = {
-    "form": FORMS, "finger": FINGERS, "hui_whole": HUI_WHOLE, "hui_tenth": HUI_TENTH, "technique": TECHNIQUES, "string": STRINGS,
+    "form": FORMS,
+    "finger": FINGERS,
+    "hui_whole": HUI_WHOLE,
+    "hui_tenth": HUI_TENTH,
+    "technique": TECHNIQUES,
+    "string": STRINGS,
 }
 
 
@@ -28,9 +33,14 @@ def labels(character: Character) -> dict[str, int]:
     """Head targets for a character."""
     whole = int(character.hui) if character.hui is not None else 0
     tenth = int(round((character.hui - whole) * 10)) if character.hui is not None else 0
-    return {"form": FORMS.index(character.form), "finger": FINGERS.index(character.finger or "none"),
-            "hui_whole": whole, "hui_tenth": tenth, "technique": TECHNIQUES.index(character.technique),
-            "string": character.string - 1}
+    return {
+        "form": FORMS.index(character.form),
+        "finger": FINGERS.index(character.finger or "none"),
+        "hui_whole": whole,
+        "hui_tenth": tenth,
+        "technique": TECHNIQUES.index(character.technique),
+        "string": character.string - 1,
+    }
 
 
 def character(indices: dict[str, int]) -> Character | None:

@@ -44,13 +44,18 @@ class AudioPath:
 
 
 class BundleScorer:
-    def __init__(self, bundle: str | Path | None = None, keys: list[TrustedKey] | None = None, threads: int = 1) -> None:
+    def __init__(
+        self, bundle: str | Path | None = None, keys: list[TrustedKey] | None = None, threads: int = 1
+    ) -> None:
         self.path = Path(bundle or DEFAULT_BUNDLE)
         if not self.path.exists():
             raise BundleError(self.path, "no model bundle installed here")
         if not self.path.is_dir():
-            raise BundleError(self.path, "a bundle to score with must be a folder (install a .tar with "
-                                        "`pianocoach install-bundle`, which verifies it before writing anything)")
+            raise BundleError(
+                self.path,
+                "a bundle to score with must be a folder (install a .tar with "
+                "`pianocoach install-bundle`, which verifies it before writing anything)",
+            )
         # the folder as it is now (``bundles/current`` is a link an install may switch): what is verified
         # here is what every later read (the feedback model) uses
         self.folder = Path(os.path.realpath(self.path))
@@ -68,7 +73,9 @@ class BundleScorer:
         if MIDI_SCORER not in self.sessions:
             raise BundleError(self.path, "the bundle has no midi_scorer model")
         self.audio_path = self._audio_path()
-        log.info("scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode)
+        log.info(
+            "scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode
+        )
 
     def _audio_path(self) -> AudioPath:
         spec = self.manifest.audio_path

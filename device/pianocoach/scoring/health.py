@@ -45,7 +45,9 @@ def check_scores(result, what: str) -> list[str]:
         problems.append(f"{what}: {len(values)} scale values, expected 19")
     bad = [v for v in values if not math.isfinite(v) or not LOW - MARGIN <= v <= HIGH + MARGIN]
     if bad:
-        problems.append(f"{what}: {len(bad)} scale values outside {LOW - MARGIN:.2f}..{HIGH + MARGIN:.2f} (e.g. {bad[0]:.3g})")
+        problems.append(
+            f"{what}: {len(bad)} scale values outside {LOW - MARGIN:.2f}..{HIGH + MARGIN:.2f} (e.g. {bad[0]:.3g})"
+        )
     if not (math.isfinite(result.overall) and 0.0 <= result.overall <= 100.0):
         problems.append(f"{what}: overall mark {result.overall} outside 0..100")
     if result.windows < 1:
@@ -65,9 +67,9 @@ def synthesize(midi: Path, wav: Path, rate: int = AUDIO_RATE) -> Path:
         length = int((offset - onset + 0.3) * rate)
         t = np.arange(length) / rate
         f0 = 440.0 * 2 ** ((pitch - 69) / 12)
-        tone = sum(np.sin(2 * np.pi * k * f0 * t) / k ** 1.5 for k in range(1, 6) if k * f0 < rate / 2)
+        tone = sum(np.sin(2 * np.pi * k * f0 * t) / k**1.5 for k in range(1, 6) if k * f0 < rate / 2)
         start = int(onset * rate)
-        audio[start:start + length] += (velocity / 127) * np.exp(-3.0 * t) * tone
+        audio[start : start + length] += (velocity / 127) * np.exp(-3.0 * t) * tone
     audio *= 0.5 / max(1e-9, np.abs(audio).max())
     sf.write(str(wav), audio.astype(np.float32), rate)
     return wav
@@ -106,8 +108,9 @@ def check_feedback_model(bundle: Path, manifest) -> tuple[str, list[str]]:
     if importlib.util.find_spec("llama_cpp") is None:
         return "not checked (llama-cpp-python is not installed)", []
     listed = manifest.files[entry.file]
-    backend = LocalBackend(bundle / entry.file, threads=1, context=256, expected_sha256=listed.sha256,
-                           expected_size=listed.size)
+    backend = LocalBackend(
+        bundle / entry.file, threads=1, context=256, expected_sha256=listed.sha256, expected_size=listed.size
+    )
     try:
         llm = backend.load()
         text = llm("Piano practice tip:", max_tokens=LLM_TOKENS, temperature=0.0)["choices"][0]["text"]
@@ -128,13 +131,20 @@ def health_check(bundle: Path) -> dict:
         midi = score_clip(scorer, clip)
         problems += check_scores(midi, "midi")
         report["checks"]["midi"] = {"windows": midi.windows, "overall": midi.overall}
-        report.update(windows=midi.windows, overall=midi.overall,
-                      scale_range=[round(min(midi.scale_values), 4), round(max(midi.scale_values), 4)])
+        report.update(
+            windows=midi.windows,
+            overall=midi.overall,
+            scale_range=[round(min(midi.scale_values), 4), round(max(midi.scale_values), 4)],
+        )
         if scorer.audio_path.uses_audio_model or "transcription_scorer" in scorer.sessions:
             audio = score_clip(scorer, synthesize(clip, Path(tmp) / "clip.wav"))
             problems += check_scores(audio, f"audio ({audio.audio_path})")
-            report["checks"]["audio"] = {"windows": audio.windows, "overall": audio.overall, "path": audio.audio_path,
-                                         "audio_blocks": audio.audio_blocks}
+            report["checks"]["audio"] = {
+                "windows": audio.windows,
+                "overall": audio.overall,
+                "path": audio.audio_path,
+                "audio_blocks": audio.audio_blocks,
+            }
     if scorer.manifest.model("jianzipu_reader") is not None:
         problems += check_reader(scorer.verification)
         report["checks"]["jianzipu_reader"] = "probabilities finite"

@@ -47,12 +47,14 @@ def measures(table: NoteTable, frame_db: np.ndarray | None = None) -> dict[str, 
     }
     if frame_db is not None and len(frame_db) and (np.asarray(frame_db) > SILENCE_DB).any():
         sounding = np.asarray(frame_db)[np.asarray(frame_db) > SILENCE_DB]
-        out["dynamic_range_db"] = Measure(round(float(np.percentile(sounding, 95) - np.percentile(sounding, 5)), 1), "dB",
-                                          "dynamic range", "动态范围")
+        out["dynamic_range_db"] = Measure(
+            round(float(np.percentile(sounding, 95) - np.percentile(sounding, 5)), 1), "dB", "dynamic range", "动态范围"
+        )
     else:
         low, high = max(1.0, d["velocity_p10"]), max(1.0, d["velocity_p90"])
-        out["dynamic_range_db"] = Measure(round(40 * np.log10(high / low), 1), "dB",
-                                          "dynamic range (est.)", "动态范围（估算）")
+        out["dynamic_range_db"] = Measure(
+            round(40 * np.log10(high / low), 1), "dB", "dynamic range (est.)", "动态范围（估算）"
+        )
     return out
 
 
@@ -65,9 +67,14 @@ def linear_descriptors(table: NoteTable) -> dict[str, float]:
     pedal = pedal_use(table.pedal_events, table.start, table.end, settings.pedal_threshold)
     velocity = table.velocity.astype(np.float64)
     return {
-        "duration_s": float(table.end - table.start), "tempo_ioi_bpm": tempo.bpm, "tempo_ioi_cv": tempo.cv,
+        "duration_s": float(table.end - table.start),
+        "tempo_ioi_bpm": tempo.bpm,
+        "tempo_ioi_cv": tempo.cv,
         "velocity_range": float(np.percentile(velocity, 95) - np.percentile(velocity, 5)),
-        "velocity_p10": float(np.percentile(velocity, 10)), "velocity_p90": float(np.percentile(velocity, 90)),
-        "pedal_ratio": pedal.down_ratio, "pedal_changes_per_s": pedal.presses_per_s,
-        "articulation_ratio": art.ratio, "staccato_fraction": art.staccato_fraction,
+        "velocity_p10": float(np.percentile(velocity, 10)),
+        "velocity_p90": float(np.percentile(velocity, 90)),
+        "pedal_ratio": pedal.down_ratio,
+        "pedal_changes_per_s": pedal.presses_per_s,
+        "articulation_ratio": art.ratio,
+        "staccato_fraction": art.staccato_fraction,
     }

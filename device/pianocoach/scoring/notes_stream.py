@@ -106,8 +106,9 @@ class MidiNoteTracker:
     def final(self) -> NoteTable | None:
         return self._table(0, len(self.onset), self.end)
 
-    def _table(self, first: int, last: int, now: float, start: float | None = None,
-               end: float | None = None) -> NoteTable | None:
+    def _table(
+        self, first: int, last: int, now: float, start: float | None = None, end: float | None = None
+    ) -> NoteTable | None:
         if last <= first:
             return None
         onset = np.asarray(self.onset[first:last])
@@ -115,9 +116,15 @@ class MidiNoteTracker:
         offset = np.where(np.isnan(offset), np.maximum(now, onset), offset)
         if end is not None:
             offset = np.minimum(offset, end)
-        return NoteTable.from_arrays(onset, offset, np.asarray(self.pitch[first:last]), np.asarray(self.velocity[first:last]),
-                                     pedal_events=self.pedal.rows(start, end), soft_pedal_events=self.soft.rows(start, end),
-                                     source=self.source)
+        return NoteTable.from_arrays(
+            onset,
+            offset,
+            np.asarray(self.pitch[first:last]),
+            np.asarray(self.velocity[first:last]),
+            pedal_events=self.pedal.rows(start, end),
+            soft_pedal_events=self.soft.rows(start, end),
+            source=self.source,
+        )
 
 
 class AudioLevels:

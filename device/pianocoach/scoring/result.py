@@ -55,13 +55,23 @@ class PerformanceResult:
 
     def feedback_request(self, word_limit: int = FeedbackRequest.word_limit) -> FeedbackRequest:
         """What the feedback is written about: these numbers, in the result's language."""
-        return FeedbackRequest(dict(zip(self.scale_names, self.scale_values)), self.overall, self.measures,
-                               self.language, word_limit, self.provisional)
+        return FeedbackRequest(
+            dict(zip(self.scale_names, self.scale_values)),
+            self.overall,
+            self.measures,
+            self.language,
+            word_limit,
+            self.provisional,
+        )
 
 
-def write_feedback(result: PerformanceResult, writer: FeedbackWriter | None = None,
-                   word_limit: int = FeedbackRequest.word_limit, on_sentence: Callable[[str], None] | None = None,
-                   on_piece: Callable[[str], None] | None = None) -> Feedback:
+def write_feedback(
+    result: PerformanceResult,
+    writer: FeedbackWriter | None = None,
+    word_limit: int = FeedbackRequest.word_limit,
+    on_sentence: Callable[[str], None] | None = None,
+    on_piece: Callable[[str], None] | None = None,
+) -> Feedback:
     """Write the result's feedback (``writer``: a language model's writer; None: the templates) into
     ``result.feedback`` and ``result.feedback_source``. A writer that fails leaves the template text: a scored
     performance is never lost to its feedback."""

@@ -87,9 +87,15 @@ def window_table(table: NoteTable, start: float, end: float) -> NoteTable | None
     first, last = np.searchsorted(table.onset, [start, end], side="left")
     if last <= first:
         return None
-    return NoteTable.from_arrays(table.onset[first:last], np.minimum(table.offset[first:last], end), table.pitch[first:last],
-                                 table.velocity[first:last], pedal_events=_events_between(table.pedal_events, start, end),
-                                 soft_pedal_events=_events_between(table.soft_pedal_events, start, end), source=table.source)
+    return NoteTable.from_arrays(
+        table.onset[first:last],
+        np.minimum(table.offset[first:last], end),
+        table.pitch[first:last],
+        table.velocity[first:last],
+        pedal_events=_events_between(table.pedal_events, start, end),
+        soft_pedal_events=_events_between(table.soft_pedal_events, start, end),
+        source=table.source,
+    )
 
 
 def _events_between(events: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -104,8 +110,14 @@ def _content_key(table: NoteTable) -> str:
 
 
 class ScoringSession:
-    def __init__(self, scorer: BundleScorer, kind: str, name: str, settings: SessionSettings = SessionSettings(),
-                 notes: MidiNoteTracker | AudioNoteStream | None = None) -> None:
+    def __init__(
+        self,
+        scorer: BundleScorer,
+        kind: str,
+        name: str,
+        settings: SessionSettings = SessionSettings(),
+        notes: MidiNoteTracker | AudioNoteStream | None = None,
+    ) -> None:
         self.scorer = scorer
         self.kind = kind
         self.name = name
@@ -126,8 +138,10 @@ class ScoringSession:
         # each audio block is resampled once, to the rate the transcriber and the audio features share
         self._resampler = StreamResampler(TRANSCRIPTION_RATE, name)
         if self.audio_features is not None and self.audio_features.settings.sample_rate != TRANSCRIPTION_RATE:
-            raise ValueError(f"audio features at {self.audio_features.settings.sample_rate} Hz, transcription at "
-                             f"{TRANSCRIPTION_RATE} Hz: one resampled stream cannot feed both")
+            raise ValueError(
+                f"audio features at {self.audio_features.settings.sample_rate} Hz, transcription at "
+                f"{TRANSCRIPTION_RATE} Hz: one resampled stream cannot feed both"
+            )
         self.audio_blocks: list[tuple[np.ndarray, float]] = []  # (scores, activity) per 2 s feature block
         self._last_window: np.ndarray | None = None
         self.notes_seen = 0  # notes in the newest live window (what a live display counts)
@@ -180,8 +194,14 @@ class ScoringSession:
                 scores = self._combine(new, self._last_window)
         result = None
         if scores is not None:
-            result = BlockResult(block.index, block.start, block.end, scores, overall_mark(list(scores)),
-                                 round(time.perf_counter() - started, 4))
+            result = BlockResult(
+                block.index,
+                block.start,
+                block.end,
+                scores,
+                overall_mark(list(scores)),
+                round(time.perf_counter() - started, 4),
+            )
             self.blocks.append(result)
         return result
 
@@ -247,8 +267,10 @@ class ScoringSession:
             self.timing.features += time.perf_counter() - started
             return None
         if len(window) > self.settings.max_window_notes:
-            raise NotAPerformanceError(f"{self.name}: {len(window)} notes within {self.settings.window_seconds:.0f} s "
-                                       f"(more than {self.settings.max_window_notes}): not a piano performance")
+            raise NotAPerformanceError(
+                f"{self.name}: {len(window)} notes within {self.settings.window_seconds:.0f} s "
+                f"(more than {self.settings.max_window_notes}): not a piano performance"
+            )
         key = _content_key(window)
         if key in self._cache:
             self.timing.features += time.perf_counter() - started
@@ -260,8 +282,10 @@ class ScoringSession:
         scores = self.scorer.score(vector, self.kind)
         self.timing.inference += time.perf_counter() - started
         if not np.all(np.isfinite(scores)):
-            raise NotAPerformanceError(f"{self.name}: the bundle's scorer gave values that are not numbers "
-                                       f"(bundle {self.scorer.bundle_id}); nothing was stored")
+            raise NotAPerformanceError(
+                f"{self.name}: the bundle's scorer gave values that are not numbers "
+                f"(bundle {self.scorer.bundle_id}); nothing was stored"
+            )
         self._cache[key] = scores
         return scores
 
@@ -291,7 +315,9 @@ class ScoringSession:
             weights.append(float(len(recent)) * float(recent.mean() / 127.0) if len(recent) else 0.0)
         self.rescored_at_end = self.windows_computed - computed_before
         if not rows:
-            raise TooShortError(f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)")
+            raise TooShortError(
+                f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)"
+            )
         values = np.asarray(rows, dtype=np.float64)
         mean = values.mean(axis=0)
         weighted = np.average(values, axis=0, weights=weights) if sum(weights) > 0 else mean
@@ -301,21 +327,35 @@ class ScoringSession:
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
         found = measures(table, frame_db)
         if not (np.all(np.isfinite(weighted)) and np.all(np.isfinite(mean))):
-            raise NotAPerformanceError(f"{self.name}: the bundle's audio scorer gave values that are not numbers "
-                                       f"(bundle {self.scorer.bundle_id}); nothing was stored")
+            raise NotAPerformanceError(
+                f"{self.name}: the bundle's audio scorer gave values that are not numbers "
+                f"(bundle {self.scorer.bundle_id}); nothing was stored"
+            )
         if self.stop_warning:
             warnings.append(self.stop_warning)
         provisional = self.kind == "audio" and self.scorer.audio_is_provisional()
         if provisional:
-            warnings.append("scores are provisional: this bundle's scorer learned from MIDI, and a microphone "
-                            "transcription has no pedal and different dynamics")
+            warnings.append(
+                "scores are provisional: this bundle's scorer learned from MIDI, and a microphone "
+                "transcription has no pedal and different dynamics"
+            )
         return PerformanceResult(
-            input=self.name, source=self.kind, duration_s=round(float(end), 3), scale_names=list(SCALE_NAMES),
-            scale_values=[round(float(v), 4) for v in weighted], scale_values_mean=[round(float(v), 4) for v in mean],
-            overall=overall_mark(list(weighted)), overall_mean=overall_mark(list(mean)),
-            measures={k: m.to_dict() for k, m in found.items()}, provisional=provisional, warnings=warnings, windows=len(rows), bundle_id=self.scorer.bundle_id,
+            input=self.name,
+            source=self.kind,
+            duration_s=round(float(end), 3),
+            scale_names=list(SCALE_NAMES),
+            scale_values=[round(float(v), 4) for v in weighted],
+            scale_values_mean=[round(float(v), 4) for v in mean],
+            overall=overall_mark(list(weighted)),
+            overall_mean=overall_mark(list(mean)),
+            measures={k: m.to_dict() for k, m in found.items()},
+            provisional=provisional,
+            warnings=warnings,
+            windows=len(rows),
+            bundle_id=self.scorer.bundle_id,
             timing={**self.timing.to_dict(), "finish": round(time.perf_counter() - started, 4)},
-            language=s.language, audio_path=self.audio_path.mode if self.kind == "audio" else None,
+            language=s.language,
+            audio_path=self.audio_path.mode if self.kind == "audio" else None,
             audio_blocks=len(self.audio_blocks),
         )
 
@@ -327,14 +367,17 @@ class ScoringSession:
             if table is None or not loud.any():
                 raise NoPlayingError(f"{self.name}: no playing detected (silence)")
             if levels.samples and levels.clipped / levels.samples > self.settings.clip_warn_fraction:
-                warnings.append(f"the input is clipped in {100 * levels.clipped / levels.samples:.1f} % of samples: "
-                                "lower the input gain or move the microphone back")
+                warnings.append(
+                    f"the input is clipped in {100 * levels.clipped / levels.samples:.1f} % of samples: "
+                    "lower the input gain or move the microphone back"
+                )
         if table is None:
             raise NoPlayingError(f"{self.name}: no playing detected (no notes)")
         playing = table.end - table.start
         if playing < self.settings.min_playing_s:
-            raise TooShortError(f"{self.name}: only {playing:.1f} s of playing; play at least "
-                                f"{self.settings.min_playing_s:.0f} s")
+            raise TooShortError(
+                f"{self.name}: only {playing:.1f} s of playing; play at least {self.settings.min_playing_s:.0f} s"
+            )
         if self.overflows:
             warnings.append(f"{self.overflows} microphone buffer overflow(s): some audio was lost")
         return warnings
@@ -356,8 +399,13 @@ def warm_up(kind: str) -> float:
     return time.perf_counter() - started
 
 
-def score_source(source, scorer: BundleScorer, settings: SessionSettings = SessionSettings(), on_block=None,
-                 limits: TakeLimits = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S)) -> PerformanceResult:
+def score_source(
+    source,
+    scorer: BundleScorer,
+    settings: SessionSettings = SessionSettings(),
+    on_block=None,
+    limits: TakeLimits = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S),
+) -> PerformanceResult:
     """Run a whole input (file, microphone or MIDI port) through a session. The take ends at the input's
     end, at ``limits.max_seconds``, or after ``limits.silence_stop_s`` without playing (a file's long gap):
     the rest is not read, and the result says so."""

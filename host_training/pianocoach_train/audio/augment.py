@@ -66,7 +66,9 @@ def draw(rng: np.random.Generator, ranges: AudioAugmentRanges = AudioAugmentRang
     )
 
 
-def augment_table(table: NoteTable, rng: np.random.Generator, ranges: AudioAugmentRanges = AudioAugmentRanges()) -> NoteTable:
+def augment_table(
+    table: NoteTable, rng: np.random.Generator, ranges: AudioAugmentRanges = AudioAugmentRanges()
+) -> NoteTable:
     return random_augment(table, rng, ranges.midi)
 
 
@@ -133,8 +135,14 @@ def apply(audio: np.ndarray, aug: AudioAugmentation, sample_rate: int) -> np.nda
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
-def augment_mel_batch(mel: np.ndarray, rng: np.random.Generator, floor_db: float, gain_db: float = 6.0,
-                      tilt_db: float = 3.0, noise_probability: float = 0.3) -> np.ndarray:
+def augment_mel_batch(
+    mel: np.ndarray,
+    rng: np.random.Generator,
+    floor_db: float,
+    gain_db: float = 6.0,
+    tilt_db: float = 3.0,
+    noise_probability: float = 0.3,
+) -> np.ndarray:
     """On-the-fly augmentation of log-mel blocks [n, 1, bands, frames]: a gain offset, a spectral tilt
     across bands, and sometimes a noise floor (power addition)."""
     n, _, bands, _ = mel.shape

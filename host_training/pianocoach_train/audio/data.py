@@ -69,7 +69,7 @@ def aggregate(block_scores: np.ndarray, rendered: RenderedSet, ids) -> tuple[np.
     means, weighted, at = [], [], 0
     for ident in ids:
         a, b = rendered.rows[ident]
-        scores = block_scores[at:at + b - a]
+        scores = block_scores[at : at + b - a]
         at += b - a
         weights = rendered.arrays["activity"][a:b].astype(np.float64)
         means.append(scores.mean(axis=0))

@@ -26,13 +26,13 @@ from pianocoach_train.audio.data import RenderedSet
 from pianocoach_train.audio.models import ARCHITECTURES
 from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING, training_soundfonts
 from pianocoach_train.audio.train import AUDIO_CONFIG, train_audio_run
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.evaluation import mean_summary, passage_groups, protocol_folds
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.metrics import summarise
+from pianocoach_train.paths import percepiano_root
 from pianocoach_train.percepiano.dataset import PercePiano
 from pianocoach_train.runs import artifacts_dir, finished_run, train_run
-from pianocoach_train.paths import percepiano_root
+from pianocoach_train.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,11 @@ class TranscribedStore(FeatureStore):
 
 def transcription_config() -> TrainConfig:
     """The blend, its "augmented copies" being the other soundfonts' transcriptions."""
-    return TrainConfig(model="blend", augment=len(TRANSCRIPTION_SOUNDFONTS) > 1,
-                       augment_copies=max(1, len(TRANSCRIPTION_SOUNDFONTS) - 1))
+    return TrainConfig(
+        model="blend",
+        augment=len(TRANSCRIPTION_SOUNDFONTS) > 1,
+        augment_copies=max(1, len(TRANSCRIPTION_SOUNDFONTS) - 1),
+    )
 
 
 class AudioEvaluation:
@@ -88,8 +91,13 @@ class AudioEvaluation:
 
     @cached_property
     def transcribed_train(self) -> TranscribedStore:
-        loaded = {s.soundfont: s for s in self.__dict__.get("training_sets", [])}  # reuse blocks the audio models loaded
-        sets = [loaded.get(name) or RenderedSet.load(name, self.ids, self.progress) for name in training_soundfonts(TRANSCRIPTION_SOUNDFONTS)]
+        loaded = {
+            s.soundfont: s for s in self.__dict__.get("training_sets", [])
+        }  # reuse blocks the audio models loaded
+        sets = [
+            loaded.get(name) or RenderedSet.load(name, self.ids, self.progress)
+            for name in training_soundfonts(TRANSCRIPTION_SOUNDFONTS)
+        ]
         return TranscribedStore(self.dataset, sets[0], tuple(sets[1:]))
 
     @cached_property
@@ -102,18 +110,33 @@ class AudioEvaluation:
         run_dir = runs / model / fold.split / f"fold_{fold.fold}"
         provenance = {"split": fold.split, "fold": fold.fold, "test_ids": list(fold.test), "test_soundfont": HELD_OUT}
         if model in ("midi_true", "midi_on_transcription"):
-            scorer = train_run(TrainConfig(), self.midi_store, fold.train, fold.validation,
-                               artifacts_dir() / "runs" / "blend" / fold.split / f"fold_{fold.fold}", provenance, self.progress)
+            scorer = train_run(
+                TrainConfig(),
+                self.midi_store,
+                fold.train,
+                fold.validation,
+                artifacts_dir() / "runs" / "blend" / fold.split / f"fold_{fold.fold}",
+                provenance,
+                self.progress,
+            )
             store = self.midi_store if model == "midi_true" else self.transcribed_test
             return {"": scorer.predict(store, fold.test)}
         if model == "transcription":
-            scorer = train_run(transcription_config(), self.transcribed_train, fold.train, fold.validation, run_dir,
-                               {**provenance, "train_soundfont": ",".join(TRANSCRIPTION_SOUNDFONTS)}, self.progress)
+            scorer = train_run(
+                transcription_config(),
+                self.transcribed_train,
+                fold.train,
+                fold.validation,
+                run_dir,
+                {**provenance, "train_soundfont": ",".join(TRANSCRIPTION_SOUNDFONTS)},
+                self.progress,
+            )
             self.scorers[(model, fold.split, fold.fold)] = scorer
             return {"": scorer.predict(self.transcribed_test, fold.test)}
         config = AUDIO_CONFIG.with_overrides(model=model, epochs=5 if self.quick else None)
-        scorer = train_audio_run(config, self.training_sets, self.labels, fold.train, fold.validation, run_dir,
-                                 provenance, self.progress)
+        scorer = train_audio_run(
+            config, self.training_sets, self.labels, fold.train, fold.validation, run_dir, provenance, self.progress
+        )
         self.scorers[(model, fold.split, fold.fold)] = scorer
         mean, weighted = scorer.predict(self.held_out, fold.test)
         return {"mean": mean, "weighted": weighted}
@@ -149,7 +172,9 @@ def train_block_models(jobs: list[tuple], workers: int) -> None:
             log.info("trained %s", _train_fold_job(job))
         return
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        for done in tqdm(pool.map(_train_fold_job, jobs), total=len(jobs), desc="audio fold models", unit="run", disable=None):
+        for done in tqdm(
+            pool.map(_train_fold_job, jobs), total=len(jobs), desc="audio fold models", unit="run", disable=None
+        ):
             log.info("trained %s", done)
 
 
@@ -171,23 +196,43 @@ def _summary(labels: np.ndarray, prediction: np.ndarray, ids) -> dict:
     return summarise(labels, prediction, passage_groups(ids))
 
 
-def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, data: Path | None = None,
-                   quick: bool = False, workers: int = min(2, os.cpu_count() or 1)) -> str:
+def run_audio_eval(
+    models: tuple[str, ...],
+    splits: tuple[str, ...],
+    out: Path,
+    data: Path | None = None,
+    quick: bool = False,
+    workers: int = min(2, os.cpu_count() or 1),
+) -> str:
     unknown = [m for m in models if m != "transcription" and m not in ARCHITECTURES]
     if unknown:
-        raise UnknownModelError(f"unknown audio model {unknown[0]!r} (known: transcription, {', '.join(ARCHITECTURES)})")
+        raise UnknownModelError(
+            f"unknown audio model {unknown[0]!r} (known: transcription, {', '.join(ARCHITECTURES)})"
+        )
     started = time.perf_counter()
     dataset = PercePiano.open(percepiano_root(data))
     evaluation = AudioEvaluation(dataset, progress=sys.stderr.isatty(), quick=quick, workers=workers)
     runs = artifacts_dir() / "runs" / ("audio-quick" if quick else "audio")
     rows = ["midi_true", "midi_on_transcription", *models]
-    report: dict = {"held_out_soundfont": HELD_OUT, "training_soundfonts": list(TRAINING),
-                    "transcription_soundfonts": list(TRANSCRIPTION_SOUNDFONTS), "fusion_grid": FUSION_GRID.tolist(),
-                    "audio_config": AUDIO_CONFIG.to_dict(), "splits": {}, "quick": quick}
+    report: dict = {
+        "held_out_soundfont": HELD_OUT,
+        "training_soundfonts": list(TRAINING),
+        "transcription_soundfonts": list(TRANSCRIPTION_SOUNDFONTS),
+        "fusion_grid": FUSION_GRID.tolist(),
+        "audio_config": AUDIO_CONFIG.to_dict(),
+        "splits": {},
+        "quick": quick,
+    }
     if quick:
         splits = ("performer",)
-    jobs = [(model, split, fold.fold, data, str(runs), quick) for model in models if model in ARCHITECTURES for split in splits
-            for fold in protocol_folds(dataset, split) if not (quick and fold.fold > 0)]
+    jobs = [
+        (model, split, fold.fold, data, str(runs), quick)
+        for model in models
+        if model in ARCHITECTURES
+        for split in splits
+        for fold in protocol_folds(dataset, split)
+        if not (quick and fold.fold > 0)
+    ]
     train_block_models(jobs, workers)
     for split in splits:
         per_model: dict[str, list[dict]] = {}
@@ -201,21 +246,36 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
                 for variant, prediction in evaluation.fold_predictions(model, fold, runs).items():
                     name = model + (f":{variant}" if variant else "")
                     predictions[name] = prediction
-                    per_model.setdefault(name, []).append({**_summary(labels, prediction, fold.test), "fold": fold.fold})
+                    per_model.setdefault(name, []).append(
+                        {**_summary(labels, prediction, fold.test), "fold": fold.fold}
+                    )
                     log.info("  %s R2 %.3f", name, per_model[name][-1]["r2"])
             if "transcription" in rows:
                 notes = evaluation.scorers[("transcription", split, fold.fold)]
                 for model in ARCHITECTURES:
                     key = f"{model}:weighted"
                     if key in predictions:
-                        w = fusion_weight(evaluation.scorers[(model, split, fold.fold)], notes, evaluation.transcribed_train,
-                                          fold.validation, evaluation.labels)
+                        w = fusion_weight(
+                            evaluation.scorers[(model, split, fold.fold)],
+                            notes,
+                            evaluation.transcribed_train,
+                            fold.validation,
+                            evaluation.labels,
+                        )
                         fused = w * predictions[key] + (1 - w) * predictions["transcription"]
                         predictions[f"fusion_{model}"] = fused
                         per_model.setdefault(f"fusion_{model}", []).append(
-                            {**_summary(labels, fused, fold.test), "fold": fold.fold, "audio_weight": w})
-                        log.info("  fusion_%s (audio weight %.1f from validation) R2 %.3f", model, w, per_model[f"fusion_{model}"][-1]["r2"])
-        report["splits"][split] = {name: {"folds": folds, "mean": mean_summary(folds)} for name, folds in per_model.items()}
+                            {**_summary(labels, fused, fold.test), "fold": fold.fold, "audio_weight": w}
+                        )
+                        log.info(
+                            "  fusion_%s (audio weight %.1f from validation) R2 %.3f",
+                            model,
+                            w,
+                            per_model[f"fusion_{model}"][-1]["r2"],
+                        )
+        report["splits"][split] = {
+            name: {"folds": folds, "mean": mean_summary(folds)} for name, folds in per_model.items()
+        }
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     report["figures"] = _grad_cam(runs, dataset, evaluation, out)
@@ -223,7 +283,9 @@ def run_audio_eval(models: tuple[str, ...], splits: tuple[str, ...], out: Path, 
     write_json_atomic(path, report)
     lines = [f"{'model':28s} " + " ".join(f"{s:>10s}" for s in report["splits"])]
     for name in report["splits"][splits[0]]:
-        lines.append(f"{name:28s} " + " ".join(f"{report['splits'][s][name]['mean']['r2']:10.3f}" for s in report["splits"]))
+        lines.append(
+            f"{name:28s} " + " ".join(f"{report['splits'][s][name]['mean']['r2']:10.3f}" for s in report["splits"])
+        )
     return "\n".join(lines) + f"\n\nR² on {HELD_OUT} renders; report: {path}"
 
 
@@ -238,8 +300,12 @@ def _grad_cam(runs: Path, dataset: PercePiano, evaluation: AudioEvaluation, out:
     for model in ("m_crnn", "hybrid"):
         run_dir = runs / model / "performer" / "fold_0"
         if (run_dir / "model.pt").is_file():
-            path = save_grad_cam_figure(AudioScorer.load(run_dir), evaluation.held_out, chosen, out / f"gradcam-{model}.png")
-            figures[f"gradcam_{model}"] = str(path.relative_to(out.parent.parent)) if out.is_relative_to(out.parent.parent) else str(path)
+            path = save_grad_cam_figure(
+                AudioScorer.load(run_dir), evaluation.held_out, chosen, out / f"gradcam-{model}.png"
+            )
+            figures[f"gradcam_{model}"] = (
+                str(path.relative_to(out.parent.parent)) if out.is_relative_to(out.parent.parent) else str(path)
+            )
     return figures
 
 
@@ -260,8 +326,9 @@ def finished_audio_release(model: str) -> Path | None:
     return out if finished_run(out, expected) else None
 
 
-def train_audio_release(model: str, data: Path | None = None, progress: bool = True,
-                        evaluation: AudioEvaluation | None = None) -> Path:
+def train_audio_release(
+    model: str, data: Path | None = None, progress: bool = True, evaluation: AudioEvaluation | None = None
+) -> Path:
     """Train ``model`` (an audio model, or "transcription") on the performer split minus its test list,
     early-stopping on a seeded 10 % of the rest; saved to ``artifacts/release/audio_<model>``."""
     from pianocoach_train.evaluation import hold_out
@@ -276,13 +343,32 @@ def train_audio_release(model: str, data: Path | None = None, progress: bool = T
     excluded = set(split.test)
     train, validation = hold_out(tuple(i for i in sorted(split.all_ids()) if i not in excluded), 0)
     out = release_dir(f"audio_{model}")
-    provenance = {"split": "performer", "purpose": "release", "excluded_ids": sorted(excluded),
-                  "excluded_reason": "the performer split's test list, kept unseen for evaluation",
-                  "test_soundfont": HELD_OUT}
+    provenance = {
+        "split": "performer",
+        "purpose": "release",
+        "excluded_ids": sorted(excluded),
+        "excluded_reason": "the performer split's test list, kept unseen for evaluation",
+        "test_soundfont": HELD_OUT,
+    }
     if model == "transcription":
-        train_run(audio_release_config(model), evaluation.transcribed_train, train, validation, out,
-                  {**provenance, "train_soundfont": ",".join(TRANSCRIPTION_SOUNDFONTS)}, progress)
+        train_run(
+            audio_release_config(model),
+            evaluation.transcribed_train,
+            train,
+            validation,
+            out,
+            {**provenance, "train_soundfont": ",".join(TRANSCRIPTION_SOUNDFONTS)},
+            progress,
+        )
     else:
-        train_audio_run(audio_release_config(model), evaluation.training_sets, evaluation.labels, train,
-                        validation, out, {**provenance, "train_soundfonts": list(TRAINING)}, progress)
+        train_audio_run(
+            audio_release_config(model),
+            evaluation.training_sets,
+            evaluation.labels,
+            train,
+            validation,
+            out,
+            {**provenance, "train_soundfonts": list(TRAINING)},
+            progress,
+        )
     return out

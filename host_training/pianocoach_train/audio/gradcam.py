@@ -64,13 +64,17 @@ def save_grad_cam_figure(scorer: AudioScorer, rendered: RenderedSet, ids: list[s
         axes[k, 0].imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, 2, 0, mel.shape[0]))
         axes[k, 0].set_title(f"{ident}: log-mel (block {rows[k] - rendered.rows[ident][0]})", fontsize=8)
         axes[k, 1].imshow(mel, origin="lower", aspect="auto", cmap="gray", extent=(0, 2, 0, mel.shape[0]))
-        axes[k, 1].imshow(cams[k], origin="lower", aspect="auto", cmap="jet", alpha=0.45, extent=(0, 2, 0, mel.shape[0]))
+        axes[k, 1].imshow(
+            cams[k], origin="lower", aspect="auto", cmap="jet", alpha=0.45, extent=(0, 2, 0, mel.shape[0])
+        )
         axes[k, 1].set_title(f"Grad-CAM for 'convincing' (predicted {predicted[k]:.2f})", fontsize=8)
         for ax in axes[k]:
             ax.set_ylabel("mel band")
     for ax in axes[-1]:
         ax.set_xlabel("seconds")
-    fig.suptitle(f"{scorer.config.model}: where the interpretation score comes from ({rendered.soundfont} renders)", fontsize=9)
+    fig.suptitle(
+        f"{scorer.config.model}: where the interpretation score comes from ({rendered.soundfont} renders)", fontsize=9
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path, dpi=90)

@@ -30,8 +30,16 @@ class ContourBody(nn.Module):
         def stage(cin: int, cout: int, k: int) -> list[nn.Module]:
             return [nn.Conv1d(cin, cout, k, padding=k // 2), nn.BatchNorm1d(cout), nn.ReLU()]
 
-        self.net = nn.Sequential(nn.BatchNorm1d(3), *stage(3, c, 5), nn.AvgPool1d(2), *stage(c, 2 * c, 5), nn.AvgPool1d(2),
-                                 *stage(2 * c, 2 * c, 3), nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.net = nn.Sequential(
+            nn.BatchNorm1d(3),
+            *stage(3, c, 5),
+            nn.AvgPool1d(2),
+            *stage(c, 2 * c, 5),
+            nn.AvgPool1d(2),
+            *stage(2 * c, 2 * c, 3),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+        )
         self.width = 2 * c
 
     def forward(self, contour: torch.Tensor) -> torch.Tensor:

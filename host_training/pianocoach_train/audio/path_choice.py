@@ -25,7 +25,11 @@ def mean_r2(report: dict, row: str) -> float | None:
 
 def fusion_weight(report: dict, model: str) -> float:
     """The mean over every fold of the audio share each fold chose on its validation performances."""
-    weights = [f["audio_weight"] for split in report["splits"].values() for f in split.get(f"fusion_{model}", {}).get("folds", [])]
+    weights = [
+        f["audio_weight"]
+        for split in report["splits"].values()
+        for f in split.get(f"fusion_{model}", {}).get("folds", [])
+    ]
     return round(float(np.mean(weights)), 2) if weights else 0.5
 
 
@@ -37,13 +41,20 @@ def choose_audio_path(path: Path = EVAL_REPORT) -> dict | None:
     if not models:
         return None
     best = max(models, key=lambda m: mean_r2(report, f"{m}:weighted"))
-    candidates = {"audio_model": mean_r2(report, f"{best}:weighted"), "fusion": mean_r2(report, f"fusion_{best}"),
-                  "transcription": mean_r2(report, "transcription")}
+    candidates = {
+        "audio_model": mean_r2(report, f"{best}:weighted"),
+        "fusion": mean_r2(report, f"fusion_{best}"),
+        "transcription": mean_r2(report, "transcription"),
+    }
     candidates = {k: v for k, v in candidates.items() if v is not None}
     mode = max((k for k in candidates if k != "transcription"), key=candidates.get)
     weight = {"audio_model": 1.0, "fusion": fusion_weight(report, best), "transcription": 0.0}[mode]
-    return {"mode": mode, "audio_weight": weight, "audio_model": best,
-            "measured": {k: round(v, 4) for k, v in candidates.items()} | {"splits": list(report["splits"])}}
+    return {
+        "mode": mode,
+        "audio_weight": weight,
+        "audio_model": best,
+        "measured": {k: round(v, 4) for k, v in candidates.items()} | {"splits": list(report["splits"])},
+    }
 
 
 def release_models(choice: dict | None) -> tuple[str, ...]:

@@ -97,29 +97,52 @@ def run_job(job: RenderJob) -> dict:
     audio, drawn = render_audio(job)
     blocks = performance_features(audio, CAPTURE_RATE)
     frames = frames_per_block()
-    arrays = stack_blocks(blocks) if blocks else {"mel": np.zeros((0, 1, DEFAULT_SETTINGS.mel_bands, frames)),
-                                                  "contour": np.zeros((0, 3, frames)), "rhythm": np.zeros((0, 2))}
-    arrays = {"mel": arrays["mel"].astype(np.float16), "contour": arrays["contour"].astype(np.float16),
-              "rhythm": arrays["rhythm"].astype(np.float32),
-              "activity": np.array([b.activity for b in blocks], dtype=np.float32),
-              "level_db": np.array([b.level_db for b in blocks], dtype=np.float32)}
+    arrays = (
+        stack_blocks(blocks)
+        if blocks
+        else {
+            "mel": np.zeros((0, 1, DEFAULT_SETTINGS.mel_bands, frames)),
+            "contour": np.zeros((0, 3, frames)),
+            "rhythm": np.zeros((0, 2)),
+        }
+    )
+    arrays = {
+        "mel": arrays["mel"].astype(np.float16),
+        "contour": arrays["contour"].astype(np.float16),
+        "rhythm": arrays["rhythm"].astype(np.float32),
+        "activity": np.array([b.activity for b in blocks], dtype=np.float32),
+        "level_db": np.array([b.level_db for b in blocks], dtype=np.float32),
+    }
     if job.transcribe:
         arrays["transcription"] = transcription_vector(audio, CAPTURE_RATE)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(out)
-    return {"id": job.ident, "soundfont": job.soundfont, "seed": job.seed, "augmented": job.augmented,
-            "drawn": drawn, "audio_sha256": hashlib.sha256(np.round(audio * 32767).astype(np.int16).tobytes()).hexdigest(),
-            "duration_s": round(len(audio) / CAPTURE_RATE, 3), "blocks": len(blocks), "transcribed": job.transcribe}
+    return {
+        "id": job.ident,
+        "soundfont": job.soundfont,
+        "seed": job.seed,
+        "augmented": job.augmented,
+        "drawn": drawn,
+        "audio_sha256": hashlib.sha256(np.round(audio * 32767).astype(np.int16).tobytes()).hexdigest(),
+        "duration_s": round(len(audio) / CAPTURE_RATE, 3),
+        "blocks": len(blocks),
+        "transcribed": job.transcribe,
+    }
 
 
 def _manifest_path(name: str) -> Path:
     return cache_root() / name / "manifest.json"
 
 
-def render_soundfont(name: str, midi_files: dict[str, Path], seed: int = 0, transcribe: bool = False,
-                     workers: int = min(2, os.cpu_count() or 1)) -> dict:
+def render_soundfont(
+    name: str,
+    midi_files: dict[str, Path],
+    seed: int = 0,
+    transcribe: bool = False,
+    workers: int = min(2, os.cpu_count() or 1),
+) -> dict:
     """Render (or reuse) every performance through one soundfont; returns its manifest."""
     soundfont(name)
     path = _manifest_path(name)
@@ -127,8 +150,11 @@ def render_soundfont(name: str, midi_files: dict[str, Path], seed: int = 0, tran
     if manifest.get("seed") != seed:
         log.warning("%s: rendered with seed %s before; rendering again with seed %d", name, manifest.get("seed"), seed)
         manifest = {"soundfont": name, "seed": seed, "renders": {}}
-    todo = [RenderJob(i, str(p), name, seed, transcribe) for i, p in sorted(midi_files.items())
-            if i not in manifest["renders"] or (transcribe and not manifest["renders"][i].get("transcribed"))]
+    todo = [
+        RenderJob(i, str(p), name, seed, transcribe)
+        for i, p in sorted(midi_files.items())
+        if i not in manifest["renders"] or (transcribe and not manifest["renders"][i].get("transcribed"))
+    ]
     if todo:
         log.info("%s: rendering %d performances (%d cached)", name, len(todo), len(midi_files) - len(todo))
         bar = dict(total=len(todo), desc=f"render {name}", unit="file", disable=None)

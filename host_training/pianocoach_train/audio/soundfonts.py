@@ -22,7 +22,9 @@ SOUNDFONTS = {
         Soundfont("timgm6mb", Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont"),
         Soundfont("fluidr3_gm", Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), "fluid-soundfont-gm"),
         Soundfont("fluidr3_mono", Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"), "fluidr3mono-gm-soundfont"),
-        Soundfont("musescore_general", Path("/usr/share/sounds/sf3/MuseScore_General.sf3"), "musescore-general-soundfont"),
+        Soundfont(
+            "musescore_general", Path("/usr/share/sounds/sf3/MuseScore_General.sf3"), "musescore-general-soundfont"
+        ),
     )
 }
 # MuseScore General's piano is sampled from another instrument than the FluidR3 family (FluidR3 Mono is

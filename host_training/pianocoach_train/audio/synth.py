@@ -19,9 +19,18 @@ TAIL_S = 1.0  # rendered after the last event, for the release of the last notes
 def _write_float():
     import fluidsynth
 
-    return fluidsynth.cfunc("fluid_synth_write_float", ctypes.c_int, ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
-                            ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
-                            ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1), ("rincr", ctypes.c_int, 1))
+    return fluidsynth.cfunc(
+        "fluid_synth_write_float",
+        ctypes.c_int,
+        ("synth", ctypes.c_void_p, 1),
+        ("len", ctypes.c_int, 1),
+        ("lout", ctypes.c_void_p, 1),
+        ("loff", ctypes.c_int, 1),
+        ("lincr", ctypes.c_int, 1),
+        ("rout", ctypes.c_void_p, 1),
+        ("roff", ctypes.c_int, 1),
+        ("rincr", ctypes.c_int, 1),
+    )
 
 
 class Synth:
@@ -32,8 +41,9 @@ class Synth:
         # FluidSynth's reverb and chorus keep running state (an LFO, a tail) from file to file, so the
         # same table rendered twice differed by up to 0.2; with both off a render depends only on the
         # table. The room comes from the augmentation's impulse responses instead.
-        self._synth = fluidsynth.Synth(gain=gain, samplerate=float(sample_rate), **{
-            "synth.reverb.active": 0, "synth.chorus.active": 0})
+        self._synth = fluidsynth.Synth(
+            gain=gain, samplerate=float(sample_rate), **{"synth.reverb.active": 0, "synth.chorus.active": 0}
+        )
         self._sfid = self._synth.sfload(str(soundfont_path))
         self._rendered = 0
         if self._sfid < 0:

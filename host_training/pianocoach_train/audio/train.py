@@ -20,8 +20,8 @@ from pianocoach_train.audio.augment import augment_mel_batch
 from pianocoach_train.audio.data import RenderedSet, aggregate
 from pianocoach_train.audio.models import AudioScorerNet, build_net
 from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.training import train_torch
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,15 @@ class AudioScorer:
     def inputs(self) -> tuple[str, ...]:
         return self.net.inputs
 
-    def fit(self, sets: list[RenderedSet], labels: dict[str, np.ndarray], train: tuple[str, ...],
-            validation: tuple[str, ...], run_dir: Path, progress: bool = True) -> dict:
+    def fit(
+        self,
+        sets: list[RenderedSet],
+        labels: dict[str, np.ndarray],
+        train: tuple[str, ...],
+        validation: tuple[str, ...],
+        run_dir: Path,
+        progress: bool = True,
+    ) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         y_train = np.stack([labels[i] for i in train]).astype(np.float32)
         self.net.set_labels(y_train.mean(axis=0), y_train.std(axis=0) + 1e-6)
@@ -58,7 +65,7 @@ class AudioScorer:
                         owners.append(ident)
             order = rng.permutation(len(rows))
             for start in range(0, len(order), self.config.batch_size):
-                chosen = order[start:start + self.config.batch_size]
+                chosen = order[start : start + self.config.batch_size]
                 feeds = {}
                 for name in self.inputs:
                     feeds[name] = np.stack([rows[k][0].arrays[name][rows[k][1]] for k in chosen]).astype(np.float32)
@@ -74,11 +81,15 @@ class AudioScorer:
 
         def validation_batches():
             for start in range(0, len(val_rows), 512):
-                yield tuple(t[start:start + 512] for t in val_inputs), val_target[start:start + 512]
+                yield tuple(t[start : start + 512] for t in val_inputs), val_target[start : start + 512]
 
         history = train_torch(self.net, batches, validation_batches, self.config, run_dir, progress)
-        return {"best_epoch": history["best_epoch"], "best_val_loss": history["best_val_loss"],
-                "epochs_run": len(history["train_loss"]), "stopped_early": history["stopped_early"]}
+        return {
+            "best_epoch": history["best_epoch"],
+            "best_val_loss": history["best_val_loss"],
+            "epochs_run": len(history["train_loss"]),
+            "stopped_early": history["stopped_early"],
+        }
 
     def predict_blocks(self, rendered: RenderedSet, ids) -> np.ndarray:
         rows = rendered.block_rows(ids)
@@ -87,7 +98,7 @@ class AudioScorer:
         out = []
         with torch.no_grad():
             for start in range(0, len(rows), 1024):
-                out.append(self.net(*(t[start:start + 1024] for t in tensors)).numpy())
+                out.append(self.net(*(t[start : start + 1024] for t in tensors)).numpy())
         return np.concatenate(out)
 
     def predict(self, rendered: RenderedSet, ids) -> tuple[np.ndarray, np.ndarray]:
@@ -128,23 +139,40 @@ class AudioScorer:
         return scorer
 
 
-def train_audio_run(config: TrainConfig, sets: list[RenderedSet], labels: dict[str, np.ndarray], train: tuple[str, ...],
-                    validation: tuple[str, ...], run_dir: Path, provenance: dict | None = None,
-                    progress: bool = True) -> AudioScorer:
+def train_audio_run(
+    config: TrainConfig,
+    sets: list[RenderedSet],
+    labels: dict[str, np.ndarray],
+    train: tuple[str, ...],
+    validation: tuple[str, ...],
+    run_dir: Path,
+    provenance: dict | None = None,
+    progress: bool = True,
+) -> AudioScorer:
     """One run in its own folder; a finished run with the same config is loaded, not retrained."""
     import time
 
     meta_path = run_dir / "run.json"
     if meta_path.is_file():
         meta = read_json(meta_path)
-        if meta.get("finished") and meta.get("config") == config.to_dict() and meta.get("soundfonts") == [s.soundfont for s in sets]:
+        if (
+            meta.get("finished")
+            and meta.get("config") == config.to_dict()
+            and meta.get("soundfonts") == [s.soundfont for s in sets]
+        ):
             scorer = AudioScorer.load(run_dir)
             scorer.reused = True
             return scorer
     run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"config": config.to_dict(), "soundfonts": [s.soundfont for s in sets],
-            "feature_settings_sha256": DEFAULT_SETTINGS.sha256(), "train_ids": list(train),
-            "validation_ids": list(validation), **(provenance or {}), "finished": False}
+    meta = {
+        "config": config.to_dict(),
+        "soundfonts": [s.soundfont for s in sets],
+        "feature_settings_sha256": DEFAULT_SETTINGS.sha256(),
+        "train_ids": list(train),
+        "validation_ids": list(validation),
+        **(provenance or {}),
+        "finished": False,
+    }
     write_json_atomic(meta_path, meta)
     started = time.perf_counter()
     scorer = AudioScorer(config)

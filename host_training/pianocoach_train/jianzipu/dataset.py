@@ -17,7 +17,6 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -62,7 +61,13 @@ def random_character(rng: np.random.Generator) -> Character:
 
 def benchmark_96() -> list[Character]:
     spec = load_knowledge().benchmark_96
-    return [parse(f"{f}{h}{t}{s}") for f in spec["fingers"] for h in spec["hui"] for t in spec["techniques"] for s in spec["strings"]]
+    return [
+        parse(f"{f}{h}{t}{s}")
+        for f in spec["fingers"]
+        for h in spec["hui"]
+        for t in spec["techniques"]
+        for s in spec["strings"]
+    ]
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,20 @@ def plan(sizes: Sizes = Sizes(), seed: int = 0) -> dict[str, list[tuple[str, int
     sets["train"] = [(c.text, i % n_fonts, i) for i, c in enumerate(train[: sizes.train])]
     sets["validation"] = [(c.text, i % n_fonts, i) for i, c in enumerate(train[sizes.train :], start=sizes.train)]
     offset = TEST_SEED_OFFSET
-    sets["benchmark_96"] = [(c.text, (i + r) % n_fonts, offset + 96 * r + i)
-                            for r in range(sizes.benchmark_renders) for i, c in enumerate(benchmark_96())]
+    sets["benchmark_96"] = [
+        (c.text, (i + r) % n_fonts, offset + 96 * r + i)
+        for r in range(sizes.benchmark_renders)
+        for i, c in enumerate(benchmark_96())
+    ]
     offset += 100_000
-    sets["held_out_combinations"] = [(c.text, i % n_fonts, offset + i)
-                                     for i, c in enumerate(_sample(rng, sizes.held_out_combinations, held_out=True))]
+    sets["held_out_combinations"] = [
+        (c.text, i % n_fonts, offset + i)
+        for i, c in enumerate(_sample(rng, sizes.held_out_combinations, held_out=True))
+    ]
     offset += 100_000
-    sets["held_out_font"] = [(c.text, -1, offset + i) for i, c in enumerate(_sample(rng, sizes.held_out_font, held_out=False))]
+    sets["held_out_font"] = [
+        (c.text, -1, offset + i) for i, c in enumerate(_sample(rng, sizes.held_out_font, held_out=False))
+    ]
     return sets
 
 
@@ -120,21 +132,36 @@ class ImageSet:
         return torch.from_numpy(self.images.astype(np.float32)[:, None] / 255.0), torch.from_numpy(self.targets)
 
 
-def build(sizes: Sizes = Sizes(), seed: int = 0, workers: int = min(2, os.cpu_count() or 1), progress: bool = True) -> dict[str, ImageSet]:
+def build(
+    sizes: Sizes = Sizes(), seed: int = 0, workers: int = min(2, os.cpu_count() or 1), progress: bool = True
+) -> dict[str, ImageSet]:
     """Render every set (or load it from the cache in ``.cache/jianzipu``)."""
     sets = plan(sizes, seed)
-    key = hashlib.sha256(json.dumps([RENDER_VERSION, asdict(sizes), seed, [f.name for f in TRAIN_FONTS], HELD_OUT_FONT.name],
-                                    sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        json.dumps(
+            [RENDER_VERSION, asdict(sizes), seed, [f.name for f in TRAIN_FONTS], HELD_OUT_FONT.name], sort_keys=True
+        ).encode()
+    ).hexdigest()[:12]
     path = cache_dir().parent / "jianzipu" / f"images-{key}.npz"
     if path.is_file():
         data = np.load(path)
-        return {name: ImageSet(data[f"{name}_images"], data[f"{name}_targets"], [t for t, _, _ in jobs]) for name, jobs in sets.items()}
+        return {
+            name: ImageSet(data[f"{name}_images"], data[f"{name}_targets"], [t for t, _, _ in jobs])
+            for name, jobs in sets.items()
+        }
     out = {}
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         for name, jobs in sets.items():
-            images = list(tqdm(pool.map(_render_job, jobs, chunksize=64), total=len(jobs), desc=f"rendering {name}",
-                               unit="image", disable=not progress))
+            images = list(
+                tqdm(
+                    pool.map(_render_job, jobs, chunksize=64),
+                    total=len(jobs),
+                    desc=f"rendering {name}",
+                    unit="image",
+                    disable=not progress,
+                )
+            )
             targets = np.array([[labels(parse(t))[h] for h in HEADS] for t, _, _ in jobs], dtype=np.int64)
             out[name] = ImageSet(np.stack(images), targets, [t for t, _, _ in jobs])
     path.parent.mkdir(parents=True, exist_ok=True)

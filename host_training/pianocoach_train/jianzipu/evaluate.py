@@ -15,8 +15,9 @@ PUBLISHED = {"top1": 0.804, "top5": 0.967}  # the reference's large multimodal m
 TEST_SETS = ("benchmark_96", "held_out_combinations", "held_out_font")
 
 
-def head_probabilities(predict: Callable[[np.ndarray], dict[str, np.ndarray]], images: np.ndarray,
-                       batch: int = 256) -> dict[str, np.ndarray]:
+def head_probabilities(
+    predict: Callable[[np.ndarray], dict[str, np.ndarray]], images: np.ndarray, batch: int = 256
+) -> dict[str, np.ndarray]:
     """Run ``predict`` (float32 (n, 1, SIZE, SIZE) -> per-head probabilities) over uint8 images in batches."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in HEADS}
     for start in range(0, len(images), batch):
@@ -31,34 +32,48 @@ def evaluate_set(probabilities: dict[str, np.ndarray], targets: np.ndarray, text
     correct = {name: predicted[name] == targets[:, i] for i, name in enumerate(HEADS)}
     parts = {name: float(c.mean()) for name, c in correct.items() if name not in ("hui_whole", "hui_tenth")}
     hui_rows = targets[:, list(HEADS).index("form")] != 1  # open strings have no hui
-    parts["hui"] = float((correct["hui_whole"] & correct["hui_tenth"])[hui_rows].mean()) if hui_rows.any() else float("nan")
+    parts["hui"] = (
+        float((correct["hui_whole"] & correct["hui_tenth"])[hui_rows].mean()) if hui_rows.any() else float("nan")
+    )
     top1 = top5 = 0
     for i, text in enumerate(texts):
         truth = parse(text)
         truth_key = (truth.form, truth.finger, truth.hui, truth.technique, truth.string)
         candidates = top_characters({name: p[i] for name, p in probabilities.items()}, k=5)
-        keys = [(c.character.form, c.character.finger, c.character.hui, c.character.technique, c.character.string)
-                for c in candidates]
+        keys = [
+            (c.character.form, c.character.finger, c.character.hui, c.character.technique, c.character.string)
+            for c in candidates
+        ]
         top1 += bool(keys) and keys[0] == truth_key
         top5 += truth_key in keys
     confusions = {}
     for i, name in enumerate(HEADS):
         wrong = Counter((HEADS[name][t], HEADS[name][p]) for t, p in zip(targets[:, i], predicted[name]) if t != p)
         confusions[name] = [{"true": t, "read": p, "count": n} for (t, p), n in wrong.most_common(3)]
-    return {"n": len(texts), "parts": parts, "exact_top1": top1 / len(texts), "exact_top5": top5 / len(texts),
-            "confusions": confusions}
+    return {
+        "n": len(texts),
+        "parts": parts,
+        "exact_top1": top1 / len(texts),
+        "exact_top5": top5 / len(texts),
+        "confusions": confusions,
+    }
 
 
 def markdown(results: dict[str, dict[str, dict]]) -> str:
     """results[variant][set] -> a table: one row per (variant, set)."""
     names = ["form", "finger", "hui", "technique", "string"]
-    lines = ["| model | test set | images | " + " | ".join(names) + " | exact top-1 | exact top-5 |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- | --- |",
-             f"| published (LMM) | its 96 characters | — | {' | '.join('—' for _ in names)} | {PUBLISHED['top1']:.3f} | {PUBLISHED['top5']:.3f} |"]
+    lines = [
+        "| model | test set | images | " + " | ".join(names) + " | exact top-1 | exact top-5 |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- | --- |",
+        f"| published (LMM) | its 96 characters | — | {' | '.join('—' for _ in names)} | {PUBLISHED['top1']:.3f} | "
+        f"{PUBLISHED['top5']:.3f} |",
+    ]
     for variant, sets in results.items():
         for set_name, r in sets.items():
             parts = " | ".join(f"{r['parts'][n]:.3f}" for n in names)
-            lines.append(f"| {variant} | {set_name} | {r['n']} | {parts} | {r['exact_top1']:.3f} | {r['exact_top5']:.3f} |")
+            lines.append(
+                f"| {variant} | {set_name} | {r['n']} | {parts} | {r['exact_top1']:.3f} | {r['exact_top5']:.3f} |"
+            )
     return "\n".join(lines)
 
 

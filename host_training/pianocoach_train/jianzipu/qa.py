@@ -26,8 +26,12 @@ LANGUAGES = ("zh", "en")
 
 
 def _turn(kind: str, language: str, question: str, answer: str) -> dict:
-    return {"source": "jianzipu", "kind": kind, "language": language,
-            "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+    return {
+        "source": "jianzipu",
+        "kind": kind,
+        "language": language,
+        "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+    }
 
 
 def component_turns() -> list[dict]:
@@ -36,20 +40,56 @@ def component_turns() -> list[dict]:
     for c in k.components:
         if c.kind in ("hui_fraction", "string", "hui"):
             continue
-        rows.append(_turn("meaning", "zh", f"减字谱里的「{c.name}」是什么意思？", f"「{c.name}」（{c.reading}）：{c.explanation_zh}"))
-        rows.append(_turn("meaning", "en", f"What does {c.name} mean in guqin jianzipu?", f"{c.name} ({c.reading}, {c.english}): {c.explanation_en}"))
+        rows.append(
+            _turn(
+                "meaning",
+                "zh",
+                f"减字谱里的「{c.name}」是什么意思？",
+                f"「{c.name}」（{c.reading}）：{c.explanation_zh}",
+            )
+        )
+        rows.append(
+            _turn(
+                "meaning",
+                "en",
+                f"What does {c.name} mean in guqin jianzipu?",
+                f"{c.name} ({c.reading}, {c.english}): {c.explanation_en}",
+            )
+        )
         if c.abbreviation and c.abbreviation != c.name:
-            rows.append(_turn("abbreviation", "zh", f"减字谱中的「{c.abbreviation}」代表哪个字？",
-                              f"「{c.abbreviation}」是「{c.name}」的减字写法。{c.explanation_zh}"))
-            rows.append(_turn("abbreviation", "en", f"In a jianzipu character, what does the component {c.abbreviation} stand for?",
-                              f"{c.abbreviation} is the reduced form of {c.name} ({c.english}). {c.explanation_en}"))
+            rows.append(
+                _turn(
+                    "abbreviation",
+                    "zh",
+                    f"减字谱中的「{c.abbreviation}」代表哪个字？",
+                    f"「{c.abbreviation}」是「{c.name}」的减字写法。{c.explanation_zh}",
+                )
+            )
+            rows.append(
+                _turn(
+                    "abbreviation",
+                    "en",
+                    f"In a jianzipu character, what does the component {c.abbreviation} stand for?",
+                    f"{c.abbreviation} is the reduced form of {c.name} ({c.english}). {c.explanation_en}",
+                )
+            )
     pairs = [(s, o) for s, r, o in k.relations if r == "paired_with"]
     for a, b in pairs:
         ca = next(c for c in k.components if c.name == a and c.kind in ("technique", "ornament"))
         cb = next(c for c in k.components if c.name == b and c.kind in ("technique", "ornament"))
-        rows.append(_turn("difference", "zh", f"「{a}」和「{b}」有什么区别？", f"{a}：{ca.explanation_zh}{b}：{cb.explanation_zh}"))
-        rows.append(_turn("difference", "en", f"What is the difference between {a} and {b}?",
-                          f"{a} ({ca.english}): {ca.explanation_en} {b} ({cb.english}): {cb.explanation_en}"))
+        rows.append(
+            _turn(
+                "difference", "zh", f"「{a}」和「{b}」有什么区别？", f"{a}：{ca.explanation_zh}{b}：{cb.explanation_zh}"
+            )
+        )
+        rows.append(
+            _turn(
+                "difference",
+                "en",
+                f"What is the difference between {a} and {b}?",
+                f"{a} ({ca.english}): {ca.explanation_en} {b} ({cb.english}): {cb.explanation_en}",
+            )
+        )
     return rows
 
 
@@ -64,7 +104,10 @@ def character_turns(count: int, rng: np.random.Generator) -> list[dict]:
             rows.append(_turn("how_to_play", language, question, e[f"explanation_{language}"]))
         else:
             if language == "zh":
-                question, answer = f"正调下「{c.text}」是什么音？", f"{e['note']}，约 {e['frequency_hz']:.1f} Hz。{e['explanation_zh']}"
+                question, answer = (
+                    f"正调下「{c.text}」是什么音？",
+                    f"{e['note']}，约 {e['frequency_hz']:.1f} Hz。{e['explanation_zh']}",
+                )
             else:
                 question = f"Which pitch does {c.text} sound in standard tuning?"
                 answer = f"{e['note']}, about {e['frequency_hz']:.1f} Hz. {e['explanation_en']}"

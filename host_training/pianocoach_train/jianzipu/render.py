@@ -49,8 +49,10 @@ HELD_OUT_FONT = FontSpec("AR PL UKai", str(FONT_DIR / "arphic/ukai.ttc"))
 @lru_cache(maxsize=256)
 def _font(spec: FontSpec, size: int) -> ImageFont.FreeTypeFont:
     if not Path(spec.path).is_file():
-        raise FontMissingError(f"{spec.path}: font not installed (sudo apt-get install --no-install-recommends "
-                               "fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming)")
+        raise FontMissingError(
+            f"{spec.path}: font not installed (sudo apt-get install --no-install-recommends "
+            "fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming)"
+        )
     return ImageFont.truetype(spec.path, size, index=spec.index)
 
 
@@ -58,8 +60,14 @@ def _abbreviations() -> dict[tuple[str, str], str]:
     return {(c.kind, c.name): c.abbreviation for c in load_knowledge().components}
 
 
-def _glyph(draw: ImageDraw.ImageDraw, text: str, box: tuple[float, float, float, float], spec: FontSpec,
-           rng: np.random.Generator, jitter: float) -> None:
+def _glyph(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    box: tuple[float, float, float, float],
+    spec: FontSpec,
+    rng: np.random.Generator,
+    jitter: float,
+) -> None:
     """Draw ``text`` (one or more glyphs, stacked vertically) fitted into ``box`` with a little jitter."""
     x0, y0, x1, y1 = box
     n = len(text)
@@ -116,7 +124,9 @@ def augment(image: Image.Image, rng: np.random.Generator, strength: float = 1.0)
     # inverse map output -> input (PIL's AFFINE convention), about the centre
     a, b, d, e = cos, sin + shear, -sin, cos
     matrix = (a, b, c - a * c - b * c - dx, d, e, c - d * c - e * c - dy)
-    image = image.transform(image.size, Image.Transform.AFFINE, matrix, resample=Image.Resampling.BILINEAR, fillcolor=255)
+    image = image.transform(
+        image.size, Image.Transform.AFFINE, matrix, resample=Image.Resampling.BILINEAR, fillcolor=255
+    )
     stroke = rng.choice(["thin", "normal", "normal", "thick"]) if s > 0 else "normal"
     if stroke == "thick":
         image = image.filter(ImageFilter.MinFilter(3))  # dark strokes grow
@@ -125,8 +135,15 @@ def augment(image: Image.Image, rng: np.random.Generator, strength: float = 1.0)
     image = image.filter(ImageFilter.GaussianBlur(abs(rng.normal(0, 0.7 * s))))
     ink = np.asarray(image, dtype=np.float32) / 255.0  # 1 = paper
     paper = rng.uniform(0.85, 1.0) if s > 0 else 1.0
-    texture = np.asarray(Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8)).resize((CANVAS, CANVAS), Image.Resampling.BICUBIC),
-                         dtype=np.float32) / 255.0
+    texture = (
+        np.asarray(
+            Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8)).resize(
+                (CANVAS, CANVAS), Image.Resampling.BICUBIC
+            ),
+            dtype=np.float32,
+        )
+        / 255.0
+    )
     background = paper - 0.12 * s * texture
     darkness = rng.uniform(0.0, 0.25 * s)
     out = background * ink + darkness * (1 - ink)

@@ -33,8 +33,28 @@ SCALE_COLUMNS = slice(3, 22)  # the 19 answers in label order (the 20th question
 LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 
 SURVEY_WORDS = (
-    "문항", "설문", "질문", "평가하", "평가를", "평가가", "판단", "애매", "모르겠", "알 수 없", "잘 모르",
-    "음원", "음질", "녹음", "파일", "악보가 같이", "악보가 있", "악보를 보", "척도", "선택지", "응답", "답변",
+    "문항",
+    "설문",
+    "질문",
+    "평가하",
+    "평가를",
+    "평가가",
+    "판단",
+    "애매",
+    "모르겠",
+    "알 수 없",
+    "잘 모르",
+    "음원",
+    "음질",
+    "녹음",
+    "파일",
+    "악보가 같이",
+    "악보가 있",
+    "악보를 보",
+    "척도",
+    "선택지",
+    "응답",
+    "답변",
 )
 
 
@@ -56,7 +76,9 @@ def read_comments(root: str | Path) -> list[RaterComment]:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header or header[-1] != "message" or len(header) < 23:
-            raise LabelFileError(path, "not PercePiano's ratings.csv (expected user, dataID, filename, 20 answers, message)")
+            raise LabelFileError(
+                path, "not PercePiano's ratings.csv (expected user, dataID, filename, 20 answers, message)"
+            )
         for number, row in enumerate(reader, 2):
             if len(row) != len(header):
                 raise LabelFileError(path, f"line {number}: {len(row)} columns, expected {len(header)}")
@@ -68,8 +90,11 @@ def read_comments(root: str | Path) -> list[RaterComment]:
             except ValueError as exc:
                 raise LabelFileError(path, f"line {number}: a rating is not a number ({exc})") from None
             name = row[2].strip()
-            out.append(RaterComment(row[0].strip(), normalise_id(name[:-4] if name.lower().endswith(".wav") else name),
-                                    ratings, message))
+            out.append(
+                RaterComment(
+                    row[0].strip(), normalise_id(name[:-4] if name.lower().endswith(".wav") else name), ratings, message
+                )
+            )
     return out
 
 

@@ -26,10 +26,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from pianocoach.features.notes import read_midi
 from pianocoach.feedback.aspects import tag_aspects
 from pianocoach.feedback.prompt import FeedbackRequest, prompt_messages
 from pianocoach.feedback.templates import feedback_text
-from pianocoach.features.notes import read_midi
 from pianocoach.jsonio import write_json_atomic
 from pianocoach.rating_scales import SCALE_NAMES, overall_mark
 from pianocoach.scoring.measures import measures
@@ -39,8 +39,10 @@ from pianocoach_train.percepiano import PercePiano
 
 log = logging.getLogger(__name__)
 
-KOREAN_SYSTEM = ("You are a listener rating a piano performance. In one or two sentences of Korean, say how it came "
-                 "across to you, consistent with your ratings.")
+KOREAN_SYSTEM = (
+    "You are a listener rating a piano performance. In one or two sentences of Korean, say how it came "
+    "across to you, consistent with your ratings."
+)
 
 
 @dataclass(frozen=True)
@@ -97,14 +99,21 @@ def template_records(options: BuildOptions, facts: PerformanceFacts) -> Iterator
         for language in ("en", "zh"):
             request = facts.request(ident, language, options.word_limit)
             target = feedback_text(request.values, request.mark, request.measures, language)
-            yield Record(f"percepiano-template-{number:06d}-{language}", "percepiano_template", ident, language,
-                         messages=prompt_messages(request) + [{"role": "assistant", "content": target}],
-                         meta={"performance": ident})
+            yield Record(
+                f"percepiano-template-{number:06d}-{language}",
+                "percepiano_template",
+                ident,
+                language,
+                messages=prompt_messages(request) + [{"role": "assistant", "content": target}],
+                meta={"performance": ident},
+            )
 
 
 def comment_records(options: BuildOptions, facts: PerformanceFacts) -> Iterator[Record]:
     comments, counts = facts.rater_comments
-    log.info("rater comments: %d kept, %d about the survey, %d empty", counts["kept"], counts["survey"], counts["empty"])
+    log.info(
+        "rater comments: %d kept, %d about the survey, %d empty", counts["kept"], counts["survey"], counts["empty"]
+    )
     wanted = set(facts.ids)
     for number, comment in enumerate(comments):
         if comment.performance not in wanted:
@@ -112,18 +121,32 @@ def comment_records(options: BuildOptions, facts: PerformanceFacts) -> Iterator[
         mean = facts.labels[comment.performance]
         own = np.where(np.isnan(comment.ratings), mean * 7.0, comment.ratings) / 7.0
         request = facts.request(comment.performance, "en", options.word_limit, own)
-        messages = [{"role": "system", "content": KOREAN_SYSTEM}, prompt_messages(request)[1],
-                    {"role": "assistant", "content": comment.message}]
-        yield Record(f"percepiano-comment-{number:06d}", "percepiano_comment", comment.performance, "ko", messages=messages,
-                     meta={"performance": comment.performance, "rater": comment.rater,
-                           "aspects": sorted(tag_aspects(comment.message))})
+        messages = [
+            {"role": "system", "content": KOREAN_SYSTEM},
+            prompt_messages(request)[1],
+            {"role": "assistant", "content": comment.message},
+        ]
+        yield Record(
+            f"percepiano-comment-{number:06d}",
+            "percepiano_comment",
+            comment.performance,
+            "ko",
+            messages=messages,
+            meta={
+                "performance": comment.performance,
+                "rater": comment.rater,
+                "aspects": sorted(tag_aspects(comment.message)),
+            },
+        )
 
 
 def jianzipu_records(options: BuildOptions, facts: PerformanceFacts | None) -> Iterator[Record]:
     from pianocoach_train.jianzipu.qa import build_turns
 
     for row in build_turns(characters=options.jianzipu_characters, seed=options.seed):
-        yield Record(row["id"], "jianzipu", row["id"], row["language"], messages=row["messages"], meta={"kind": row["kind"]})
+        yield Record(
+            row["id"], "jianzipu", row["id"], row["language"], messages=row["messages"], meta={"kind": row["kind"]}
+        )
 
 
 def musicpile_records(options: BuildOptions, facts: PerformanceFacts | None) -> Iterator[Record]:
@@ -166,44 +189,61 @@ def _statistics(records: list[Record], options: BuildOptions, facts: Performance
     groups = {split: {r.group for r in records if r.split == split} for split in ("train", "validation")}
     stats = {
         "sources": {s: {"train": by[(s, "train")], "validation": by[(s, "validation")]} for s in options.sources},
-        "records": len(records), "languages": dict(Counter(r.language for r in records)),
+        "records": len(records),
+        "languages": dict(Counter(r.language for r in records)),
         "groups_overlap": len(groups["train"] & groups["validation"]),
-        "validation_fraction": options.validation_fraction, "performances": options.limit or "all",
+        "validation_fraction": options.validation_fraction,
+        "performances": options.limit or "all",
     }
     if "percepiano_comment" in options.sources:
         _, counts = facts.rater_comments
         comments = [r for r in records if r.source == "percepiano_comment"]
-        stats["comments"] = {"with_message": sum(counts.values()), "kept": counts["kept"], "survey": counts["survey"],
-                             "empty": counts["empty"], "used": len(comments),
-                             "naming_an_aspect": sum(1 for r in comments if r.meta["aspects"]),
-                             "aspects": dict(Counter(a for r in comments for a in r.meta["aspects"]))}
+        stats["comments"] = {
+            "with_message": sum(counts.values()),
+            "kept": counts["kept"],
+            "survey": counts["survey"],
+            "empty": counts["empty"],
+            "used": len(comments),
+            "naming_an_aspect": sum(1 for r in comments if r.meta["aspects"]),
+            "aspects": dict(Counter(a for r in comments for a in r.meta["aspects"])),
+        }
     return stats
 
 
 def data_card(stats: dict) -> str:
     rows = "\n".join(f"| {s} | {n['train']} | {n['validation']} |" for s, n in stats["sources"].items())
     lines = [
-        "# PianoCoach feedback instruction data", "",
+        "# PianoCoach feedback instruction data",
+        "",
         "Chat records for fine-tuning the feedback language model (schema: `pianocoach_train/llm/records.py`).",
         "Built by `python -m pianocoach_train llm data`; the split is drawn by group (a performance for PercePiano",
-        f"records), so no performance is on both sides (groups on both sides: {stats['groups_overlap']}).", "",
-        "| source | train | validation |", "| --- | ---: | ---: |", rows, "",
-        f"Languages: {', '.join(f'{k} {v}' for k, v in sorted(stats['languages'].items()))}.", "",
+        f"records), so no performance is on both sides (groups on both sides: {stats['groups_overlap']}).",
+        "",
+        "| source | train | validation |",
+        "| --- | ---: | ---: |",
+        rows,
+        "",
+        f"Languages: {', '.join(f'{k} {v}' for k, v in sorted(stats['languages'].items()))}.",
+        "",
     ]
     if "comments" in stats:
         c = stats["comments"]
         lines += [
-            "## Rater comments", "",
+            "## Rater comments",
+            "",
             f"PercePiano's `labels/ratings.csv` has {c['with_message']} rows with a comment (Korean). The filter",
             "(`pianocoach_train/llm/comments.py`) drops comments with fewer than 5 letters "
             f"({c['empty']}) and comments about the survey, the rating task or the recording that name no aspect",
             f"of playing ({c['survey']}); {c['kept']} remain, {c['used']} of them for the performances built here,",
             f"{c['naming_an_aspect']} naming at least one aspect: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(c["aspects"].items(), key=lambda kv: -kv[1])) + ".",
-            "Each is paired with that rater's own 19 ratings (a \"don't know\" answer is filled with the mean rating).", "",
+            + ", ".join(f"{k} {v}" for k, v in sorted(c["aspects"].items(), key=lambda kv: -kv[1]))
+            + ".",
+            "Each is paired with that rater's own 19 ratings (a \"don't know\" answer is filled with the mean rating).",
+            "",
         ]
     lines += [
-        "## Limits", "",
+        "## Limits",
+        "",
         "- The comments are Korean; the device asks for English or Chinese. The template records teach the format",
         "  in both; the comments teach what listeners notice.",
         "- Template targets are only as good as the templates: the model learns their wording.",

@@ -42,12 +42,16 @@ def load_tokenizer(config: FinetuneConfig):
 
     base = config.path(config.model.base)
     if not (base / "config.json").is_file():
-        raise FinetuneConfigError(f"{base}: not a local Hugging Face model folder (no config.json); models are never downloaded")
+        raise FinetuneConfigError(
+            f"{base}: not a local Hugging Face model folder (no config.json); models are never downloaded"
+        )
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     if config.model.chat_template:
         tokenizer.chat_template = config.path(config.model.chat_template).read_text(encoding="utf-8")
     if not tokenizer.chat_template:
-        raise FinetuneConfigError(f"{base}: the tokenizer has no chat template; set [model] chat_template to a Jinja file")
+        raise FinetuneConfigError(
+            f"{base}: the tokenizer has no chat template; set [model] chat_template to a Jinja file"
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -62,9 +66,11 @@ def encode(record: Record, tokenizer, max_length: int) -> dict[str, list[int]]:
     prompt = tokenizer.apply_chat_template(record.messages[:-1], tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(record.messages, tokenize=False)
     if not full.startswith(prompt):
-        raise FinetuneConfigError(f"record {record.id}: the chat template renders the prompt differently inside the full chat")
+        raise FinetuneConfigError(
+            f"record {record.id}: the chat template renders the prompt differently inside the full chat"
+        )
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
     ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:max_length]
     return {"input_ids": ids, "labels": labels}
@@ -77,7 +83,11 @@ class EncodedRecords:
         encoded = [encode(r, tokenizer, max_length) for r in records]
         self.items = [e for e in encoded if any(label != IGNORE for label in e["labels"])]
         if len(self.items) < len(encoded):
-            log.warning("%d records longer than %d tokens lost their answer and were left out", len(encoded) - len(self.items), max_length)
+            log.warning(
+                "%d records longer than %d tokens lost their answer and were left out",
+                len(encoded) - len(self.items),
+                max_length,
+            )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -122,17 +132,30 @@ def load_base_for_training(config: FinetuneConfig):
         kwargs["device_map"] = {"": "cpu"}
     if q.load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=q.quant_type, bnb_4bit_use_double_quant=q.double_quant,
-            bnb_4bit_compute_dtype=dtype)
+            load_in_4bit=True,
+            bnb_4bit_quant_type=q.quant_type,
+            bnb_4bit_use_double_quant=q.double_quant,
+            bnb_4bit_compute_dtype=dtype,
+        )
     model = AutoModelForCausalLM.from_pretrained(str(config.path(config.model.base)), **kwargs)
     if q.load_in_4bit:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.training.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.training.gradient_checkpointing
+        )
     elif config.training.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     lora = config.lora
-    model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                             target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            task_type="CAUSAL_LM",
+        ),
+    )
     return model, cuda
 
 
@@ -148,25 +171,47 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     train_records = select(read_records(config.path(config.data.train)), config)
     validation_records = select(read_records(config.path(config.data.validation)), config)
     if not train_records:
-        raise FinetuneConfigError(f"{config.data.train}: no training records from the sources {', '.join(config.data.sources)}")
+        raise FinetuneConfigError(
+            f"{config.data.train}: no training records from the sources {', '.join(config.data.sources)}"
+        )
     train_set = EncodedRecords(train_records, tokenizer, config.data.max_length)
     validation_set = EncodedRecords(validation_records, tokenizer, config.data.max_length)
     model, cuda = load_base_for_training(config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info("training %d LoRA parameters on %d records (%d validation)", trainable, len(train_set), len(validation_set))
+    log.info(
+        "training %d LoRA parameters on %d records (%d validation)", trainable, len(train_set), len(validation_set)
+    )
     bf16 = cuda and config.quantization.compute_dtype == "bfloat16"
     args = TrainingArguments(
-        output_dir=str(out / "checkpoints"), num_train_epochs=t.epochs, max_steps=t.max_steps,
-        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation, learning_rate=t.learning_rate,
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation,
+        learning_rate=t.learning_rate,
         warmup_steps=t.warmup_ratio,  # transformers 5: a float below 1 is the warm-up ratio (warmup_ratio is gone)
-        weight_decay=t.weight_decay, optim=t.optim, gradient_checkpointing=t.gradient_checkpointing,
-        logging_steps=t.logging_steps, eval_strategy="steps" if len(validation_set) else "no", eval_steps=t.eval_steps,
-        save_strategy="no", report_to=[], seed=t.seed, bf16=bf16, use_cpu=not cuda, disable_tqdm=not progress,
+        weight_decay=t.weight_decay,
+        optim=t.optim,
+        gradient_checkpointing=t.gradient_checkpointing,
+        logging_steps=t.logging_steps,
+        eval_strategy="steps" if len(validation_set) else "no",
+        eval_steps=t.eval_steps,
+        save_strategy="no",
+        report_to=[],
+        seed=t.seed,
+        bf16=bf16,
+        use_cpu=not cuda,
+        disable_tqdm=not progress,
         remove_unused_columns=False,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=validation_set or None,
-                      data_collator=collate(tokenizer.pad_token_id))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=validation_set or None,
+        data_collator=collate(tokenizer.pad_token_id),
+    )
     started = time.perf_counter()
     outcome = trainer.train()
     seconds = time.perf_counter() - started
@@ -183,12 +228,18 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     trainer = model = None  # frees the 4-bit base before merge_adapter loads the float one
     merged_dir = merge_adapter(config, adapter_dir, out / "merged")
     evaluation = {
-        "steps": outcome.global_step, "train_loss": round(float(outcome.training_loss), 4),
+        "steps": outcome.global_step,
+        "train_loss": round(float(outcome.training_loss), 4),
         "validation_loss": None if validation_loss is None else round(float(validation_loss), 4),
-        "train_records": len(train_set), "validation_records": len(validation_set), "seconds": round(seconds, 1),
-        "trainable_parameters": trainable, "device": "cuda" if cuda else "cpu", "quantized_base": config.quantization.load_in_4bit,
-        "generations": generate_samples(merged_dir, validation_records, config.evaluation.generations,
-                                        config.evaluation.max_new_tokens),
+        "train_records": len(train_set),
+        "validation_records": len(validation_set),
+        "seconds": round(seconds, 1),
+        "trainable_parameters": trainable,
+        "device": "cuda" if cuda else "cpu",
+        "quantized_base": config.quantization.load_in_4bit,
+        "generations": generate_samples(
+            merged_dir, validation_records, config.evaluation.generations, config.evaluation.max_new_tokens
+        ),
     }
     write_json_atomic(out / "evaluation.json", evaluation)
     return FinetuneResult(out, adapter_dir, merged_dir, evaluation)
@@ -232,10 +283,16 @@ def generate_samples(model_dir: Path, records: list[Record], count: int, max_new
         prompt = tokenizer.apply_chat_template(record.messages[:-1], tokenize=False, add_generation_prompt=True)
         ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
         with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-        answer = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-        samples.append({"id": record.id, "source": record.source, "reference": record.messages[-1]["content"], "generated": answer})
+            out = model.generate(
+                **ids,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+            )
+        answer = tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        samples.append(
+            {"id": record.id, "source": record.source, "reference": record.messages[-1]["content"], "generated": answer}
+        )
     return samples
 
 
@@ -260,7 +317,9 @@ def _replace_dir(target: Path, write) -> Path:
 
 def describe(result: FinetuneResult) -> str:
     e = result.evaluation
-    return (f"fine-tuned {e['steps']} steps on {e['train_records']} records ({e['device']}, "
-            f"{'4-bit base' if e['quantized_base'] else 'float base'}): train loss {e['train_loss']}, "
-            f"validation loss {e['validation_loss']}; adapter {result.adapter_dir}, merged model {result.merged_dir}\n"
-            + json.dumps(e["generations"][:1], ensure_ascii=False)[:400])
+    return (
+        f"fine-tuned {e['steps']} steps on {e['train_records']} records ({e['device']}, "
+        f"{'4-bit base' if e['quantized_base'] else 'float base'}): train loss {e['train_loss']}, "
+        f"validation loss {e['validation_loss']}; adapter {result.adapter_dir}, merged model {result.merged_dir}\n"
+        + json.dumps(e["generations"][:1], ensure_ascii=False)[:400]
+    )

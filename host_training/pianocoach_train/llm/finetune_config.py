@@ -106,4 +106,3 @@ def load_finetune_config(path: str | Path, overrides: dict[str, object] | None =
     if not config.model.base:
         raise FinetuneConfigError(f"{path}: [model] base is empty: give the local folder of the base model")
     return config
-

@@ -21,8 +21,23 @@ from pianocoach_train.llm.records import Record
 
 log = logging.getLogger(__name__)
 
-PIANO_WORDS = ("piano", "pedal", "tempo", "dynamics", "phrase", "phrasing", "legato", "staccato", "rubato",
-               "articulation", "timbre", "practice", "practise", "crescendo", "fingering")
+PIANO_WORDS = (
+    "piano",
+    "pedal",
+    "tempo",
+    "dynamics",
+    "phrase",
+    "phrasing",
+    "legato",
+    "staccato",
+    "rubato",
+    "articulation",
+    "timbre",
+    "practice",
+    "practise",
+    "crescendo",
+    "fingering",
+)
 
 
 def stream_rows(path: str | Path, batch_rows: int = 1024) -> Iterator[dict]:
@@ -61,15 +76,22 @@ def to_record(row: dict, number: int) -> Record | None:
     meta = {"src": str(row.get("src", ""))}
     if row.get("instruction") and row.get("output"):
         question = str(row["instruction"]) + (f"\n\n{row['input']}" if row.get("input") else "")
-        return Record(f"musicpile-{ident}", "musicpile", f"musicpile-{ident}", "en",
-                      messages=[{"role": "user", "content": question}, {"role": "assistant", "content": str(row["output"])}],
-                      meta=meta)
+        return Record(
+            f"musicpile-{ident}",
+            "musicpile",
+            f"musicpile-{ident}",
+            "en",
+            messages=[{"role": "user", "content": question}, {"role": "assistant", "content": str(row["output"])}],
+            meta=meta,
+        )
     if row.get("text"):
         return Record(f"musicpile-{ident}", "musicpile", f"musicpile-{ident}", "en", text=str(row["text"]), meta=meta)
     return None
 
 
-def make_subset(path: str | Path, size: int, seed: int = 0, piano_only: bool = True, max_chars: int = 4000) -> list[Record]:
+def make_subset(
+    path: str | Path, size: int, seed: int = 0, piano_only: bool = True, max_chars: int = 4000
+) -> list[Record]:
     """``size`` records drawn uniformly from the rows that pass the filter (reservoir sampling: one pass,
     memory for ``size`` rows). ``piano_only`` keeps rows mentioning a piano-teaching word."""
     rng = random.Random(seed)

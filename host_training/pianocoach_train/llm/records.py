@@ -51,9 +51,16 @@ class Record:
     @classmethod
     def from_dict(cls, data: dict, where: str = "") -> "Record":
         try:
-            record = cls(id=str(data["id"]), source=str(data["source"]), group=str(data["group"]),
-                         language=str(data["language"]), messages=list(data.get("messages", [])),
-                         text=str(data.get("text", "")), split=str(data.get("split", "train")), meta=dict(data.get("meta", {})))
+            record = cls(
+                id=str(data["id"]),
+                source=str(data["source"]),
+                group=str(data["group"]),
+                language=str(data["language"]),
+                messages=list(data.get("messages", [])),
+                text=str(data.get("text", "")),
+                split=str(data.get("split", "train")),
+                meta=dict(data.get("meta", {})),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}not an instruction record ({type(exc).__name__}: {exc})") from None
         if bool(record.messages) == bool(record.text):
@@ -95,7 +102,9 @@ def write_records(records: Iterable[Record], path: Path) -> int:
 def read_records(path: str | Path) -> list[Record]:
     path = Path(path)
     if not path.is_file():
-        raise DatasetFileError(path, "no such instruction data file (build it with: python -m pianocoach_train llm data)")
+        raise DatasetFileError(
+            path, "no such instruction data file (build it with: python -m pianocoach_train llm data)"
+        )
     records = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):

@@ -40,16 +40,27 @@ def train_tokenizer(texts: Iterable[str], out_dir: Path, vocab_size: int = 2000)
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [line for text in texts for line in text.splitlines() if line.strip()] or list(DEFAULT_TEXT)
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_prefix=str(out_dir / "tokenizer"), vocab_size=vocab_size,
-        model_type="bpe", byte_fallback=True, character_coverage=0.995, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-        hard_vocab_limit=False, minloglevel=2, num_threads=1,
+        sentence_iterator=iter(lines),
+        model_prefix=str(out_dir / "tokenizer"),
+        vocab_size=vocab_size,
+        model_type="bpe",
+        byte_fallback=True,
+        character_coverage=0.995,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+        num_threads=1,
     )
     (out_dir / "tokenizer.vocab").unlink(missing_ok=True)
     return out_dir / "tokenizer.model"
 
 
-def build_tiny_model(out_dir: str | Path, texts: Iterable[str] = DEFAULT_TEXT, vocab_size: int = 2000,
-                     layers: int = 2, seed: int = 0) -> Path:
+def build_tiny_model(
+    out_dir: str | Path, texts: Iterable[str] = DEFAULT_TEXT, vocab_size: int = 2000, layers: int = 2, seed: int = 0
+) -> Path:
     """Write a Hugging Face model folder (config, safetensors, tokenizer with chat template)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, LlamaTokenizer
@@ -59,9 +70,18 @@ def build_tiny_model(out_dir: str | Path, texts: Iterable[str] = DEFAULT_TEXT, v
     model_file = train_tokenizer(texts, spm_dir, vocab_size)
     tokenizer = LlamaTokenizer.from_pretrained(str(spm_dir))
     tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     model.save_pretrained(out_dir)
@@ -69,5 +89,10 @@ def build_tiny_model(out_dir: str | Path, texts: Iterable[str] = DEFAULT_TEXT, v
     # transformers 5 saves tokenizer.json only; llama.cpp's converter wants the SentencePiece file
     shutil.copyfile(model_file, out_dir / "tokenizer.model")
     shutil.rmtree(spm_dir)
-    log.info("tiny model (%d parameters, vocabulary %d) in %s", sum(p.numel() for p in model.parameters()), len(tokenizer), out_dir)
+    log.info(
+        "tiny model (%d parameters, vocabulary %d) in %s",
+        sum(p.numel() for p in model.parameters()),
+        len(tokenizer),
+        out_dir,
+    )
     return out_dir

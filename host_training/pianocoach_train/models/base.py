@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
+from pianocoach_train.train_config import TrainConfig
 
 if TYPE_CHECKING:
     import onnx

@@ -22,8 +22,9 @@ OUTPUT = "scores"
 N_SCALES = 19
 
 
-def torch_to_onnx(net, example: tuple, input_names: list[str], dynamic_axes: dict,
-                  output_names: tuple[str, ...] = (OUTPUT,)) -> onnx.ModelProto:
+def torch_to_onnx(
+    net, example: tuple, input_names: list[str], dynamic_axes: dict, output_names: tuple[str, ...] = (OUTPUT,)
+) -> onnx.ModelProto:
     """Export with the TorchScript exporter (``dynamo=False``: the dynamo exporter needs onnxscript)."""
     import torch
 
@@ -32,9 +33,16 @@ def torch_to_onnx(net, example: tuple, input_names: list[str], dynamic_axes: dic
     with warnings.catch_warnings():
         # tracing warns about Python branches (the GRU's padding check) and batch sizes: expected here
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, example, buffer, dynamo=False, opset_version=OPSET, input_names=input_names,
-                          output_names=list(output_names),
-                          dynamic_axes={**dynamic_axes, **{name: {0: "batch"} for name in output_names}})
+        torch.onnx.export(
+            net,
+            example,
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=list(output_names),
+            dynamic_axes={**dynamic_axes, **{name: {0: "batch"} for name in output_names}},
+        )
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -43,8 +51,11 @@ def sklearn_to_onnx(estimator, n_features: int) -> onnx.ModelProto:
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
-    model = to_onnx(estimator, initial_types=[("features", FloatTensorType([None, n_features]))],
-                    target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET})
+    model = to_onnx(
+        estimator,
+        initial_types=[("features", FloatTensorType([None, n_features]))],
+        target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
+    )
     _rename_output(model, OUTPUT)
     # skl2onnx declares a multi-output forest's output as (batch, 1); the real shape is (batch, 19)
     del model.graph.output[:]
@@ -93,8 +104,11 @@ def average_models(models: list[onnx.ModelProto], input_name: str = "features") 
     nodes.append(helper.make_node("Sum", outputs, ["score_sum"], name="sum_parts"))
     nodes.append(helper.make_node("Div", ["score_sum", "part_count"], [OUTPUT], name="mean_parts"))
     graph = helper.make_graph(
-        nodes, "blend", [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", _width(value_info)])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", N_SCALES])], initializers,
+        nodes,
+        "blend",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", _width(value_info)])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", N_SCALES])],
+        initializers,
     )
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)]
     merged = helper.make_model(graph, opset_imports=opsets, producer_name="pianocoach")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pianocoach.jsonio import read_json
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.base import Scorer
+from pianocoach_train.train_config import TrainConfig
 
 MODEL_NAMES = ("ridge", "mlp", "extra_trees", "boosting", "blend", "fcn", "gru")
 

@@ -18,10 +18,10 @@ from torch import nn
 
 from pianocoach.features import NOTE_FEATURE_NAMES, NoteTable, note_sequence, random_augment
 from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.models.base import FoldData, Scorer
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.training import train_torch
 
 N_SCALES = 19
@@ -34,7 +34,12 @@ class NoteFCN(nn.Module):
         widths = [N_NOTE_FEATURES, hidden // 2, hidden, hidden]
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv1d(c_in, c_out, kernel_size=5, padding=2), nn.BatchNorm1d(c_out), nn.ReLU(), nn.AvgPool1d(2, ceil_mode=True)]
+            layers += [
+                nn.Conv1d(c_in, c_out, kernel_size=5, padding=2),
+                nn.BatchNorm1d(c_out),
+                nn.ReLU(),
+                nn.AvgPool1d(2, ceil_mode=True),
+            ]
         self.blocks = nn.Sequential(*layers)
         self.pool_mask = nn.Sequential(*[nn.AvgPool1d(2, ceil_mode=True) for _ in range(3)])
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, N_SCALES))
@@ -156,7 +161,9 @@ class SequenceScorer(Scorer):
         return [self.net]
 
     def save(self, run_dir: Path) -> None:
-        save_checkpoint({"config": self.config.to_dict(), "name": self.name, "model": self.net.state_dict()}, run_dir / "model.pt")
+        save_checkpoint(
+            {"config": self.config.to_dict(), "name": self.name, "model": self.net.state_dict()}, run_dir / "model.pt"
+        )
 
     @classmethod
     def load(cls, run_dir: Path, config: TrainConfig) -> "SequenceScorer":

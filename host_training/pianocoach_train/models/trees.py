@@ -15,16 +15,19 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor
 from sklearn.multioutput import MultiOutputRegressor
 
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.base import FoldData, VectorScorer, training_vectors
 from pianocoach_train.models.onnx_graphs import average_models, sklearn_to_onnx
 from pianocoach_train.models.vector import MLPScorer
+from pianocoach_train.train_config import TrainConfig
 
 
 def extra_trees(config: TrainConfig) -> ExtraTreesRegressor:
     return ExtraTreesRegressor(
-        n_estimators=config.n_trees, min_samples_leaf=config.min_samples_leaf, max_features=1.0,
-        n_jobs=2, random_state=config.seed,
+        n_estimators=config.n_trees,
+        min_samples_leaf=config.min_samples_leaf,
+        max_features=1.0,
+        n_jobs=2,
+        random_state=config.seed,
     )
 
 
@@ -32,7 +35,11 @@ def boosting(config: TrainConfig) -> MultiOutputRegressor:
     return MultiOutputRegressor(
         # plain GradientBoostingRegressor: skl2onnx 1.20 fails on sklearn 1.9's HistGradientBoosting
         GradientBoostingRegressor(
-            n_estimators=config.boosting_rounds, learning_rate=0.05, max_depth=3, subsample=0.8, random_state=config.seed
+            n_estimators=config.boosting_rounds,
+            learning_rate=0.05,
+            max_depth=3,
+            subsample=0.8,
+            random_state=config.seed,
         ),
         n_jobs=2,
     )

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
-from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.models.base import FoldData, VectorScorer, training_vectors
 from pianocoach_train.models.onnx_graphs import torch_to_onnx
+from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.training import train_torch
 
 N_SCALES = 19
@@ -40,8 +40,12 @@ class VectorNet(nn.Module):
 
 def mlp_body(n_features: int, hidden: int, dropout: float) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(n_features, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
         nn.Linear(hidden, N_SCALES),
     )
 
@@ -67,8 +71,10 @@ class TorchVectorScorer(VectorScorer):
         return [self.net]
 
     def save(self, run_dir: Path) -> None:
-        save_checkpoint({"config": self.config.to_dict(), "n_features": self.net.mean.shape[0], "model": self.net.state_dict()},
-                        run_dir / "model.pt")
+        save_checkpoint(
+            {"config": self.config.to_dict(), "n_features": self.net.mean.shape[0], "model": self.net.state_dict()},
+            run_dir / "model.pt",
+        )
 
     @classmethod
     def load(cls, run_dir: Path, config: TrainConfig) -> "TorchVectorScorer":

@@ -51,9 +51,13 @@ def check_dataset(dataset: PercePiano, read_files: bool = True, progress: bool =
     label_ids = set(label_set.labels)
 
     for ident in sorted(label_ids - midi_ids):
-        report.problems.append(Problem("missing MIDI", ident, f"labelled in {dataset.label_path} but no midi/{ident}.mid"))
+        report.problems.append(
+            Problem("missing MIDI", ident, f"labelled in {dataset.label_path} but no midi/{ident}.mid")
+        )
     for ident in sorted(midi_ids - label_ids):
-        report.problems.append(Problem("unlabelled MIDI", ident, f"{dataset.midi_files[ident]} has no row in {dataset.label_path}"))
+        report.problems.append(
+            Problem("unlabelled MIDI", ident, f"{dataset.midi_files[ident]} has no row in {dataset.label_path}")
+        )
 
     _count_performances(report, midi_ids)
     report.labelled = len(label_ids & midi_ids)
@@ -69,7 +73,9 @@ def check_dataset(dataset: PercePiano, read_files: bool = True, progress: bool =
         report.problems.extend(check_split(split, midi_ids, label_ids))
 
     if read_files:
-        for ident, path in tqdm(sorted(dataset.midi_files.items()), desc="reading MIDI", unit="file", disable=not progress):
+        for ident, path in tqdm(
+            sorted(dataset.midi_files.items()), desc="reading MIDI", unit="file", disable=not progress
+        ):
             try:
                 read_midi(path)
             except PianoCoachError as exc:
@@ -102,19 +108,32 @@ def _label_stats(labels: dict[str, np.ndarray]) -> list[dict]:
         return []
     matrix = np.stack(list(labels.values()))
     return [
-        {"scale": i, "name": name, "mean": float(col.mean()), "std": float(col.std()), "min": float(col.min()), "max": float(col.max())}
+        {
+            "scale": i,
+            "name": name,
+            "mean": float(col.mean()),
+            "std": float(col.std()),
+            "min": float(col.min()),
+            "max": float(col.max()),
+        }
         for i, (name, col) in enumerate(zip(SCALES, matrix.T))
     ]
 
 
 def format_report(report: CheckReport) -> str:
     lines = [f"PercePiano at {report.root}", ""]
-    lines.append(f"performances: {report.performances} MIDI files, {report.labelled} labelled, {len(report.works)} works")
+    lines.append(
+        f"performances: {report.performances} MIDI files, {report.labelled} labelled, {len(report.works)} works"
+    )
     for work, count in report.works.items():
         lines.append(f"  {work:<22} {count:5d}")
 
     works = list(report.works)
-    lines += ["", "performers (performer ids are per work):", "  " + f"{'performer':<10}" + "".join(f"{w:>20}" for w in works)]
+    lines += [
+        "",
+        "performers (performer ids are per work):",
+        "  " + f"{'performer':<10}" + "".join(f"{w:>20}" for w in works),
+    ]
     for performer, counts in report.performers.items():
         lines.append("  " + f"{performer:<10}" + "".join(f"{counts.get(w, 0) or '-':>20}" for w in works))
 
@@ -123,9 +142,15 @@ def format_report(report: CheckReport) -> str:
         sizes = ", ".join(f"{part} {count}" for part, count in parts.items())
         lines.append(f"  {name:<10} {sizes}")
 
-    lines += ["", "labels (19 scale means in [1/7, 1]):", f"  {'#':>2} {'scale':<52} {'mean':>6} {'std':>6} {'min':>6} {'max':>6}"]
+    lines += [
+        "",
+        "labels (19 scale means in [1/7, 1]):",
+        f"  {'#':>2} {'scale':<52} {'mean':>6} {'std':>6} {'min':>6} {'max':>6}",
+    ]
     for s in report.label_stats:
-        lines.append(f"  {s['scale']:>2} {s['name']:<52} {s['mean']:6.3f} {s['std']:6.3f} {s['min']:6.3f} {s['max']:6.3f}")
+        lines.append(
+            f"  {s['scale']:>2} {s['name']:<52} {s['mean']:6.3f} {s['std']:6.3f} {s['min']:6.3f} {s['max']:6.3f}"
+        )
 
     lines += ["", f"file names normalised to their id: {len(report.normalised)}"]
     lines += [f"  {name!r} -> {ident}" for name, ident in report.normalised]

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from pianocoach.errors import DatasetFileError
+from pianocoach_train.paths import PERCEPIANO_ENV
 from pianocoach_train.percepiano.ids import PerformanceId, normalise_id, parse_id
 from pianocoach_train.percepiano.labels import LabelSet, load_labels, read_labels
 from pianocoach_train.percepiano.problems import Problem
 from pianocoach_train.percepiano.splits import Split, load_split
-from pianocoach_train.paths import PERCEPIANO_ENV
 
 log = logging.getLogger(__name__)
 

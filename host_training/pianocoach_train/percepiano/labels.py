@@ -74,7 +74,9 @@ def _row_problem(row: object) -> str | None:
         return f"expected a list of {ROW_LENGTH} numbers, found {type(row).__name__}"
     if len(row) != ROW_LENGTH:
         return f"has {len(row)} values, expected {ROW_LENGTH} (19 scales + pianist index)"
-    bad = [i for i, v in enumerate(row) if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+    bad = [
+        i for i, v in enumerate(row) if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+    ]
     if bad:
         return f"value {bad[0]} is {row[bad[0]]!r}, not a finite number"
     return None

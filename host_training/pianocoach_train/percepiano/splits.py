@@ -101,5 +101,7 @@ def check_split(split: Split, midi_ids: set[str], label_ids: set[str]) -> list[P
     for key, parts in group_parts.items():
         if len(parts) > 1:
             label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
-            problems.append(Problem(f"{group} spans parts", label, f"{split.name} split puts it in {', '.join(sorted(parts))}"))
+            problems.append(
+                Problem(f"{group} spans parts", label, f"{split.name} split puts it in {', '.join(sorted(parts))}")
+            )
     return problems
