@@ -20,14 +20,14 @@ VELOCITY = ["velocity_mean", "velocity_std", "velocity_range", "velocity_local_v
 
 
 @pytest.fixture(scope="module")
-def scale(tmp_path_factory):
-    """A steady 120 BPM scale, written to a MIDI file with pretty_midi and read back."""
-    return read_midi(write_midi(tmp_path_factory.mktemp("midi") / "scale.mid", steady_scale(bpm=120)))
+def played_scale(tmp_path_factory):
+    """A steady 120 BPM played_scale, written to a MIDI file with pretty_midi and read back."""
+    return read_midi(write_midi(tmp_path_factory.mktemp("midi") / "played_scale.mid", steady_scale(bpm=120)))
 
 
 @pytest.fixture(scope="module")
-def scale_descriptors(scale):
-    return compute_descriptors(scale)
+def scale_descriptors(played_scale):
+    return compute_descriptors(played_scale)
 
 
 def test_names_follow_the_catalogue_and_are_finite(scale_descriptors):
@@ -67,16 +67,16 @@ def test_ritardando_raises_tempo_instability():
     assert compute_descriptors(NoteTable.from_notes(notes))["tempo_ioi_cv"] > 0.1
 
 
-def test_doubling_velocities_doubles_velocity_features(scale, scale_descriptors):
-    doubled = compute_descriptors(scale_velocity(scale, 2.0))
+def test_doubling_velocities_doubles_velocity_features(played_scale, scale_descriptors):
+    doubled = compute_descriptors(scale_velocity(played_scale, 2.0))
     for name in VELOCITY:
         assert doubled[name] == pytest.approx(2 * scale_descriptors[name]), name
     for name in TIMING:
         assert doubled[name] == pytest.approx(scale_descriptors[name]), name
 
 
-def test_transposition_leaves_timing_unchanged(scale, scale_descriptors):
-    up = compute_descriptors(transpose(scale, 5))
+def test_transposition_leaves_timing_unchanged(played_scale, scale_descriptors):
+    up = compute_descriptors(transpose(played_scale, 5))
     for name in TIMING + VELOCITY:
         assert up[name] == pytest.approx(scale_descriptors[name]), name
     assert up["pitch_mean"] == pytest.approx(scale_descriptors["pitch_mean"] + 5)

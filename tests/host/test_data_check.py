@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from midi_helpers import write_midi
+from real_data import real_percepiano
 
 from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.percepiano.check import check_dataset, format_report
@@ -86,6 +87,7 @@ def test_cli_exit_codes_and_data_setting(tmp_path):
 
 @pytest.mark.slow
 def test_real_dataset_report():
+    real_percepiano()
     run = run_check()
     assert run.returncode == 0, run.stdout[-2000:]
     out = run.stdout

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from real_data import real_percepiano
 
 from pianocoach.features import VECTOR_NAMES
 from pianocoach_train.evaluation import evaluate, protocol_folds
-from pianocoach_train.paths import percepiano_root
 from pianocoach_train.percepiano import PercePiano, parse_id
 from pianocoach_train.release import train_release
 from pianocoach_train.train_config import TrainConfig
@@ -16,7 +16,7 @@ from pianocoach_train.train_config import TrainConfig
 
 @pytest.fixture(scope="module")
 def real():
-    return PercePiano.open(percepiano_root())
+    return PercePiano.open(real_percepiano())
 
 
 def test_performer_and_piece_folds_score_on_the_common_test_list(real):

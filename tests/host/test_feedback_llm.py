@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from real_data import real_percepiano
 
 from pianocoach.appliance.config import Config
 from pianocoach.appliance.driven import DrivenAppliance
@@ -50,7 +51,7 @@ PERFORMANCES = 40
 def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("llm")
     data = root / "data"
-    stats = build_instruction_data(BuildOptions(percepiano_root(), data, limit=PERFORMANCES, jianzipu_characters=40))
+    stats = build_instruction_data(BuildOptions(real_percepiano(), data, limit=PERFORMANCES, jianzipu_characters=40))
     texts = [m["content"] for r in read_records(data / "train.jsonl") for m in r.messages]
     base = build_tiny_model(root / "base", texts)
     config = load_finetune_config(

@@ -2,18 +2,15 @@
 
 import numpy as np
 import pytest
+from real_data import real_percepiano
 
-from pianocoach_train.paths import percepiano_root
 from pianocoach_train.percepiano import N_SCALES, PercePiano
 from pianocoach_train.percepiano.splits import check_split
 
 
 @pytest.fixture(scope="module")
 def dataset():
-    root = percepiano_root()
-    if not (root / "midi").is_dir():  # CI has ../shared beside the clone; a bare checkout says why it skips
-        pytest.skip(f"PercePiano not found at {root}: set PIANOCOACH_PERCEPIANO to check the real files")
-    return PercePiano.open(root)
+    return PercePiano.open(real_percepiano())
 
 
 def test_every_performance_has_a_file_and_a_label(dataset):
