@@ -10,6 +10,7 @@ pianocoach history [--last N] [--json]          the performances scored so far
 pianocoach install-bundle BUNDLE [--keep N]     verify, health-check and switch to a model bundle
 pianocoach rollback                             return to the bundle installed before the current one
 pianocoach bundle-status [--json]               the current and the installed bundles
+pianocoach repertoire add FILE [--title T] | list [--json] | remove ID   the pieces the device knows
 pianocoach jianzipu explain 中七六挑五 [--json] [--tuning standard]   explain a guqin character
 pianocoach jianzipu read IMAGE [--json] [--bundle PATH]             read a character from an image
 """
@@ -237,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     from pianocoach.appliance.bundle_commands import add_bundle_commands
 
     add_bundle_commands(commands)
+
+    from pianocoach.appliance.repertoire_commands import add_repertoire_commands
+
+    add_repertoire_commands(commands)
 
     history = commands.add_parser("history", help="the performances the appliance has scored, newest first")
     add_config_flags(history)

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"jsonio", "console", "render", "rating_scales", "toml_config", "cli_args", "note_decoder", "sample_piece"},
     {"features"},  # the feature contract: notes, descriptors, audio features, their settings
     {"bundle"},  # manifests, signatures, verification, the bundle store
-    {"inputs", "transcription", "jianzipu", "feedback"},  # what reads input and what turns numbers into words
+    {"inputs", "transcription", "jianzipu", "feedback", "repertoire"},  # input, scores, numbers into words
     {"scoring"},  # sessions, the bundle's scorers, the health check of a bundle
     {"terminal_report", "bench"},
     {"appliance"},  # the daemon and its commands

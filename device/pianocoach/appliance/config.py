@@ -27,6 +27,9 @@ class DeviceConfig:
     data_dir: str = "/var/lib/pianocoach"  # history database, installed bundles, speech files
     bundle: str = ""  # a model bundle folder; empty: the bundle installed in data_dir, else the built-in one
     language: str = "en"  # "en" or "zh": screens, feedback and speech
+    repertoire: str = (
+        ""  # the folder of the pieces added with `pianocoach repertoire add`; empty: <data_dir>/repertoire
+    )
 
     CHOICES = {"language": ("en", "zh")}
 
@@ -160,6 +163,9 @@ class Config:
             return Path(self.device.bundle).expanduser()
         flashed = self.data_dir / "bundles" / "current"
         return flashed if flashed.exists() else None
+
+    def repertoire_dir(self) -> Path:
+        return Path(self.device.repertoire).expanduser() if self.device.repertoire else self.data_dir / "repertoire"
 
     def history_path(self) -> Path:
         return Path(self.history.path).expanduser() if self.history.path else self.data_dir / "history.sqlite"
