@@ -97,6 +97,7 @@ def _score(args: argparse.Namespace) -> int:
     from pianocoach.terminal_report import format_report
 
     scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
+    repertoire = _repertoire_index(args)
     settings = SessionSettings(block_seconds=args.block_seconds, language=args.language)
     limits = TakeLimits(max_seconds=args.max_minutes * 60, silence_stop_s=args.silence_stop_s)
     failures = 0
@@ -107,7 +108,7 @@ def _score(args: argparse.Namespace) -> int:
             if source.kind not in warmed:  # one-off loading stays out of the reported timing
                 warm_up(source.kind)
                 warmed.add(source.kind)
-            result = score_source(source, scorer, settings, limits=limits)
+            result = score_source(source, scorer, settings, limits=limits, repertoire=repertoire)
         except PianoCoachError as exc:  # one bad file is reported and the rest still get scored
             failures += 1
             if args.json:
@@ -122,6 +123,23 @@ def _score(args: argparse.Namespace) -> int:
         else:
             print(format_report(result))
     return 1 if failures else 0
+
+
+def _repertoire_index(args: argparse.Namespace):
+    """The pieces a take is identified among: ``--score FILE`` alone, else ``--repertoire DIR`` (default: the
+    device's, ``<data_dir>/repertoire``) with the built-in pieces; None with ``--no-piece``."""
+    from pianocoach.repertoire.identify import RepertoireIndex
+    from pianocoach.repertoire.store import Repertoire, load_index, read_score
+
+    if args.no_piece:
+        return None
+    if args.score:
+        return RepertoireIndex({args.score.stem: read_score(args.score)})
+    if args.repertoire is None:
+        from pianocoach.appliance.config import Config
+
+        return load_index(Repertoire(Config().repertoire_dir()))
+    return load_index(Repertoire(args.repertoire))
 
 
 def _jianzipu_explain(args: argparse.Namespace) -> int:
@@ -220,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=FILE_SILENCE_STOP_S,
         help=f"a take ends after this long without playing (default {FILE_SILENCE_STOP_S:g}; 0: only at the end)",
     )
+    piece = score.add_mutually_exclusive_group()
+    piece.add_argument(
+        "--repertoire",
+        type=Path,
+        help="identify each take among the pieces added in this folder "
+        "and the built-in ones (default: the device's repertoire, /var/lib/pianocoach/repertoire)",
+    )
+    piece.add_argument("--score", type=Path, help="compare each take with this score (MusicXML or MIDI)")
+    piece.add_argument("--no-piece", action="store_true", help="do not identify the piece")
     score.set_defaults(run=_score)
 
     from pianocoach.appliance.app import history_command, run_command

@@ -28,6 +28,14 @@ def format_report(result: PerformanceResult) -> str:
         f"{result.input}: {result.source}, {result.duration_s:.1f} s, {result.windows} windows{scored_by}; "
         f"overall {result.overall:.0f}/100{' (provisional)' if result.provisional else ''}"
     ]
+    if result.piece is not None:
+        piece = result.piece
+        if piece["id"] is None:
+            lines.append(f"  piece: free play (no piece of the repertoire matches; best {piece['confidence']:.0%})")
+        else:
+            lines.append(
+                f"  piece: {piece['title']}, bar {piece['bar']} ({piece['confidence']:.0%} of the notes match)"
+            )
     low_width = max(len(s.ends(lang)[0]) for s in SCALES)
     for scale, value in zip(SCALES, result.scale_values):
         low, high = scale.ends(lang)

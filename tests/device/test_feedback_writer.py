@@ -187,7 +187,10 @@ def test_a_slow_model_falls_back_to_the_template_at_the_time_limit(serve):
     started = time.perf_counter()
     feedback = remote_writer(server, time_limit_s=0.8).write(request())
     assert time.perf_counter() - started < 1.8
-    assert feedback.source == "template" and feedback.reason == "time limit 0.8 s"
+    # the writer's time limit and the connection's deadline (the same 0.8 s) race: on a busy machine the
+    # connection's cut-off is seen first; either way the limit ended it and the template is used
+    assert feedback.source == "template"
+    assert feedback.reason == "time limit 0.8 s" or "within 0.8 s; cut off" in feedback.reason
     assert feedback.text == template_feedback(request())
 
 

@@ -292,3 +292,68 @@ def test_the_repertoire_command(tmp_path):
     assert batch.returncode == 1 and "added other: other (9 notes, 4 bars)" in batch.stdout
     assert "already in the repertoire: my-etude" in batch.stdout and "missing.musicxml: no such file" in batch.stderr
     assert run("remove", "my-etude").stdout.startswith("removed my-etude")
+
+
+# -- which piece is this? -----------------------------------------------------------------------------------------
+def _built_in_index():
+    from pianocoach.repertoire.identify import RepertoireIndex
+
+    names = ("minuet-in-g", "ode-to-joy", "c-major-scale-study")
+    return RepertoireIndex({n: read_musicxml(BUILTIN_DIR / f"{n}.musicxml") for n in names})
+
+
+def _played(name: str, first_bar: int = 0, bars: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The piece's notes from ``first_bar`` on, in seconds at its tempo, with human timing jitter."""
+    score = read_musicxml(BUILTIN_DIR / f"{name}.musicxml")
+    keep = (score.bar >= first_bar) & (score.bar < first_bar + bars)
+    onsets = score.seconds(score.onset_q[keep]) + np.random.default_rng(seed).normal(0, 0.012, keep.sum())
+    return onsets, score.pitch[keep].astype(np.int64)
+
+
+@pytest.mark.parametrize("name", ["minuet-in-g", "ode-to-joy", "c-major-scale-study"])
+def test_a_played_piece_is_recognised_from_its_first_bars(name):
+    match = _built_in_index().identify(*_played(name))
+    assert match is not None and match.piece_id == name and match.coverage > 0.6
+
+
+def test_recognised_mid_piece_with_wrong_notes_and_an_octave_slip_and_the_bar_found():
+    onsets, pitches = _played("minuet-in-g", first_bar=8, bars=4, seed=1)
+    pitches = pitches.copy()
+    pitches[3] += 1  # a wrong note
+    pitches[10:14] += 12  # a transcription's octave slip: pitch classes are unchanged
+    match = _built_in_index().identify(onsets, pitches)
+    assert match is not None and match.piece_id == "minuet-in-g"
+    assert abs(int(match.bar) - 12) <= 1  # the player is in the last of bars 9-12
+
+
+def test_music_that_is_not_in_the_repertoire_stays_free_play():
+    rng = np.random.default_rng(3)
+    onsets = np.cumsum(rng.uniform(0.15, 0.4, 40))
+    pitches = rng.integers(40, 90, 40)
+    index = _built_in_index()
+    assert index.identify(onsets, pitches) is None
+    assert index.identify(np.zeros(0), np.zeros(0, dtype=np.int64)) is None  # nothing played yet
+
+
+def test_score_says_which_piece_was_played(tmp_path):
+    onsets, pitches = _played("minuet-in-g", bars=16)
+    midi = pretty_midi.PrettyMIDI()
+    track = pretty_midi.Instrument(0)
+    track.notes = [pretty_midi.Note(70, int(p), float(a), float(a) + 0.3) for a, p in zip(onsets, pitches)]
+    midi.instruments.append(track)
+    midi.write(str(tmp_path / "take.mid"))
+
+    def piece(*flags: str):
+        run = subprocess.run(
+            [sys.executable, "-m", "pianocoach.cli", "score", str(tmp_path / "take.mid"), "--json", *flags],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)["piece"]
+
+    found = piece("--repertoire", str(tmp_path / "none-added"))  # the built-in pieces
+    assert found["id"] == "minuet-in-g" and found["title"].startswith("Minuet in G") and found["confidence"] > 0.8
+    other = piece("--score", str(BUILTIN_DIR / "ode-to-joy.musicxml"))
+    assert other["id"] is None and other["title"] == "free play" and other["confidence"] < 0.3
+    assert piece("--no-piece") is None

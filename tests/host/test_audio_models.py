@@ -56,6 +56,9 @@ def test_unknown_model_names_are_refused():
 
 
 def test_grad_cam_gives_one_0_to_1_map_per_block_on_the_mel_grid():
+    # an untrained net: with some random initialisations every weighted activation is negative and the map is all
+    # zeros (seen once in a full run), so the weights are seeded
+    torch.manual_seed(0)
     scorer = AudioScorer(AUDIO_CONFIG.with_overrides(model="m_crnn"))
     cams = grad_cam(scorer, scorer.example_feeds(batch=2), target=18)
     assert cams.shape == (2, 64, 100) and cams.min() >= 0 and cams.max() == pytest.approx(1.0)

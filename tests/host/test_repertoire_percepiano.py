@@ -40,3 +40,18 @@ def test_the_reader_agrees_with_musescores_own_midi_on_percepiano_scores():
     rates = np.array([agreement(path, root / "score_midi" / f"{path.stem}.mid") for path in scores])
     assert np.median(rates) >= 0.99
     assert (rates >= 0.9).mean() >= 0.78, f"{(rates >= 0.9).sum()} of {len(rates)} files agree at 0.9 or better"
+
+
+def test_identification_on_percepiano_takes(tmp_path):
+    """The figures of `make eval-identify` (reports/repertoire/), held to what was measured when it was built."""
+    from pianocoach_train.identify_eval import evaluate, write_report
+
+    results = evaluate(real_percepiano())
+    at_8s = next(row for row in results["start"] if row["seconds"] == 8.0)
+    assert at_8s["right_work"] >= 0.85 and at_8s["right_music"] >= 0.78  # measured 0.890 and 0.824
+    assert min(results["not_in_repertoire"].values()) >= 0.95  # measured 0.967-0.985 kept as free play
+    assert results["identify_ms"]["median"] < 5.0  # measured 0.06 ms a call
+    write_report(results, tmp_path)
+    assert (tmp_path / "identify.png").stat().st_size > 10_000 and "| from the middle | 8 |" in (
+        tmp_path / "identify.md"
+    ).read_text()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pianocoach.errors import InputFileError, PianoCoachError
 from pianocoach.jsonio import write_json_atomic
+from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.repertoire.midi_score import read_midi_score
 from pianocoach.repertoire.musicxml import ScoreFileError, read_musicxml
 from pianocoach.repertoire.score import Score
@@ -204,3 +205,16 @@ class Repertoire:
 
     def _write_index(self, pieces: list[Piece]) -> None:
         write_json_atomic(self.root / INDEX_NAME, {"pieces": [asdict(p) for p in pieces]})
+
+
+def load_index(repertoire: Repertoire) -> RepertoireIndex:
+    """Every piece's score in one index; a piece that cannot be read is left out with a warning, so one broken
+    entry never stops scoring."""
+    scores, titles = {}, {}
+    for piece in repertoire.pieces():
+        try:
+            scores[piece.id] = repertoire.score(piece.id)
+            titles[piece.id] = piece.title
+        except PianoCoachError as exc:
+            log.warning("repertoire: %s left out: %s", piece.id, exc)
+    return RepertoireIndex(scores, titles)

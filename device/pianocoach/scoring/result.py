@@ -47,6 +47,9 @@ class PerformanceResult:
     language: str = "en"
     audio_path: str | None = None  # audio input: "audio_model", "fusion" or "transcription" (the bundle's choice)
     audio_blocks: int = 0  # 2 s audio feature blocks the audio model scored
+    # the piece recognised among the repertoire's scores: {"id", "title", "confidence", "bar"} (id None: free play);
+    # None when no repertoire was given
+    piece: dict | None = None
     feedback: str = ""  # advice in words, filled in by write_feedback (empty until then)
     feedback_source: str = ""  # who wrote ``feedback``: "template", "local" or "remote" (a language model)
 

@@ -32,6 +32,7 @@ from pianocoach.features import NoteTable, feature_vector
 from pianocoach.features.audio import AudioFeatureStream
 from pianocoach.inputs.base import BLOCK_SECONDS, Block
 from pianocoach.rating_scales import SCALE_NAMES, overall_mark
+from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.scoring.bundle_scorer import BundleScorer
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
@@ -117,8 +118,10 @@ class ScoringSession:
         name: str,
         settings: SessionSettings = SessionSettings(),
         notes: MidiNoteTracker | AudioNoteStream | None = None,
+        repertoire: RepertoireIndex | None = None,
     ) -> None:
         self.scorer = scorer
+        self.repertoire = repertoire  # when given, the result says which piece was played (from the final notes)
         self.kind = kind
         self.name = name
         self.settings = settings
@@ -357,6 +360,7 @@ class ScoringSession:
             language=s.language,
             audio_path=self.audio_path.mode if self.kind == "audio" else None,
             audio_blocks=len(self.audio_blocks),
+            piece=self.repertoire.describe(table.onset, table.pitch) if self.repertoire is not None else None,
         )
 
     def _check_input(self, table: NoteTable | None) -> list[str]:
@@ -405,11 +409,12 @@ def score_source(
     settings: SessionSettings = SessionSettings(),
     on_block=None,
     limits: TakeLimits = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S),
+    repertoire: RepertoireIndex | None = None,
 ) -> PerformanceResult:
     """Run a whole input (file, microphone or MIDI port) through a session. The take ends at the input's
     end, at ``limits.max_seconds``, or after ``limits.silence_stop_s`` without playing (a file's long gap):
-    the rest is not read, and the result says so."""
-    session = ScoringSession(scorer, source.kind, source.name, settings)
+    the rest is not read, and the result says so. ``repertoire``: say which of its pieces was played."""
+    session = ScoringSession(scorer, source.kind, source.name, settings, repertoire=repertoire)
     watch = TakeWatch(limits)
     for block in source.blocks():
         result = session.add(block)
