@@ -21,11 +21,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pianocoach import __version__
 from pianocoach.console import add_verbose_flag, run_command
 from pianocoach.inputs.base import BLOCK_SECONDS
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S
+
+if TYPE_CHECKING:
+    from pianocoach.repertoire.identify import RepertoireIndex
 
 # `pianocoach features` describes a clip: the beat tracker's memory grows with the span (about 0.7 MB a
 # second) and the phrase dynamics with the square of the chords, so a whole hour is not a clip
@@ -125,7 +129,7 @@ def _score(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _repertoire_index(args: argparse.Namespace):
+def _repertoire_index(args: argparse.Namespace) -> "RepertoireIndex | None":
     """The pieces a take is identified among: ``--score FILE`` alone, else ``--repertoire DIR`` (default: the
     device's, ``<data_dir>/repertoire``) with the built-in pieces; None with ``--no-piece``."""
     from pianocoach.repertoire.identify import RepertoireIndex
