@@ -4,36 +4,19 @@ whole for short takes and in segments, in bounded memory, for long ones.
 The checks against mir_eval and basic-pitch's own note decoder (both need scipy / librosa, which the device
 does not have) are in tests/host/test_transcription_reference.py."""
 
-import numpy as np
 import pytest
-import soundfile as sf
-import soxr
+import transcription_helpers
+from transcription_helpers import LONG_WHOLE_S, fed, resampled
 
 from pianocoach.transcription import (
     FRAMES_PER_SECOND,
     FRAMES_PER_WINDOW,
-    SAMPLE_RATE,
     SEGMENT_HEAD_S,
     SEGMENT_STEP_S,
     SEGMENT_TAIL_S,
     StreamingTranscriber,
     notes_to_table,
 )
-
-LONG_WHOLE_S = 10.0  # the long-take tests lower DECODE_WHOLE_S so that 48 s of audio is a long take
-BLOCK = 2 * SAMPLE_RATE  # the device feeds 2 s blocks
-LIVE_S = 22.0  # the device asks for the last ~22 s while playing
-
-
-def resampled(path):
-    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    return soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE)
-
-
-def fed(transcriber, audio, block):
-    for start in range(0, len(audio), block):
-        transcriber.feed(audio[start : start + block])
-    return transcriber
 
 
 def test_streamed_transcription_equals_the_whole_file(performance):
@@ -56,23 +39,11 @@ def test_transcribed_notes_become_a_note_table_without_pedal():
 
 @pytest.fixture(scope="module")
 def long_take(performance):
-    """48 s (the 16 s performance three times) with DECODE_WHOLE_S lowered to 10 s: a long take in 2 s
-    blocks with a live_notes(now - 22 s) call per block, and the same fed at once (its whole decode is compared
-    in tests/host/test_transcription_reference.py)."""
-    audio = np.tile(resampled(performance["wav"]), 3)
-    streamed, live = StreamingTranscriber(decode_whole_s=LONG_WHOLE_S), []
-    for start in range(0, len(audio), BLOCK):
-        streamed.feed(audio[start : start + BLOCK])
-        since = (start + BLOCK) / SAMPLE_RATE - LIVE_S
-        live.append((since, streamed.settled_until_s, streamed.live_notes(since), streamed.frames_held))
-    at_once = fed(StreamingTranscriber(decode_whole_s=LONG_WHOLE_S), audio, len(audio))
-    return {
-        "audio": audio,
-        "streamed": streamed,
-        "final": streamed.notes(final=True),
-        "live": live,
-        "at_once": at_once.notes(final=True),
-    }
+    """The long take of transcription_helpers, and the same fed at once (its whole decode is compared in
+    tests/host/test_transcription_reference.py)."""
+    take = transcription_helpers.long_take(performance["wav"])
+    at_once = fed(StreamingTranscriber(decode_whole_s=LONG_WHOLE_S), take["audio"], len(take["audio"]))
+    return {**take, "at_once": at_once.notes(final=True)}
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ decode. Moved here from tests/device/test_transcription.py, whose lane runs with
 import mir_eval
 import numpy as np
 import pytest
-import soundfile as sf
-import soxr
+import transcription_helpers
+from transcription_helpers import BLOCK, LIVE_S, fed, resampled
 
 from pianocoach.features import read_midi
 from pianocoach.transcription import (
@@ -23,10 +23,6 @@ from pianocoach.transcription import (
     frame_times,
 )
 
-LONG_WHOLE_S = 10.0  # the long-take tests lower DECODE_WHOLE_S so that 48 s of audio is a long take
-BLOCK = 2 * SAMPLE_RATE  # the device feeds 2 s blocks
-LIVE_S = 22.0  # the device asks for the last ~22 s while playing
-
 
 def basic_pitch_decoder():
     """basic-pitch's own ``note_creation`` (the reference the vendored decoder must match; it imports
@@ -37,17 +33,6 @@ def basic_pitch_decoder():
         warnings.simplefilter("ignore")  # resampy 0.4.2 imports the deprecated pkg_resources
         from basic_pitch import note_creation
     return note_creation
-
-
-def resampled(path):
-    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    return soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE)
-
-
-def fed(transcriber, audio, block):
-    for start in range(0, len(audio), block):
-        transcriber.feed(audio[start : start + block])
-    return transcriber
 
 
 def onset_f1_between(reference, notes):
@@ -119,23 +104,11 @@ def test_a_short_take_gives_exactly_basic_pitchs_notes(performance):
 
 @pytest.fixture(scope="module")
 def long_take(performance):
-    """48 s (the 16 s performance three times) with DECODE_WHOLE_S lowered to 10 s: a long take in 2 s
-    blocks with a live_notes(now - 22 s) call per block, and its whole decode (the same fed at once is compared
-    in tests/device/test_transcription.py)."""
-    audio = np.tile(resampled(performance["wav"]), 3)
-    streamed, live = StreamingTranscriber(decode_whole_s=LONG_WHOLE_S), []
-    for start in range(0, len(audio), BLOCK):
-        streamed.feed(audio[start : start + BLOCK])
-        since = (start + BLOCK) / SAMPLE_RATE - LIVE_S
-        live.append((since, streamed.settled_until_s, streamed.live_notes(since), streamed.frames_held))
-    whole = fed(StreamingTranscriber(), audio, len(audio))  # 48 s < DECODE_WHOLE_S: one decode of all of it
-    return {
-        "audio": audio,
-        "streamed": streamed,
-        "final": streamed.notes(final=True),
-        "live": live,
-        "whole": whole.notes(final=True),
-    }
+    """The long take of transcription_helpers, and its whole decode (the same fed at once is compared in
+    tests/device/test_transcription.py)."""
+    take = transcription_helpers.long_take(performance["wav"])
+    whole = fed(StreamingTranscriber(), take["audio"], len(take["audio"]))  # 48 s < DECODE_WHOLE_S: one decode
+    return {**take, "whole": whole.notes(final=True)}
 
 
 @pytest.mark.slow
