@@ -45,17 +45,22 @@ def export_release(model: str, store, prune: bool, progress: bool):
 
 
 def scorer_model(result) -> BundleModel:
+    return _exported_model(ROLE, result.model, result, "performer split test list (193)")
+
+
+def _exported_model(role: str, name: str, result, test_list: str) -> BundleModel:
+    """A bundle entry for an exported scorer: the precision export chose, its parity and test figures."""
     from pianocoach_train.percepiano.labels import SCALES
 
     path, precision = result.chosen()
     metrics = {
-        "test_list": "performer split test list (193)",
+        "test_list": test_list,
         "parity_max_abs": result.parity_max_abs,
         "float": result.float,
         "int8": result.int8,
         "quantization": result.quantization,
     }
-    return BundleModel(ROLE, path, result.model, precision, tuple(SCALES), metrics, result.provenance)
+    return BundleModel(role, path, name, precision, tuple(SCALES), metrics, result.provenance)
 
 
 def reader_model(progress: bool) -> BundleModel:
@@ -165,20 +170,11 @@ def audio_models(progress: bool) -> tuple[list, dict]:
 
 def _audio_scorer_model(name: str, run_dir: Path, evaluation) -> BundleModel:
     from pianocoach_export.audio_export import export_audio_model
-    from pianocoach_train.percepiano.labels import SCALES
 
     result = export_audio_model(
         name, evaluation.held_out, evaluation.training_sets[0], evaluation.labels, run_dir=run_dir
     )
-    path, precision = result.chosen()
-    metrics = {
-        "test_list": "performer split test list (193), held-out soundfont renders",
-        "parity_max_abs": result.parity_max_abs,
-        "float": result.float,
-        "int8": result.int8,
-        "quantization": result.quantization,
-    }
-    return BundleModel("audio_scorer", path, name, precision, tuple(SCALES), metrics, result.provenance)
+    return _exported_model("audio_scorer", name, result, "performer split test list (193), held-out soundfont renders")
 
 
 def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool) -> BundleModel:
