@@ -85,7 +85,7 @@ AUDIO ?= train
 KEY_NAME ?= release
 
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
-.PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify
+.PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals
 .PHONY: golden
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
@@ -97,6 +97,7 @@ help:
 	@echo "make lint        ruff (line length 120, import order, formatting) everywhere and mypy on device/"
 	@echo "make test-device tests/device in $(DEVICE_VENV): only the device package installed, as on a Pi"
 	@echo "make eval-identify  which piece is this? PercePiano takes against its passages; reports/repertoire/"
+	@echo "make eval-fundamentals  mistakes put into PercePiano takes: found? the mark? reports/fundamentals/ (~25 min)"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
 	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
@@ -221,6 +222,11 @@ demo: setup
 # which piece is this? PercePiano's takes identified among its passages; reports/repertoire/identify.{json,md,png}
 eval-identify: setup
 	$(PY) -m pianocoach_train.identify_eval
+
+# wrong/missed/extra notes, stops, restarts, skipped bars, dragging put into PercePiano takes (MIDI, and 40 takes
+# rendered and transcribed), the mark as mistakes are added, the mark against the listeners: reports/fundamentals/
+eval-fundamentals: setup
+	$(PY) -m pianocoach_train.fundamentals_eval $(FUNDAMENTALS_ARGS)
 
 # `make repertoire-percepiano DATA_DIR=/var/lib/pianocoach`: add PercePiano's four works (its MusicXML excerpts, one
 # edition of each: the *_Score_* files) to a device data folder's repertoire; the scores are read from ../shared

@@ -100,8 +100,13 @@ def _score(args: argparse.Namespace) -> int:
     from pianocoach.scoring.limits import TakeLimits
     from pianocoach.terminal_report import format_report
 
-    scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
     repertoire = _repertoire_index(args)
+    piece_id = args.score.stem if args.score else args.piece
+    if piece_id is not None and (repertoire is None or piece_id not in repertoire.scores):
+        known = ", ".join(sorted(repertoire.scores)) if repertoire else "none"
+        print(f"pianocoach: no piece {piece_id!r} in the repertoire (pieces: {known})", file=sys.stderr)
+        return 2
+    scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
     settings = SessionSettings(block_seconds=args.block_seconds, language=args.language)
     limits = TakeLimits(max_seconds=args.max_minutes * 60, silence_stop_s=args.silence_stop_s)
     failures = 0
@@ -112,7 +117,7 @@ def _score(args: argparse.Namespace) -> int:
             if source.kind not in warmed:  # one-off loading stays out of the reported timing
                 warm_up(source.kind)
                 warmed.add(source.kind)
-            result = score_source(source, scorer, settings, limits=limits, repertoire=repertoire)
+            result = score_source(source, scorer, settings, limits=limits, repertoire=repertoire, piece_id=piece_id)
         except PianoCoachError as exc:  # one bad file is reported and the rest still get scored
             failures += 1
             if args.json:
@@ -250,7 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         "and the built-in ones (default: the device's repertoire, /var/lib/pianocoach/repertoire)",
     )
     piece.add_argument("--score", type=Path, help="compare each take with this score (MusicXML or MIDI)")
-    piece.add_argument("--no-piece", action="store_true", help="do not identify the piece")
+    piece.add_argument("--no-piece", action="store_true", help="do not identify the piece (free play)")
+    score.add_argument(
+        "--piece",
+        metavar="ID",
+        help="the piece played, by its repertoire id (`pianocoach repertoire list`), not identified",
+    )
     score.set_defaults(run=_score)
 
     from pianocoach.appliance.app import history_command, run_command

@@ -30,6 +30,7 @@ class DeviceConfig:
     repertoire: str = (
         ""  # the folder of the pieces added with `pianocoach repertoire add`; empty: <data_dir>/repertoire
     )
+    piece: str = ""  # the piece being practised, by its repertoire id; empty: each take's piece is recognised
 
     CHOICES = {"language": ("en", "zh")}
 

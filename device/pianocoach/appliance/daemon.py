@@ -30,6 +30,8 @@ from pianocoach.appliance.speech import Speaker
 from pianocoach.errors import PianoCoachError
 from pianocoach.feedback.writer import FeedbackWriter
 from pianocoach.inputs.base import BlockSource
+from pianocoach.repertoire.identify import RepertoireIndex
+from pianocoach.repertoire.store import INDEX_NAME, Repertoire, load_index
 from pianocoach.scoring import BundleScorer, ScoringSession, SessionSettings
 from pianocoach.scoring.limits import TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.result import PerformanceResult, write_feedback
@@ -101,6 +103,19 @@ class Daemon:
         self.note = ""  # a line the idle screen adds (why the last attempt did not give a result)
         self.sentences: list[str] = []  # feedback sentences accepted (shown and spoken) for the current result
         self.pieces = 0  # text pieces the feedback model has streamed for it
+        self.piece_id = config.device.piece or None  # the piece set by hand; None: recognised take by take
+        self._repertoire: tuple[float, RepertoireIndex] | None = None  # (the index file's mtime, the index)
+
+    def repertoire(self) -> RepertoireIndex:
+        """The pieces takes are followed against: the built-in ones and those added (read again when
+        `pianocoach repertoire add/remove` changed the folder's index)."""
+        store = Repertoire(self.config.repertoire_dir())
+        index_file = store.root / INDEX_NAME
+        changed = index_file.stat().st_mtime if index_file.is_file() else 0.0
+        if self._repertoire is None or self._repertoire[0] != changed:
+            self._repertoire = (changed, load_index(store))
+            log.info("repertoire: %d pieces", len(self._repertoire[1].scores))
+        return self._repertoire[1]
 
     # -- inputs from other threads ---------------------------------------------------------------
     def press(self) -> None:
@@ -198,7 +213,8 @@ class Daemon:
         latest = session.blocks[-1] if session.blocks else None  # the newest provisional window result
         mark = latest.overall if latest is not None else None
         hint = screens.live_hint(self.language, latest.scores) if latest is not None else ""
-        self._show(screens.listening_screen(self.language, block.end, level, session.notes_seen, mark, hint))
+        piece = screens.piece_line(self.language, session.live_piece)
+        self._show(screens.listening_screen(self.language, block.end, level, session.notes_seen, mark, piece or hint))
 
     def _on_ended(self, event: Event) -> None:
         self.sentences, self.pieces = [], 0
@@ -300,7 +316,15 @@ class Daemon:
         settings = SessionSettings(block_seconds=self.config.input.block_seconds, language=self.language)
         assert self.scorer is not None  # _ensure_scorer loaded it
         self.captures += 1
-        self.capture = Capture(self.captures, source, ScoringSession(self.scorer, source.kind, source.name, settings))
+        repertoire = self.repertoire()
+        piece_id = self.piece_id
+        if piece_id is not None and piece_id not in repertoire.scores:
+            log.warning("device.piece %r is not in the repertoire: recognising the piece instead", piece_id)
+            piece_id = None
+        session = ScoringSession(
+            self.scorer, source.kind, source.name, settings, repertoire=repertoire, piece_id=piece_id
+        )
+        self.capture = Capture(self.captures, source, session)
         self.note = ""
         self._enter(LISTENING)
         self._captures.put(self.capture)

@@ -1,6 +1,7 @@
 """``make demo``: the whole appliance on a sample performance, on any machine.
 
-Writes a short piece as MIDI and renders it with FluidSynth (or takes ``--input``), then runs the real
+Writes a learner's take of the built-in Minuet in G as MIDI (its first 8 bars, a wrong note in bar 3, a stop before
+bar 6) and renders it with FluidSynth (or takes ``--input``), then runs the real
 daemon with the ``image`` display, the ``file`` speech sink and gpiozero's mock pins: a button press to
 start, one when the recording has been played, then presses through the result pages back to idle.
 Prints the result report and where the frames, the speech WAV and the history are.
@@ -47,16 +48,16 @@ def run_demo(out: Path, input_path: Path | None, language: str = "en", realtime:
     from pianocoach.appliance.driven import DrivenAppliance
     from pianocoach.appliance.sources import ReplaySource
     from pianocoach.render import render_midi
-    from pianocoach.sample_piece import write_sample_piece
+    from pianocoach.repertoire.practice_take import write_practice_take
 
     out.mkdir(parents=True, exist_ok=True)
     for left_before in ("frames", "speech"):  # only what an earlier demo left here, never anything else
         shutil.rmtree(out / left_before, ignore_errors=True)
     for name in ("history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
         (out / name).unlink(missing_ok=True)
-    if input_path is None:
-        midi = write_sample_piece(out / "sample-piece.mid", seconds=14)
-        input_path = render_midi(midi, out / "sample-piece.wav")
+    if input_path is None:  # a learner's take of a built-in piece: a wrong note in bar 3, a stop before bar 6
+        midi = write_practice_take(out / "minuet-take.mid", "minuet-in-g", bars=8, wrong_bar="3", stop_before="6")
+        input_path = render_midi(midi, out / "minuet-take.wav")
         log.info("wrote %s and rendered it with FluidSynth to %s", midi.name, input_path.name)
     driven = DrivenAppliance(demo_config(out, Path(input_path), language, realtime))
     daemon = driven.daemon

@@ -20,7 +20,7 @@ from typing import Protocol, TextIO
 from PIL import Image, ImageDraw, ImageFont
 
 from pianocoach.appliance.config import DisplayConfig
-from pianocoach.appliance.screens import Capacity, Screen
+from pianocoach.appliance.screens import Capacity, Cell, Screen
 from pianocoach.errors import PianoCoachError
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ def load_fonts(height: int, language: str, override: str = "") -> Fonts:
     return Fonts(ImageFont.truetype(path, small), ImageFont.truetype(path, text), ImageFont.truetype(path, big))
 
 
+MIN_CELL = 5  # px: the smallest bar-map box that still shows filled, crossed and empty apart at 128x64
+MAX_CELL = 12  # px at 64 px height (scaled up with the display)
+CELL_GAP = 1
+
+
 class Layout:
     """Where things go on a ``width`` x ``height`` screen, and how to draw a :class:`Screen` there."""
 
@@ -78,7 +83,12 @@ class Layout:
         self.line_h = self._line_height(self.fonts.text) + 1
         self.bar_h = self._line_height(self.fonts.small) + self._track_h() + 1
         body = height - self.title_h
-        self.capacity = Capacity(lines=max(1, body // self.line_h), bars=max(1, body // self.bar_h), wrap=self.wrap)
+        self.capacity = Capacity(
+            lines=max(1, body // self.line_h),
+            bars=max(1, body // self.bar_h),
+            cells=self._grid_room(MIN_CELL),
+            wrap=self.wrap,
+        )
 
     def _track_h(self) -> int:
         return max(4, self.height // 16)
@@ -120,6 +130,49 @@ class Layout:
             lines.append(current)
         return [self.fit(line, font) for line in lines]
 
+    # -- the bar map -------------------------------------------------------------------------------
+    def _grid_room(self, size: int) -> int:
+        columns, rows = self._grid_shape(size)
+        return columns * rows
+
+    def _grid_shape(self, size: int) -> tuple[int, int]:
+        """Columns and rows of ``size`` px boxes below the title."""
+        step = size + CELL_GAP
+        columns = (self.width - 2 * self.pad + CELL_GAP) // step
+        rows = (self.height - self.title_h + CELL_GAP) // step
+        return max(1, columns), max(1, rows)
+
+    def cell_size(self, n: int) -> int:
+        """The largest box (px) with which ``n`` boxes fit (the smallest legible size when none does)."""
+        largest = max(MIN_CELL, round(MAX_CELL * self.height / 64))
+        return next((size for size in range(largest, MIN_CELL, -1) if self._grid_room(size) >= n), MIN_CELL)
+
+    def _draw_cells(self, draw: ImageDraw.ImageDraw, cells: tuple[Cell, ...], y: int, fg, accent) -> None:
+        """Bars as played, left to right and wrapping to rows: an empty box for a clean bar, a filled one for a bar
+        with wrong or missed notes, a dot for extra notes only, a cross for a stop before it (drawn in the background
+        colour on a filled box). Below the grid, where there is room, the first and last bar numbers."""
+        size = self.cell_size(len(cells))
+        columns, rows = self._grid_shape(size)
+        step = size + CELL_GAP
+        background = "black" if self.mode != "1" else 0
+        for k, cell in enumerate(cells[: columns * rows]):
+            x0, y0 = self.pad + (k % columns) * step, y + (k // columns) * step
+            x1, y1 = x0 + size - 1, y0 + size - 1
+            draw.rectangle((x0, y0, x1, y1), outline=fg, fill=accent if cell.errors else None)
+            if cell.extra and not cell.errors and not cell.stop and size >= 5:
+                middle_x, middle_y = (x0 + x1) // 2, (y0 + y1) // 2
+                draw.point((middle_x, middle_y), fill=fg)
+            if cell.stop:
+                ink = background if cell.errors else fg
+                draw.line((x0 + 1, y0 + 1, x1 - 1, y1 - 1), fill=ink)
+                draw.line((x0 + 1, y1 - 1, x1 - 1, y0 + 1), fill=ink)
+        used = y + ((min(len(cells), columns * rows) + columns - 1) // columns) * step
+        small = self.fonts.small
+        if cells and used + self._line_height(small) <= self.height:  # a row of text fits under the grid
+            self._text(draw, (self.pad, used), cells[0].bar, small, fg)
+            last = cells[min(len(cells), columns * rows) - 1].bar
+            self._text(draw, (self.width - self.pad - small.getlength(last), used), last, small, fg)
+
     # -- drawing -----------------------------------------------------------------------------------
     def draw(self, screen: Screen) -> Image.Image:
         colour = self.mode != "1"
@@ -155,6 +208,8 @@ class Layout:
             y += self.line_h
         for bar in screen.bars:
             y = self._draw_bar(draw, bar, y, fg, accent if colour else 255)
+        if screen.cells:
+            self._draw_cells(draw, screen.cells, y, fg, accent if colour else 255)
         return image
 
     def _draw_bar(self, draw: ImageDraw.ImageDraw, bar, y: int, fg, accent) -> int:

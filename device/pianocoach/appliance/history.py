@@ -2,6 +2,11 @@
 
 WAL journal with ``synchronous=FULL``: a power cut during a write loses at most that row, and the
 database opens readable afterwards (SQLite replays or discards the WAL on open).
+
+The schema version is SQLite's ``user_version``: 0 is a database from before versions were kept (the first
+table), 2 adds the piece, the fundamentals and the bars as played (JSON, NULL for rows stored before). Opening an
+older database adds the missing columns (each step can be repeated, so a cut migration finishes on the next
+open); its rows stay as they were.
 """
 
 from __future__ import annotations
@@ -32,6 +37,14 @@ CREATE TABLE IF NOT EXISTS performances (
     warnings TEXT NOT NULL             -- JSON list
 )
 """
+SCHEMA_VERSION = 2
+# columns added after the first table: (name, SQL type and comment); every one may be NULL (older rows)
+ADDED_COLUMNS = (
+    ("piece", "TEXT"),  # JSON {id, title, confidence, bar, set_by_hand} (id null: free play), or NULL
+    ("fundamentals", "TEXT"),  # JSON: notes, stops, restarts, tempo, hands, dynamics, factor
+    ("bars", "TEXT"),  # JSON list: per bar as played, its errors with times and pitches
+)
+MAX_BARS = 2000  # bars as played stored per performance (a take's length caps them long before this)
 
 
 class HistoryError(PianoCoachError):
@@ -49,9 +62,21 @@ class History:
             self.db.execute("PRAGMA synchronous=FULL")
             with self.db:
                 self.db.execute(SCHEMA)
+                self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise HistoryError(f"{self.path}: cannot open the history database ({exc})") from exc
         self.db.row_factory = sqlite3.Row
+
+    def _migrate(self) -> None:
+        """Bring an older database up to ``SCHEMA_VERSION`` (inside the caller's transaction)."""
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version >= SCHEMA_VERSION:
+            return
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(performances)")}
+        for name, kind in ADDED_COLUMNS:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE performances ADD COLUMN {name} {kind}")
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def add(self, result: PerformanceResult, started_at: float | None = None) -> int:
         """Store one performance; returns its id."""
@@ -75,6 +100,9 @@ class History:
                 result.language,
                 result.bundle_id,
                 json.dumps(result.warnings, ensure_ascii=False),
+                _json_or_null(result.piece),
+                _json_or_null(result.fundamentals),
+                _json_or_null(result.bars[:MAX_BARS] if result.bars is not None else None),
             )
         except ValueError as exc:
             raise HistoryError(
@@ -84,8 +112,8 @@ class History:
             with self.db:  # one transaction: the row is there whole or not at all
                 cursor = self.db.execute(
                     "INSERT INTO performances (started_at, duration_s, source, input, overall, scales, measures, "
-                    "feedback,"
-                    " language, bundle_id, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "feedback, language, bundle_id, warnings, piece, fundamentals, bars)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
         except sqlite3.Error as exc:
@@ -109,11 +137,31 @@ class History:
         self.db.close()
 
 
+def _json_or_null(value) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
 def _decode(row: sqlite3.Row) -> dict:
     item = dict(row)
     for key in ("scales", "measures", "warnings"):
         item[key] = json.loads(item[key])
+    for key in ("piece", "fundamentals", "bars"):
+        item[key] = json.loads(item[key]) if item.get(key) is not None else None
     return item
+
+
+def piece_title(item: dict) -> str:
+    """The piece a stored performance was of: its title, "free play", or "" (stored without a repertoire)."""
+    piece = item.get("piece")
+    if not piece:
+        return ""
+    return str(piece.get("title") or piece.get("id") or "") if piece.get("id") is not None else "free play"
+
+
+def accuracy_pct(item: dict) -> float | None:
+    """The share of notes right (%), for a performance followed along a score; None otherwise."""
+    notes = (item.get("fundamentals") or {}).get("notes")
+    return None if not notes else float(notes["accuracy_pct"])
 
 
 def age_seconds(item: dict) -> float:
@@ -121,16 +169,24 @@ def age_seconds(item: dict) -> float:
 
 
 def format_history(items: list[dict]) -> str:
-    """A table for ``pianocoach history``: newest first, with the change against the one before."""
+    """A table for ``pianocoach history``: newest first, with the change against the one before, the share of notes
+    right (with a score) and the piece's title."""
     if not items:
         return "no performances yet"
-    lines = [f"{'id':>4}  {'when (UTC)':<19}  {'mark':>5}  {'change':>6}  {'length':>6}  {'source':<6}  input"]
+    lines = [
+        f"{'id':>4}  {'when (UTC)':<19}  {'mark':>5}  {'change':>6}  {'length':>6}  {'notes':>5}  {'source':<6}  "
+        "piece / input"
+    ]
     for i, item in enumerate(items):
         older = items[i + 1]["overall"] if i + 1 < len(items) else None
         change = f"{item['overall'] - older:+.0f}" if older is not None else ""
         minutes = f"{int(item['duration_s'] // 60)}:{int(item['duration_s'] % 60):02d}"
+        accuracy = accuracy_pct(item)
+        notes = f"{accuracy:.0f}%" if accuracy is not None else ""
+        title = piece_title(item)
         lines.append(
             f"{item['id']:>4}  {item['started_at'][:19].replace('T', ' '):<19}  {item['overall']:5.0f}  "
-            f"{change:>6}  {minutes:>6}  {item['source']:<6}  {item['input']}"
+            f"{change:>6}  {minutes:>6}  {notes:>5}  {item['source']:<6}  "
+            + (f"{title} ({item['input']})" if title else item["input"])
         )
     return "\n".join(lines)

@@ -1,16 +1,20 @@
 """What the display shows in each state, as plain data (:class:`Screen`); ``display.py`` draws it.
 
 The result is several pages the button steps through: the overall mark (with the change against the
-last performance), the 19 scales as bars between their two end words, the plain measurements, then the
-feedback text. How many bars, measurements or lines fit on a page depends on the display, so the page
+last performance) and the one thing to work on next, the notes (accuracy, wrong/missed/extra, stops, restarts; in
+free play stops, restarts and tempo steadiness), the bar map (each bar as played a small box, filled where notes
+went wrong, crossed where the playing stopped before it), the 19 scales as bars between their two end words, the
+plain measurements, then the feedback text. The notes page and the bar map appear only when there is data for
+them. How many bars, measurements or lines fit on a page depends on the display, so the page
 builders take the capacity from the layout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from pianocoach.feedback.fundamentals_advice import next_focus
 from pianocoach.rating_scales import HIGH, LOW, SCALES
 from pianocoach.scoring.result import PerformanceResult
 
@@ -21,6 +25,7 @@ WORDS = {
         "none_yet": "No performance yet",
         "listening": "Listening {clock}",
         "notes": "{n} notes",
+        "bar": "bar {bar}",
         "so_far": "So far {mark:.0f}",
         "waiting": "Play when ready",
         "scoring": "Scoring",
@@ -38,6 +43,15 @@ WORDS = {
         "weakest": "watch {topic}",
         "writing": "writing... ({n})",
         "model": "model {id}",
+        "notes_title": "Notes",
+        "flow_title": "Flow",
+        "skipped": "Skipped bars {n}",
+        "tempo_marked": "Tempo {played:.0f} of {marked:.0f}",
+        "tempo": "Tempo {played:.0f}/min",
+        "steadiness": "Tempo spread {pct:.0f}%",
+        "map": "Bars {first}-{last}",
+        "map_slips": "Bars with slips",
+        "map_more": "+{n} more",
     },
     "zh": {
         "press": "按键开始",
@@ -45,6 +59,7 @@ WORDS = {
         "none_yet": "还没有演奏记录",
         "listening": "聆听中 {clock}",
         "notes": "{n} 个音",
+        "bar": "第{bar}小节",
         "so_far": "目前 {mark:.0f}",
         "waiting": "准备好就开始弹",
         "scoring": "评分中",
@@ -62,7 +77,42 @@ WORDS = {
         "weakest": "注意{topic}",
         "writing": "正在写……（{n}）",
         "model": "模型 {id}",
+        "notes_title": "音符",
+        "flow_title": "流畅",
+        "skipped": "跳过 {n} 小节",
+        "tempo_marked": "速度 {played:.0f}/{marked:.0f}",
+        "tempo": "速度 {played:.0f}/分",
+        "steadiness": "速度波动 {pct:.0f}%",
+        "map": "小节 {first}-{last}",
+        "map_slips": "出错的小节",
+        "map_more": "另有 {n}",
     },
+}
+
+
+# the notes page's first lines: with a score, and in free play (fields: pct, n, wrong, missed, extra, stops, restarts)
+NOTES_LINES = {
+    "en": {
+        "score": (
+            "Right {pct:.0f}% of {n}",
+            "Wrong {wrong} · missed {missed}",
+            "Extra {extra} · stops {stops}",
+            "Restarts {restarts}",
+        ),
+        "free": ("Stops {stops} · restarts {restarts}",),
+    },
+    "zh": {
+        "score": (
+            "正确 {pct:.0f}%（共 {n}）",
+            "错 {wrong} · 漏 {missed} · 多 {extra}",
+            "停顿 {stops} · 重弹 {restarts}",
+        ),
+        "free": ("停顿 {stops} · 重弹 {restarts}",),
+    },
+}
+TRENDS = {
+    "en": {"steady": "Tempo steady", "dragging": "Tempo dragging", "rushing": "Tempo rushing"},
+    "zh": {"steady": "速度稳定", "dragging": "越弹越慢", "rushing": "越弹越快"},
 }
 
 
@@ -71,6 +121,16 @@ class Bar:
     low: str  # the word at the left end
     high: str  # the word at the right end
     position: float  # 0 (low end) .. 1 (high end)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One bar as played on the bar map."""
+
+    bar: str  # the printed bar number
+    errors: int = 0  # wrong and missed notes (the box is filled)
+    stop: bool = False  # the playing stopped before (or in) it (the box is crossed)
+    extra: int = 0  # extra notes (a dot: a microphone transcription hears some that were never played)
 
 
 @dataclass(frozen=True)
@@ -83,6 +143,7 @@ class Screen:
     meter: float | None = None  # input level 0..1 (listening)
     page: tuple[int, int] | None = None  # (page, pages), 1-based
     language: str = "en"
+    cells: tuple[Cell, ...] = ()  # the bar map: a grid of small boxes
 
     def text(self) -> str:
         """The frame as text (the terminal display, logs and the image display's index)."""
@@ -95,7 +156,16 @@ class Screen:
         for bar in self.bars:
             mark = round(10 * bar.position)
             parts.append(f"{bar.low} {'-' * mark}|{'-' * (10 - mark)} {bar.high}")
+        for start in range(0, len(self.cells), MAP_TEXT_WIDTH):  # '.' clean, '#' slips, 'x' stop, 'X' both, ':' extra
+            row = self.cells[start : start + MAP_TEXT_WIDTH]
+            marks = "".join(
+                ("X" if c.errors else "x") if c.stop else "#" if c.errors else ":" if c.extra else "." for c in row
+            )
+            parts.append(f"{row[0].bar:>4} {marks}")
         return "\n".join(parts)
+
+
+MAP_TEXT_WIDTH = 16  # bar map cells a line in the text form
 
 
 @dataclass(frozen=True)
@@ -104,6 +174,7 @@ class Capacity:
 
     lines: int = 4
     bars: int = 3
+    cells: int = 160  # bar map boxes that fit at the smallest legible size
     wrap: Callable[[str], list[str]] = field(default=lambda text: [text])  # text -> lines that fit the width
 
 
@@ -169,6 +240,16 @@ def listening_screen(
     )
 
 
+def piece_line(language: str, piece: dict | None) -> str:
+    """The piece being played and where, while listening ("Minuet in G · bar 5"); "" before one is recognised."""
+    if not piece or piece.get("id") is None:
+        return ""
+    title = str(piece["title"])
+    if piece.get("bar") is None:
+        return title
+    return f"{title} · {words(language)['bar'].format(bar=piece['bar'])}"
+
+
 def live_hint(language: str, scores) -> str:
     """One short line while playing: the judged scale that is weakest so far."""
     w = words(language)
@@ -203,7 +284,8 @@ def message_screen(language: str, text: str, capacity: Capacity, title: str = ""
 
 
 def result_pages(result: PerformanceResult, previous_mark: float | None, capacity: Capacity) -> list[Screen]:
-    """Overall, scales, measurements, feedback: the pages the button steps through after a performance."""
+    """Overall with the one thing to work on, notes, bar map, scales, measurements, feedback: the pages the button
+    steps through after a performance (notes and bar map only when there is data for them)."""
     lang = result.language
     w = words(lang)
     if previous_mark is None:
@@ -211,15 +293,28 @@ def result_pages(result: PerformanceResult, previous_mark: float | None, capacit
     else:
         delta = result.overall - previous_mark
         change = w["change"].format(sign="+" if delta >= 0 else "-", delta=abs(delta))
-    pages = [
-        Screen(
+    values = dict(zip(result.scale_names, result.scale_values))
+    focus = next_focus(result.fundamentals, result.bars, values)
+    if capacity.lines >= 4:  # the mark takes two lines; the change and the one thing to work on below it
+        first = Screen(
             "result",
             w["result"],
-            (f"{change} · {clock(result.duration_s)}",),
+            (f"{change} · {clock(result.duration_s)}", focus.line(lang)),
             big=f"{result.overall:.0f}/100",
             language=lang,
         )
-    ]
+    else:  # taller text (Chinese on 128x64): the change moves into the title
+        first = Screen(
+            "result", f"{w['result']} {change}", (focus.line(lang),), big=f"{result.overall:.0f}/100", language=lang
+        )
+    pages = [first]
+    if result.fundamentals:
+        title = w["notes_title"] if result.fundamentals.get("notes") else w["flow_title"]
+        lines = notes_lines(result.fundamentals, lang)[: max(1, capacity.lines)]  # one page, the first lines
+        pages.append(Screen("result", title, tuple(lines), language=lang))
+    if result.bars:
+        stops = (result.fundamentals or {}).get("stops")
+        pages.append(bar_map_screen(result.bars, lang, capacity, stops))
 
     bars = [Bar(*scale.ends(lang), (value - LOW) / (HIGH - LOW)) for scale, value in zip(SCALES, result.scale_values)]
     per_page = max(1, capacity.bars)
@@ -229,10 +324,73 @@ def result_pages(result: PerformanceResult, previous_mark: float | None, capacit
     measure_lines = [_measure_line(item, lang) for item in result.measures.values()]
     pages += _text_pages(w["measures"], measure_lines, capacity, lang)
     pages += _text_pages(w["feedback"], capacity.wrap(result.feedback), capacity, lang)
-    return [
-        Screen(p.state, p.title, p.lines, p.big, p.bars, p.meter, (i + 1, len(pages)), lang)
-        for i, p in enumerate(pages)
+    return [replace(p, page=(i + 1, len(pages))) for i, p in enumerate(pages)]
+
+
+def notes_lines(fundamentals: dict, language: str) -> list[str]:
+    """The notes page, most important first: accuracy and wrong/missed/extra (with a score), stops and restarts,
+    skipped bars, tempo (against the marking where there is one), and in free play its steadiness and trend."""
+    w = words(language)
+    notes = fundamentals.get("notes")
+    counts = {"stops": len(fundamentals.get("stops") or []), "restarts": len(fundamentals.get("restarts") or [])}
+    if notes:
+        counts.update(pct=notes["accuracy_pct"], n=notes["score_notes"])
+        counts.update({kind: notes[kind] for kind in ("wrong", "missed", "extra")})
+    forms = NOTES_LINES["zh" if language == "zh" else "en"]["score" if notes else "free"]
+    lines = [form.format(**counts) for form in forms]
+    if fundamentals.get("skipped_bars"):
+        lines.append(w["skipped"].format(n=len(fundamentals["skipped_bars"])))
+    tempo = fundamentals.get("tempo") or {}
+    if tempo.get("played_qpm") and tempo.get("marked_qpm"):
+        lines.append(w["tempo_marked"].format(played=tempo["played_qpm"], marked=tempo["marked_qpm"]))
+    elif tempo.get("played_qpm"):
+        lines.append(w["tempo"].format(played=tempo["played_qpm"]))
+    if notes:  # with a score the tempo against the marking says it; steadiness is free play's measure
+        return lines
+    if tempo.get("steadiness_pct") is not None:
+        lines.append(w["steadiness"].format(pct=tempo["steadiness_pct"]))
+    trends = TRENDS["zh" if language == "zh" else "en"]
+    if tempo.get("change_pct") is not None and tempo.get("trend") in trends:
+        lines.append(trends[tempo["trend"]])
+    return lines
+
+
+def bar_map_screen(bars: list[dict], language: str, capacity: Capacity, stops: list[dict] | None = None) -> Screen:
+    """The bars as played as a grid of boxes. When more than fit, only the bars with wrong or missed notes or a
+    stop (and, if even those are too many, the first of them with a count of the rest in the title).
+    ``stops``: the take's (``fundamentals["stops"]``): each marks the first bar of its number played after it."""
+    w = words(language)
+    stopped = {k for k, row in enumerate(bars) if row.get("stops")}
+    for stop in stops or []:
+        later = [
+            k
+            for k, row in enumerate(bars)
+            if str(row["bar"]) == str(stop.get("bar")) and row.get("start_s", 0.0) >= stop.get("time_s", 0.0) - 1e-3
+        ]
+        if later:
+            stopped.add(later[0])
+    cells = [
+        Cell(
+            str(row["bar"]),
+            sum(len((row.get("errors") or {}).get(kind) or []) for kind in ("wrong", "missed")),
+            k in stopped,
+            len((row.get("errors") or {}).get("extra") or []),
+        )
+        for k, row in enumerate(bars)
     ]
+    room = max(1, capacity.cells)
+    if len(cells) <= room:
+        title = w["map"].format(first=cells[0].bar, last=cells[-1].bar)
+        return Screen("result", title, cells=tuple(cells), language=language)
+    slips = [c for c in cells if c.errors or c.stop]
+    if not slips:  # a long clean take: its first bars
+        title = w["map"].format(first=cells[0].bar, last=cells[room - 1].bar)
+        more = w["map_more"].format(n=len(cells) - room)
+        return Screen("result", f"{title} {more}", cells=tuple(cells[:room]), language=language)
+    title = w["map_slips"]
+    if len(slips) > room:
+        title += " " + w["map_more"].format(n=len(slips) - room)
+    return Screen("result", title, cells=tuple(slips[:room]), language=language)
 
 
 def _measure_line(item: dict, language: str) -> str:

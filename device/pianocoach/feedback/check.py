@@ -1,7 +1,9 @@
 """Checking a language model's feedback against the numbers before anyone sees it.
 
 A sentence is dropped when it praises a scale the scorer put on its worse side (the scales with a better
-end, ``Scale.better``), or quotes an overall mark other than the one measured. A sentence praises a scale
+end, ``Scale.better``), or quotes an overall mark other than the one measured. With the fundamentals in the request
+(a take with a score, or free play) it is also dropped when it names a bar that was not played (any bar in free
+play) or quotes a percentage that is none of the request's numbers. A sentence praises a scale
 when it is not negated, names the scale's aspect (:mod:`pianocoach.feedback.aspects`), its topic or its
 better end, and uses a praise word or describes the playing with that better end.
 """
@@ -12,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from pianocoach.feedback.aspects import SCALE_ASPECT, tag_aspects
-from pianocoach.feedback.prompt import FeedbackRequest
+from pianocoach.feedback.prompt import FeedbackRequest, facts_text
 from pianocoach.rating_scales import SCALES, Scale
 
 WORSE_SIDE = 0.45  # goodness below this (on 0..1) is "scored low": about 3.7 of 7 towards the worse end
@@ -48,6 +50,13 @@ NEGATION = {
 }
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 MARK = re.compile(r"(\d{1,3})\s*/\s*100")
+# "bar 12", "bars 3 and 5", "bars 3-5", "bar 12a"; Chinese "第12小节", "第3、5小节"
+BARS_EN = re.compile(r"\bbars?\s+(\d+[a-z]?(?:\s*(?:,|and|or|to|-|–)\s*\d+[a-z]?)*)", re.IGNORECASE)
+BARS_ZH = re.compile(r"第\s*(\d+[a-z]?(?:\s*[、，,和或到至\-–]\s*\d+[a-z]?)*)\s*小节")
+BAR_NUMBER = re.compile(r"\d+[a-z]?", re.IGNORECASE)
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|％|percent\b)")
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+PERCENT_SLACK = 1.0  # a percentage within this of a number in the request (it may be rounded) is the request's
 
 
 @dataclass
@@ -85,12 +94,42 @@ def check_sentence(sentence: str, request: FeedbackRequest) -> str | None:
     for quoted in MARK.findall(sentence):
         if abs(int(quoted) - request.mark) > 2:
             return f"quotes {quoted}/100 but the mark is {request.mark:.0f}"
+    if request.fundamentals is not None:
+        why = _unknown_numbers(sentence, request)
+        if why:
+            return why
     for scale in praised_scales(sentence, request.language):
         goodness = scale.goodness(request.values[scale.name])
         if goodness is not None and goodness < WORSE_SIDE:
             low, high = scale.ends("en")
             score = 7 * request.values[scale.name]
             return f"praises {scale.topic('en')} but it scored {score:.1f} of 7 ({low} 1 .. {high} 7)"
+    return None
+
+
+def quoted_bars(sentence: str) -> list[str]:
+    """The bar numbers a sentence names ("bar 3", "bars 5 and 9", "第3小节")."""
+    found = [m for pattern in (BARS_EN, BARS_ZH) for m in pattern.findall(sentence)]
+    return [number.lower() for group in found for number in BAR_NUMBER.findall(group)]
+
+
+def _unknown_numbers(sentence: str, request: FeedbackRequest) -> str | None:
+    """A bar that was not played, or a percentage that is not in the request (nor 100 less one of them)."""
+    f = request.fundamentals or {}
+    played = {str(row["bar"]).lower() for row in request.bars or []}
+    played |= {str(s["bar"]).lower() for s in f.get("stops") or [] if s.get("bar") is not None}
+    for restart in f.get("restarts") or []:
+        played |= {str(restart[k]).lower() for k in ("from_bar", "to_bar") if restart.get(k) is not None}
+    for bar in quoted_bars(sentence):
+        if bar not in played:
+            return f"names bar {bar}, which was not played" if played else f"names bar {bar} but there is no score"
+    quoted = [float(p) for p in PERCENT.findall(sentence)]
+    if quoted:
+        known = [float(n) for n in NUMBER.findall(facts_text(request))]
+        known += [100.0 - n for n in known]
+        for pct in quoted:
+            if not any(abs(abs(n) - pct) <= PERCENT_SLACK for n in known):
+                return f"quotes {pct:g} %, which is none of the numbers given"
     return None
 
 

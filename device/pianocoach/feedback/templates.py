@@ -1,6 +1,9 @@
 """Feedback from templates, in English or Chinese: praise for the strongest points, one or two concrete
 suggestions for the weakest, worded for high, low and mixed results, and never against the numbers.
 
+With the fundamentals (a take followed along a score, or free play) the feedback names them first: the bars with
+wrong or missed notes, stops, tempo, hands and dynamics (:mod:`pianocoach.feedback.fundamentals_advice`).
+
 Only the scales where one end is better are judged (``Scale.better``); a scale is praised only when it
 sits on its better side of the middle, and criticised only when it sits on the worse side. Suggestions
 quote the plain measurements (tempo variation, pedal time, dB range) that back them up.
@@ -8,7 +11,8 @@ quote the plain measurements (tempo variation, pedal time, dB range) that back t
 
 from __future__ import annotations
 
-from pianocoach.rating_scales import SCALES, Scale
+from pianocoach.feedback.fundamentals_advice import fundamentals_sentences, judged_scales
+from pianocoach.rating_scales import Scale
 
 HIGH_MARK, LOW_MARK = 65.0, 50.0  # overall marks above/below which the result reads as high/low
 
@@ -68,13 +72,7 @@ PROVISIONAL = {
 
 def _judged(values: dict[str, float]) -> list[tuple[float, Scale]]:
     """(goodness 0..1, scale) for every scale with a better end, best first."""
-    rated: list[tuple[float, Scale]] = []
-    for scale in SCALES:
-        if scale.better:
-            good = scale.goodness(values[scale.name])
-            assert good is not None  # a scale with a better end always has a goodness
-            rated.append((good, scale))
-    return sorted(rated, key=lambda item: -item[0])
+    return judged_scales(values)
 
 
 def tier(mark: float) -> str:
@@ -82,11 +80,21 @@ def tier(mark: float) -> str:
 
 
 def feedback_text(
-    values: dict[str, float], mark: float, measures: dict, language: str = "en", provisional: bool = False
+    values: dict[str, float],
+    mark: float,
+    measures: dict,
+    language: str = "en",
+    provisional: bool = False,
+    fundamentals: dict | None = None,
+    bars: list[dict] | None = None,
 ) -> str:
+    """``fundamentals`` / ``bars``: the result's (None without them): the notes, stops, tempo, hands and dynamics
+    worth a word come first, naming bars (:mod:`pianocoach.feedback.fundamentals_advice`); the expression second."""
     lang = "zh" if language == "zh" else "en"
     judged = _judged(values)
     parts = [OPENING[lang][tier(mark)].format(mark=mark)]
+    basics = fundamentals_sentences(fundamentals, bars, lang)
+    parts.extend(basics)
     good = [(g, s) for g, s in judged if g > 0.5][: 2 if tier(mark) == "high" else 1]
     if good:
         for _, scale in good:
@@ -99,7 +107,8 @@ def feedback_text(
         "pedal_pct": _value(measures, "pedal_down_pct"),
         "db": _value(measures, "dynamic_range_db"),
     }
-    weak = [(g, s) for g, s in reversed(judged) if g < 0.5 and s.name in SUGGEST][: 1 if tier(mark) == "high" else 2]
+    fixes = 1 if tier(mark) == "high" or basics else 2  # fundamentals to fix: one expressive suggestion is enough
+    weak = [(g, s) for g, s in reversed(judged) if g < 0.5 and s.name in SUGGEST][:fixes]
     if not weak:  # everything on its better side: suggest the least strong one as the next step
         weak = [(g, s) for g, s in reversed(judged) if s.name in SUGGEST][:1]
         parts.append("To go further:" if lang == "en" else "更进一步：")

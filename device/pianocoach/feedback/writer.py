@@ -62,7 +62,15 @@ class Feedback:
 
 
 def template_feedback(request: FeedbackRequest) -> str:
-    return feedback_text(request.values, request.mark, request.measures, request.lang, request.provisional)
+    return feedback_text(
+        request.values,
+        request.mark,
+        request.measures,
+        request.lang,
+        request.provisional,
+        request.fundamentals,
+        request.bars,
+    )
 
 
 def word_count(text: str, language: str) -> float:

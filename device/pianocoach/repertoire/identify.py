@@ -46,6 +46,26 @@ def top_voice(onsets: np.ndarray, pitches: np.ndarray, tolerance: float) -> tupl
     return starts, np.maximum.reduceat(np.asarray(pitches, dtype=np.int64), starts)
 
 
+OVERTONES = (12, 19, 24, 28)  # semitones above a key struck where a transcriber may hear a note that was not
+
+
+def played_top_voice(onsets_s: np.ndarray, pitches: np.ndarray, transcribed: bool = False) -> np.ndarray:
+    """The highest note of each onset group of a take (onsets in seconds, any order); of a transcription, the
+    highest that is not an overtone of a lower note of its group."""
+    order = np.lexsort((pitches, onsets_s))
+    onsets, sorted_pitches = np.asarray(onsets_s, dtype=np.float64)[order], np.asarray(pitches, dtype=np.int64)[order]
+    starts, top = top_voice(onsets, sorted_pitches, CHORD_S)
+    if not transcribed or len(starts) == 0:
+        return top
+    ends = np.append(starts[1:], len(onsets))
+    out = top.copy()
+    for k, (first, last) in enumerate(zip(starts, ends)):
+        group = set(sorted_pitches[first:last].tolist())
+        real = [p for p in group if not any(p - o in group for o in OVERTONES)]
+        out[k] = max(real) if real else top[k]
+    return out
+
+
 def ngrams(top: np.ndarray) -> list[tuple[int, ...]]:
     classes = (np.asarray(top) % 12).tolist()
     return [tuple(classes[i : i + N]) for i in range(len(classes) - N + 1)]
@@ -55,6 +75,7 @@ class RepertoireIndex:
     """The n-grams of every piece's top voice, with where each lies."""
 
     def __init__(self, scores: dict[str, Score], titles: dict[str, str] | None = None) -> None:
+        self.scores = scores
         self.titles = {piece_id: (titles or {}).get(piece_id) or score.title for piece_id, score in scores.items()}
         self.bars: dict[str, list[str]] = {}
         self.where: dict[tuple[int, ...], dict[str, list[int]]] = defaultdict(dict)  # n-gram -> piece -> bar indices
@@ -67,11 +88,10 @@ class RepertoireIndex:
         pieces = max(len(scores), 1)
         self.idf = {gram: math.log(1.0 + pieces / len(found)) for gram, found in self.where.items()}
 
-    def rank(self, onsets_s: np.ndarray, pitches: np.ndarray, limit: int = 3) -> list[Match]:
-        """The best pieces for the notes played (onsets in seconds, any order), best first."""
-        order = np.lexsort((pitches, onsets_s))
-        _, top = top_voice(np.asarray(onsets_s)[order], np.asarray(pitches)[order], CHORD_S)
-        query = ngrams(top)
+    def rank(self, onsets_s: np.ndarray, pitches: np.ndarray, limit: int = 3, transcribed: bool = False) -> list[Match]:
+        """The best pieces for the notes played (onsets in seconds, any order), best first. ``transcribed``: the
+        notes come from audio; the overtones a transcriber hears above a key are left out of the top voice."""
+        query = ngrams(played_top_voice(onsets_s, pitches, transcribed))
         if not query:
             return []
         distinct = list(dict.fromkeys(query))
@@ -84,15 +104,22 @@ class RepertoireIndex:
         best = sorted(weight, key=lambda p: (-weight[p], p))[:limit]
         return [self._match(p, query, count[p] / len(distinct), weight[p]) for p in best]
 
-    def identify(self, onsets_s: np.ndarray, pitches: np.ndarray) -> Match | None:
+    def coverage(self, piece_id: str, onsets_s: np.ndarray, pitches: np.ndarray, transcribed: bool = False) -> float:
+        """The share of the played n-grams that one piece holds (0 when too few notes were played)."""
+        distinct = set(ngrams(played_top_voice(onsets_s, pitches, transcribed)))
+        if not distinct:
+            return 0.0
+        return sum(piece_id in self.where.get(gram, {}) for gram in distinct) / len(distinct)
+
+    def identify(self, onsets_s: np.ndarray, pitches: np.ndarray, transcribed: bool = False) -> Match | None:
         """The piece being played, or None (free play) when no piece holds enough of what was played."""
-        ranked = self.rank(onsets_s, pitches, limit=1)
+        ranked = self.rank(onsets_s, pitches, limit=1, transcribed=transcribed)
         return ranked[0] if ranked and ranked[0].coverage >= MIN_COVERAGE else None
 
-    def describe(self, onsets_s: np.ndarray, pitches: np.ndarray) -> dict:
+    def describe(self, onsets_s: np.ndarray, pitches: np.ndarray, transcribed: bool = False) -> dict:
         """What a result reports: ``{"id", "title", "confidence", "bar"}``. ``confidence`` is the best piece's
         coverage; free play has id None (and the best coverage, below ``MIN_COVERAGE``)."""
-        ranked = self.rank(onsets_s, pitches, limit=1)
+        ranked = self.rank(onsets_s, pitches, limit=1, transcribed=transcribed)
         best = ranked[0] if ranked else None
         coverage = round(best.coverage, 3) if best else 0.0
         if best is None or best.coverage < MIN_COVERAGE:

@@ -1,10 +1,10 @@
 """Reading MusicXML scores (``.musicxml``/``.xml``, and compressed ``.mxl``) with the standard library.
 
 partitura reads MusicXML too, but it needs scipy and lxml, which the device does not carry; what the coach
-needs from a score is small: pitched notes with their written onsets and durations (ties merged, grace notes
-left out, chords sharing an onset, ``<backup>``/``<forward>`` moving the cursor between voices), the staff
-of each note, the bars with time signatures, repeat barlines and volta endings, and the key, tempo and
-dynamics markings.
+needs from a score is small: pitched notes with their written onsets and durations (ties merged, chords sharing
+an onset, ``<backup>``/``<forward>`` moving the cursor between voices), the staff of each note, the notes a player
+may add (grace notes, trill and turn neighbours, tremolo strokes: ornaments, neither right nor wrong), the bars with
+time signatures, repeat barlines and volta endings, and the key, tempo and dynamics markings.
 
 Bounded: a score file is at most :data:`MAX_FILE_BYTES`, an ``.mxl`` archive's score at most
 :data:`MAX_XML_BYTES` unpacked, and a score at most :data:`MAX_NOTES` notes. A file that declares XML
@@ -62,6 +62,8 @@ def read_musicxml(path: str | Path) -> Score:
         bars=reader.bars,
         markings=reader.markings,
         grace_notes=reader.grace_notes,
+        ornament_q=np.asarray([o for o, _ in reader.ornaments], dtype=np.float64),
+        ornament_pitch=np.asarray([p for _, p in reader.ornaments], dtype=np.int16),
     )
     return sorted_score(score)
 
@@ -137,6 +139,16 @@ def _number(element: ElementTree.Element, path: str, default: float) -> float:
         return default
 
 
+def _pitch(element: ElementTree.Element) -> int | None:
+    """A note's MIDI pitch; None when its step is not A-G (or it has no pitch)."""
+    step = _text(element, "pitch/step")
+    if step not in STEPS:
+        return None
+    return int(
+        round((_number(element, "pitch/octave", 4) + 1) * 12 + STEPS[step] + _number(element, "pitch/alter", 0.0))
+    )
+
+
 class _PartwiseReader:
     """Walks the measures of each part with a time cursor in quarter notes."""
 
@@ -150,6 +162,8 @@ class _PartwiseReader:
         self.bars: list[Bar] = []
         self.markings: list[Marking] = []
         self.grace_notes = 0
+        self.ornaments: list[tuple[float, int]] = []  # (written onset, pitch) a player may add
+        self._tremolo_start: list[tuple[float, int]] = []  # the first notes of a two-note tremolo
 
     def read_part(self, part: ElementTree.Element, staff_offset: int) -> int:
         """Read one part; returns how many staves it has. The first part defines the bars."""
@@ -173,7 +187,9 @@ class _PartwiseReader:
                         self.markings.append(Marking(start + cursor, "key", _number(element, "key/fifths", 0)))
                 elif tag == "note":
                     if element.find("grace") is not None or element.find("cue") is not None:
-                        self.grace_notes += element.find("grace") is not None
+                        if element.find("grace") is not None:
+                            self.grace_notes += 1
+                            self._grace(element, start + cursor)
                         continue
                     duration = _number(element, "duration", 0.0) / divisions
                     onset = last_onset if element.find("chord") is not None else cursor
@@ -216,12 +232,9 @@ class _PartwiseReader:
         first_part: bool,
         open_ties: dict[tuple[int, int], int],
     ) -> None:
-        step = _text(element, "pitch/step")
-        if step not in STEPS:
-            raise ScoreFileError(self.path, f"a note with the pitch step {step!r}")
-        pitch = int(
-            round((_number(element, "pitch/octave", 4) + 1) * 12 + STEPS[step] + _number(element, "pitch/alter", 0.0))
-        )
+        pitch = _pitch(element)
+        if pitch is None:
+            raise ScoreFileError(self.path, f"a note with the pitch step {_text(element, 'pitch/step')!r}")
         staff = staff_offset + int(_number(element, "staff", 1))
         ties = {tie.get("type") for tie in element.findall("tie")}
         key = (staff, pitch)
@@ -233,6 +246,7 @@ class _PartwiseReader:
             return
         if len(self.pitches) >= MAX_NOTES:
             raise ScoreFileError(self.path, f"more than {MAX_NOTES} notes: not a score the device can follow")
+        self._ornaments(element, onset, pitch)
         self.onsets.append(onset)
         self.durations.append(duration)
         self.pitches.append(pitch)
@@ -240,6 +254,39 @@ class _PartwiseReader:
         self.bar_of_note.append(bar if first_part else min(bar, max(len(self.bars) - 1, 0)))
         if "start" in ties:
             open_ties[key] = len(self.pitches) - 1
+
+    def _grace(self, element, at_q: float) -> None:
+        """A grace note is played before the note it leads to: an ornament of the notes at ``at_q``."""
+        pitch = _pitch(element)
+        if pitch is not None and len(self.ornaments) < MAX_NOTES:
+            self.ornaments.append((at_q, pitch))
+
+    def _ornaments(self, element, onset: float, pitch: int) -> None:
+        """Trills and turns add the neighbours (a semitone or a tone away: the key decides, the player knows);
+        a tremolo strikes its notes again (a two-note tremolo alternates them: each belongs to both onsets)."""
+        if len(self.ornaments) >= MAX_NOTES:
+            return
+        marks = element.find("notations/ornaments")
+        if marks is None:
+            return
+        added: list[tuple[float, int]] = []
+        if marks.find("trill-mark") is not None or marks.find("wavy-line") is not None:
+            added += [(onset, pitch), (onset, pitch + 1), (onset, pitch + 2)]
+        if any(marks.find(t) is not None for t in ("turn", "inverted-turn", "mordent", "inverted-mordent")):
+            added += [(onset, pitch)] + [(onset, pitch + d) for d in (-2, -1, 1, 2)]
+        tremolo = marks.find("tremolo")
+        if tremolo is not None:
+            kind = tremolo.get("type", "single")
+            if kind == "start":
+                self._tremolo_start.append((onset, pitch))
+            elif kind == "stop" and self._tremolo_start:
+                first = self._tremolo_start
+                self._tremolo_start = []
+                for at in {first[0][0], onset}:
+                    added += [(at, p) for _, p in first] + [(at, pitch)]
+            else:
+                added.append((onset, pitch))
+        self.ornaments.extend(added)
 
     def _direction(self, element, at_q: float, staff_offset: int) -> None:
         staff = staff_offset + int(_number(element, "staff", 0)) if element.find("staff") is not None else 0

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_TEMPO_QPM = 120.0  # quarter notes a minute when a score has no tempo marking (MIDI's default too)
-CACHE_VERSION = 1  # the cached JSON's layout; a cache of another version is rebuilt from the score file
+CACHE_VERSION = 2  # the cached JSON's layout; a cache of another version is rebuilt from the score file
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ class Score:
     bars: list[Bar]
     markings: list[Marking] = field(default_factory=list)
     grace_notes: int = 0  # left out: they take no written time
+    # notes a player may add around a written note: grace notes, trill and turn neighbours, tremolo strokes (the
+    # written pitch struck again): (written onset in quarter notes, pitch) pairs; neither right nor wrong
+    ornament_q: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    ornament_pitch: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
 
     def __len__(self) -> int:
         return len(self.pitch)
@@ -87,6 +91,10 @@ class Score:
                 "staff": self.staff.tolist(),
                 "bar": self.bar.tolist(),
             },
+            "ornaments": {
+                "onset_q": [round(float(v), 6) for v in self.ornament_q],
+                "pitch": self.ornament_pitch.tolist(),
+            },
             "bars": [asdict(b) for b in self.bars],
             "markings": [asdict(m) for m in self.markings],
         }
@@ -109,6 +117,8 @@ class Score:
             bars=bars,
             markings=[Marking(**m) for m in data["markings"]],
             grace_notes=int(data["grace_notes"]),
+            ornament_q=np.asarray(data["ornaments"]["onset_q"], dtype=np.float64),
+            ornament_pitch=np.asarray(data["ornaments"]["pitch"], dtype=np.int16),
         )
 
 
@@ -126,4 +136,6 @@ def sorted_score(score: Score) -> Score:
         score.bars,
         sorted(score.markings, key=lambda m: m.at_q),
         score.grace_notes,
+        score.ornament_q,
+        score.ornament_pitch,
     )

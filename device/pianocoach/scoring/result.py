@@ -36,7 +36,7 @@ class PerformanceResult:
     scale_names: list[str]  # the 19 PercePiano scales, label order
     scale_values: list[float]  # weighted mean over the windows, on the label scale (1/7..1)
     scale_values_mean: list[float]  # plain mean over the windows
-    overall: float  # 0-100, from scale_values (see pianocoach.rating_scales.overall_mark)
+    overall: float  # 0-100, the mark: the fundamentals' factor over the expression mark (README "The mark")
     overall_mean: float  # the same from scale_values_mean
     measures: dict[str, dict]  # name -> {value, unit, label_en, label_zh}
     provisional: bool
@@ -47,9 +47,13 @@ class PerformanceResult:
     language: str = "en"
     audio_path: str | None = None  # audio input: "audio_model", "fusion" or "transcription" (the bundle's choice)
     audio_blocks: int = 0  # 2 s audio feature blocks the audio model scored
-    # the piece recognised among the repertoire's scores: {"id", "title", "confidence", "bar"} (id None: free play);
-    # None when no repertoire was given
+    # the piece recognised among the repertoire's scores (or set by hand): {"id", "title", "confidence", "bar",
+    # "set_by_hand"} (id None: free play); None when no repertoire was given
     piece: dict | None = None
+    expression_mark: float = 0.0  # 0-100 from scale_values alone (pianocoach.rating_scales.overall_mark)
+    # wrong/missed/extra notes, stops, restarts, tempo, ... (pianocoach.repertoire.fundamentals.Fundamentals)
+    fundamentals: dict | None = None
+    bars: list[dict] | None = None  # per bar as played, in order (score mode; empty in free play)
     feedback: str = ""  # advice in words, filled in by write_feedback (empty until then)
     feedback_source: str = ""  # who wrote ``feedback``: "template", "local" or "remote" (a language model)
 
@@ -65,6 +69,9 @@ class PerformanceResult:
             self.language,
             word_limit,
             self.provisional,
+            fundamentals=self.fundamentals,
+            bars=self.bars,
+            piece=self.piece,
         )
 
 

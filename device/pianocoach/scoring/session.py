@@ -32,8 +32,10 @@ from pianocoach.features import NoteTable, feature_vector
 from pianocoach.features.audio import AudioFeatureStream
 from pianocoach.inputs.base import BLOCK_SECONDS, Block
 from pianocoach.rating_scales import SCALE_NAMES, overall_mark
+from pianocoach.repertoire.fundamentals import two_layer_mark
 from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.scoring.bundle_scorer import BundleScorer
+from pianocoach.scoring.following import LiveFollowing, take_fundamentals
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
@@ -74,6 +76,7 @@ class Timing:
     transcription: float = 0.0
     features: float = 0.0
     inference: float = 0.0
+    following: float = 0.0  # identifying the piece, aligning with its score, the fundamentals
 
     def to_dict(self) -> dict:
         return {k: round(v, 4) for k, v in vars(self).items()}
@@ -119,9 +122,11 @@ class ScoringSession:
         settings: SessionSettings = SessionSettings(),
         notes: MidiNoteTracker | AudioNoteStream | None = None,
         repertoire: RepertoireIndex | None = None,
+        piece_id: str | None = None,
     ) -> None:
         self.scorer = scorer
         self.repertoire = repertoire  # when given, the result says which piece was played (from the final notes)
+        self.piece_id = piece_id  # the piece set by hand (one of the repertoire's), else identified
         self.kind = kind
         self.name = name
         self.settings = settings
@@ -149,6 +154,10 @@ class ScoringSession:
         self._last_window: np.ndarray | None = None
         self.notes_seen = 0  # notes in the newest live window (what a live display counts)
         self.stop_warning = ""  # why the take ended before its input did (a length limit, a long gap)
+        # while playing: the piece and bar the newest window's notes match ({"id", "title", "confidence", "bar"},
+        # id None: no piece yet), for the listening screen; None without a repertoire
+        self.live_piece: dict | None = None
+        self.following = LiveFollowing(repertoire, piece_id, transcribed=kind == "audio")
 
     # -- while playing ---------------------------------------------------------------------------
     def add(self, block: Block) -> BlockResult | None:
@@ -179,6 +188,7 @@ class ScoringSession:
             if window is None:
                 continue
             self.notes_seen = len(window)
+            self._follow(window)
             self._first_onset = min(self._first_onset, window.start)
             if end - self._first_onset < self.settings.min_playing_s:
                 continue
@@ -186,6 +196,7 @@ class ScoringSession:
             if window_scores is not None:
                 scores = self._last_window = window_scores
         self._score_settled_windows(block.end)
+        self._follow_score(block.end)
         if self.audio_features is not None:
             assert resampled is not None  # audio features exist only in an audio session
             features_started = time.perf_counter()
@@ -207,6 +218,25 @@ class ScoringSession:
             )
             self.blocks.append(result)
         return result
+
+    def _follow(self, window: NoteTable) -> None:
+        """Which piece the newest window's notes match (an index lookup per n-gram: well under a millisecond for
+        a 20 s window)."""
+        if self.repertoire is None:
+            return
+        started = time.perf_counter()
+        self.live_piece = self.following.identify(window)
+        self.timing.following += time.perf_counter() - started
+
+    def _follow_score(self, now: float) -> None:
+        """Feed the notes settled since the last block to the score follower of the piece (the bar the player
+        is in goes to ``live_piece``)."""
+        if self.repertoire is None or self.live_piece is None:
+            return
+        started = time.perf_counter()
+        settled = self.notes.covered_until(now) if self.kind == "midi" else self.notes.final_until(now)
+        self.live_piece = self.following.follow(self.live_piece, self.notes, settled, now)
+        self.timing.following += time.perf_counter() - started
 
     def _score_settled_windows(self, now: float) -> None:
         """Score each window once its notes are final (cached by content), so the end of a long take
@@ -336,6 +366,14 @@ class ScoringSession:
             )
         if self.stop_warning:
             warnings.append(self.stop_warning)
+        following_started = time.perf_counter()
+        piece, found_fundamentals, piece_warning = take_fundamentals(
+            table, self.kind, self.repertoire, self.piece_id, self.following.follower_of(table)
+        )
+        self.timing.following += time.perf_counter() - following_started
+        if piece_warning:
+            warnings.append(piece_warning)
+        expression = overall_mark(list(weighted))
         provisional = self.kind == "audio" and self.scorer.audio_is_provisional()
         if provisional:
             warnings.append(
@@ -349,8 +387,9 @@ class ScoringSession:
             scale_names=list(SCALE_NAMES),
             scale_values=[round(float(v), 4) for v in weighted],
             scale_values_mean=[round(float(v), 4) for v in mean],
-            overall=overall_mark(list(weighted)),
-            overall_mean=overall_mark(list(mean)),
+            overall=two_layer_mark(found_fundamentals.factor, expression),
+            overall_mean=two_layer_mark(found_fundamentals.factor, overall_mark(list(mean))),
+            expression_mark=expression,
             measures={k: m.to_dict() for k, m in found.items()},
             provisional=provisional,
             warnings=warnings,
@@ -360,7 +399,9 @@ class ScoringSession:
             language=s.language,
             audio_path=self.audio_path.mode if self.kind == "audio" else None,
             audio_blocks=len(self.audio_blocks),
-            piece=self.repertoire.describe(table.onset, table.pitch) if self.repertoire is not None else None,
+            piece=piece,
+            fundamentals=found_fundamentals.to_dict(),
+            bars=found_fundamentals.bars,
         )
 
     def _check_input(self, table: NoteTable | None) -> list[str]:
@@ -410,11 +451,13 @@ def score_source(
     on_block=None,
     limits: TakeLimits = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S),
     repertoire: RepertoireIndex | None = None,
+    piece_id: str | None = None,
 ) -> PerformanceResult:
     """Run a whole input (file, microphone or MIDI port) through a session. The take ends at the input's
     end, at ``limits.max_seconds``, or after ``limits.silence_stop_s`` without playing (a file's long gap):
-    the rest is not read, and the result says so. ``repertoire``: say which of its pieces was played."""
-    session = ScoringSession(scorer, source.kind, source.name, settings, repertoire=repertoire)
+    the rest is not read, and the result says so. ``repertoire``: say which of its pieces was played and follow
+    its score (``piece_id``: the piece set by hand)."""
+    session = ScoringSession(scorer, source.kind, source.name, settings, repertoire=repertoire, piece_id=piece_id)
     watch = TakeWatch(limits)
     for block in source.blocks():
         result = session.add(block)
