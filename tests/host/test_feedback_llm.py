@@ -98,8 +98,10 @@ def sample_request(language: str = "en") -> FeedbackRequest:
 def test_the_instruction_data_is_split_by_performance_and_has_a_data_card(chain):
     train, validation = read_records(chain.data / "train.jsonl"), read_records(chain.data / "validation.jsonl")
     assert {r.group for r in train}.isdisjoint({r.group for r in validation}) and validation
-    templates = [r for r in train + validation if r.source == "percepiano_template"]
+    templates = [r for r in train + validation if r.source == "percepiano_template" and "simulated" not in r.meta]
     assert len(templates) == 2 * PERFORMANCES and {r.language for r in templates} == {"en", "zh"}
+    assert all(("Fundamentals: " if r.language == "en" else "基本功：") in r.messages[1]["content"] for r in templates)
+    assert chain.stats["mistakes"]["performances"] > 0  # a share of the takes again with simulated mistakes
     for record in templates:  # the target is the device's own template text for that prompt
         assert record.messages[:2] == prompt_messages_of(record) and record.messages[-1]["role"] == "assistant"
     comments = [r for r in train + validation if r.source == "percepiano_comment"]
