@@ -282,7 +282,7 @@ def listener_correlation(root: Path, bundle: Path) -> dict:
     from pianocoach.scoring import BundleScorer
 
     dataset = PercePiano.open(root)
-    test = set(dataset.split("performer4fold").test)
+    test = set(dataset.split("performer").test)
     labels = dataset.labels
     scores, _ = load_repertoire(root)
     scorer = BundleScorer(bundle)
@@ -426,13 +426,16 @@ def main(argv: list[str] | None = None) -> int:
     takes = load_takes(root, args.every)
     report: dict = {"data": "PercePiano performance MIDI (score renders left out) with their MusicXML passages"}
     report["midi"] = run_simulation(takes, "midi", args.seed)
+    write_report(report, args.out)  # each stage is written as it ends: a later failure keeps the earlier ones
     if args.audio:
         spread = takes[:: max(1, len(takes) // args.audio)][: args.audio]
         report["audio"] = run_simulation(spread, "audio", args.seed)
+        write_report(report, args.out)
     if args.mark_takes:
         report["mark_curve"] = mark_curve(
             takes[:: max(1, len(takes) // args.mark_takes)][: args.mark_takes], args.bundle, args.seed
         )
+        write_report(report, args.out)
     if not args.no_listeners:
         report["listeners"] = listener_correlation(root, args.bundle)
     report["seconds"] = round(time.perf_counter() - started, 1)

@@ -207,7 +207,8 @@ def test_the_factor_falls_as_mistakes_are_added_and_scales_the_expression_mark()
         changed[np.linspace(3, len(pitches) - 3, count).astype(int)] += 1 if count else 0
         found = score_fundamentals(align(played_score(score), onsets, changed), velocities, marked_tempo(score))
         factors.append(found.factor)
-    assert factors[0] == 1.0 and all(a > b for a, b in zip(factors, factors[1:]))
+    assert factors[0] == factors[1] == 1.0  # two slips in 83 notes are forgiven (SLIPS_FORGIVEN) ...
+    assert all(a > b for a, b in zip(factors[1:], factors[2:]))  # ... beyond them every wrong note costs
     assert two_layer_mark(1.0, 100.0) == 100.0 and two_layer_mark(1.0, 0.0) == 60.0
     assert two_layer_mark(0.5, 100.0) == 50.0  # a take with mistakes cannot reach a fluent take's mark
 
@@ -253,6 +254,12 @@ def test_score_json_reports_piece_fundamentals_and_bars(tmp_path):
         cli + ["--score", str(ODE), str(take)], capture_output=True, text=True, timeout=300, check=False
     )
     assert json.loads(forced.stdout)["piece"]["set_by_hand"] is True
+    other = subprocess.run(
+        cli + ["--score", str(MINUET), str(take)], capture_output=True, text=True, timeout=300, check=False
+    )
+    refused = json.loads(other.stdout)  # a take of another piece: free play, and the result says why
+    assert refused["piece"]["id"] is None and refused["fundamentals"]["mode"] == "free"
+    assert any(w.startswith("the take does not match Minuet in G") for w in refused["warnings"])
     unknown = subprocess.run(
         cli + mine + ["--piece", "no-such-piece", str(take)], capture_output=True, text=True, check=False
     )

@@ -300,12 +300,14 @@ def _replays(times: np.ndarray, top: np.ndarray, after: int) -> bool:
 
 
 # -- the first layer of the mark ----------------------------------------------------------------------------
-ACCURACY_POWER = 2.0  # 90 % of notes right keeps 81 % of the mark, 70 % keeps 49 %
+SLIPS_FORGIVEN = 0.03  # this share of notes in error costs nothing (a skilled pianist's slip, an ornament the
+#                        edition does not write, the aligner's own doubt): beyond it, errors cost ...
+ACCURACY_POWER = 2.0  # ... steeply: 10 % of notes wrong keeps (1 - 0.07)^2 = 86 % of the mark, 30 % keeps 53 %
 STOP_FACTOR = 0.92  # each stop
 RESTART_FACTOR = 0.9  # each restart
 SKIP_FACTOR = 0.93  # each skipped bar
 MAX_COUNTED = 6  # stops (restarts, skipped bars) beyond this many cost nothing more
-SLOW_FROM = 0.8  # a tempo below this share of the marking costs ...
+SLOW_FROM = 0.7  # a tempo below this share of the marking costs (above it: the player's choice) ...
 SLOW_FLOOR = 0.6  # ... linearly down to this factor at half the marking and below
 UNSTEADY_FROM = 15.0  # free play: local tempo spread beyond this (%) costs ...
 UNSTEADY_FLOOR = 0.7  # ... down to this factor at 45 %
@@ -315,7 +317,8 @@ def fundamentals_factor(f: Fundamentals) -> float:
     """0-1: what the fundamentals leave of the mark."""
     factor = 1.0
     if f.notes is not None:
-        factor *= (f.notes["accuracy_pct"] / 100.0) ** ACCURACY_POWER
+        in_error = 1.0 - f.notes["accuracy_pct"] / 100.0
+        factor *= (1.0 - max(0.0, in_error - SLIPS_FORGIVEN)) ** ACCURACY_POWER
     factor *= STOP_FACTOR ** min(len(f.stops), MAX_COUNTED)
     factor *= RESTART_FACTOR ** min(len(f.restarts), MAX_COUNTED)
     factor *= SKIP_FACTOR ** min(len(f.skipped_bars), MAX_COUNTED)
