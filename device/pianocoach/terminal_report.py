@@ -29,13 +29,9 @@ def format_report(result: PerformanceResult) -> str:
         f"overall {result.overall:.0f}/100{' (provisional)' if result.provisional else ''}"
     ]
     if result.piece is not None:
-        piece = result.piece
-        if piece["id"] is None:
-            lines.append(f"  piece: free play (no piece of the repertoire matches; best {piece['confidence']:.0%})")
-        else:
-            lines.append(
-                f"  piece: {piece['title']}, bar {piece['bar']} ({piece['confidence']:.0%} of the notes match)"
-            )
+        lines.append(f"  piece: {_piece(result.piece)}")
+    if result.fundamentals is not None:
+        lines += [f"  {line}" for line in _fundamentals(result)]
     low_width = max(len(s.ends(lang)[0]) for s in SCALES)
     for scale, value in zip(SCALES, result.scale_values):
         low, high = scale.ends(lang)
@@ -67,3 +63,39 @@ def format_report(result: PerformanceResult) -> str:
         f"inference {t['inference']:.3f} s)"
     )
     return "\n".join(lines)
+
+
+def _piece(piece: dict) -> str:
+    matched = f"{piece['confidence']:.0%} of the note patterns match" if piece.get("confidence") is not None else ""
+    if piece["id"] is None:
+        return f"free play (no piece of the repertoire matches{'; ' + matched if matched else ''})"
+    by_hand = "set by hand" if piece.get("set_by_hand") else ""
+    said = ", ".join(x for x in (by_hand, matched) if x)
+    return f"{piece['title']}, ended in bar {piece['bar']}" + (f" ({said})" if said else "")
+
+
+def _fundamentals(result: PerformanceResult) -> list[str]:
+    """The notes, stops and tempo against the score, and how the two layers make the mark."""
+    f = result.fundamentals or {}
+    out = []
+    notes = f.get("notes")
+    if notes:
+        out.append(
+            f"notes: {notes['correct']} right of {notes['score_notes']} ({notes['accuracy_pct']:.0f} %): "
+            f"{notes['wrong']} wrong, {notes['missed']} missed, {notes['extra']} extra"
+        )
+    stops = ", ".join(f"before bar {s['bar']}" if s.get("bar") else f"at {s['time_s']:.1f} s" for s in f["stops"])
+    restarts = ", ".join(
+        f"bar {r['from_bar']} back to bar {r['to_bar']}" if r.get("to_bar") else f"at {r['time_s']:.1f} s"
+        for r in f["restarts"]
+    )
+    out.append(f"stops: {stops or 'none'}; restarts: {restarts or 'none'}")
+    tempo = f["tempo"]
+    if tempo.get("played_qpm"):
+        marked = f" (marked {tempo['marked_qpm']:.0f})" if tempo.get("marked_qpm") else ""
+        out.append(f"tempo: {tempo['played_qpm']:.0f} quarter notes a minute{marked}, {tempo['trend']}")
+    out.append(
+        f"mark {result.overall:.0f} = fundamentals {f['factor']:.2f} x "
+        f"(60 + 0.4 x expression {result.expression_mark:.0f})"
+    )
+    return out

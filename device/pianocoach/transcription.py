@@ -430,6 +430,10 @@ class StreamingTranscriber:
             self._finish()
         return _as_tuples(self._frozen.since(-np.inf))
 
+    def frozen_notes(self, since_s: float) -> list[Note]:
+        """The notes with onsets at or after ``since_s`` that will not change any more (no decoding)."""
+        return _as_tuples(self._frozen.since(since_s))
+
     def live_notes(self, since_s: float) -> list[Note]:
         """The notes with onsets at or after ``since_s`` as they stand now: the frozen ones, and a decode of
         the frames not yet frozen from ``since_s`` (with ``LIVE_HEAD_S`` of context) to the last one."""

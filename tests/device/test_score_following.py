@@ -311,3 +311,15 @@ def test_the_listening_screen_follows_the_piece_and_the_bar(tmp_path, kind):
         assert offline.to_dict() == result.fundamentals and offline.bars == result.bars
     assert result.piece["id"] == "ode-to-joy" and table_notes["accuracy_pct"] > (99 if kind == "midi" else 95)
     assert [b["bar"] for b in result.bars] == [str(n) for n in range(1, 17)]  # overtones and re-onsets ignored
+
+
+def test_the_terminal_report_says_the_notes_the_stops_and_how_the_mark_is_made(tmp_path):
+    from fundamentals_takes import ode_take, score_take
+
+    from pianocoach.terminal_report import format_report
+
+    report = format_report(score_take(ode_take(tmp_path / "take.mid")))
+    assert "  piece: Ode to Joy, ended in bar 16" in report
+    assert "  notes: 81 right of 83 (98 %): 2 wrong, 0 missed, 0 extra" in report
+    assert "  stops: before bar 9; restarts: none" in report
+    assert "  mark " in report and " = fundamentals " in report and "(60 + 0.4 x expression " in report

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pianocoach.repertoire.identify import OVERTONES
 from pianocoach.repertoire.unfold import PlayedScore
 
 LAG = 256  # notes kept undecided; paths of HMM aligners merge within tens of notes
@@ -208,7 +209,6 @@ class ScoreFollower:
 
 TRANSCRIBED_RESTRIKE = 0.3
 POSITION_TIE = 0.5  # places whose costs differ by less are equally likely
-OVERTONES = (12, 19, 24, 28)  # semitones above a sounding key where a transcriber hears a note that was not struck
 
 
 def overtone_matrix(played: PlayedScore) -> np.ndarray:

@@ -85,11 +85,8 @@ class LiveFollowing:
             self.piece, self.onsets, self.pitches, self.fed_until = piece, [], [], -np.inf
         assert self.follower is not None  # made above
         if settled_until > self.fed_until:
-            table = (
-                notes.window(self.fed_until, settled_until, now)
-                if np.isfinite(self.fed_until)
-                else notes.window(-1e9, settled_until, now)
-            )
+            since = self.fed_until if np.isfinite(self.fed_until) else -1e9  # from the take's first note
+            table = notes.settled(since, settled_until, now)
             if table is not None:
                 for onset, pitch in zip(table.onset.tolist(), table.pitch.tolist()):
                     self.follower.feed(onset, pitch)

@@ -106,6 +106,10 @@ class MidiNoteTracker:
     def final(self) -> NoteTable | None:
         return self._table(0, len(self.onset), self.end)
 
+    def settled(self, start: float, end: float, now: float) -> NoteTable | None:
+        """The notes begun in [start, end): a key's onset and pitch are known when it is struck."""
+        return self.window(start, end, now)
+
     def _table(
         self, first: int, last: int, now: float, start: float | None = None, end: float | None = None
     ) -> NoteTable | None:
@@ -184,6 +188,11 @@ class AudioNoteStream:
     def final_until(self, now: float) -> float:
         """Windows ending by this time hold their final notes (the transcription froze them)."""
         return self.transcriber.settled_until_s
+
+    def settled(self, start: float, end: float, now: float) -> NoteTable | None:
+        """The notes begun in [start, end) that will not change (``end`` at most :meth:`final_until`), without
+        decoding anything."""
+        return notes_to_table([n for n in self.transcriber.frozen_notes(start) if n[0] < end], self.source)
 
     def final(self, rest: np.ndarray) -> NoteTable | None:
         """``rest``: the resampler's last samples."""
