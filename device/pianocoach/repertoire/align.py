@@ -413,9 +413,9 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
             error = NoteError("missed", t, int(pitch), chord=chord)
             bars[bar_entry].errors.append(error)
             errors.append(error)
+    for made in _pair_wrong([bar.errors for bar in bars]):
+        status[made.note] = "wrong"
     for bar in bars:
-        for made in _pair_wrong(bar.errors):
-            status[made.note] = "wrong"
         bar.errors.sort(key=lambda e: e.time_s)
     errors = sorted((e for bar in bars for e in bar.errors), key=lambda e: e.time_s)
     return Alignment(played, onsets, pitches, note_chord, status, errors, bars, jumps, chord_onsets)
@@ -442,26 +442,34 @@ def _due(played: PlayedScore, before: int, passed: int, after: int, then: float,
     return then + (now - then) * float(played.chord_q[passed] - played.chord_q[before]) / span
 
 
-def _pair_wrong(errors: list[NoteError]) -> list[NoteError]:
-    """A missed note and an extra one played at about its time and pitch (in neighbouring chords: the wrong key
-    struck a little early or late) are one wrong note; ``errors`` (one bar's) is changed in place. Returns the
-    wrong notes made."""
+def _pair_wrong(errors_by_bar: list[list[NoteError]]) -> list[NoteError]:
+    """A missed note and an extra one played at about its time and pitch (in neighbouring chords, perhaps across a
+    barline: the wrong key struck with the chord, or taken for a late note of the chord before) are one wrong note,
+    kept in the bar of the written note. The lists (each bar's errors) are changed in place; returns the wrong
+    notes made."""
     made = []
-    extras = sorted((e for e in errors if e.kind == "extra"), key=lambda e: e.time_s)
-    for missed in sorted((e for e in errors if e.kind == "missed"), key=lambda e: e.time_s):
+    extras = sorted(
+        ((e, k) for k, errors in enumerate(errors_by_bar) for e in errors if e.kind == "extra"),
+        key=lambda item: item[0].time_s,
+    )
+    missed = sorted(
+        ((e, k) for k, errors in enumerate(errors_by_bar) for e in errors if e.kind == "missed"),
+        key=lambda item: item[0].time_s,
+    )
+    for gap, at in missed:
         near = [
-            e
-            for e in extras
-            if abs(e.time_s - missed.time_s) <= WRONG_PAIR_S and abs(e.pitch - missed.pitch) <= WRONG_PAIR_SEMITONES
+            (e, k)
+            for e, k in extras
+            if abs(e.time_s - gap.time_s) <= WRONG_PAIR_S and abs(e.pitch - gap.pitch) <= WRONG_PAIR_SEMITONES
         ]
         if not near:
             continue
-        extra = min(near, key=lambda e: (abs(e.pitch - missed.pitch), abs(e.time_s - missed.time_s)))
-        extras.remove(extra)
-        errors.remove(missed)
-        errors.remove(extra)
-        wrong = NoteError("wrong", extra.time_s, extra.pitch, missed.pitch, missed.chord, extra.note)
-        errors.append(wrong)
+        extra, where = min(near, key=lambda item: (abs(item[0].pitch - gap.pitch), abs(item[0].time_s - gap.time_s)))
+        extras.remove((extra, where))
+        errors_by_bar[at].remove(gap)
+        errors_by_bar[where].remove(extra)
+        wrong = NoteError("wrong", extra.time_s, extra.pitch, gap.pitch, gap.chord, extra.note)
+        errors_by_bar[at].append(wrong)
         made.append(wrong)
     return made
 
