@@ -323,3 +323,44 @@ def test_the_terminal_report_says_the_notes_the_stops_and_how_the_mark_is_made(t
     assert "  notes: 81 right of 83 (98 %): 2 wrong, 0 missed, 0 extra" in report
     assert "  stops: before bar 9; restarts: none" in report
     assert "  mark " in report and " = fundamentals " in report and "(60 + 0.4 x expression " in report
+
+
+@pytest.mark.slow
+def test_a_long_press_on_a_result_holds_its_piece_for_the_next_takes_and_another_lets_it_go(tmp_path):
+    """The appliance, driven with gpiozero's mock pins: a take of Ode to Joy is recognised; holding the button on
+    its result makes the next takes follow Ode to Joy by hand; holding it again lets the piece go."""
+    from fundamentals_takes import ode_take
+
+    from pianocoach.appliance.config import Config
+    from pianocoach.appliance.driven import DrivenAppliance
+
+    take = ode_take(tmp_path / "take.mid", stop_before=None)
+    config = Config().with_overrides(
+        {
+            "device.data_dir": str(tmp_path),
+            "input.source": "file",
+            "input.file": str(take),
+            "input.realtime": False,
+            "input.silence_stop_s": 2.0,
+            "display.kind": "image",
+            "speech.sink": "file",
+            "button.pin_factory": "mock",
+            "button.led_pin": 27,
+        }
+    )
+    app = DrivenAppliance(config, warm=False)
+    try:
+        pieces, notes = [], []
+        for _ in range(3):
+            app.wait_state("idle")
+            app.press()
+            app.wait_state("result")
+            pieces.append(dict(app.daemon.last_result.piece))
+            app.long_press()
+            app.wait_state("idle")
+            notes.append(app.daemon.note)
+    finally:
+        app.close()
+    assert [p["id"] for p in pieces] == ["ode-to-joy"] * 3
+    assert [p["set_by_hand"] for p in pieces] == [False, True, False]
+    assert notes == ["Practising Ode to Joy", "Recognising the piece again", "Practising Ode to Joy"]

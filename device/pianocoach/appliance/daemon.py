@@ -1,7 +1,8 @@
 """``pianocoach run``: the appliance's state machine.
 
     idle --short--> listening --short / silence / input end--> scoring --> result pages --short...--> idle
-                    listening --long--> idle (cancelled)          result --long--> idle
+                    listening --long--> idle (cancelled)          result --long--> idle (and holds the result's
+                                                                  piece for the next takes, or lets it go)
 
 One thread owns the state: button presses (gpiozero's threads) and capture progress (the capture
 thread) arrive as events on a queue and are handled in order, so a press storm cannot start two
@@ -201,8 +202,25 @@ class Daemon:
             self.capture = None  # its remaining events are dropped
             self.note = screens.words(self.language)["cancelled"]
             self._enter(IDLE)
-        elif self.state in (RESULT, MESSAGE):
+        elif self.state == RESULT:
+            self._hold_piece()
             self._enter(IDLE)
+        elif self.state == MESSAGE:
+            self._enter(IDLE)
+
+    def _hold_piece(self) -> None:
+        """A long press on a result of a piece: practise that piece (the next takes are followed along its score
+        without recognising it); on a result while a piece is held: recognise the piece of each take again."""
+        w = screens.words(self.language)
+        piece = self.last_result.piece if self.last_result is not None else None
+        if self.piece_id is not None:
+            log.info("piece %s let go: recognising the piece of each take again", self.piece_id)
+            self.piece_id = None
+            self.note = w["recognising"]
+        elif piece is not None and piece.get("id") is not None:
+            self.piece_id = str(piece["id"])
+            log.info("practising %s: takes follow its score", self.piece_id)
+            self.note = w["practising"].format(title=piece["title"])
 
     def _on_block(self, event: Event) -> None:
         if self.state != LISTENING:
