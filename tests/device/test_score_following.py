@@ -299,7 +299,7 @@ def test_the_listening_screen_follows_the_piece_and_the_bar(tmp_path, kind):
     bars = [int(p["bar"]) for p in named if p["bar"] is not None]
     if kind == "midi":  # a transcription settles in chunks, and the live bar with it: checked on MIDI
         assert bars == sorted(bars) and bars[-1] >= 12  # the bar moves on with the playing
-    assert piece_line("en", named[-1]).startswith("Ode to Joy · bar ")
+    assert piece_line("en", named[-1]) == f"Bar {named[-1]['bar']} · Ode to Joy"
     # the follower fed while playing gives the alignment of the whole take
     table_notes = result.fundamentals["notes"]
     assert session.following.piece == "ode-to-joy"

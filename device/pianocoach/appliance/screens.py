@@ -25,7 +25,7 @@ WORDS = {
         "none_yet": "No performance yet",
         "listening": "Listening {clock}",
         "notes": "{n} notes",
-        "bar": "bar {bar}",
+        "bar": "Bar {bar}",
         "so_far": "So far {mark:.0f}",
         "waiting": "Play when ready",
         "scoring": "Scoring",
@@ -245,13 +245,14 @@ def listening_screen(
 
 
 def piece_line(language: str, piece: dict | None) -> str:
-    """The piece being played and where, while listening ("Minuet in G · bar 5"); "" before one is recognised."""
+    """Where the player is and in which piece, while listening ("Bar 5 · Minuet in G"; the bar first, so a long
+    title is what the display cuts); "" before a piece is recognised."""
     if not piece or piece.get("id") is None:
         return ""
     title = str(piece["title"])
     if piece.get("bar") is None:
         return title
-    return f"{title} · {words(language)['bar'].format(bar=piece['bar'])}"
+    return f"{words(language)['bar'].format(bar=piece['bar'])} · {title}"
 
 
 def live_hint(language: str, scores) -> str:
