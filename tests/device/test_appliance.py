@@ -15,30 +15,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import soundfile as sf
+from appliance_helpers import appliance_config
 
-from pianocoach.appliance.config import Config
 from pianocoach.appliance.driven import DrivenAppliance
 from pianocoach.appliance.history import History
 from pianocoach.feedback.check import split_sentences
 from pianocoach.inputs import open_file
 from pianocoach.inputs.microphone import MicrophoneSource
 from pianocoach.scoring import BundleScorer, SessionSettings, score_source, write_feedback
-
-
-def appliance_config(tmp_path, input_file, **overrides):
-    settings = {
-        "device.data_dir": str(tmp_path),
-        "input.source": "file",
-        "input.file": str(input_file),
-        "input.realtime": False,
-        "input.silence_stop_s": 2.0,
-        "display.kind": "image",
-        "speech.sink": "file",
-        "button.pin_factory": "mock",
-        "button.led_pin": 27,
-    }
-    settings.update(overrides)
-    return Config().with_overrides(settings)
 
 
 @pytest.fixture

@@ -329,25 +329,13 @@ def test_the_terminal_report_says_the_notes_the_stops_and_how_the_mark_is_made(t
 def test_a_long_press_on_a_result_holds_its_piece_for_the_next_takes_and_another_lets_it_go(tmp_path):
     """The appliance, driven with gpiozero's mock pins: a take of Ode to Joy is recognised; holding the button on
     its result makes the next takes follow Ode to Joy by hand; holding it again lets the piece go."""
+    from appliance_helpers import appliance_config
     from fundamentals_takes import ode_take
 
-    from pianocoach.appliance.config import Config
     from pianocoach.appliance.driven import DrivenAppliance
 
     take = ode_take(tmp_path / "take.mid", stop_before=None)
-    config = Config().with_overrides(
-        {
-            "device.data_dir": str(tmp_path),
-            "input.source": "file",
-            "input.file": str(take),
-            "input.realtime": False,
-            "input.silence_stop_s": 2.0,
-            "display.kind": "image",
-            "speech.sink": "file",
-            "button.pin_factory": "mock",
-            "button.led_pin": 27,
-        }
-    )
+    config = appliance_config(tmp_path, take)
     app = DrivenAppliance(config, warm=False)
     try:
         pieces, notes = [], []
