@@ -38,7 +38,7 @@ FEATURES_MAX_NOTES = 5000
 
 
 def _features(args: argparse.Namespace) -> int:
-    from pianocoach.features import DESCRIPTORS, compute_descriptors, read_midi
+    from pianocoach.features import DESCRIPTORS, SCORE_DESCRIPTORS, compute_descriptors, read_midi
 
     table = read_midi(args.performance)
     if table.end - table.start > FEATURES_MAX_S or len(table) > FEATURES_MAX_NOTES:
@@ -51,14 +51,30 @@ def _features(args: argparse.Namespace) -> int:
             "(score a whole take with `pianocoach score`)",
         )
     values = compute_descriptors(table)
+    shown = list(DESCRIPTORS)
+    if args.score is not None:
+        values |= _score_relative(table, args.score)
+        shown += SCORE_DESCRIPTORS
     if args.json:
         print(json.dumps({"file": str(args.performance), "notes": len(table), "descriptors": values}, indent=2))
         return 0
     print(f"{args.performance}: {len(table)} notes, {table.end - table.start:.1f} s")
-    width = max(len(d.name) for d in DESCRIPTORS)
-    for info in DESCRIPTORS:
+    width = max(len(d.name) for d in shown)
+    for info in shown:
         print(f"  {info.name:<{width}}  {values[info.name]:10.3f}  {info.unit:<13}  {info.doc}")
     return 0
+
+
+def _score_relative(table, score_path: Path) -> dict[str, float]:
+    """The score-relative descriptors of ``table`` aligned with the score in ``score_path`` (as the device does)."""
+    from pianocoach.features import score_descriptors
+    from pianocoach.repertoire.align import align
+    from pianocoach.repertoire.context import score_context
+    from pianocoach.repertoire.store import read_score
+    from pianocoach.repertoire.unfold import played_score
+
+    alignment = align(played_score(read_score(score_path)), table.onset, table.pitch)
+    return score_descriptors(table, score_context(alignment))
 
 
 def _settings(args: argparse.Namespace) -> int:
@@ -203,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     features = commands.add_parser("features", help="measure a MIDI performance: tempo, timing, dynamics, pedal")
     features.add_argument("performance", type=Path, help="a MIDI file")
     features.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    features.add_argument(
+        "--score",
+        type=Path,
+        help="its score (MusicXML or MIDI): add the score-relative descriptors (timing, tempo, "
+        "dynamics, articulation and pedal against what is written)",
+    )
     features.set_defaults(run=_features)
 
     settings = commands.add_parser("settings", help="print the feature settings and their hash")

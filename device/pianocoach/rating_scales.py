@@ -8,6 +8,7 @@ Values are on the label scale: the mean listener rating (1..7) divided by 7, so 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 LOW, MID, HIGH = 1 / 7, 4 / 7, 1.0
@@ -145,3 +146,43 @@ def overall_mark(values: dict[str, float] | list[float]) -> float:
         assert good is not None, f"{name!r} has no better end, so it cannot weigh in the overall mark"
         total += w * good
     return round(100.0 * min(1.0, max(0.0, total / sum(OVERALL_WEIGHTS.values()))), 1)
+
+
+MAX_STRETCH = 20.0  # a bundle's expression scale may widen the marks' spread this much at most
+
+
+@dataclass(frozen=True)
+class ExpressionScale:
+    """The 19-scale mark of a bundle's scorer, spread as the listeners' marks are. A regression model's predictions
+    huddle round the mean (the default blend's marks span a few points where the listeners' span tens), so the
+    mark would barely move and the fundamentals would drown it in the two-layer mark. Measured at export on the
+    release model's validation performances (``metrics.expression_scale`` of the bundle's MIDI scorer): the mark is
+    moved from the model's mean and spread to the listeners'. A bundle without it keeps the marks as they are."""
+
+    model_mean: float = 50.0
+    model_sd: float = 1.0
+    listener_mean: float = 50.0
+    listener_sd: float = 1.0
+
+    def apply(self, mark: float) -> float:
+        spread = self.listener_mean + (mark - self.model_mean) * self.listener_sd / self.model_sd
+        return round(min(100.0, max(0.0, spread)), 1)
+
+    @classmethod
+    def from_metrics(cls, data: object) -> "ExpressionScale":
+        """From a manifest's ``expression_scale`` (None: the identity); ValueError when it is not a sane scale."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError("expression_scale is not a table")
+        try:
+            values = {k: float(data[k]) for k in ("model_mean", "model_sd", "listener_mean", "listener_sd")}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"expression_scale lacks a number: {exc}") from None
+        if not all(math.isfinite(v) for v in values.values()) or values["model_sd"] <= 0 or values["listener_sd"] <= 0:
+            raise ValueError("expression_scale has a spread that is not a positive number")
+        if values["listener_sd"] / values["model_sd"] > MAX_STRETCH:
+            raise ValueError(f"expression_scale widens the marks more than {MAX_STRETCH:.0f} times")
+        if not all(0.0 <= values[k] <= 100.0 for k in ("model_mean", "listener_mean")):
+            raise ValueError("expression_scale has a mean outside 0-100")
+        return cls(**values)

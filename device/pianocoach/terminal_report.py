@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pianocoach.rating_scales import SCALES
+from pianocoach.repertoire.fundamentals import EXPRESSION_WEIGHT, MARK_FLOOR
 from pianocoach.scoring.result import PerformanceResult
 
 BAR = 13  # characters between the two end words; the middle tick marks 4/7, the middle of the rating scale
@@ -95,7 +96,12 @@ def _fundamentals(result: PerformanceResult) -> list[str]:
         marked = f" (marked {tempo['marked_qpm']:.0f})" if tempo.get("marked_qpm") else ""
         out.append(f"tempo: {tempo['played_qpm']:.0f} quarter notes a minute{marked}, {tempo['trend']}")
     out.append(
-        f"mark {result.overall:.0f} = fundamentals {f['factor']:.2f} x "
-        f"(60 + 0.4 x expression {result.expression_mark:.0f})"
+        f"mark {result.overall:.0f} = fundamentals {f['factor']:.2f} x {_expression_part(result.expression_mark)}"
     )
     return out
+
+
+def _expression_part(expression_mark: float) -> str:
+    if MARK_FLOOR == 0:
+        return f"expression {expression_mark:.0f}"
+    return f"({MARK_FLOOR:.0f} + {EXPRESSION_WEIGHT:.1f} x expression {expression_mark:.0f})"

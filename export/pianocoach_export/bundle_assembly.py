@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from pianocoach_export.bundle_writer import BundleModel
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,56 @@ def export_release(model: str, store, prune: bool, progress: bool):
 
 def scorer_model(result) -> BundleModel:
     return _exported_model(ROLE, result.model, result, "performer split test list (193)")
+
+
+def write_scaled(
+    models: list, key, out_dir: Path, tar_path: Path | None, new_id: str, audio_path: dict | None, run_dir, store
+) -> None:
+    """Write and verify the bundle twice: first as it is, so the device's own pipeline can score the release
+    model's validation performances with it (:func:`device_expression_scale`), then with that expression scale in
+    the MIDI scorer's metrics."""
+    write_verified(models, key, out_dir, None, new_id, audio_path)
+    scorer = next(m for m in models if m.role == ROLE)
+    scorer.metrics["expression_scale"] = device_expression_scale(out_dir, key, Path(run_dir), store)
+    write_verified(models, key, out_dir, tar_path, new_id, audio_path)
+
+
+def device_expression_scale(bundle: Path, key, run_dir: Path, store) -> dict:
+    """The bundle's 19-scale marks, as `pianocoach score` gives them (2 s blocks, 20 s windows, the passage score
+    known), on the release model's validation performances (never trained on, never the test list), against the
+    listeners' marks of the same performances: means and spreads (see
+    :class:`pianocoach.rating_scales.ExpressionScale`). Measured through the device pipeline, not on the model's
+    offline predictions: its windows and their weighted mean give marks of another mean and a narrower spread."""
+    from tqdm import tqdm
+
+    from pianocoach.bundle.signing import TrustedKey, key_id, trusted_keys
+    from pianocoach.inputs import open_file
+    from pianocoach.jsonio import read_json
+    from pianocoach.rating_scales import overall_mark
+    from pianocoach.repertoire import read_musicxml
+    from pianocoach.repertoire.identify import RepertoireIndex
+    from pianocoach.scoring import BundleScorer, score_source
+    from pianocoach_train.percepiano.passages import performance_scores
+
+    ids = list(read_json(run_dir / "run.json", what="run record")["validation_ids"])
+    scorer = BundleScorer(
+        bundle, keys=[TrustedKey(key_id(key.public_key()), "signer", key.public_key()), *trusted_keys()]
+    )
+    passages = performance_scores(store.dataset.root, ids)
+    predicted = []
+    for ident in tqdm(ids, desc="expression scale (device pipeline)", unit="take", disable=None):
+        repertoire = RepertoireIndex({"piece": read_musicxml(passages[ident])}) if ident in passages else None
+        source = open_file(store.dataset.midi_files[ident], 2.0, False)
+        result = score_source(source, scorer, repertoire=repertoire, piece_id="piece" if repertoire else None)
+        predicted.append(overall_mark(result.scale_values))
+    heard = [overall_mark(list(row)) for row in store.labels(ids)]
+    return {
+        "model_mean": round(float(np.mean(predicted)), 3),
+        "model_sd": round(float(np.std(predicted)), 3),
+        "listener_mean": round(float(np.mean(heard)), 3),
+        "listener_sd": round(float(np.std(heard)), 3),
+        "measured_on": f"the release model's {len(ids)} validation performances, scored by the device pipeline",
+    }
 
 
 def _exported_model(role: str, name: str, result, test_list: str) -> BundleModel:
@@ -252,7 +304,8 @@ def assemble_export(
     new_id = bundle_id(f"pianocoach-{best.model}")
     out = artifacts_dir() / "bundles" / new_id
     scorer = scorer_model(best)
-    write_verified([scorer, reader_model(progress)], signing_key(key_path), out, out.with_suffix(".tar"), new_id)
+    models = [scorer, reader_model(progress)]
+    write_scaled(models, signing_key(key_path), out, out.with_suffix(".tar"), new_id, None, best.run_dir, store)
     return ExportedBundle(results, paths, out, scorer)
 
 
@@ -288,7 +341,8 @@ def assemble_default_bundle(
             audio_release_run(name)
     keep = ((READER_ROLE,) if reader == "keep" else ()) + (AUDIO_ROLES if audio == "keep" else ())
     kept, kept_audio_path = kept_models(keep) if keep else ({}, {})  # before anything replaces the bundle
-    result = export_release(model, store_factory(), prune=False, progress=progress)
+    store = store_factory()
+    result = export_release(model, store, prune=False, progress=progress)
     tar_path = artifacts_dir() / "bundles" / "default.tar"
     scorer = scorer_model(result)
     reader_entry = kept.get(READER_ROLE) or reader_model(progress)
@@ -297,12 +351,7 @@ def assemble_default_bundle(
     else:
         audio_entries, audio_path = audio_models(progress)
     default = pianocoach.bundle.DEFAULT_BUNDLE
-    write_verified(
-        [scorer, reader_entry, *audio_entries],
-        signing_key(key_path),
-        default,
-        tar_path,
-        bundle_id(f"default-{model}"),
-        audio_path,
-    )
+    models = [scorer, reader_entry, *audio_entries]
+    key = signing_key(key_path)
+    write_scaled(models, key, default, tar_path, bundle_id(f"default-{model}"), audio_path, result.run_dir, store)
     return DefaultBundle(default, tar_path, result, scorer, reader_entry, audio_entries, audio_path)

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pianocoach.features import without_score
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.metrics import summarise
+from pianocoach_train.models.base import VectorScorer
 from pianocoach_train.percepiano import PercePiano, parse_id
 from pianocoach_train.runs import train_run
 from pianocoach_train.train_config import TrainConfig
@@ -78,13 +80,22 @@ def passage_groups(ids: tuple[str, ...]) -> list[tuple]:
 def mean_summary(summaries: list[dict]) -> dict:
     """Average every figure over fold models."""
     out = {}
-    for key in ("r2", "pearson", "pairwise_accuracy"):
+    for key in ("r2", "pearson", "pairwise_accuracy", "r2_free_play"):
         values = [s[key] for s in summaries if s.get(key) is not None]
         out[key] = float(np.mean(values)) if values else None
     for key in ("r2_per_scale", "pearson_per_scale"):
         out[key] = np.mean([s[key] for s in summaries], axis=0).tolist()
     out["r2_folds"] = [s["r2"] for s in summaries]
     return out
+
+
+def free_play_r2(scorer, store: FeatureStore, ids: tuple[str, ...]) -> float | None:
+    """R² on ``ids`` scored as free play (the score-relative columns 0), for vector models: what the device gives a
+    take of a piece not in its repertoire. None for models of other inputs."""
+    if not isinstance(scorer, VectorScorer):
+        return None
+    prediction = scorer.predict_vectors(without_score(store.vectors_for(ids), store.settings))
+    return float(summarise(store.labels(ids), prediction, passage_groups(ids))["r2"])
 
 
 def evaluate(
@@ -132,6 +143,7 @@ def evaluate(
             prediction = scorer.predict(store, fold.test)
             summary = summarise(store.labels(fold.test), prediction, passage_groups(fold.test))
             summary.update(fold=fold.fold, run_dir=str(run_dir), reused_run=scorer.reused)
+            summary["r2_free_play"] = free_play_r2(scorer, store, fold.test)
             if split == "work":
                 summary["held_out_work"] = parse_id(fold.test[0]).work
             if "onnx_bytes" not in report:

@@ -1,6 +1,8 @@
 """Features of every PercePiano performance, computed once by the device's feature code and cached.
 
-The cache is keyed by the feature-settings hash (bump ``FeatureSettings.version`` when the feature code
+Each performance with a passage score in PercePiano's ``score_xml/`` is aligned with it by the device's score follower
+for its score-relative descriptors (augmented copies are aligned again); the others are free play. The cache is
+keyed by the feature-settings hash (bump ``FeatureSettings.version`` when the feature code
 changes, or delete ``.cache/features``). Augmented copies (the device's MIDI augmentation, seeded) are
 cached the same way.
 """
@@ -13,7 +15,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +26,18 @@ from pianocoach.features import (
     AugmentRanges,
     FeatureSettings,
     NoteTable,
+    ScoreContext,
     feature_vector,
     random_augment,
     read_midi,
 )
+from pianocoach.repertoire import read_musicxml
+from pianocoach.repertoire.align import align
+from pianocoach.repertoire.context import score_context
+from pianocoach.repertoire.unfold import PlayedScore, played_score
 from pianocoach_train.paths import REPO_ROOT
 from pianocoach_train.percepiano import PercePiano
+from pianocoach_train.percepiano.passages import performance_scores
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +48,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, REPO_ROOT / ".cache")) / "features"
 
 
-def _vector_job(job: tuple[str, int, int, AugmentRanges]) -> np.ndarray:
-    path, copy, seed, ranges = job
+@lru_cache(maxsize=32)
+def _played(score_path: str) -> PlayedScore:
+    """A passage score, read and unfolded once per worker (jobs come in id order: a passage's takes together)."""
+    return played_score(read_musicxml(score_path))
+
+
+def take_context(table: NoteTable, score_path: str | None) -> ScoreContext | None:
+    """The take aligned with its passage score by the device's follower (None: no score, free play)."""
+    if score_path is None:
+        return None
+    return score_context(align(_played(score_path), table.onset, table.pitch))
+
+
+def _vector_job(job: tuple[str, int, int, AugmentRanges, str | None]) -> np.ndarray:
+    path, copy, seed, ranges, score_path = job
     table = read_midi(path)
     if copy > 0:
         table = random_augment(table, np.random.default_rng([seed, copy]), ranges)
-    return feature_vector(table)
+    return feature_vector(table, context=take_context(table, score_path))
 
 
 @dataclass
@@ -58,6 +79,12 @@ class FeatureStore:
     @cached_property
     def ids(self) -> list[str]:
         return sorted(self.dataset.midi_files)
+
+    @cached_property
+    def score_paths(self) -> dict[str, str]:
+        """The passage score (MusicXML) each performance plays, for its score-relative descriptors; the rest are
+        free play."""
+        return {i: str(p) for i, p in performance_scores(self.dataset.root, self.ids).items()}
 
     @cached_property
     def row(self) -> dict[str, int]:
@@ -76,7 +103,8 @@ class FeatureStore:
             return self._loaded[path]
         if path.is_file():
             return self._loaded.setdefault(path, np.load(path))
-        jobs = [(str(self.dataset.midi_files[i]), copy, seed, ranges) for i in self.ids]
+        scores = self.score_paths
+        jobs = [(str(self.dataset.midi_files[i]), copy, seed, ranges, scores.get(i)) for i in self.ids]
         desc = f"features{' (augmented copy %d)' % copy if copy else ''}"
         if self.workers <= 1:
             rows = [_vector_job(job) for job in tqdm(jobs, desc=desc, unit="file", disable=None)]

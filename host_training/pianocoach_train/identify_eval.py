@@ -26,6 +26,7 @@ from pianocoach.repertoire.identify import MIN_COVERAGE, RepertoireIndex
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.percepiano.ids import parse_id
+from pianocoach_train.percepiano.passages import passage_key, passage_paths
 from pianocoach_train.plots import pyplot, save_figure
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,12 @@ MID_START = 0.4  # mid-piece takes start at this share of the take
 TIE = 0.95  # a passage within 5 % of the best weight holds the same music
 
 
-def passage_key(ident) -> str:
-    return f"{ident.work}|{ident.passage}|{ident.bars}|{ident.segment}"
-
-
 def load_repertoire(root: Path) -> tuple[dict, dict[str, str]]:
     """Scores by passage key (edition Score before Score2) and the work of each."""
     scores, works = {}, {}
-    passages = sorted((root / "score_xml").glob("*bars_Score*.musicxml"), key=lambda p: ("Score2_" in p.name, p.name))
-    for path in passages:  # (score_xml also holds one whole-work file, beethoven_woo80_score2, not a passage)
-        ident = parse_id(path.stem)
-        key = passage_key(ident)
-        if key not in scores:
-            scores[key] = read_musicxml(path)
-            works[key] = ident.work
+    for key, path in passage_paths(root).items():
+        scores[key] = read_musicxml(path)
+        works[key] = parse_id(path.stem).work
     return scores, works
 
 

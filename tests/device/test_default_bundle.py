@@ -20,7 +20,9 @@ def test_the_default_bundle_verifies_with_the_packaged_development_key():
     assert result.ok, result.problems
     assert result.manifest.feature_settings_sha256 == DEFAULT_SETTINGS.sha256()
     size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.rglob("*") if p.is_file())
-    assert size < 10_000_000  # MIDI scorer, transcription scorer, audio scorer, jianzipu reader
+    # MIDI scorer (5.95 MB since feature version 4: its trees also learn free play), transcription scorer, audio
+    # scorer, jianzipu reader
+    assert size < 12_000_000
 
 
 def test_the_default_bundle_says_what_it_was_trained_on():
@@ -71,3 +73,44 @@ def test_the_cli_refuses_a_copy_with_one_changed_byte(tmp_path):
         f"{copy}: models/midi_scorer.onnx: sha256 differs from the manifest (changed or corrupted)"
     ]
     assert "REFUSED (1 problem)" in run.stderr
+
+
+def test_a_scorer_trained_before_the_score_relative_descriptors_reads_the_columns_it_knows(tmp_path):
+    """The vector only grows at its end (feature version 4 appended the score-relative descriptors): a kept model of
+    fewer inputs is fed the leading columns, a model of the full width the whole vector."""
+    from pianocoach.scoring import BundleScorer
+    from pianocoach.scoring.bundle_scorer import MIDI_SCORER, TRANSCRIPTION_SCORER
+
+    scorer = BundleScorer()
+    vector = feature_vector(read_midi(write_midi(tmp_path / "scale.mid", steady_scale())))
+    assert scorer.input_widths[MIDI_SCORER] == len(DEFAULT_SETTINGS.vector_names) == len(vector)
+    for role, source in ((MIDI_SCORER, "midi"), (TRANSCRIPTION_SCORER, "audio")):
+        width = scorer.input_widths[role]
+        assert width is not None and DEFAULT_SETTINGS.vector_names[:width] == DEFAULT_SETTINGS.vector_names[:width]
+        direct = scorer.sessions[role].run(None, {scorer.input_names[role][0]: vector[None, :width]})[0][0]
+        assert np.array_equal(scorer.score(vector, source), direct)
+
+
+def test_the_expression_mark_is_spread_as_the_listeners_marks_are():
+    """A regression model's marks huddle round the mean; the bundle records how to spread them (measured at export on
+    the release model's validation performances) and the device applies it, bounded."""
+    from pianocoach.rating_scales import ExpressionScale
+    from pianocoach.scoring import BundleScorer
+
+    recorded = Manifest.read(DEFAULT_BUNDLE).model("midi_scorer").metrics["expression_scale"]
+    scale = BundleScorer().expression_scale
+    assert scale == ExpressionScale.from_metrics(recorded) and scale.listener_sd > scale.model_sd
+    assert scale.apply(scale.model_mean) == round(scale.listener_mean, 1)
+    step = scale.apply(scale.model_mean + scale.model_sd) - scale.apply(scale.model_mean)
+    assert step == pytest.approx(scale.listener_sd, abs=0.1)
+    assert scale.apply(1000.0) == 100.0 and scale.apply(-1000.0) == 0.0
+    assert ExpressionScale.from_metrics(None).apply(43.21) == 43.2  # a bundle without one: the marks as they are
+    for bad, why in (
+        ({"model_mean": 50, "model_sd": 0, "listener_mean": 50, "listener_sd": 9}, "not a positive number"),
+        ({"model_mean": 50, "model_sd": 0.1, "listener_mean": 50, "listener_sd": 9}, "more than 20 times"),
+        ({"model_mean": 50, "model_sd": 2}, "lacks a number"),
+        ({"model_mean": 500, "model_sd": 2, "listener_mean": 50, "listener_sd": 9}, "outside 0-100"),
+        ("wide", "not a table"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            ExpressionScale.from_metrics(bad)

@@ -9,6 +9,7 @@ from pianocoach.features import (
     DEFAULT_SETTINGS,
     DESCRIPTOR_NAMES,
     NOTE_FEATURE_NAMES,
+    SCORE_DESCRIPTOR_NAMES,
     FeatureSettings,
     NoteTable,
     compute_descriptors,
@@ -23,14 +24,17 @@ def table():
     return NoteTable.from_notes(chords + steady_scale(count=8, start=1.0), pedal_events=[(0.0, 127), (0.9, 0)])
 
 
-def test_vector_is_descriptors_then_pitch_class_profile(table):
+def test_vector_is_descriptors_then_pitch_class_profile_then_score_relative(table):
     vector = feature_vector(table)
     descriptors = compute_descriptors(table)
     names = DEFAULT_SETTINGS.vector_names
     assert vector.dtype == np.float32
-    assert vector.shape == (len(DESCRIPTOR_NAMES) + 12,) == (len(names),)
+    assert vector.shape == (len(DESCRIPTOR_NAMES) + 12 + len(SCORE_DESCRIPTOR_NAMES),) == (len(names),)
     assert np.allclose(vector[: len(DESCRIPTOR_NAMES)], [descriptors[n] for n in DESCRIPTOR_NAMES], rtol=1e-6)
-    profile = dict(zip(names[len(DESCRIPTOR_NAMES) :], vector[len(DESCRIPTOR_NAMES) :]))
+    assert names[-len(SCORE_DESCRIPTOR_NAMES) :] == SCORE_DESCRIPTOR_NAMES
+    assert not vector[-len(SCORE_DESCRIPTOR_NAMES) :].any()  # no score given: free play
+    profile_columns = slice(len(DESCRIPTOR_NAMES), len(DESCRIPTOR_NAMES) + 12)
+    profile = dict(zip(names[profile_columns], vector[profile_columns]))
     assert sum(profile.values()) == pytest.approx(1.0)
     # C major chords (C E G) held 0.4 s each, then a C-major scale: no black keys at all
     assert profile["pitch_class_C#"] == 0.0 and profile["pitch_class_C"] > profile["pitch_class_D"]

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from pianocoach.bundle import Manifest, load_verified, verify_bundle
 from pianocoach.bundle.signing import load_public_key, trusted_keys
 from pianocoach.errors import BundleRejected, SigningKeyError
-from pianocoach.features import FeatureSettings
+from pianocoach.features import DEFAULT_SETTINGS, FeatureSettings
 from pianocoach_export.bundle_writer import BundleModel, pack, write_bundle
 from pianocoach_export.signing import development_key, generate_key_pair, load_private_key, sign
 from pianocoach_train.models import load_scorer
@@ -81,7 +81,8 @@ def test_an_intact_bundle_verifies_as_folder_and_archive(bundle, keys, tmp_path)
     assert result.ok, result.problems
     model = result.manifest.model("midi_scorer")
     assert model.labels == tuple(SCALES) and model.inputs[0].name == "features"
-    assert model.inputs[0].shape == ("batch", 53) and model.outputs[0].describe() == "scores float32[batch, 19]"
+    width = len(DEFAULT_SETTINGS.vector_names)
+    assert model.inputs[0].shape == ("batch", width) and model.outputs[0].describe() == "scores float32[batch, 19]"
     assert result.manifest.feature_settings_sha256 == FeatureSettings().sha256()
     assert verify_bundle(tmp_path / "bundle.tar", trusted(keys)).ok
     with tarfile.open(tmp_path / "bundle.tar") as tar:
@@ -153,7 +154,8 @@ def test_an_onnx_file_whose_shapes_differ_from_the_manifest_is_refused(bundle, k
     resign(bundle, dataclasses.replace(manifest, files=files), keys["private"])
     [problem] = problems(bundle, keys)
     assert problem == (
-        "models/midi_scorer.onnx: inputs are features float32[batch, 52]; the manifest says features float32[batch, 53]"
+        "models/midi_scorer.onnx: inputs are features float32[batch, 52]; the manifest says features "
+        f"float32[batch, {len(DEFAULT_SETTINGS.vector_names)}]"
     )
 
 

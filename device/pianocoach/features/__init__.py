@@ -7,12 +7,15 @@ from pianocoach.features.catalog import (
     NOTE_FEATURE_NAMES,
     NOTE_FEATURES,
     PROFILE,
+    SCORE_DESCRIPTOR_NAMES,
+    SCORE_DESCRIPTORS,
     VECTOR_NAMES,
 )
 from pianocoach.features.descriptors import compute_descriptors
 from pianocoach.features.notes import Note, NoteTable, read_midi
+from pianocoach.features.score_relative import ScoreContext, score_descriptors, without_score
 from pianocoach.features.settings import DEFAULT_SETTINGS, FeatureSettings
-from pianocoach.features.vector import feature_vector, note_sequence
+from pianocoach.features.vector import feature_vector, note_sequence, performance_values
 
 __all__ = [
     "AugmentRanges",
@@ -25,10 +28,16 @@ __all__ = [
     "Note",
     "NoteTable",
     "PROFILE",
+    "SCORE_DESCRIPTOR_NAMES",
+    "SCORE_DESCRIPTORS",
+    "ScoreContext",
     "VECTOR_NAMES",
     "compute_descriptors",
     "feature_vector",
     "note_sequence",
+    "performance_values",
+    "score_descriptors",
+    "without_score",
     "random_augment",
     "read_midi",
     "scale_tempo",

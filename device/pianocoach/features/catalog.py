@@ -132,8 +132,68 @@ PROFILE: tuple[FeatureInfo, ...] = tuple(
     for name in PITCH_CLASSES
 )
 
+# Score-relative descriptors (features/score_relative.py): the take against its aligned score; all 0 in free play.
+SCORE_DESCRIPTORS: tuple[FeatureInfo, ...] = (
+    FeatureInfo(
+        "score_matched_fraction", "fraction", "played notes matched to a written chord (0: free play, no score known)"
+    ),
+    FeatureInfo(
+        "score_tempo_ratio",
+        "log2",
+        "the take's tempo (weighted median over steps through the score) against the tempo marked, log2",
+    ),
+    FeatureInfo(
+        "score_tempo_flex",
+        "log2",
+        "rubato: spread (IQR / 1.349) of the local tempo over each quarter note of the score against the marking",
+    ),
+    FeatureInfo(
+        "score_tempo_arc",
+        "log2/window",
+        "accelerando (+) or ritardando (-) against the score: slope of log2 local tempo along the score position",
+    ),
+    FeatureInfo(
+        "score_timing_deviation_ms",
+        "ms",
+        "mean distance of each chord from where its neighbours put it on the score's metrical grid",
+    ),
+    FeatureInfo(
+        "score_articulation_ratio",
+        "ratio",
+        "median key-down time over the notated duration at the take's tempo (<1 detached, >1 held over)",
+    ),
+    FeatureInfo(
+        "score_articulation_spread", "log2", "spread (IQR) of log2 key-down time over notated duration across notes"
+    ),
+    FeatureInfo(
+        "score_velocity_per_level",
+        "MIDI velocity",
+        "velocity gained per dynamic level marked (p -1, mf 0.5, f 1, ...; hairpins ramp), where the marks change",
+    ),
+    FeatureInfo(
+        "score_velocity_marking_r", "r", "correlation of key velocity with the dynamic level marked, where it changes"
+    ),
+    FeatureInfo(
+        "score_pedal_change_cleared",
+        "fraction",
+        "harmony changes of the score reached with the sustain pedal down where it is lifted from 0.1 s before to "
+        "0.3 s after",
+    ),
+    FeatureInfo(
+        "score_pedal_change_pressed",
+        "fraction",
+        "harmony changes of the score followed by a sustain pedal press within 0.6 s",
+    ),
+    FeatureInfo(
+        "score_pedal_lifts_at_changes",
+        "fraction",
+        "sustain pedal lifts that fall at a harmony change of the score (the rest change the pedal within a harmony)",
+    ),
+)
+
 DESCRIPTOR_NAMES: tuple[str, ...] = tuple(d.name for d in DESCRIPTORS)
-VECTOR_NAMES: tuple[str, ...] = DESCRIPTOR_NAMES + tuple(p.name for p in PROFILE)
+SCORE_DESCRIPTOR_NAMES: tuple[str, ...] = tuple(d.name for d in SCORE_DESCRIPTORS)
+VECTOR_NAMES: tuple[str, ...] = DESCRIPTOR_NAMES + tuple(p.name for p in PROFILE) + SCORE_DESCRIPTOR_NAMES
 
 # Per-note sequence features, in column order. Each row is one note, sorted by onset then pitch.
 NOTE_FEATURES: tuple[FeatureInfo, ...] = (

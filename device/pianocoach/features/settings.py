@@ -18,7 +18,8 @@ class FeatureSettings:
     # Bump the version with any change to what the feature code computes: the hash covers these
     # settings, not the code, and caches and bundles trust the hash.
     # 3: the STFT, mel filters, pYIN and beat tracker are numpy ports of librosa's (no numba on the device)
-    version: int = 3
+    # 4: score-relative descriptors (features/score_relative.py) appended to the vector
+    version: int = 4
     # audio front end (the onset-envelope grid of the symbolic tempo descriptors)
     sample_rate: int = 22050
     block_seconds: float = 2.0
@@ -48,7 +49,7 @@ class FeatureSettings:
     chord_window_s: float = 0.05  # onsets closer than this to a chord's first onset belong to that chord
     local_tempo_window: int = 8  # chords per local-tempo window
     pedal_threshold: int = 64  # CC64 value at and above which the sustain pedal counts as down
-    vector_names: tuple[str, ...] = VECTOR_NAMES  # the fixed-length vector: descriptors, then pitch-class profile
+    vector_names: tuple[str, ...] = VECTOR_NAMES  # descriptors, pitch-class profile, score-relative
     note_feature_names: tuple[str, ...] = NOTE_FEATURE_NAMES
     # normalisation of the per-note sequence (the descriptor vector is scaled by the model itself)
     time_scale_s: float = 0.1

@@ -10,12 +10,26 @@ import numpy as np
 
 from pianocoach.features.descriptors import chords_of, compute_descriptors, pitch_class_profile
 from pianocoach.features.notes import NoteTable
+from pianocoach.features.score_relative import ScoreContext, score_descriptors
 from pianocoach.features.settings import DEFAULT_SETTINGS, FeatureSettings
 
 
-def feature_vector(table: NoteTable, settings: FeatureSettings = DEFAULT_SETTINGS) -> np.ndarray:
-    """Descriptors and pitch-class profile as a float32 vector in ``settings.vector_names`` order."""
-    values = compute_descriptors(table, settings) | pitch_class_profile(table)
+def performance_values(table: NoteTable, settings: FeatureSettings = DEFAULT_SETTINGS) -> dict[str, float]:
+    """The descriptors and pitch-class profile: what the notes alone give (the costly part; a window's are
+    cached by the device, whose score-relative part changes once the take is aligned)."""
+    return compute_descriptors(table, settings) | pitch_class_profile(table)
+
+
+def feature_vector(
+    table: NoteTable,
+    settings: FeatureSettings = DEFAULT_SETTINGS,
+    context: ScoreContext | None = None,
+    performance: dict[str, float] | None = None,
+) -> np.ndarray:
+    """Descriptors, pitch-class profile and score-relative descriptors (0 without ``context``: free play) as a
+    float32 vector in ``settings.vector_names`` order. ``performance``: the table's :func:`performance_values`,
+    when already computed."""
+    values = (performance or performance_values(table, settings)) | score_descriptors(table, context, settings)
     return np.array([values[name] for name in settings.vector_names], dtype=np.float32)
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 from pianocoach.feedback.fundamentals_advice import fundamentals_sentences, judged_scales
 from pianocoach.rating_scales import Scale
 
-# marks above/below which the result reads as high/low: a fluent, accurate take scores 60 + 0.4 x its expression
-# mark (README "The mark"), so these are expression marks of 65 and 50 in a take without mistakes
-HIGH_MARK, LOW_MARK = 86.0, 80.0
+# marks above/below which the result reads as high/low: a fluent, accurate take scores its expression mark (README
+# "The mark"), so these are expression marks of 65 and 50 in a take without mistakes (the bundle's expression marks
+# are spread as the listeners' are: PercePiano's mean 52, spread 11)
+HIGH_MARK, LOW_MARK = 65.0, 50.0
 
 OPENING = {
     "en": {

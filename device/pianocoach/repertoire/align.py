@@ -413,8 +413,9 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
             error = NoteError("missed", t, int(pitch), chord=chord)
             bars[bar_entry].errors.append(error)
             errors.append(error)
-    for made in _pair_wrong([bar.errors for bar in bars]):
-        status[made.note] = "wrong"
+    for made, at in _pair_wrong([bar.errors for bar in bars]):
+        status[made.note] = made.kind
+        bars[at].correct += made.kind == "correct"
     for bar in bars:
         bar.errors.sort(key=lambda e: e.time_s)
     errors = sorted((e for bar in bars for e in bar.errors), key=lambda e: e.time_s)
@@ -442,11 +443,12 @@ def _due(played: PlayedScore, before: int, passed: int, after: int, then: float,
     return then + (now - then) * float(played.chord_q[passed] - played.chord_q[before]) / span
 
 
-def _pair_wrong(errors_by_bar: list[list[NoteError]]) -> list[NoteError]:
+def _pair_wrong(errors_by_bar: list[list[NoteError]]) -> list[tuple[NoteError, int]]:
     """A missed note and an extra one played at about its time and pitch (in neighbouring chords, perhaps across a
     barline: the wrong key struck with the chord, or taken for a late note of the chord before) are one wrong note,
-    kept in the bar of the written note. The lists (each bar's errors) are changed in place; returns the wrong
-    notes made."""
+    kept in the bar of the written note; of the same pitch, they are the written note played a little early or late
+    (kind "correct", no error). The lists (each bar's errors) are changed in place; returns the notes made, each
+    with the index of its bar."""
     made = []
     extras = sorted(
         ((e, k) for k, errors in enumerate(errors_by_bar) for e in errors if e.kind == "extra"),
@@ -468,9 +470,11 @@ def _pair_wrong(errors_by_bar: list[list[NoteError]]) -> list[NoteError]:
         extras.remove((extra, where))
         errors_by_bar[at].remove(gap)
         errors_by_bar[where].remove(extra)
-        wrong = NoteError("wrong", extra.time_s, extra.pitch, gap.pitch, gap.chord, extra.note)
-        errors_by_bar[at].append(wrong)
-        made.append(wrong)
+        kind = "correct" if extra.pitch == gap.pitch else "wrong"
+        found = NoteError(kind, extra.time_s, extra.pitch, gap.pitch, gap.chord, extra.note)
+        if kind == "wrong":
+            errors_by_bar[at].append(found)
+        made.append((found, at))
     return made
 
 
@@ -488,8 +492,10 @@ def _match_chord(
     written: np.ndarray, members: list[int], pitches: np.ndarray, onsets: np.ndarray, chord: int, due: float
 ) -> tuple[list[int], list[int], list[NoteError]]:
     """Match one visit of a chord: the played notes whose pitch is written are correct (each written note once);
-    an unmatched played note is paired with the nearest unmatched written pitch as a wrong note; the rest of the
-    played are extra and the rest of the written missed. Returns (correct notes, wrong notes, errors)."""
+    an unmatched played note is paired with the nearest unmatched written pitch within ``WRONG_PAIR_SEMITONES`` as a
+    wrong note (a key next to the one written; a note further off is an extra one and the written one is missed);
+    the rest of the played are extra and the rest of the written missed. Returns (correct notes, wrong notes,
+    errors)."""
     remaining = [int(p) for p in written]
     correct, unmatched = [], []
     for note in members:
@@ -500,7 +506,12 @@ def _match_chord(
         else:
             unmatched.append(note)
     errors, wrong = [], []
-    pairs = sorted((abs(int(pitches[n]) - w), n, w) for n in unmatched for w in set(remaining))
+    pairs = sorted(
+        (abs(int(pitches[n]) - w), n, w)
+        for n in unmatched
+        for w in set(remaining)
+        if abs(int(pitches[n]) - w) <= WRONG_PAIR_SEMITONES
+    )
     for _, note, written_pitch in pairs:  # the closest pitches pair first
         if note in unmatched and written_pitch in remaining:
             unmatched.remove(note)

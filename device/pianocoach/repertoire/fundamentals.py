@@ -331,7 +331,12 @@ def fundamentals_factor(f: Fundamentals) -> float:
     return round(factor, 4)
 
 
+MARK_FLOOR = 0.0  # what a fluent, accurate take scores whatever its expression (README "The mark": 0 measured best)
+EXPRESSION_WEIGHT = 1.0 - MARK_FLOOR / 100.0
+
+
 def two_layer_mark(factor: float, expression_mark: float) -> float:
-    """The mark (0-100): the fundamentals' factor times a base of 60 that the expression (the 19 scales' mark)
-    lifts by up to 40. A fluent, accurate take scores 60-100 by its expression; mistakes scale all of it down."""
-    return round(factor * (60.0 + 0.4 * expression_mark), 1)
+    """The mark (0-100): the fundamentals' factor times the expression (the 19 scales' mark, spread as the listeners'
+    marks are, above a floor of ``MARK_FLOOR``). A fluent, accurate take scores its expression; mistakes scale it
+    down."""
+    return round(factor * (MARK_FLOOR + EXPRESSION_WEIGHT * expression_mark), 1)

@@ -18,7 +18,7 @@ import numpy as np
 from pianocoach.bundle import DEFAULT_BUNDLE, load_verified
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError
-from pianocoach.rating_scales import SCALE_NAMES
+from pianocoach.rating_scales import SCALE_NAMES, ExpressionScale, overall_mark
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,22 @@ class BundleScorer:
         self.manifest = verified.manifest
         self.sessions = {}
         self.input_names: dict[str, tuple[str, ...]] = {}
+        self.input_widths: dict[str, int | None] = {}  # a vector model's declared feature count
         for model in self.manifest.models:
             if model.role in SCORER_ROLES:
                 if tuple(model.labels) != SCALE_NAMES:
                     raise BundleError(self.path, f"{model.file}: its labels are not the 19 PercePiano scales in order")
                 self.sessions[model.role] = verified.sessions[model.file]
                 self.input_names[model.role] = tuple(t.name for t in model.inputs)
+                width = model.inputs[0].shape[-1] if model.inputs and model.inputs[0].shape else None
+                self.input_widths[model.role] = width if isinstance(width, int) else None
         if MIDI_SCORER not in self.sessions:
             raise BundleError(self.path, "the bundle has no midi_scorer model")
+        midi_model = next(m for m in self.manifest.models if m.role == MIDI_SCORER)
+        try:
+            self.expression_scale = ExpressionScale.from_metrics(midi_model.metrics.get("expression_scale"))
+        except ValueError as exc:
+            raise BundleError(self.path, f"{midi_model.file}: {exc}") from None
         self.audio_path = self._audio_path()
         log.info(
             "scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode
@@ -99,11 +107,20 @@ class BundleScorer:
         """Audio scores come from a scorer that never learned from audio."""
         return not (self.audio_path.uses_audio_model or TRANSCRIPTION_SCORER in self.sessions)
 
+    def expression_mark(self, scores: np.ndarray | list[float]) -> float:
+        """The 19-scale mark of ``scores``, spread as the listeners' marks are (the bundle's expression scale)."""
+        return self.expression_scale.apply(overall_mark(list(scores)))
+
     def score(self, vector: np.ndarray, source: str = "midi") -> np.ndarray:
         """19 scale values for one descriptor vector (transcribed notes use the transcription scorer when
         the bundle has one)."""
         role = TRANSCRIPTION_SCORER if source == "audio" and TRANSCRIPTION_SCORER in self.sessions else MIDI_SCORER
         name = self.input_names[role][0]
+        width = self.input_widths.get(role)
+        if width is not None and width < len(vector):
+            # a model trained before the vector grew (feature version 4 appended the score-relative descriptors)
+            # reads the columns it knows: the vector only ever grows at its end
+            vector = vector[:width]
         return self.sessions[role].run(None, {name: vector.reshape(1, -1).astype(np.float32)})[0][0]
 
     def score_audio_block(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -4,11 +4,12 @@ fundamentals; free play (no piece) gets the fundamentals the notes alone show.""
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 
 from pianocoach.features import NoteTable
-from pianocoach.repertoire.align import ScoreFollower, align, read_path
+from pianocoach.repertoire.align import Alignment, ScoreFollower, align, read_path
 from pianocoach.repertoire.fundamentals import Fundamentals, free_fundamentals, score_fundamentals
 from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.repertoire.score import Score
@@ -57,11 +58,13 @@ class LiveFollowing:
         self.fed_until = -np.inf
         self.said: dict | None = None  # the piece said while playing
         self.candidate: str | None = None  # another piece the newest window matched, once
+        self.window_start = -np.inf  # where the newest window identified began
 
     def identify(self, window: NoteTable) -> dict:
         """The piece the newest window's notes match. A piece other than the one said (or the first) is said only
         once two windows in a row agree on it: the first notes of a take often match more than one piece."""
         assert self.repertoire is not None  # only with a repertoire
+        self.window_start = window.start
         found = self.repertoire.describe(window.onset, window.pitch, self.transcribed)
         if self.piece_id is not None and found["id"] != self.piece_id:  # set by hand: its title, place unknown
             title = self.repertoire.titles.get(self.piece_id, self.piece_id)
@@ -81,8 +84,12 @@ class LiveFollowing:
         if piece is None or piece not in self.repertoire.scores:
             return live
         if piece != self.piece:
+            # the follower starts with the notes of the window that named the piece, not the whole take so far: a
+            # piece recognised an hour into a take costs one window of notes, not an hour of them (then the end of
+            # the take aligns it again from its first note)
             self.follower = ScoreFollower(_played(self.repertoire.scores[piece]), transcribed=self.transcribed)
-            self.piece, self.onsets, self.pitches, self.fed_until = piece, [], [], -np.inf
+            self.piece, self.onsets, self.pitches = piece, [], []
+            self.fed_until = self.window_start - 1e-9 if np.isfinite(self.window_start) else -np.inf
         assert self.follower is not None  # made above
         if settled_until > self.fed_until:
             since = self.fed_until if np.isfinite(self.fed_until) else -1e9  # from the take's first note
@@ -111,17 +118,24 @@ class LiveFollowing:
         return (self.piece, self.follower) if same else None
 
 
+class TakeAgainstScore(NamedTuple):
+    piece: dict | None  # {"id", "title", "confidence", "bar", "set_by_hand"}; None without a repertoire
+    fundamentals: Fundamentals
+    warning: str  # "" or why a piece set by hand was not followed
+    alignment: Alignment | None  # None in free play
+
+
 def take_fundamentals(
     table: NoteTable,
     kind: str,
     repertoire: RepertoireIndex | None,
     piece_id: str | None = None,
     followed: tuple[str, ScoreFollower] | None = None,
-) -> tuple[dict | None, Fundamentals, str]:
-    """(the piece: {"id", "title", "confidence", "bar", "set_by_hand"} or None without a repertoire, the
-    fundamentals, a warning or ""). ``piece_id``: the piece set by hand (``--piece``, ``--score``), not identified;
-    a take that is plainly not that piece is free play, and the warning says so. ``followed``: (piece, its follower
-    fed the take's first notes while playing), used when the piece is that one."""
+) -> TakeAgainstScore:
+    """The piece, the fundamentals, a warning or "" and the alignment with the score (the score-relative descriptors
+    are made from it). ``piece_id``: the piece set by hand (``--piece``, ``--score``), not identified; a take that is
+    plainly not that piece is free play, and the warning says so. ``followed``: (piece, its follower fed the take's
+    first notes while playing), used when the piece is that one."""
     piece, warning = None, ""
     if repertoire is not None and piece_id is not None:
         if piece_id not in repertoire.scores:
@@ -138,7 +152,7 @@ def take_fundamentals(
     elif repertoire is not None:
         piece = {**repertoire.describe(table.onset, table.pitch, kind == "audio"), "set_by_hand": False}
     if piece is None or piece["id"] is None:
-        return piece, free_fundamentals(table.onset, table.pitch), warning
+        return TakeAgainstScore(piece, free_fundamentals(table.onset, table.pitch), warning, None)
     assert repertoire is not None  # a piece implies a repertoire
     score = repertoire.scores[str(piece["id"])]
     if followed is not None and followed[0] == piece["id"]:
@@ -152,4 +166,4 @@ def take_fundamentals(
     found = score_fundamentals(alignment, velocities, marked_tempo(score))
     if alignment.bars:
         piece["bar"] = alignment.bars[-1].number  # where the take ended
-    return piece, found, warning
+    return TakeAgainstScore(piece, found, warning, alignment)

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from pianocoach.errors import PianoCoachError
-from pianocoach.features import NoteTable, feature_vector
+from pianocoach.features import NoteTable, ScoreContext, feature_vector, performance_values
 from pianocoach.features.audio import AudioFeatureStream
 from pianocoach.inputs.base import BLOCK_SECONDS, Block
-from pianocoach.rating_scales import SCALE_NAMES, overall_mark
+from pianocoach.rating_scales import SCALE_NAMES
+from pianocoach.repertoire.context import score_context
 from pianocoach.repertoire.fundamentals import two_layer_mark
 from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.scoring.bundle_scorer import BundleScorer
@@ -134,8 +135,8 @@ class ScoringSession:
         self.timing = Timing()
         self.blocks: list[BlockResult] = []
         self.overflows = 0
-        self._cache: dict[str, np.ndarray] = {}  # window content -> scores
-        self.windows_computed = 0  # windows whose features and scores were computed (not found in the cache)
+        self._cache: dict[str, dict[str, float]] = {}  # window content -> its performance descriptors
+        self.windows_computed = 0  # windows whose descriptors were computed (not found in the cache)
         self.rescored_at_end = 0  # of those, the ones computed by finish()
         self._live_windows = 0  # grid windows already scored while playing
         self._final_windows = 0  # grid windows scored on their final notes (a long audio take's settled part)
@@ -213,7 +214,7 @@ class ScoringSession:
                 block.start,
                 block.end,
                 scores,
-                overall_mark(list(scores)),
+                self.scorer.expression_mark(scores),
                 round(time.perf_counter() - started, 4),
             )
             self.blocks.append(result)
@@ -294,7 +295,9 @@ class ScoringSession:
         else:
             self.timing.features += spent
 
-    def _window_scores(self, window: NoteTable | None) -> np.ndarray | None:
+    def _window_scores(self, window: NoteTable | None, context: ScoreContext | None = None) -> np.ndarray | None:
+        """The window's 19 scores. Its performance descriptors are computed once per window content (the costly
+        part); the score-relative ones come from ``context`` (None while playing: the take is aligned at the end)."""
         started = time.perf_counter()
         if window is None or len(window) < self.settings.min_window_notes:
             self.timing.features += time.perf_counter() - started
@@ -305,11 +308,11 @@ class ScoringSession:
                 f"(more than {self.settings.max_window_notes}): not a piano performance"
             )
         key = _content_key(window)
-        if key in self._cache:
-            self.timing.features += time.perf_counter() - started
-            return self._cache[key]
-        vector = feature_vector(window)
-        self.windows_computed += 1
+        values = self._cache.get(key)
+        if values is None:
+            values = self._cache[key] = performance_values(window)
+            self.windows_computed += 1
+        vector = feature_vector(window, context=context, performance=values)
         self.timing.features += time.perf_counter() - started
         started = time.perf_counter()
         scores = self.scorer.score(vector, self.kind)
@@ -319,7 +322,6 @@ class ScoringSession:
                 f"{self.name}: the bundle's scorer gave values that are not numbers "
                 f"(bundle {self.scorer.bundle_id}); nothing was stored"
             )
-        self._cache[key] = scores
         return scores
 
     # -- at the end --------------------------------------------------------------------------------
@@ -334,12 +336,21 @@ class ScoringSession:
         end = self.notes.end
         grid = np.arange(s.block_seconds, end + s.block_seconds - 1e-9, s.block_seconds)
         grid = np.minimum(grid, end)
+        following_started = time.perf_counter()
+        against = take_fundamentals(table, self.kind, self.repertoire, self.piece_id, self.following.follower_of(table))
+        context = score_context(against.alignment) if against.alignment is not None else None
+        self.timing.following += time.perf_counter() - following_started
         rows, weights = [], []
         computed_before = self.windows_computed
         for window_end in grid:
             if window_end - table.start < s.min_playing_s:
                 continue
-            scores = self._window_scores(window_table(table, float(window_end) - s.window_seconds, float(window_end)))
+            start = float(window_end) - s.window_seconds
+            window_context = None
+            if context is not None:  # the window's notes are the table's rows first..last (window_table)
+                first, last = np.searchsorted(table.onset, [start, float(window_end)], side="left")
+                window_context = context.window(int(first), int(last))
+            scores = self._window_scores(window_table(table, start, float(window_end)), window_context)
             if scores is None:
                 continue
             rows.append(scores)
@@ -366,14 +377,10 @@ class ScoringSession:
             )
         if self.stop_warning:
             warnings.append(self.stop_warning)
-        following_started = time.perf_counter()
-        piece, found_fundamentals, piece_warning = take_fundamentals(
-            table, self.kind, self.repertoire, self.piece_id, self.following.follower_of(table)
-        )
-        self.timing.following += time.perf_counter() - following_started
-        if piece_warning:
-            warnings.append(piece_warning)
-        expression = overall_mark(list(weighted))
+        piece, found_fundamentals = against.piece, against.fundamentals
+        if against.warning:
+            warnings.append(against.warning)
+        expression = self.scorer.expression_mark(weighted)
         provisional = self.kind == "audio" and self.scorer.audio_is_provisional()
         if provisional:
             warnings.append(
@@ -388,7 +395,7 @@ class ScoringSession:
             scale_values=[round(float(v), 4) for v in weighted],
             scale_values_mean=[round(float(v), 4) for v in mean],
             overall=two_layer_mark(found_fundamentals.factor, expression),
-            overall_mean=two_layer_mark(found_fundamentals.factor, overall_mark(list(mean))),
+            overall_mean=two_layer_mark(found_fundamentals.factor, self.scorer.expression_mark(mean)),
             expression_mark=expression,
             measures={k: m.to_dict() for k, m in found.items()},
             provisional=provisional,

@@ -197,7 +197,7 @@ class PerformanceFacts:
                 piece = {"id": None, "title": "free play", "confidence": None, "bar": None, "set_by_hand": False}
             found = free_fundamentals(table.onset, table.pitch)
         else:
-            piece, found, _ = take_fundamentals(table, "midi", self.repertoire, key)
+            piece, found = take_fundamentals(table, "midi", self.repertoire, key)[:2]
         return {"piece": piece, "fundamentals": found.to_dict(), "bars": found.bars}
 
     def _mistaken(self, ident: str, table: NoteTable) -> dict:

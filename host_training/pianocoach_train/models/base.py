@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pianocoach.features import without_score
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.train_config import TrainConfig
 
@@ -88,9 +89,14 @@ class VectorScorer(Scorer):
 
 
 def training_vectors(data: FoldData, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Training inputs and labels for vector models, with augmented copies appended when enabled."""
+    """Training inputs and labels for vector models, with augmented copies appended when enabled, and a free-play
+    copy (the score-relative columns 0) of the rows that have a score: the device scores free play too."""
     copies = range(config.augment_copies + 1) if config.augment else range(1)
     ranges = config.augment_ranges()
-    x = np.concatenate([data.store.vectors_for(data.train, copy, config.seed, ranges) for copy in copies])
-    y = np.concatenate([data.store.labels(data.train)] * len(copies))
+    parts = [data.store.vectors_for(data.train, copy, config.seed, ranges) for copy in copies]
+    labels = data.store.labels(data.train)
+    free = without_score(parts[0], data.store.settings)
+    with_score = np.any(free != parts[0], axis=1)
+    x = np.concatenate([*parts, free[with_score]])
+    y = np.concatenate([labels] * len(parts) + [labels[with_score]])
     return x, y
