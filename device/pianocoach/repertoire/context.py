@@ -93,7 +93,7 @@ def dynamic_levels(score: Score) -> np.ndarray:
 
 def marked_tempi(score: Score) -> np.ndarray:
     """The tempo marked at each written note in quarter notes a minute (nan for all without a tempo mark)."""
-    tempi = sorted((m.at_q, m.value) for m in score.of_kind("tempo") if m.value > 0)
+    tempi = score.tempo_marks()
     if not tempi:
         return np.full(len(score), np.nan)
     start = np.array([t[0] for t in tempi])
@@ -109,8 +109,7 @@ def harmony_changes(played: PlayedScore) -> np.ndarray:
     the one the sustain pedal is measured against."""
     score = played.score
     lower = score.staff >= 2 if np.any(score.staff >= 2) else np.ones(len(score), dtype=bool)
-    lengths = [score.bars[b].length_q for b in played.bar_order]
-    bar_start = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    bar_start = played.bar_starts_q
     out = np.zeros(len(played), dtype=bool)
     previous: set[int] = set()
     current: set[int] = set()

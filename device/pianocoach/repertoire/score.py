@@ -65,9 +65,13 @@ class Score:
     def of_kind(self, kind: str) -> list[Marking]:
         return [m for m in self.markings if m.kind == kind]
 
+    def tempo_marks(self) -> list[tuple[float, float]]:
+        """(position in quarter notes, quarter notes a minute) of each tempo marking, in order."""
+        return sorted((m.at_q, m.value) for m in self.of_kind("tempo") if m.value > 0)
+
     def seconds(self, positions_q: np.ndarray | float) -> np.ndarray:
         """Quarter-note positions in seconds, at the score's tempo markings."""
-        tempi = sorted((m.at_q, m.value) for m in self.of_kind("tempo") if m.value > 0)
+        tempi = self.tempo_marks()
         if not tempi or tempi[0][0] > 0:
             first = tempi[0][1] if tempi else DEFAULT_TEMPO_QPM  # the first marking holds from the start
             tempi.insert(0, (0.0, first))

@@ -85,10 +85,11 @@ class PlayedScore:
         return self.score.bars[self.bar_order[position]].number
 
     def bar_start_q(self, position: int) -> float:
-        return float(self._played_bar_start[position])
+        return float(self.bar_starts_q[position])
 
     @property
-    def _played_bar_start(self) -> np.ndarray:
+    def bar_starts_q(self) -> np.ndarray:
+        """Where each played bar begins, in quarter notes along the played order."""
         lengths = np.array([self.score.bars[b].length_q for b in self.bar_order], dtype=np.float64)
         return np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def marked_tempo(score: Score) -> float | None:
     """The score's first tempo marking in quarter notes a minute; None when it has none."""
-    tempi = sorted((m.at_q, m.value) for m in score.of_kind("tempo") if m.value > 0)
+    tempi = score.tempo_marks()
     return tempi[0][1] if tempi else None
 
 

@@ -240,15 +240,16 @@ class ScoringSession:
         self.timing.following += time.perf_counter() - started
 
     def _score_settled_windows(self, now: float) -> None:
-        """Score each window once its notes are final (cached by content), so the end of a long take
-        re-scores only its last windows: at most one more window a block."""
+        """Compute each window's performance descriptors once its notes are final (cached by content), so the end
+        of a long take computes only its last windows': at most one more window a block. Its scores wait for the
+        end (they need the final alignment)."""
         final_until = self.notes.final_until(now)
         end = (self._final_windows + 1) * self.settings.block_seconds
         if end <= min(final_until, self._live_windows * self.settings.block_seconds):
             self._final_windows += 1
             window = self.notes.window(end - self.settings.window_seconds, end, now)
             if window is not None and end - min(self._first_onset, window.start) >= self.settings.min_playing_s:
-                self._window_scores(window)
+                self._window_values(window)
 
     def _score_audio_blocks(self, blocks) -> np.ndarray | None:
         """Score new audio feature blocks; returns the newest block's scores (None when none came)."""
@@ -295,9 +296,9 @@ class ScoringSession:
         else:
             self.timing.features += spent
 
-    def _window_scores(self, window: NoteTable | None, context: ScoreContext | None = None) -> np.ndarray | None:
-        """The window's 19 scores. Its performance descriptors are computed once per window content (the costly
-        part); the score-relative ones come from ``context`` (None while playing: the take is aligned at the end)."""
+    def _window_values(self, window: NoteTable | None) -> dict[str, float] | None:
+        """The window's performance descriptors (the costly part), computed once per window content; None for a
+        window of too few notes."""
         started = time.perf_counter()
         if window is None or len(window) < self.settings.min_window_notes:
             self.timing.features += time.perf_counter() - started
@@ -312,6 +313,17 @@ class ScoringSession:
         if values is None:
             values = self._cache[key] = performance_values(window)
             self.windows_computed += 1
+        self.timing.features += time.perf_counter() - started
+        return values
+
+    def _window_scores(self, window: NoteTable | None, context: ScoreContext | None = None) -> np.ndarray | None:
+        """The window's 19 scores: its cached performance descriptors, and the score-relative ones from ``context``
+        (None while playing: the take is aligned at the end)."""
+        values = self._window_values(window)
+        if values is None:
+            return None
+        assert window is not None  # values imply a window
+        started = time.perf_counter()
         vector = feature_vector(window, context=context, performance=values)
         self.timing.features += time.perf_counter() - started
         started = time.perf_counter()
