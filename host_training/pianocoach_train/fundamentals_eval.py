@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pianocoach.features import NoteTable, read_midi
+from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
 from pianocoach.jsonio import write_json_atomic
 from pianocoach.repertoire.align import Alignment, align
 from pianocoach.repertoire.fundamentals import Fundamentals, score_fundamentals
@@ -227,13 +228,16 @@ def mark_curve(takes, bundle: Path, seed: int) -> dict:
         played = played_score(score)
         rng = np.random.default_rng([seed, number])
         take = Take.of(table.onset, table.offset, table.pitch, table.velocity)
+        pedals = [table.pedal_events.copy(), table.soft_pedal_events.copy()]  # moved with the notes they hold
         for level in LEVELS:  # each level keeps the mistakes of the one before and adds more
             for kind in ("wrong", "missed", "extra") if level else ():
                 take = simulate(take, align(played, take.onset, take.pitch), kind, rng, rate=0.015)
             if level >= 2:
                 take = simulate(take, align(played, take.onset, take.pitch), "hesitation", rng)
+                for events in pedals:
+                    events[:, 0] = take.time_map(events[:, 0])
                 take.truths = []
-            result = _score_take(take, scorer, repertoire)
+            result = _score_take(take, scorer, repertoire, pedals)
             if result is not None:
                 marks[number, level] = result.overall
                 expression[number, level] = result.expression_mark
@@ -251,8 +255,9 @@ def mark_curve(takes, bundle: Path, seed: int) -> dict:
     }
 
 
-def _score_take(take: Take, scorer, repertoire):
-    """The device's whole pipeline on a take: written to a MIDI file, scored as `pianocoach score --piece` does."""
+def _score_take(take: Take, scorer, repertoire, pedals: list[np.ndarray]):
+    """The device's whole pipeline on a take: written to a MIDI file with its sustain and soft pedal (``pedals``:
+    their (time, value) events), scored as `pianocoach score --piece` does."""
     import pretty_midi
 
     from pianocoach.errors import PianoCoachError
@@ -263,6 +268,8 @@ def _score_take(take: Take, scorer, repertoire):
     piano = pretty_midi.Instrument(0)
     for onset, offset, pitch, velocity in zip(take.onset, take.offset, take.pitch, take.velocity):
         piano.notes.append(pretty_midi.Note(int(velocity), int(pitch), float(onset), float(max(offset, onset + 0.02))))
+    for number, events in zip((SUSTAIN_CC, SOFT_CC), pedals):
+        piano.control_changes.extend(pretty_midi.ControlChange(number, int(v), float(t)) for t, v in events)
     midi.instruments.append(piano)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "take.mid"
@@ -279,9 +286,10 @@ def listener_correlation(root: Path, bundle: Path) -> dict:
     the two-layer mark with the listeners' mark (the same formula on their mean ratings)."""
     from scipy.stats import pearsonr, spearmanr
 
+    from pianocoach.inputs import open_file
     from pianocoach.rating_scales import overall_mark
     from pianocoach.repertoire.identify import RepertoireIndex
-    from pianocoach.scoring import BundleScorer
+    from pianocoach.scoring import BundleScorer, score_source
 
     dataset = PercePiano.open(root)
     test = set(dataset.split("performer").test)
@@ -293,19 +301,34 @@ def listener_correlation(root: Path, bundle: Path) -> dict:
         ident = parse_id(raw)
         if raw not in dataset.midi_files or raw not in labels or passage_key(ident) not in scores:
             continue
-        table = read_midi(dataset.midi_files[raw])
-        take = Take.of(table.onset, table.offset, table.pitch, table.velocity)
-        result = _score_take(take, scorer, RepertoireIndex({"piece": scores[passage_key(ident)]}))
-        if result is not None:
-            rows.append((overall_mark(list(labels[raw])), result.expression_mark, result.overall))
+        # the performance's own file, pedal and all, as `pianocoach score --piece` reads it
+        source = open_file(dataset.midi_files[raw], 2.0, False)
+        repertoire = RepertoireIndex({"piece": scores[passage_key(ident)]})
+        result = score_source(source, scorer, repertoire=repertoire, piece_id="piece")
+        rows.append((overall_mark(list(labels[raw])), result.expression_mark, result.overall))
     values = np.asarray(rows)
-    out = {"takes": len(rows)}
+    out: dict = {"takes": len(rows)}
     for name, column in (("expression_mark", 1), ("two_layer_mark", 2)):
         out[name] = {
             "pearson": round(float(pearsonr(values[:, 0], values[:, column])[0]), 3),
             "spearman": round(float(spearmanr(values[:, 0], values[:, column])[0]), 3),
         }
+    out["two_layer_minus_expression_ci95"] = _paired_difference_ci(values)
     return out
+
+
+def _paired_difference_ci(values: np.ndarray, draws: int = 2000) -> dict:
+    """95 % bootstrap interval (takes drawn with replacement, seeded) of the two-layer mark's r with the listeners
+    minus the expression mark's, Pearson and Spearman: is "not worse" within the noise of 193 takes?"""
+    from scipy.stats import pearsonr, spearmanr
+
+    rng = np.random.default_rng(0)
+    diffs: dict[str, list[float]] = {"pearson": [], "spearman": []}
+    for _ in range(draws):
+        v = values[rng.integers(0, len(values), len(values))]
+        diffs["pearson"].append(pearsonr(v[:, 0], v[:, 2])[0] - pearsonr(v[:, 0], v[:, 1])[0])
+        diffs["spearman"].append(spearmanr(v[:, 0], v[:, 2])[0] - spearmanr(v[:, 0], v[:, 1])[0])
+    return {k: [round(float(q), 3) for q in np.percentile(d, [2.5, 97.5])] for k, d in diffs.items()}
 
 
 # -- the report ----------------------------------------------------------------------------------------------
@@ -371,11 +394,18 @@ def markdown(report: dict) -> str:
         lines += [
             "## Clean takes against the listeners (performer split, test list)",
             "",
-            f"{r['takes']} takes. 19-scale mark: Pearson {r['expression_mark']['pearson']}, Spearman "
-            f"{r['expression_mark']['spearman']}; two-layer mark: Pearson {r['two_layer_mark']['pearson']}, "
-            f"Spearman {r['two_layer_mark']['spearman']}.",
+            f"{r['takes']} takes, each scored from its own MIDI file (pedal included). 19-scale mark: Pearson "
+            f"{r['expression_mark']['pearson']}, Spearman {r['expression_mark']['spearman']}; two-layer mark: Pearson "
+            f"{r['two_layer_mark']['pearson']}, Spearman {r['two_layer_mark']['spearman']}.",
             "",
         ]
+        if "two_layer_minus_expression_ci95" in r:
+            ci = r["two_layer_minus_expression_ci95"]
+            lines += [
+                f"Two-layer minus 19-scale, 95 % bootstrap interval: Pearson {ci['pearson']}, Spearman "
+                f"{ci['spearman']}.",
+                "",
+            ]
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ The clean take is first aligned with its score (its own alignment says which pla
 and where each chord and bar was played). Then one kind of mistake is made at a controlled rate:
 
 - ``wrong``: a correct note moved a semitone or a tone to a pitch the chord does not hold;
-- ``missed``: a correct note left out;
+- ``missed``: a correct note left out (not one whose key is struck again at once: the key still sounds);
 - ``extra``: a note put between two chords, a few semitones from their notes;
 - ``hesitation``: the playing stops for 1-3 s before a chord;
 - ``restart``: the player stops and starts again from the beginning of the bar (or the bar before);
@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from pianocoach.repertoire.align import NEXT, Alignment
+from pianocoach.repertoire.align import NEXT, RESTRIKE_GAP_S, Alignment
 
 KINDS = ("wrong", "missed", "extra", "hesitation", "restart", "skipped_bar", "dragging")
 NOTE_RATE = 0.03  # wrong, missed and extra notes: this share of the take's correct notes (at least one)
@@ -86,11 +86,21 @@ def _chord_visit_of_note(clean: Alignment) -> dict[int, tuple[int, float, int]]:
     return out
 
 
-def _correct_notes(clean: Alignment, rng: np.random.Generator, count: int, one_per_chord: bool = True) -> list[int]:
+def _correct_notes(
+    clean: Alignment,
+    rng: np.random.Generator,
+    count: int,
+    one_per_chord: bool = True,
+    excluded: np.ndarray | None = None,
+) -> list[int]:
     """Correct notes, not in the first or the last chord played (a take may begin or end anywhere: a missing
-    first or last chord is a take that began later or ended sooner)."""
+    first or last chord is a take that began later or ended sooner), nor ``excluded``."""
     ends = {int(clean.note_chord[0]), int(clean.note_chord[-1])} if len(clean.note_chord) else set()
-    correct = [n for n, s in enumerate(clean.note_status) if s == "correct" and int(clean.note_chord[n]) not in ends]
+    correct = [
+        n
+        for n, s in enumerate(clean.note_status)
+        if s == "correct" and int(clean.note_chord[n]) not in ends and (excluded is None or not excluded[n])
+    ]
     rng.shuffle(correct)
     chosen, chords = [], set()
     for note in correct:
@@ -123,8 +133,19 @@ def _wrong(take: Take, clean: Alignment, rng, rate) -> Take:
     return out.sorted()
 
 
+def _struck_again(take: Take) -> np.ndarray:
+    """Notes whose key is struck again within ``RESTRIKE_GAP_S`` (a key's bounce in the recording): leaving one
+    out leaves the key sounding when it was due, which is no missed note."""
+    again = np.zeros(len(take.onset), dtype=bool)
+    for pitch in np.unique(take.pitch):
+        where = np.flatnonzero(take.pitch == pitch)
+        close = np.diff(take.onset[where]) < RESTRIKE_GAP_S
+        again[where[1:][close]] = again[where[:-1][close]] = True
+    return again
+
+
 def _missed(take: Take, clean: Alignment, rng, rate) -> Take:
-    chosen = _correct_notes(clean, rng, _how_many(clean, rate))
+    chosen = _correct_notes(clean, rng, _how_many(clean, rate), excluded=_struck_again(take))
     visits = _chord_visit_of_note(clean)
     keep = np.ones(len(take.onset), dtype=bool)
     keep[chosen] = False

@@ -95,6 +95,25 @@ def test_wrong_missed_and_extra_notes_are_found_in_their_bars():
     assert wrong_error.expected == int(score.pitch[wrong]) and wrong_error.pitch == int(score.pitch[wrong]) + 1
 
 
+@pytest.mark.parametrize("bar_number", ["1", "2", "5", "9"])
+def test_the_next_notes_key_struck_too_soon_is_one_wrong_note_where_it_was_played(bar_number):
+    """A learner's G-E-E-D for G-F-E-D: the next note's key, struck in place of the written one. One wrong note
+    at its time, not a missed note and a restart (the same key twice), nor a missed and an extra one; in the first
+    bar too, before the follower knows the tempo."""
+    score = read_musicxml(ODE)
+    onsets, pitches, _ = played_as_written(score)
+    wrong, following = note_index(score, bar_number, nth=1), note_index(score, bar_number, nth=2)
+    played = pitches.copy()
+    played[wrong] = pitches[following]
+    assert played[wrong] != pitches[wrong]
+    alignment = align(played_score(score), onsets, played)
+    assert [(e.kind, e.pitch, e.expected, e.time_s) for e in alignment.errors] == [
+        ("wrong", int(pitches[following]), int(pitches[wrong]), float(onsets[wrong]))
+    ]
+    assert alignment.jumps == []
+    assert alignment.played.bar_number(int(alignment.played.chord_bar[alignment.errors[0].chord])) == bar_number
+
+
 def test_a_restart_a_skipped_bar_and_a_stop_are_told_apart():
     score = read_musicxml(ODE)
     onsets, pitches, velocities = played_as_written(score)
@@ -179,6 +198,12 @@ def test_grace_notes_and_trills_are_neither_right_nor_wrong(tmp_path):
     alignment = align(played_score(score), onsets, pitches)
     assert alignment.errors == []
     assert alignment.note_status.count("ornament") == 5 and alignment.correct == 4
+    # a wrong key in the trill is the wrong note, not the trill's upper note (an ornament is never paired as wrong)
+    played = [(0.0, 72), (0.45, 76), (0.5, 74), (1.0, 77), (1.1, 75), (1.2, 77), (2.0, 72)]
+    onsets, pitches = np.array([p[0] for p in played]), np.array([p[1] for p in played])
+    alignment = align(played_score(score), onsets, pitches)
+    assert [(e.kind, e.pitch, e.expected, e.time_s) for e in alignment.errors] == [("wrong", 75, 76, 1.1)]
+    assert alignment.note_status.count("ornament") == 3
     # the cached form keeps them
     from pianocoach.repertoire.score import Score
 
@@ -212,6 +237,22 @@ def test_the_factor_falls_as_mistakes_are_added_and_scales_the_expression_mark()
     assert all(a > b for a, b in zip(factors[1:], factors[2:]))  # ... beyond them every wrong note costs
     assert two_layer_mark(1.0, 100.0) == 100.0 and two_layer_mark(1.0, 0.0) == MARK_FLOOR == 0.0
     assert two_layer_mark(0.5, 100.0) == 50.0 and two_layer_mark(0.5, 54.0) == 27.0  # mistakes scale all of it
+
+
+def test_an_extra_note_costs_a_quarter_of_a_wrong_or_missed_one():
+    """Extra notes on skilled takes are mostly ornaments and doublings the edition does not write: they weigh
+    EXTRA_WEIGHT in the factor (wrong and missed notes in full); the accuracy shown counts every note."""
+    from pianocoach.repertoire.fundamentals import EXTRA_WEIGHT, SLIPS_FORGIVEN, Fundamentals
+
+    def factor(wrong: int = 0, missed: int = 0, extra: int = 0, correct: int = 88) -> float:
+        notes = {"correct": correct, "wrong": wrong, "missed": missed, "extra": extra}
+        return fundamentals_factor(Fundamentals("score", {**notes, "accuracy_pct": 0.0}, [], [], [], {}))
+
+    assert EXTRA_WEIGHT == 0.25
+    assert factor(wrong=12) == factor(missed=12) == round((1 - (12 / 100 - SLIPS_FORGIVEN)) ** 2, 4)
+    assert factor(extra=12) == 1.0  # 3 % of the notes counted, forgiven
+    assert factor(wrong=4, extra=8) == factor(wrong=6, correct=94) > factor(wrong=12)  # 100 notes counted in both
+    assert factor(extra=40) < 1.0  # many extra notes still cost
 
 
 def test_free_play_finds_stops_and_a_restart_after_a_stop():
@@ -383,3 +424,62 @@ def test_a_piece_recognised_late_in_a_long_take_starts_its_follower_at_the_windo
     assert session.following.follower_of(session.notes.final()) is None  # so the end aligns the take afresh
     # (the whole take, two thirds of it other music, reads as free play at the end: the piece must hold more of it)
     assert result.piece["id"] is None and result.fundamentals["mode"] == "free"
+
+
+def test_a_piece_named_again_after_other_playing_is_followed_from_that_window_not_fed_the_gap(tmp_path):
+    """The Ode, two minutes of other playing (free play on the screen), the Ode again: the follower starts again
+    with the window that named it the second time, instead of being fed the two minutes it did not follow in one
+    block (an hour of them cost 1.6 s in `make bench`)."""
+    from fundamentals_takes import ode_take
+    from midi_helpers import write_midi
+
+    from pianocoach.features import read_midi
+    from pianocoach.repertoire.store import Repertoire, load_index
+
+    ode = read_midi(ode_take(tmp_path / "ode.mid", wrong_bar=None, stop_before=None))
+    ode_notes = list(zip(ode.onset.tolist(), ode.offset.tolist(), ode.pitch.tolist(), ode.velocity.tolist()))
+    second = float(ode.offset.max()) + 122.0
+    rng = np.random.default_rng(4)
+    noodling = [
+        (second - 121 + 0.25 * i, second - 121 + 0.25 * i + 0.2, int(48 + rng.integers(0, 24)), 60) for i in range(480)
+    ]
+    again = [(a + second, b + second, p, v) for a, b, p, v in ode_notes]
+    take = write_midi(tmp_path / "take.mid", ode_notes + noodling + again)
+    repertoire = load_index(Repertoire(tmp_path / "repertoire"))
+    live, session, _ = stream(take, repertoire)
+    named = [p is not None and p["id"] == "ode-to-joy" for p in live]
+    assert named[: len(named) // 4].count(True) and named[-3:].count(True)  # at the start and at the end
+    assert not all(named)  # free play between
+    assert session.following.piece == "ode-to-joy"
+    assert 0 < len(session.following.onsets) <= len(again) + 80
+    assert min(session.following.onsets) >= second - 25.0  # from the window that named it again
+
+
+def test_a_piece_set_by_hand_played_with_many_wrong_notes_is_still_judged_against_its_score():
+    """Wrong notes break the note patterns that recognise a piece (a melody half wrong holds few of them), but
+    most of its notes still match the score: it is that piece with many mistakes, not free play, whose mark would
+    leave its wrong notes out. Another piece set by hand stays free play."""
+    from pianocoach.features import NoteTable
+    from pianocoach.repertoire.identify import RepertoireIndex
+    from pianocoach.scoring.following import HAND_MIN_COVERAGE, take_fundamentals
+
+    scores = {"ode": read_musicxml(ODE), "minuet": read_musicxml(MINUET)}
+    repertoire = RepertoireIndex(scores)
+    onsets, pitches, velocities = played_as_written(scores["ode"])
+    rng = np.random.default_rng(5)
+    melody = np.flatnonzero(pitches >= 60)  # the right hand's: its top voice is what recognises a piece
+    wrong = rng.choice(melody, size=len(melody) // 2, replace=False)
+    played = pitches.copy()
+    played[wrong] += rng.choice([-2, -1, 1, 2], size=len(wrong))
+    table = NoteTable.from_arrays(onsets, onsets + 0.4, played, velocities)
+    assert repertoire.coverage("ode", table.onset, table.pitch) < HAND_MIN_COVERAGE
+    against = take_fundamentals(table, "midi", repertoire, "ode")
+    assert against.piece["id"] == "ode" and against.warning == "" and against.fundamentals.mode == "score"
+    notes = against.fundamentals.notes
+    assert notes["wrong"] >= 0.5 * len(wrong) and notes["accuracy_pct"] < 80
+    accurate = take_fundamentals(
+        NoteTable.from_arrays(onsets, onsets + 0.4, pitches, velocities), "midi", repertoire, "ode"
+    )
+    assert against.fundamentals.factor < 0.75 * accurate.fundamentals.factor
+    other = take_fundamentals(table, "midi", repertoire, "minuet")
+    assert other.piece["id"] is None and other.fundamentals.mode == "free" and "does not match" in other.warning

@@ -166,11 +166,12 @@ class ScoreFollower:
 
     def _timing(self, onset: float) -> np.ndarray | float:
         """The cost of moving into chord j (j >= 1) from chord j - 1 now: the time since j - 1 was entered against
-        what the score asks at the player's tempo so far (nothing until the tempo is known)."""
+        what the score asks at the player's tempo so far (until the tempo is known, only a move with no time
+        passed costs)."""
         per_q = self.tempo.seconds_per_quarter()
-        if per_q is None:
-            return 0.0
         played = onset - self.entered[:-1]
+        if per_q is None:  # at any tempo, a chord written later is not played with the one before it
+            return np.where(played < CHORD_GAP_S, self.costs.timing_cap, 0.0)
         asked = self.step_q[1:] * per_q
         ratio = np.log((played + TIMING_SLACK_S) / (asked + TIMING_SLACK_S))
         c = self.costs
@@ -343,7 +344,8 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
     group_bar: dict[tuple[int, int], int] = {}
     jumps: list[Jump] = []
     chord_onsets: list[tuple[int, float, int, int]] = []
-    skipped_chords: list[tuple[int, float, int]] = []  # (chord, time, bar entry) of chords passed over
+    # (chord, time, bar entry, the visits before and after) of chords passed over
+    skipped_chords: list[tuple[int, float, int, tuple[int, int], tuple[int, int]]] = []
     entered = float(onsets[0]) if len(onsets) else 0.0  # when the chain entered the chord it is in
     for note, (state, late) in enumerate(path):
         chord = state - 1 if late and state > 0 else state
@@ -355,6 +357,10 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
             and not follower.transcribed
             and _strikes_again(played, chord, groups.get((visit, chord)), note, pitches, onsets)
         )
+        if again and _skipped_chord_struck_wrong(played, (visit, chord), groups, skipped_chords, pitches):
+            again = False  # not the chord twice: the chord before it with a wrong key, then this one
+            groups = _rehome((visit, chord), t, groups, due, group_bar, skipped_chords, chord_onsets)
+            note_chord[groups[(visit, chord - 1)]] = chord - 1
         restart = again or (kind == JUMP and previous is not None and state < previous)
         if restart:
             visit += 1
@@ -371,7 +377,8 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
                 jumps.append(Jump("skip", t, _bar(played, previous), _bar(played, state), names))
             for passed in range(previous + 1, state):
                 if int(played.chord_bar[passed]) not in whole:
-                    skipped_chords.append((passed, _due(played, previous, passed, state, entered, t), len(bars) - 1))
+                    when = _due(played, previous, passed, state, entered, t)
+                    skipped_chords.append((passed, when, len(bars) - 1, (visit, previous), (visit, state)))
         if late and (visit, state) not in groups:  # the chain is at ``state`` though its notes are not heard
             groups[(visit, state)], due[(visit, state)], group_bar[(visit, state)] = [], t, len(bars) - 1
         key = (visit, chord)
@@ -387,15 +394,19 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
         previous = state
     status = ["extra"] * len(path)
     errors: list[NoteError] = []
+    expected = _expected_times(played, groups, onsets)
     for key, members in groups.items():
         chord = key[1]
         bar = bars[group_bar[key]]
-        correct, wrong, found = _match_chord(played.chord_pitches[chord], members, pitches, onsets, chord, due[key])
+        members = _nearest_first(members, pitches, onsets, expected[key])
+        ornaments = set(played.chord_ornaments[chord].tolist())
+        correct, wrong, found = _match_chord(
+            played.chord_pitches[chord], ornaments, members, pitches, onsets, chord, due[key]
+        )
         for note in correct:
             status[note] = "correct"
         for note in wrong:
             status[note] = "wrong"
-        ornaments = set(played.chord_ornaments[chord].tolist())
         for error in [e for e in found if e.kind == "extra" and e.pitch in ornaments]:
             found.remove(error)  # a grace note, a trill's neighbour, a tremolo's stroke: neither right nor wrong
             status[error.note] = "ornament"
@@ -408,7 +419,8 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
         bar.correct += len(correct)
         bar.errors.extend(found)
         errors.extend(found)
-    for chord, t, bar_entry in skipped_chords:
+    for chord, t, bar_entry, before, after in skipped_chords:
+        t = _due_between(played, chord, before, after, expected, due, t)
         for pitch in played.chord_pitches[chord]:
             error = NoteError("missed", t, int(pitch), chord=chord)
             bars[bar_entry].errors.append(error)
@@ -420,6 +432,102 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
         bar.errors.sort(key=lambda e: e.time_s)
     errors = sorted((e for bar in bars for e in bar.errors), key=lambda e: e.time_s)
     return Alignment(played, onsets, pitches, note_chord, status, errors, bars, jumps, chord_onsets)
+
+
+def _skipped_chord_struck_wrong(
+    played: PlayedScore,
+    key: tuple[int, int],
+    groups: dict[tuple[int, int], list[int]],
+    skipped_chords: list[tuple[int, float, int, tuple[int, int], tuple[int, int]]],
+    pitches: np.ndarray,
+) -> bool:
+    """A chord struck again after a pause, whose path came to it passing over the chord just before it: was its
+    first strike that chord, played with a wrong key (a learner's G-E-E-D for G-F-E-D reads as G, E, then E struck
+    again)? Yes when every note struck so far is within ``WRONG_PAIR_SEMITONES`` of a note of the chord passed."""
+    visit, chord = key
+    if chord == 0 or not skipped_chords or skipped_chords[-1][0] != chord - 1 or (visit, chord - 1) in groups:
+        return False
+    members, written = groups[key], played.chord_pitches[chord - 1]
+    return 0 < len(members) <= len(written) and all(
+        int(np.min(np.abs(written - int(pitches[m])))) <= WRONG_PAIR_SEMITONES for m in members
+    )
+
+
+def _rehome(
+    key: tuple[int, int],
+    now: float,
+    groups: dict[tuple[int, int], list[int]],
+    due: dict[tuple[int, int], float],
+    group_bar: dict[tuple[int, int], int],
+    skipped_chords: list[tuple[int, float, int, tuple[int, int], tuple[int, int]]],
+    chord_onsets: list[tuple[int, float, int, int]],
+) -> dict[tuple[int, int], list[int]]:
+    """Give the notes of ``key`` so far to the chord before it (no longer passed over) and start ``key`` again
+    ``now``; returns the groups in the order played (``due``, ``group_bar`` and the lists are changed in place)."""
+    visit, chord = key
+    before = (visit, chord - 1)
+    skipped_chords.pop()
+    out = {}
+    for k, members in groups.items():
+        if k == key:
+            out[before] = members
+        out[k] = [] if k == key else members
+    due[before], due[key] = due[key], now
+    group_bar[before] = group_bar[key]
+    at = max((i for i, visit_onset in enumerate(chord_onsets) if visit_onset[0] == chord), default=None)
+    if at is not None:  # (a visit the chain entered before its notes were heard has none)
+        _, first, _, entry = chord_onsets[at]
+        chord_onsets[at] = (chord - 1, first, NEXT, entry)
+    chord_onsets.append((chord, now, NEXT, group_bar[key]))
+    return out
+
+
+def _due_between(
+    played: PlayedScore,
+    chord: int,
+    before: tuple[int, int],
+    after: tuple[int, int],
+    expected: dict[tuple[int, int], float],
+    entered: dict[tuple[int, int], float],
+    otherwise: float,
+) -> float:
+    """When a chord passed over was due, when the visit after it was entered early (a wrong key struck in its
+    place, taken for the chord after): between when the visits on either side were most likely played, by written
+    position. Else ``otherwise`` (the time found as the path passed over it)."""
+    ends = expected.get(before, np.nan), expected.get(after, np.nan)
+    span = float(played.chord_q[after[1]] - played.chord_q[before[1]])
+    early = ends[1] - entered.get(after, ends[1]) > LATE_GAP_S and not len(played.chord_ornaments[after[1]])
+    if np.isnan(ends).any() or span <= 0 or not early:  # (grace notes enter an ornamented chord early by design)
+        return otherwise
+    return ends[0] + (ends[1] - ends[0]) * float(played.chord_q[chord] - played.chord_q[before[1]]) / span
+
+
+def _expected_times(played: PlayedScore, groups: dict[tuple[int, int], list[int]], onsets: np.ndarray) -> dict:
+    """When each chord visit was most likely played: the median onset of its notes when it has three or more,
+    else between the visits played on either side, by written position (two notes of a lone written note do not
+    say which one came in time)."""
+    keys = list(groups)
+    centres = [float(np.median(onsets[groups[k]])) if groups[k] else np.nan for k in keys]
+    out = {}
+    for i, key in enumerate(keys):
+        out[key] = centres[i]
+        if len(groups[key]) >= 3 or i == 0 or i + 1 == len(keys):
+            continue
+        (_, before), (_, after) = keys[i - 1], keys[i + 1]
+        span = float(played.chord_q[after] - played.chord_q[before])
+        ends = centres[i - 1], centres[i + 1]
+        if span > 0 and before < key[1] < after and not np.isnan(ends).any():
+            share = float(played.chord_q[key[1]] - played.chord_q[before]) / span
+            out[key] = ends[0] + (ends[1] - ends[0]) * share
+    return out
+
+
+def _nearest_first(members: list[int], pitches: np.ndarray, onsets: np.ndarray, expected: float) -> list[int]:
+    """A visit's notes with, of two or more of one pitch, the one nearest ``expected`` first: it is the written
+    note, the others a key struck again or a wrong key that happened to be a pitch of this chord."""
+    if len({int(pitches[n]) for n in members}) == len(members) or np.isnan(expected):
+        return members
+    return sorted(members, key=lambda n: abs(float(onsets[n]) - expected))
 
 
 def _strikes_again(
@@ -489,13 +597,20 @@ def _whole_bars(played: PlayedScore, before: int, after: int) -> list[int]:
 
 
 def _match_chord(
-    written: np.ndarray, members: list[int], pitches: np.ndarray, onsets: np.ndarray, chord: int, due: float
+    written: np.ndarray,
+    ornaments: set[int],
+    members: list[int],
+    pitches: np.ndarray,
+    onsets: np.ndarray,
+    chord: int,
+    due: float,
 ) -> tuple[list[int], list[int], list[NoteError]]:
     """Match one visit of a chord: the played notes whose pitch is written are correct (each written note once);
     an unmatched played note is paired with the nearest unmatched written pitch within ``WRONG_PAIR_SEMITONES`` as a
     wrong note (a key next to the one written; a note further off is an extra one and the written one is missed);
-    the rest of the played are extra and the rest of the written missed. Returns (correct notes, wrong notes,
-    errors)."""
+    the rest of the played are extra and the rest of the written missed. A played pitch of the chord's
+    ``ornaments`` is never a wrong note: it is the ornament's (the written note may yet pair with a wrong key struck
+    nearby, :func:`_pair_wrong`). Returns (correct notes, wrong notes, errors)."""
     remaining = [int(p) for p in written]
     correct, unmatched = [], []
     for note in members:
@@ -510,7 +625,7 @@ def _match_chord(
         (abs(int(pitches[n]) - w), n, w)
         for n in unmatched
         for w in set(remaining)
-        if abs(int(pitches[n]) - w) <= WRONG_PAIR_SEMITONES
+        if abs(int(pitches[n]) - w) <= WRONG_PAIR_SEMITONES and int(pitches[n]) not in ornaments
     )
     for _, note, written_pitch in pairs:  # the closest pitches pair first
         if note in unmatched and written_pitch in remaining:
