@@ -229,11 +229,13 @@ eval-fundamentals: setup
 	$(PY) -m pianocoach_train.fundamentals_eval $(FUNDAMENTALS_ARGS)
 
 # `make repertoire-percepiano DATA_DIR=/var/lib/pianocoach`: add PercePiano's four works (its MusicXML excerpts, one
-# edition of each: the *_Score_* files) to a device data folder's repertoire; the scores are read from ../shared
+# edition of each: the *_Score_* files) to a device data folder's repertoire; the scores are read from ../shared.
+# Each passage then learns its variants (what skilled pianists commonly play otherwise) from its performances.
 DATA_DIR ?= demo-output
 repertoire-percepiano: setup
 	$(VENV)/bin/pianocoach repertoire add --title-from-file $(PIANOCOACH_PERCEPIANO)/score_xml/*_Score_*.musicxml \
 		--set device.data_dir='"$(DATA_DIR)"'
+	$(PY) -m pianocoach_train.score_variants --repertoire "$(DATA_DIR)/repertoire" --data $(PIANOCOACH_PERCEPIANO)
 
 soak: setup
 	$(PY) -m pianocoach.appliance.soak --sessions 100 --out reports/soak/latest.json

@@ -84,6 +84,11 @@ def _fundamentals(result: PerformanceResult) -> list[str]:
         out.append(
             f"notes: {notes['correct']} right of {notes['score_notes']} ({notes['accuracy_pct']:.0f} %): "
             f"{notes['wrong']} wrong, {notes['missed']} missed, {notes['extra']} extra"
+            + (
+                f" ({notes['as_commonly_played']} more as pianists commonly play it, not counted)"
+                if notes.get("as_commonly_played")
+                else ""
+            )
         )
     stops = ", ".join(f"before bar {s['bar']}" if s.get("bar") else f"at {s['time_s']:.1f} s" for s in f["stops"])
     restarts = ", ".join(

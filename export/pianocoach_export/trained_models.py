@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pianocoach.errors import InputFileError
+from pianocoach.features import DEFAULT_SETTINGS
 from pianocoach_train.jianzipu.dataset import Sizes
 from pianocoach_train.jianzipu.train import CONFIG as READER_CONFIG
 from pianocoach_train.jianzipu.train import reader_dir, reader_record
@@ -33,8 +34,11 @@ class MissingArtifactError(InputFileError):
 def release_run(model: str) -> Path:
     """``artifacts/release/<model>``: the release MIDI scorer (``make release-model``)."""
     run_dir = release_dir(model)
-    if not finished_run(run_dir, {"config": TrainConfig(model=model).to_dict()}):
-        raise MissingArtifactError(run_dir, f"release model {model!r}", f"release-model MODEL={model}")
+    expected = {"config": TrainConfig(model=model).to_dict(), "feature_settings_sha256": DEFAULT_SETTINGS.sha256()}
+    if not finished_run(run_dir, expected):  # (one trained on other features is no release model of this code)
+        raise MissingArtifactError(
+            run_dir, f"release model {model!r} trained on these features", f"release-model MODEL={model}"
+        )
     return run_dir
 
 

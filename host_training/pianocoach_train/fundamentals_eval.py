@@ -33,8 +33,9 @@ from pianocoach.features import NoteTable, read_midi
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
 from pianocoach.jsonio import write_json_atomic
 from pianocoach.repertoire.align import Alignment, align
-from pianocoach.repertoire.fundamentals import Fundamentals, score_fundamentals
+from pianocoach.repertoire.fundamentals import Fundamentals, score_fundamentals, without_common
 from pianocoach.repertoire.unfold import PlayedScore, played_score
+from pianocoach.repertoire.variants import ScoreVariants
 from pianocoach.scoring.following import marked_tempo
 from pianocoach_train.identify_eval import load_repertoire, passage_key
 from pianocoach_train.mistakes import KINDS, Take, Truth, simulate
@@ -42,6 +43,7 @@ from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.percepiano.ids import parse_id
 from pianocoach_train.plots import pyplot, save_figure
+from pianocoach_train.score_variants import passage_variants
 
 log = logging.getLogger(__name__)
 NOTE_KINDS = ("wrong", "missed", "extra")
@@ -79,11 +81,14 @@ class Detector:
             return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
         return table.onset, table.pitch, table.velocity
 
-    def detect(self, take: Take, played: PlayedScore, marked: float | None) -> tuple[Alignment, Fundamentals]:
+    def detect(
+        self, take: Take, played: PlayedScore, marked: float | None, variants: ScoreVariants | None = None
+    ) -> tuple[Alignment, Fundamentals]:
         onset, pitch, velocity = self.notes(take)
         alignment = align(played, onset, pitch, transcribed=self.mode == "audio")
         trusted = velocity.astype(np.float64) if self.mode == "midi" else None
-        return alignment, score_fundamentals(alignment, trusted, marked)
+        found = score_fundamentals(alignment, trusted, marked, variants)
+        return (without_common(alignment, variants)[0] if variants else alignment), found
 
     def _transcribe(self, take: Take) -> NoteTable | None:
         from pianocoach.features.audio import resample
@@ -150,7 +155,7 @@ def score_kind(kind: str, mode: str, truths: list[Truth], found: dict, clean: di
     return {"tp": tp, "fp": len(unmatched), "fn": len(wanted) - tp, "near": near}
 
 
-def run_simulation(takes, mode: str, seed: int) -> dict:
+def run_simulation(takes, mode: str, seed: int, variants: dict[str, ScoreVariants]) -> dict:
     detector = Detector(mode)
     totals: dict[str, dict[str, float]] = {k: defaultdict(float) for k in KINDS}
     clean_counts: dict[str, float] = defaultdict(float)
@@ -158,10 +163,11 @@ def run_simulation(takes, mode: str, seed: int) -> dict:
     for number, (raw, score, table) in enumerate(tqdm(takes, desc=f"mistakes ({mode})", unit="take")):
         played = played_score(score)
         marked = marked_tempo(score)
+        common = variants.get(passage_key(parse_id(raw)))
         take = Take.of(table.onset, table.offset, table.pitch, table.velocity)
         # the truth needs the clean take's alignment with the score: on its MIDI notes
         truth_alignment = align(played, take.onset, take.pitch)
-        clean_alignment, clean_found = detector.detect(take, played, marked)
+        clean_alignment, clean_found = detector.detect(take, played, marked, common)
         clean = detections(clean_alignment, clean_found)
         for kind, found in clean.items():
             clean_counts[kind] += len(found)
@@ -172,7 +178,7 @@ def run_simulation(takes, mode: str, seed: int) -> dict:
             mutated = simulate(take, truth_alignment, kind, rng)
             if not mutated.truths:
                 continue
-            alignment, found = detector.detect(mutated, played, marked)
+            alignment, found = detector.detect(mutated, played, marked, common)
             got = detections(alignment, found)
             counts = score_kind(kind, mode, mutated.truths, got, clean, mutated.time_map)
             if kind == "dragging":  # the clean takes are the negatives of a take-level call
@@ -212,7 +218,7 @@ def run_simulation(takes, mode: str, seed: int) -> dict:
 LEVELS = (0, 1, 2, 3, 4, 5)
 
 
-def mark_curve(takes, bundle: Path, seed: int) -> dict:
+def mark_curve(takes, bundle: Path, seed: int, variants: dict[str, ScoreVariants]) -> dict:
     """The mark of clean takes as mistakes are added, level by level on the same take: each level adds 1.5 % of the
     notes wrong, 1.5 % missed and 1.5 % extra, and from level 2 on one or two hesitations (level 0: the clean take).
     ``monotonic_share``: the takes whose mark fell (or stayed) at every level."""
@@ -224,7 +230,8 @@ def mark_curve(takes, bundle: Path, seed: int) -> dict:
     factors = np.full_like(marks, np.nan)
     expression = np.full_like(marks, np.nan)
     for number, (raw, score, table) in enumerate(tqdm(takes, desc="mark curve", unit="take")):
-        repertoire = RepertoireIndex({"piece": score})
+        common = variants.get(passage_key(parse_id(raw)))
+        repertoire = RepertoireIndex({"piece": score}, variants={"piece": common} if common else None)
         played = played_score(score)
         rng = np.random.default_rng([seed, number])
         take = Take.of(table.onset, table.offset, table.pitch, table.velocity)
@@ -281,7 +288,7 @@ def _score_take(take: Take, scorer, repertoire, pedals: list[np.ndarray]):
             return None
 
 
-def listener_correlation(root: Path, bundle: Path) -> dict:
+def listener_correlation(root: Path, bundle: Path, variants: dict[str, ScoreVariants]) -> dict:
     """On the clean takes of the performer split's test list: Pearson and Spearman r of the 19-scale mark and of
     the two-layer mark with the listeners' mark (the same formula on their mean ratings)."""
     from scipy.stats import pearsonr, spearmanr
@@ -303,7 +310,10 @@ def listener_correlation(root: Path, bundle: Path) -> dict:
             continue
         # the performance's own file, pedal and all, as `pianocoach score --piece` reads it
         source = open_file(dataset.midi_files[raw], 2.0, False)
-        repertoire = RepertoireIndex({"piece": scores[passage_key(ident)]})
+        common = variants.get(passage_key(ident))
+        repertoire = RepertoireIndex(
+            {"piece": scores[passage_key(ident)]}, variants={"piece": common} if common else None
+        )
         result = score_source(source, scorer, repertoire=repertoire, piece_id="piece")
         rows.append((overall_mark(list(labels[raw])), result.expression_mark, result.overall))
     values = np.asarray(rows)
@@ -453,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audio", type=int, default=40, help="takes rendered and transcribed (0: none)")
     parser.add_argument("--mark-takes", type=int, default=40, help="takes for the mark curve (0: none)")
     parser.add_argument("--no-listeners", action="store_true", help="skip the correlation with the listeners")
+    parser.add_argument("--no-variants", action="store_true", help="score without the passages' learned variants")
     parser.add_argument("--bundle", type=Path, default=REPO_ROOT / "device/pianocoach/data/default_bundle")
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports/fundamentals")
@@ -461,20 +472,24 @@ def main(argv: list[str] | None = None) -> int:
     root = args.data or percepiano_root()
     started = time.perf_counter()
     takes = load_takes(root, args.every)
-    report: dict = {"data": "PercePiano performance MIDI (score renders left out) with their MusicXML passages"}
-    report["midi"] = run_simulation(takes, "midi", args.seed)
+    variants = passage_variants(root) if not args.no_variants else {}
+    report: dict = {
+        "data": "PercePiano performance MIDI (score renders left out) with their MusicXML passages",
+        "variants": "learned from the performer split's train and validation takes" if variants else "none",
+    }
+    report["midi"] = run_simulation(takes, "midi", args.seed, variants)
     write_report(report, args.out)  # each stage is written as it ends: a later failure keeps the earlier ones
     if args.audio:
         spread = takes[:: max(1, len(takes) // args.audio)][: args.audio]
-        report["audio"] = run_simulation(spread, "audio", args.seed)
+        report["audio"] = run_simulation(spread, "audio", args.seed, variants)
         write_report(report, args.out)
     if args.mark_takes:
         report["mark_curve"] = mark_curve(
-            takes[:: max(1, len(takes) // args.mark_takes)][: args.mark_takes], args.bundle, args.seed
+            takes[:: max(1, len(takes) // args.mark_takes)][: args.mark_takes], args.bundle, args.seed, variants
         )
         write_report(report, args.out)
     if not args.no_listeners:
-        report["listeners"] = listener_correlation(root, args.bundle)
+        report["listeners"] = listener_correlation(root, args.bundle, variants)
     report["seconds"] = round(time.perf_counter() - started, 1)
     write_report(report, args.out)
     print(markdown(report))

@@ -25,6 +25,7 @@ import numpy as np
 from pianocoach.repertoire.align import NEXT, RESTRIKE_GAP_S, Alignment
 
 KINDS = ("wrong", "missed", "extra", "hesitation", "restart", "skipped_bar", "dragging")
+CHORD_TWIN_S = 1.0  # a key struck twice in one chord's visit this close: never left out as missed (_struck_again)
 NOTE_RATE = 0.03  # wrong, missed and extra notes: this share of the take's correct notes (at least one)
 HESITATION_S = (1.0, 3.0)
 RESTART_GAP_S = (0.3, 1.0)
@@ -133,19 +134,22 @@ def _wrong(take: Take, clean: Alignment, rng, rate) -> Take:
     return out.sorted()
 
 
-def _struck_again(take: Take) -> np.ndarray:
-    """Notes whose key is struck again within ``RESTRIKE_GAP_S`` (a key's bounce in the recording): leaving one
-    out leaves the key sounding when it was due, which is no missed note."""
+def _struck_again(take: Take, clean: Alignment) -> np.ndarray:
+    """Notes whose key is struck again within ``RESTRIKE_GAP_S`` (a key's bounce in the recording), or again in
+    the same chord within ``CHORD_TWIN_S`` (a key brushed, then struck, as the chord was played): leaving one out
+    leaves the key struck when it was due, which is no missed note."""
     again = np.zeros(len(take.onset), dtype=bool)
     for pitch in np.unique(take.pitch):
         where = np.flatnonzero(take.pitch == pitch)
-        close = np.diff(take.onset[where]) < RESTRIKE_GAP_S
+        gaps = np.diff(take.onset[where])
+        same_chord = clean.note_chord[where[1:]] == clean.note_chord[where[:-1]]
+        close = (gaps < RESTRIKE_GAP_S) | (same_chord & (gaps < CHORD_TWIN_S))
         again[where[1:][close]] = again[where[:-1][close]] = True
     return again
 
 
 def _missed(take: Take, clean: Alignment, rng, rate) -> Take:
-    chosen = _correct_notes(clean, rng, _how_many(clean, rate), excluded=_struck_again(take))
+    chosen = _correct_notes(clean, rng, _how_many(clean, rate), excluded=_struck_again(take, clean))
     visits = _chord_visit_of_note(clean)
     keep = np.ones(len(take.onset), dtype=bool)
     keep[chosen] = False

@@ -57,11 +57,16 @@ def train_run(
 ) -> Scorer:
     run_dir.mkdir(parents=True, exist_ok=True)
     meta_path = run_dir / "run.json"
-    if finished_run(run_dir, {"config": config.to_dict()}):
+    # a run of the same config on other features (a feature version bump since) is trained again
+    if finished_run(run_dir, {"config": config.to_dict(), "feature_settings_sha256": store.settings.sha256()}):
         log.info("%s already trained; loading it", run_dir)
         scorer = load_scorer(run_dir)
         scorer.reused = True
         return scorer
+    if meta_path.is_file() and read_json(meta_path).get("feature_settings_sha256") != store.settings.sha256():
+        # an interrupted run resumes from last.pt, but not one of other features: its epochs learned other columns
+        (run_dir / "last.pt").unlink(missing_ok=True)
+        log.info("%s: trained on other features before; training afresh", run_dir)
     write_json_atomic(run_dir / "config.json", config.to_dict())
     meta = {
         "config": config.to_dict(),

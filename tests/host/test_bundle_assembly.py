@@ -1,6 +1,7 @@
 """Bundle assembly trains nothing: a trained model it needs and does not find is a one-line error naming the
 missing folder and the make target that trains it, raised before anything is exported or replaced."""
 
+import json
 import os
 import subprocess
 import sys
@@ -21,10 +22,17 @@ def test_a_missing_release_model_names_the_make_target(isolated_outputs):
         release_run("blend")
     message = str(caught.value)
     assert message == (
-        f"{isolated_outputs / 'artifacts' / 'release' / 'blend'}: no finished release model 'blend' here "
-        "(export trains nothing): run `make release-model MODEL=blend` first"
+        f"{isolated_outputs / 'artifacts' / 'release' / 'blend'}: no finished release model 'blend' "
+        "trained on these features here (export trains nothing): run `make release-model MODEL=blend` first"
     )
     assert caught.value.target == "release-model MODEL=blend"
+    # a finished run of the same config on other features (before a feature version bump) is no release model
+    run_dir = isolated_outputs / "artifacts" / "release" / "blend"
+    run_dir.mkdir(parents=True)
+    other = {"config": TrainConfig(model="blend").to_dict(), "finished": True, "feature_settings_sha256": "0" * 64}
+    (run_dir / "run.json").write_text(json.dumps(other))
+    with pytest.raises(MissingArtifactError, match="trained on these features"):
+        release_run("blend")
     with pytest.raises(MissingArtifactError, match=r"reader: no finished jianzipu reader .* `make jianzipu-reader`"):
         reader_run()
 
@@ -61,7 +69,7 @@ def test_make_bundle_without_a_release_model_fails_in_one_line_and_keeps_the_bun
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.strip().splitlines()[-1] == (
         f"pianocoach_export: error: {tmp_path / 'artifacts' / 'release' / 'blend'}: no finished release model 'blend' "
-        "here (export trains nothing): run `make release-model MODEL=blend` first"
+        "trained on these features here (export trains nothing): run `make release-model MODEL=blend` first"
     )
     assert sha256_file(DEFAULT_BUNDLE / "manifest.json") == before
 

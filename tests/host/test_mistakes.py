@@ -55,3 +55,36 @@ def test_a_missed_note_is_never_one_whose_key_is_struck_again_at_once(minuet):
         mutated = simulate(take, clean, "missed", np.random.default_rng(seed), rate=0.2)
         kept = {(round(float(t), 6), int(p)) for t, p in zip(mutated.onset, mutated.pitch)}
         assert bounced <= kept  # the bounced keys all still sound
+
+
+def test_a_missed_note_is_never_one_whose_key_is_struck_again_in_its_chord(minuet):
+    """A key brushed softly and then struck as the chord is played (0.18 s apart, one chord): leaving either out
+    leaves the key struck when it was due, which is no missed note."""
+    played, take, _ = minuet
+    twins = np.flatnonzero(np.arange(len(take.onset)) % 9 == 4)
+    brushed = Take.of(
+        np.concatenate([take.onset, take.onset[twins] - 0.18]),
+        np.concatenate([take.offset, take.onset[twins]]),
+        np.concatenate([take.pitch, take.pitch[twins]]),
+        np.concatenate([take.velocity, np.full(len(twins), 20)]),
+    ).sorted()
+    clean = align(played, brushed.onset, brushed.pitch)
+    twice = {
+        i
+        for i in range(len(brushed.onset))
+        for j in range(len(brushed.onset))
+        if i != j
+        and brushed.pitch[i] == brushed.pitch[j]
+        and clean.note_chord[i] == clean.note_chord[j]
+        and RESTRIKE_GAP_S <= abs(brushed.onset[i] - brushed.onset[j]) < 1.0
+    }
+    assert len(twice) >= len(twins)  # the take has them (both notes of a pair)
+    for seed in range(20):
+        mutated = simulate(brushed, clean, "missed", np.random.default_rng(seed), rate=0.2)
+        kept = {(round(float(t), 6), int(p)) for t, p in zip(mutated.onset, mutated.pitch)}
+        left_out = {
+            i
+            for i in range(len(brushed.onset))
+            if (round(float(brushed.onset[i]), 6), int(brushed.pitch[i])) not in kept
+        }
+        assert left_out and not left_out & twice

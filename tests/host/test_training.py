@@ -1,12 +1,14 @@
 """The training loop and every model family on the synthetic dataset (tiny, seconds to train)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import Ridge
 
 from pianocoach_train.models import load_scorer
-from pianocoach_train.runs import train_run
+from pianocoach_train.runs import read_json, train_run
 from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.training import train_torch
 
@@ -74,6 +76,24 @@ def test_a_finished_run_is_loaded_not_retrained(synthetic_store, tmp_path):
     stamp = model_file.stat().st_mtime_ns
     train_run(config, synthetic_store, f.train, f.validation, tmp_path / "r", progress=False)
     assert model_file.stat().st_mtime_ns == stamp
+    # the same config on other features (the feature version bumped since) is trained again, not resumed
+    synthetic_store.settings = dataclasses.replace(
+        synthetic_store.settings, version=synthetic_store.settings.version + 1
+    )
+    train_run(config, synthetic_store, f.train, f.validation, tmp_path / "r", progress=False)
+    assert model_file.stat().st_mtime_ns != stamp
+    assert read_json(tmp_path / "r" / "run.json")["feature_settings_sha256"] == synthetic_store.settings.sha256()
+
+
+def test_a_checkpoint_left_by_a_run_on_other_features_is_not_resumed(synthetic_store, tmp_path):
+    f = fold(synthetic_store)
+    run_dir = tmp_path / "mlp"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text('{"feature_settings_sha256": "other", "finished": false}')
+    (run_dir / "last.pt").write_bytes(b"not a checkpoint of these features")  # loading it would fail
+    config = TrainConfig(model="mlp", epochs=2, patience=100)
+    train_run(config, synthetic_store, f.train, f.validation, run_dir, progress=False)
+    assert read_json(run_dir / "run.json")["finished"] is True
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):

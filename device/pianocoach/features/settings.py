@@ -19,7 +19,9 @@ class FeatureSettings:
     # settings, not the code, and caches and bundles trust the hash.
     # 3: the STFT, mel filters, pYIN and beat tracker are numpy ports of librosa's (no numba on the device)
     # 4: score-relative descriptors (features/score_relative.py) appended to the vector
-    version: int = 4
+    # 5: the score-relative descriptors from the aligner of 2026-12-01 (a key struck twice in a chord, the next
+    #    note's key struck too soon, ornaments never wrong, a visit never heard due between its neighbours)
+    version: int = 5
     # audio front end (the onset-envelope grid of the symbolic tempo descriptors)
     sample_rate: int = 22050
     block_seconds: float = 2.0

@@ -400,8 +400,11 @@ def read_path(follower: ScoreFollower, onsets: np.ndarray, pitches: np.ndarray) 
         bar = bars[group_bar[key]]
         members = _nearest_first(members, pitches, onsets, expected[key])
         ornaments = set(played.chord_ornaments[chord].tolist())
+        # a visit none of whose notes was heard (the path moved on to it on a late note of the chord before) was due
+        # between the visits around it, not when the path moved
+        when = expected[key] if not members and not np.isnan(expected[key]) else due[key]
         correct, wrong, found = _match_chord(
-            played.chord_pitches[chord], ornaments, members, pitches, onsets, chord, due[key]
+            played.chord_pitches[chord], ornaments, members, pitches, onsets, chord, when
         )
         for note in correct:
             status[note] = "correct"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pianocoach.repertoire.score import Score
+from pianocoach.repertoire.variants import ScoreVariants
 
 N = 4  # top-voice notes per n-gram
 CHORD_S = 0.05  # played notes this close together count as one onset
@@ -74,8 +75,14 @@ def ngrams(top: np.ndarray) -> list[tuple[int, ...]]:
 class RepertoireIndex:
     """The n-grams of every piece's top voice, with where each lies."""
 
-    def __init__(self, scores: dict[str, Score], titles: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        scores: dict[str, Score],
+        titles: dict[str, str] | None = None,
+        variants: dict[str, ScoreVariants] | None = None,
+    ) -> None:
         self.scores = scores
+        self.variants = variants or {}  # how skilled pianists commonly play a piece otherwise, by piece
         self.titles = {piece_id: (titles or {}).get(piece_id) or score.title for piece_id, score in scores.items()}
         self.bars: dict[str, list[str]] = {}
         self.where: dict[tuple[int, ...], dict[str, list[int]]] = defaultdict(dict)  # n-gram -> piece -> bar indices

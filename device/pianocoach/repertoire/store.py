@@ -26,6 +26,7 @@ from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.repertoire.midi_score import read_midi_score
 from pianocoach.repertoire.musicxml import ScoreFileError, read_musicxml
 from pianocoach.repertoire.score import Score
+from pianocoach.repertoire.variants import VARIANTS_NAME, ScoreVariants, read_variants
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,24 @@ class Repertoire:
             write_json_atomic(cache, score.to_dict())
         return score
 
+    def variants(self, piece_id: str) -> ScoreVariants | None:
+        """How skilled pianists commonly play the piece otherwise than its score (learned on the host and stored
+        with :meth:`set_variants`), or None."""
+        piece = self.piece(piece_id)
+        if piece.builtin:
+            return None
+        return read_variants(self.root / piece.id / VARIANTS_NAME, piece.sha256)
+
     # -- changing ----------------------------------------------------------------------------------
+    def set_variants(self, piece_id: str, variants: ScoreVariants) -> None:
+        """Keep ``variants`` beside the piece's score (replaced atomically); they must be learned on its file."""
+        piece = self.piece(piece_id)
+        if piece.builtin:
+            raise RepertoireError(f"{piece_id!r} is built in: its variants cannot be changed")
+        if variants.score_sha256 != piece.sha256:
+            raise RepertoireError(f"{piece_id!r}: the variants were learned on another score file")
+        write_json_atomic(self.root / piece.id / VARIANTS_NAME, variants.to_dict())
+
     def holding(self, path: str | Path) -> Piece | None:
         """The piece whose score file has the same bytes as ``path``, if one does."""
         try:
@@ -210,11 +228,15 @@ class Repertoire:
 def load_index(repertoire: Repertoire) -> RepertoireIndex:
     """Every piece's score in one index; a piece that cannot be read is left out with a warning, so one broken
     entry never stops scoring."""
-    scores, titles = {}, {}
+    scores, titles, variants = {}, {}, {}
     for piece in repertoire.pieces():
         try:
             scores[piece.id] = repertoire.score(piece.id)
             titles[piece.id] = piece.title
         except PianoCoachError as exc:
             log.warning("repertoire: %s left out: %s", piece.id, exc)
-    return RepertoireIndex(scores, titles)
+            continue
+        found = repertoire.variants(piece.id)
+        if found is not None:
+            variants[piece.id] = found
+    return RepertoireIndex(scores, titles, variants)

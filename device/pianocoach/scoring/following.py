@@ -173,7 +173,7 @@ def take_fundamentals(
     elif alignment is None:
         alignment = align(_played(score), table.onset, table.pitch, transcribed=kind == "audio")
     velocities = table.velocity.astype(np.float64) if kind == "midi" else None  # a transcription's are not trusted
-    found = score_fundamentals(alignment, velocities, marked_tempo(score))
+    found = score_fundamentals(alignment, velocities, marked_tempo(score), repertoire.variants.get(str(piece["id"])))
     if alignment.bars:
         piece["bar"] = alignment.bars[-1].number  # where the take ended
     return TakeAgainstScore(piece, found, warning, alignment)
