@@ -66,8 +66,11 @@ def test_variants_are_kept_with_their_piece_and_read_back(tmp_path):
     shutil.copy(MINUET, source)
     piece = repertoire.add(source)
     variants = ScoreVariants(piece.sha256, 12, frozenset({("extra", 3, 67), ("missed", 5, 60)}), frozenset({9}))
+    index = repertoire.root / "index.json"
+    before = index.stat().st_mtime_ns, index.stat().st_ino
     repertoire.set_variants(piece.id, variants)
     assert repertoire.variants(piece.id) == variants
+    assert (index.stat().st_mtime_ns, index.stat().st_ino) != before  # a running daemon reads the pieces again
     assert load_index(repertoire).variants == {piece.id: variants}
     with pytest.raises(RepertoireError, match="another score file"):
         repertoire.set_variants(piece.id, ScoreVariants("0" * 64, 12, frozenset(), frozenset()))

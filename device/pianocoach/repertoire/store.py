@@ -122,13 +122,16 @@ class Repertoire:
 
     # -- changing ----------------------------------------------------------------------------------
     def set_variants(self, piece_id: str, variants: ScoreVariants) -> None:
-        """Keep ``variants`` beside the piece's score (replaced atomically); they must be learned on its file."""
+        """Keep ``variants`` beside the piece's score (replaced atomically); they must be learned on its file. The
+        index is written anew, so a running daemon, which reads the repertoire again when its index changes, takes
+        them up."""
         piece = self.piece(piece_id)
         if piece.builtin:
             raise RepertoireError(f"{piece_id!r} is built in: its variants cannot be changed")
         if variants.score_sha256 != piece.sha256:
             raise RepertoireError(f"{piece_id!r}: the variants were learned on another score file")
         write_json_atomic(self.root / piece.id / VARIANTS_NAME, variants.to_dict())
+        self._write_index(self._added())  # a new index: a running daemon reads the pieces (and these) again
 
     def holding(self, path: str | Path) -> Piece | None:
         """The piece whose score file has the same bytes as ``path``, if one does."""
