@@ -217,7 +217,9 @@ def test_llama_cpp_generates_with_the_quantized_model_on_the_device_side(chain):
     # so generation itself is checked with the end of text forbidden: llama.cpp decodes every token asked for
     llm = backend.load()
     done = llm.create_completion("Bar 3", max_tokens=8, temperature=0.0, logit_bias={llm.token_eos(): -1e9})
-    assert done["usage"]["completion_tokens"] == 8
+    # llama-cpp-python skips its max_tokens check while the text ends in an incomplete UTF-8 character (a byte token
+    # of the Chinese feedback), so it may decode up to 3 more tokens to finish that character
+    assert 8 <= done["usage"]["completion_tokens"] <= 11 and done["choices"][0]["finish_reason"] == "length"
     feedback = FeedbackWriter(backend, max_tokens=40, temperature=0.0).write(sample_request("zh"))
     assert feedback.pieces > 0 and feedback.text.strip()
     # the tiny model's words are noise: either some passed the checks or the template stood in
