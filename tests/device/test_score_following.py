@@ -503,3 +503,36 @@ def test_a_chord_left_out_after_the_first_is_missed_when_it_was_due_not_as_the_f
     due = 0.1 + seconds_per_q * float(played.chord_q[1])
     assert [(e.kind, e.pitch) for e in alignment.errors] == [("missed", int(played.chord_pitches[1][0]))]
     assert abs(alignment.errors[0].time_s - due) < 0.1
+
+
+def _scale_score(tmp_path, fermata: bool):
+    """Four bars of 4/4 quarter notes going up from C4; the last note of bar 2 held by a fermata when asked."""
+    from test_repertoire import HEAD, TAIL, note
+
+    steps = [("C", 4), ("D", 4), ("E", 4), ("F", 4), ("G", 4), ("A", 4), ("B", 4), ("C", 5)] * 2
+    bars = []
+    for b in range(4):
+        body = "<attributes><divisions>1</divisions><time><beats>4</beats><beat-type>4</beat-type></time></attributes>"
+        for k in range(4):
+            step, octave = steps[4 * b + k]
+            held = fermata and b == 1 and k == 3
+            body += note(step, octave, 1, 1, *(["<notations><fermata/></notations>"] if held else []))
+        bars.append(f'<measure number="{b + 1}">{body}</measure>')
+    path = tmp_path / f"scale-{fermata}.musicxml"
+    path.write_text(HEAD + "".join(bars) + TAIL, encoding="utf-8")
+    return read_musicxml(path)
+
+
+def test_a_pause_on_a_written_fermata_is_no_stop(tmp_path):
+    """The note under a fermata is held at the player's will: the pause after it is asked for, not a stop. The
+    same take against the score without the fermata stops before bar 3."""
+    from pianocoach.repertoire.score import Score
+
+    held, plain = _scale_score(tmp_path, True), _scale_score(tmp_path, False)
+    assert [m.at_q for m in held.of_kind("fermata")] == [7.0] and plain.of_kind("fermata") == []
+    assert Score.from_dict(held.to_dict()).of_kind("fermata")[0].at_q == 7.0  # kept in the cached form
+    onsets, pitches, velocities = played_as_written(held)
+    onsets = np.where(onsets >= 8 * 0.5, onsets + 2.0, onsets)  # 2 s more after the held note
+    for score, stops in ((held, []), (plain, ["3"])):
+        found = score_fundamentals(align(played_score(score), onsets, pitches), velocities, marked_tempo(score))
+        assert [s["bar"] for s in found.stops] == stops

@@ -18,6 +18,7 @@ import numpy as np
 
 from pianocoach.repertoire.align import NEXT, SKIP, STRUCTURAL, Alignment, NoteError
 from pianocoach.repertoire.identify import CHORD_S, top_voice
+from pianocoach.repertoire.unfold import PlayedScore
 from pianocoach.repertoire.variants import ScoreVariants
 
 STOP_RATIO = 2.0  # an inter-onset gap this many times what the score asks at the local tempo ...
@@ -63,6 +64,7 @@ class Step(NamedTuple):
     asked_s: float  # the gap the score asks at the local tempo
     kind: int  # NEXT, SKIP or STRUCTURAL
     chord: int = -1  # the later chord (of the played score)
+    before: int = -1  # the earlier chord
 
     @property
     def is_stop(self) -> bool:
@@ -90,7 +92,7 @@ def score_fundamentals(
             "entry": s.entry,
         }
         for s in steps
-        if s.is_stop and s.chord not in pauses
+        if s.is_stop and s.chord not in pauses and not _held_by_fermata(alignment.played, s)
     ]
     counts = {kind: alignment.count(kind) for kind in ("wrong", "missed", "extra")}
     correct = alignment.correct
@@ -119,6 +121,17 @@ def score_fundamentals(
     return out
 
 
+def _held_by_fermata(played: PlayedScore, step: Step) -> bool:
+    """Does a fermata lie between the step's chords (from the earlier one on, in the score as written: repeats
+    shift the unfolded positions)? Then the score asks for the pause: it is no stop."""
+    fermatas = [m.at_q for m in played.score.of_kind("fermata")]
+    if not fermatas or step.before < 0:
+        return False
+    start = float(played.score.onset_q[played.chord_notes[step.before]].min())
+    end = float(played.score.onset_q[played.chord_notes[step.chord]].min())
+    return any(start <= q < end for q in fermatas)
+
+
 def without_common(alignment: Alignment, variants: ScoreVariants) -> tuple[Alignment, int]:
     """A copy of ``alignment`` without the errors skilled pianists commonly make, and how many were left out. The
     played notes' status is kept (the score-relative descriptors read it)."""
@@ -142,15 +155,15 @@ def chord_steps(alignment: Alignment) -> list[Step]:
     for before, after in zip(visits, visits[1:]):
         quarters = float(played.chord_q[after[0]] - played.chord_q[before[0]])
         if after[2] in (NEXT, SKIP, STRUCTURAL) and quarters > 0:
-            raw.append((after[3], after[1], after[1] - before[1], quarters, after[2], after[0]))
+            raw.append((after[3], after[1], after[1] - before[1], quarters, after[2], after[0], before[0]))
     if not raw:
         return []
     per_q = np.array([r[2] / r[3] for r in raw])
     out = []
-    for k, (entry, t, dt, dq, kind, chord) in enumerate(raw):
+    for k, (entry, t, dt, dq, kind, chord, earlier) in enumerate(raw):
         around = np.concatenate([per_q[max(0, k - LOCAL_SPAN) : k], per_q[k + 1 : k + 1 + LOCAL_SPAN]])
         local = float(np.median(around)) if len(around) else float(per_q[k])
-        out.append(Step(entry, t, dt, dq, dq * local, kind, chord))
+        out.append(Step(entry, t, dt, dq, dq * local, kind, chord, earlier))
     return out
 
 

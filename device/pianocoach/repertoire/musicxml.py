@@ -161,6 +161,7 @@ class _PartwiseReader:
         self.bar_of_note: list[int] = []
         self.bars: list[Bar] = []
         self.markings: list[Marking] = []
+        self.fermatas: set[float] = set()
         self.grace_notes = 0
         self.ornaments: list[tuple[float, int]] = []  # (written onset, pitch) a player may add
         self._tremolo_start: list[tuple[float, int]] = []  # the first notes of a two-note tremolo
@@ -193,6 +194,8 @@ class _PartwiseReader:
                         continue
                     duration = _number(element, "duration", 0.0) / divisions
                     onset = last_onset if element.find("chord") is not None else cursor
+                    if element.find("notations/fermata") is not None and first_part:
+                        self._fermata(start + onset)
                     if element.find("pitch") is not None:
                         self._note(element, start + onset, duration, staff_offset, index, first_part, open_ties)
                         sounding_until = max(sounding_until, onset + duration)
@@ -254,6 +257,12 @@ class _PartwiseReader:
         self.bar_of_note.append(bar if first_part else min(bar, max(len(self.bars) - 1, 0)))
         if "start" in ties:
             open_ties[key] = len(self.pitches) - 1
+
+    def _fermata(self, at_q: float) -> None:
+        """A note or rest held at the player's will: the pause after it is asked for (once per onset)."""
+        if at_q not in self.fermatas and len(self.fermatas) < MAX_NOTES:
+            self.fermatas.add(at_q)
+            self.markings.append(Marking(at_q, "fermata"))
 
     def _grace(self, element, at_q: float) -> None:
         """A grace note is played before the note it leads to: an ornament of the notes at ``at_q``."""

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 DEFAULT_TEMPO_QPM = 120.0  # quarter notes a minute when a score has no tempo marking (MIDI's default too)
-CACHE_VERSION = 2  # the cached JSON's layout; a cache of another version is rebuilt from the score file
+CACHE_VERSION = 3  # the cached JSON's layout; a cache of another version is rebuilt from the score file
+# 3: fermatas are kept (a cache of version 2 was read without them)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Bar:
 class Marking:
     at_q: float
     kind: str  # "tempo" (value: quarter notes a minute), "key" (value: fifths), "dynamic" (text: p, mf, ...),
-    #           "wedge" (text: crescendo, diminuendo, stop)
+    #           "wedge" (text: crescendo, diminuendo, stop), "fermata" (a note or rest held: a pause the score asks for)
     value: float = 0.0
     text: str = ""
     staff: int = 0  # 0: the whole score
