@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 def learn_variants(score: Score, score_sha256: str, takes: list[NoteTable]) -> ScoreVariants:
     """The errors (kind, chord, pitch) and the pauses (chords a stop lands on) that at least ``COMMON_SHARE`` of
     ``takes`` make, each counted once a take; none from fewer than ``MIN_TAKES`` takes."""
+    if len(takes) < MIN_TAKES:
+        return ScoreVariants(score_sha256, len(takes), frozenset(), frozenset())
     played = played_score(score)
     errors: Counter = Counter()
     pauses: Counter = Counter()
@@ -44,8 +46,6 @@ def learn_variants(score: Score, score_sha256: str, takes: list[NoteTable]) -> S
         alignment = align(played, table.onset, table.pitch)
         errors.update({(e.kind, e.chord, e.pitch) for e in alignment.errors if e.chord >= 0})
         pauses.update({step.chord for step in chord_steps(alignment) if step.is_stop})
-    if len(takes) < MIN_TAKES:
-        return ScoreVariants(score_sha256, len(takes), frozenset(), frozenset())
     need = COMMON_SHARE * len(takes)
     return ScoreVariants(
         score_sha256,
@@ -55,9 +55,8 @@ def learn_variants(score: Score, score_sha256: str, takes: list[NoteTable]) -> S
     )
 
 
-def passage_takes(root: Path, split: str) -> dict[str, list[str]]:
+def passage_takes(dataset: PercePiano, split: str) -> dict[str, list[str]]:
     """The performances of each passage (by passage key), score renders and ``split``'s test list left out."""
-    dataset = PercePiano.open(root)
     test = set(dataset.split(split).test)
     out: dict[str, list[str]] = {}
     for raw in sorted(dataset.midi_files):
@@ -72,7 +71,7 @@ def passage_variants(root: Path, split: str = "performer", digests: set[str] | N
     passage key, learned from its performances outside ``split``'s test list; passages whose score files are the
     same bytes learn together (from all their performances)."""
     dataset = PercePiano.open(root)
-    takes = passage_takes(root, split)
+    takes = passage_takes(dataset, split)
     by_digest: dict[str, list[tuple[str, Path]]] = {}
     for key, path in passage_paths(root).items():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
