@@ -85,7 +85,7 @@ AUDIO ?= train
 KEY_NAME ?= release
 
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
-.PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals
+.PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
 .PHONY: golden
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
@@ -98,6 +98,8 @@ help:
 	@echo "make test-device tests/device in $(DEVICE_VENV): only the device package installed, as on a Pi"
 	@echo "make eval-identify  which piece is this? PercePiano takes against its passages; reports/repertoire/"
 	@echo "make eval-fundamentals  mistakes put into PercePiano takes: found? the mark? reports/fundamentals/ (~25 min)"
+	@echo "make eval-transcription  the device's transcriber on held-out-soundfont renders: note F1, velocity; reports/transcription/"
+	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
 	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
@@ -227,6 +229,16 @@ eval-identify: setup
 # rendered and transcribed), the mark as mistakes are added, the mark against the listeners: reports/fundamentals/
 eval-fundamentals: setup
 	$(PY) -m pianocoach_train.fundamentals_eval $(FUNDAMENTALS_ARGS)
+
+# does the device deliver its model's accuracy? The performer test list through the device's pipeline against the
+# bundle's scorer offline: reports/pipeline/pipeline.{json,md,png}
+eval-pipeline: setup
+	$(PY) -m pianocoach_train.pipeline_eval
+
+# how well the device's transcriber hears a piano: the performer test list rendered through the held-out soundfont,
+# note / note-with-offset F1, velocity error, cost (mir_eval): reports/transcription/transcription.{json,md,png}
+eval-transcription: setup
+	$(PY) -m pianocoach_train.transcription_eval
 
 # `make repertoire-percepiano DATA_DIR=/var/lib/pianocoach`: add PercePiano's four works (its MusicXML excerpts, one
 # edition of each: the *_Score_* files) to a device data folder's repertoire; the scores are read from ../shared.

@@ -5,6 +5,7 @@ pianocoach settings                            the feature settings and their ha
 pianocoach verify-bundle [PATH] [--key FILE]   check a model bundle (default: the installed default bundle)
 pianocoach score FILE... [--json] [--bundle PATH] [--language en|zh] [--realtime] [--max-minutes M]
                                                score performances (audio or MIDI) with the bundle's scorer
+pianocoach transcribe AUDIO [-o OUT.mid] [--json]   write what the device hears in a recording as MIDI
 pianocoach run [--config FILE] [--set SECTION.KEY=VALUE] [--input FILE] [--display KIND]   the appliance
 pianocoach history [--last N] [--json]          the performances scored so far
 pianocoach install-bundle BUNDLE [--keep N]     verify, health-check and switch to a model bundle
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,6 +111,26 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transcribe(args: argparse.Namespace) -> int:
+    from pianocoach.errors import PianoCoachError
+    from pianocoach.scoring.heard import transcribe_to_midi
+
+    out = args.out or args.audio.with_suffix(".mid")
+    if out.resolve() == args.audio.resolve():
+        print(f"pianocoach: {out}: the MIDI file would overwrite the recording", file=sys.stderr)
+        return 2
+    try:
+        heard = transcribe_to_midi(args.audio, out)
+    except PianoCoachError as exc:
+        print(f"pianocoach: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"pianocoach: {out}: cannot write the MIDI file ({exc.strerror or exc})", file=sys.stderr)
+        return 1
+    print(json.dumps(asdict(heard)) if args.json else heard.summary())
+    return 0
+
+
 def _score(args: argparse.Namespace) -> int:
     from pianocoach.errors import PianoCoachError
     from pianocoach.inputs import open_file
@@ -123,7 +145,9 @@ def _score(args: argparse.Namespace) -> int:
         print(f"pianocoach: no piece {piece_id!r} in the repertoire (pieces: {known})", file=sys.stderr)
         return 2
     scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
-    settings = SessionSettings(block_seconds=args.block_seconds, language=args.language)
+    settings = SessionSettings(
+        block_seconds=args.block_seconds, language=args.language, midi_sends_pedal=args.sends_pedal
+    )
     limits = TakeLimits(max_seconds=args.max_minutes * 60, silence_stop_s=args.silence_stop_s)
     failures = 0
     warmed: set[str] = set()
@@ -258,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--realtime", action="store_true", help="pace the file as if it were being played live")
     score.add_argument(
+        "--sends-pedal",
+        action="store_true",
+        help="the MIDI came from a piano that sends its sustain pedal: a take without CC64 was played without it "
+        "(default: its pedal is unknown, as the appliance's input.midi_sends_pedal)",
+    )
+    score.add_argument(
         "--max-minutes",
         type=_bounded(0.1, 600.0),
         default=15.0,
@@ -287,6 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pianocoach.appliance.app import history_command, run_command
     from pianocoach.appliance.config import add_config_flags
+
+    transcribe = commands.add_parser(
+        "transcribe", help="write what the device hears in a recording as a MIDI file (notes and velocities)"
+    )
+    transcribe.add_argument("audio", type=Path, help="a recording (.wav, .flac, .ogg, .mp3)")
+    transcribe.add_argument("-o", "--out", type=Path, help="the MIDI file to write (default: AUDIO with .mid)")
+    transcribe.add_argument("--json", action="store_true", help="print the summary as JSON")
+    transcribe.set_defaults(run=_transcribe)
 
     run = commands.add_parser("run", help="the appliance: button, display, speech and history around the scorer")
     add_config_flags(run)

@@ -9,6 +9,7 @@ Values are on the label scale: the mean listener rating (1..7) divided by 7, so 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 LOW, MID, HIGH = 1 / 7, 4 / 7, 1.0
@@ -135,17 +136,19 @@ OVERALL_WEIGHTS: dict[str, float] = {
 }
 
 
-def overall_mark(values: dict[str, float] | list[float]) -> float:
+def overall_mark(values: dict[str, float] | list[float], leave_out: Collection[str] = ()) -> float:
     """0-100: 100 when every weighted scale sits at its better end (a mean rating of 7 of 7), 0 at the
-    worse end (1 of 7), 50 in the middle."""
+    worse end (1 of 7), 50 in the middle. ``leave_out``: scales the input cannot show (the pedal from a
+    microphone); the others share their weight."""
     by_name = values if isinstance(values, dict) else dict(zip(SCALE_NAMES, values))
     scales = {s.name: s for s in SCALES}
+    weights = {name: w for name, w in OVERALL_WEIGHTS.items() if name not in leave_out}
     total = 0.0
-    for name, w in OVERALL_WEIGHTS.items():
+    for name, w in weights.items():
         good = scales[name].goodness(by_name[name])
         assert good is not None, f"{name!r} has no better end, so it cannot weigh in the overall mark"
         total += w * good
-    return round(100.0 * min(1.0, max(0.0, total / sum(OVERALL_WEIGHTS.values()))), 1)
+    return round(100.0 * min(1.0, max(0.0, total / sum(weights.values()))), 1)
 
 
 MAX_STRETCH = 20.0  # a bundle's expression scale may widen the marks' spread this much at most

@@ -26,7 +26,7 @@ def format_report(result: PerformanceResult) -> str:
         }.get(result.audio_path, result.audio_path)
         scored_by = f" [{scored_by}]"
     lines = [
-        f"{result.input}: {result.source}, {result.duration_s:.1f} s, {result.windows} windows{scored_by}; "
+        f"{result.input}: {result.source}, {result.duration_s:.1f} s, {_scored(result)}{scored_by}; "
         f"overall {result.overall:.0f}/100{' (provisional)' if result.provisional else ''}"
     ]
     if result.piece is not None:
@@ -34,8 +34,14 @@ def format_report(result: PerformanceResult) -> str:
     if result.fundamentals is not None:
         lines += [f"  {line}" for line in _fundamentals(result)]
     low_width = max(len(s.ends(lang)[0]) for s in SCALES)
-    for scale, value in zip(SCALES, result.scale_values):
+    shown_scales = result.shown_scales()
+    for scale in SCALES:
         low, high = scale.ends(lang)
+        value = shown_scales[scale.name]
+        if value is None:
+            unknown = "未知（这种输入无法测出）" if lang == "zh" else "unknown: this input cannot show it"
+            lines.append(f"  {scale.topic(lang):<20} {low:>{low_width}} {unknown}")
+            continue
         lines.append(f"  {scale.topic(lang):<20} {low:>{low_width}} {scale_bar(value)} {high:<22} {7 * value:.1f}/7")
     shown = (
         "tempo_bpm",
@@ -47,14 +53,7 @@ def format_report(result: PerformanceResult) -> str:
         "note_count",
     )
     label = "label_zh" if lang == "zh" else "label_en"
-    lines.append(
-        "  "
-        + "; ".join(
-            f"{result.measures[k][label]} {result.measures[k]['value']:g} {result.measures[k]['unit']}"
-            for k in shown
-            if k in result.measures
-        )
-    )
+    lines.append("  " + "; ".join(_measure(result.measures[k], label) for k in shown if k in result.measures))
     for warning in result.warnings:
         lines.append(f"  warning: {warning}")
     lines.append(f"  {result.feedback}")
@@ -64,6 +63,17 @@ def format_report(result: PerformanceResult) -> str:
         f"inference {t['inference']:.3f} s)"
     )
     return "\n".join(lines)
+
+
+def _scored(result: PerformanceResult) -> str:
+    return "scored whole" if result.whole_take else f"{result.windows} windows"
+
+
+def _measure(item: dict, label: str) -> str:
+    if item["value"] is None:
+        return f"{item[label]} unknown ({item.get('unknown', 'this input cannot give it')})"
+    estimated = " (estimated)" if item.get("estimated") and "est." not in item[label] else ""
+    return f"{item[label]} {item['value']:g} {item['unit']}{estimated}"
 
 
 def _piece(piece: dict) -> str:

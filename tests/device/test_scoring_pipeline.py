@@ -54,7 +54,8 @@ def test_audio_and_midi_results_have_every_field(performance, scorer):
     for result, source in ((midi, "midi"), (audio, "audio")):
         assert REQUIRED <= set(result) and result["source"] == source
         assert result["scale_names"] == list(SCALE_NAMES) and len(result["scale_values"]) == 19
-        assert all(1 / 7 - 0.2 < v < 1.2 for v in result["scale_values"]) and 0 <= result["overall"] <= 100
+        known = [v for v in result["scale_values"] if v is not None]  # null: a scale the input cannot show
+        assert all(1 / 7 - 0.2 < v < 1.2 for v in known) and len(known) >= 17 and 0 <= result["overall"] <= 100
         assert {"tempo_bpm", "tempo_variation_pct", "dynamic_range_db", "pedal_down_pct", "note_count"} <= set(
             result["measures"]
         )
@@ -64,7 +65,7 @@ def test_audio_and_midi_results_have_every_field(performance, scorer):
     assert audio["audio_path"] == scorer.audio_path.mode and audio["provisional"] == scorer.audio_is_provisional()
     blocks = len(performance_features(*read_audio(performance["wav"])))  # 2 s feature blocks of the recording
     assert audio["audio_blocks"] == (blocks if scorer.audio_path.uses_audio_model else 0) and blocks >= 8
-    assert audio["measures"]["pedal_down_pct"]["value"] == 0 and midi["measures"]["pedal_down_pct"]["value"] > 50
+    assert audio["measures"]["pedal_down_pct"]["value"] is None and midi["measures"]["pedal_down_pct"]["value"] > 50
     assert audio["timing"]["transcription"] > 0 and midi["timing"]["transcription"] == 0
 
 

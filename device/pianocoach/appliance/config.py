@@ -41,6 +41,9 @@ class InputConfig:
     microphone: str = ""  # a PortAudio device name or index; empty: the default input
     sample_rate: int = 44100
     midi_port: str = ""  # empty: the first MIDI input port
+    # the digital piano sends its sustain pedal (CC64): a take without any was played without pedal. False: a take
+    # without CC64 has the pedal unknown (many pianos send CC64 only while it moves, some never)
+    midi_sends_pedal: bool = False
     file: str = ""  # the recording replayed when source = "file"
     realtime: bool = True  # replay a file at playing speed (as a microphone would deliver it)
     block_seconds: float = BLOCK_SECONDS

@@ -331,7 +331,11 @@ class Daemon:
         except PianoCoachError as exc:
             self._message(str(exc))
             return
-        settings = SessionSettings(block_seconds=self.config.input.block_seconds, language=self.language)
+        settings = SessionSettings(
+            block_seconds=self.config.input.block_seconds,
+            language=self.language,
+            midi_sends_pedal=self.config.input.midi_sends_pedal,
+        )
         assert self.scorer is not None  # _ensure_scorer loaded it
         self.captures += 1
         repertoire = self.repertoire()

@@ -221,8 +221,12 @@ class Layout:
         y += self._line_height(f.small)
         track_h = self._track_h()
         left, right = pad, self.width - pad - 1
-        draw.rectangle((left, y, right, y + track_h - 1), outline=fg)
         middle = (left + right) // 2
+        if bar.position is None:  # the input cannot show this scale: a dotted track, no marker
+            for x in range(left, right + 1, 4):
+                draw.point((x, y + track_h // 2), fill=fg)
+            return y + track_h + 1
+        draw.rectangle((left, y, right, y + track_h - 1), outline=fg)
         draw.line((middle, y, middle, y + track_h - 1), fill=fg)
         x = left + round((right - left) * min(1.0, max(0.0, bar.position)))
         draw.rectangle((max(left, x - 2), y, min(right, x + 2), y + track_h - 1), fill=accent)

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS performances (
     source TEXT NOT NULL,              -- audio or midi
     input TEXT NOT NULL,               -- microphone, a MIDI port name, a file name
     overall REAL NOT NULL,             -- 0-100
-    scales TEXT NOT NULL,              -- JSON {scale name: value on the label scale}, the 19 PercePiano scales
+    scales TEXT NOT NULL,              -- JSON {scale name: value on the label scale or null (unknown)}, 19 scales
     measures TEXT NOT NULL,            -- JSON {name: {value, unit, label_en, label_zh}}
     feedback TEXT NOT NULL,
     language TEXT NOT NULL,
@@ -94,7 +94,7 @@ class History:
                 result.source,
                 result.input,
                 result.overall,
-                json.dumps(dict(zip(result.scale_names, result.scale_values)), allow_nan=False),
+                json.dumps(result.shown_scales(), allow_nan=False),  # null: a scale the input cannot show
                 json.dumps(result.measures, ensure_ascii=False, allow_nan=False),
                 result.feedback,
                 result.language,

@@ -35,6 +35,7 @@ WORDS = {
         "first": "first performance",
         "scales": "Scales",
         "measures": "Measurements",
+        "unknown": "unknown",
         "feedback": "Feedback",
         "problem": "Problem",
         "cancelled": "Cancelled",
@@ -71,6 +72,7 @@ WORDS = {
         "first": "第一次演奏",
         "scales": "各项",
         "measures": "测量",
+        "unknown": "未知",
         "feedback": "建议",
         "problem": "问题",
         "cancelled": "已取消",
@@ -124,7 +126,7 @@ TRENDS = {
 class Bar:
     low: str  # the word at the left end
     high: str  # the word at the right end
-    position: float  # 0 (low end) .. 1 (high end)
+    position: float | None  # 0 (low end) .. 1 (high end); None: the input cannot show it (a dotted track)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,9 @@ class Screen:
             parts.append("level " + "#" * round(10 * self.meter) + "." * (10 - round(10 * self.meter)))
         parts.extend(self.lines)
         for bar in self.bars:
+            if bar.position is None:
+                parts.append(f"{bar.low} ----?------ {bar.high}")
+                continue
             mark = round(10 * bar.position)
             parts.append(f"{bar.low} {'-' * mark}|{'-' * (10 - mark)} {bar.high}")
         for start in range(0, len(self.cells), MAP_TEXT_WIDTH):  # '.' clean, '#' slips, 'x' stop, 'X' both, ':' extra
@@ -298,7 +303,8 @@ def result_pages(result: PerformanceResult, previous_mark: float | None, capacit
     else:
         delta = result.overall - previous_mark
         change = w["change"].format(sign="+" if delta >= 0 else "-", delta=abs(delta))
-    values = dict(zip(result.scale_names, result.scale_values))
+    shown = result.shown_scales()
+    values = {name: value for name, value in shown.items() if value is not None}
     focus = next_focus(result.fundamentals, result.bars, values)
     if capacity.lines >= 4:  # the mark takes two lines; the change and the one thing to work on below it
         first = Screen(
@@ -321,7 +327,7 @@ def result_pages(result: PerformanceResult, previous_mark: float | None, capacit
         stops = (result.fundamentals or {}).get("stops")
         pages.append(bar_map_screen(result.bars, lang, capacity, stops))
 
-    bars = [Bar(*scale.ends(lang), (value - LOW) / (HIGH - LOW)) for scale, value in zip(SCALES, result.scale_values)]
+    bars = [Bar(*scale.ends(lang), _position(shown[scale.name])) for scale in SCALES]
     per_page = max(1, capacity.bars)
     chunks = [bars[i : i + per_page] for i in range(0, len(bars), per_page)]
     pages += [Screen("result", w["scales"], bars=tuple(chunk), language=lang) for chunk in chunks]
@@ -398,9 +404,15 @@ def bar_map_screen(bars: list[dict], language: str, capacity: Capacity, stops: l
     return Screen("result", title, cells=tuple(slips[:room]), language=language)
 
 
+def _position(value: float | None) -> float | None:
+    return None if value is None else (value - LOW) / (HIGH - LOW)
+
+
 def _measure_line(item: dict, language: str) -> str:
     label = item["label_zh"] if language == "zh" else item["label_en"]
     value = item["value"]
+    if value is None:  # the input cannot give it
+        return f"{label} {words(language)['unknown']}"
     figure = f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}" if value else "0"
     unit = item["unit"]
     suffix = "%" if unit == "%" else "" if unit in ("notes", "ratio") else f" {unit}"

@@ -98,7 +98,11 @@ def check_sentence(sentence: str, request: FeedbackRequest) -> str | None:
         why = _unknown_numbers(sentence, request)
         if why:
             return why
+    if "pedal" in tag_aspects(sentence) and not any(SCALE_ASPECT[name] == "pedal" for name in request.values):
+        return "talks about the pedal, which this input cannot show"
     for scale in praised_scales(sentence, request.language):
+        if scale.name not in request.values:
+            return f"talks about {scale.topic('en')}, which this input cannot show"
         goodness = scale.goodness(request.values[scale.name])
         if goodness is not None and goodness < WORSE_SIDE:
             low, high = scale.ends("en")

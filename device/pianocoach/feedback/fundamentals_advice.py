@@ -156,10 +156,11 @@ class Focus:
 
 
 def judged_scales(values: dict[str, float]) -> list[tuple[float, Scale]]:
-    """(goodness 0..1, scale) for every scale with a better end, best first."""
+    """(goodness 0..1, scale) for every scale with a better end, best first; a scale missing from ``values`` (one the
+    input cannot show, :mod:`pianocoach.scoring.input_limits`) is not judged."""
     rated: list[tuple[float, Scale]] = []
     for scale in SCALES:
-        if scale.better:
+        if scale.better and scale.name in values:
             good = scale.goodness(values[scale.name])
             assert good is not None  # a scale with a better end always has a goodness
             rated.append((good, scale))

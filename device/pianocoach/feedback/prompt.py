@@ -30,6 +30,7 @@ HEADINGS = {
         "mark": "Overall mark: {mark:.0f}/100",
         "scales": "Listener scales (1 to 7):",
         "measures": "Measurements:",
+        "unknown": "unknown (this input cannot show it)",
         "better": "better: {end}",
         "provisional": "Scored from a microphone transcription.",
         "piece": "Piece: {title}",
@@ -53,6 +54,7 @@ HEADINGS = {
         "mark": "总分：{mark:.0f}/100",
         "scales": "听众量表（1 到 7）：",
         "measures": "测量：",
+        "unknown": "未知（这种输入无法测出）",
         "better": "较好：{end}",
         "provisional": "根据麦克风转录评分。",
         "piece": "曲目：{title}",
@@ -77,8 +79,9 @@ HEADINGS = {
 
 @dataclass(frozen=True)
 class FeedbackRequest:
-    """What feedback is written about: scale values on the label scale (1/7..1), the 0-100 mark, the
-    measurements (``name -> {value, unit, label_en, label_zh}``), the language and the word limit."""
+    """What feedback is written about: scale values on the label scale (1/7..1; a scale the input cannot show is
+    left out), the 0-100 mark, the measurements (``name -> {value, unit, label_en, label_zh}``, value None when
+    unknown), the language and the word limit."""
 
     values: dict[str, float]
     mark: float
@@ -107,6 +110,8 @@ def facts_text(request: FeedbackRequest) -> str:
     lang, words = request.lang, HEADINGS[request.lang]
     lines = [words["mark"].format(mark=request.mark), words["scales"]]
     for scale in SCALES:
+        if scale.name not in request.values:  # the input cannot show it: the model is not told a value
+            continue
         low, high = scale.ends(lang)
         line = f"- {scale.topic(lang)}: {rating(request.values[scale.name]):.1f} (1 {low}, 7 {high}"
         if scale.better:
@@ -116,7 +121,10 @@ def facts_text(request: FeedbackRequest) -> str:
         lines.append(words["measures"])
         for item in request.measures.values():
             label = item["label_zh"] if lang == "zh" else item["label_en"]
-            lines.append(f"- {label}: {item['value']:g} {item['unit']}")
+            if item["value"] is None:  # the input cannot give it: said so, so the model never guesses a number
+                lines.append(f"- {label}: {words['unknown']}")
+            else:
+                lines.append(f"- {label}: {item['value']:g} {item['unit']}")
     lines.extend(fundamentals_lines(request))
     if request.provisional:
         lines.append(words["provisional"])

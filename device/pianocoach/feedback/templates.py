@@ -111,9 +111,11 @@ def feedback_text(
         "db": _value(measures, "dynamic_range_db"),
     }
     fixes = 1 if tier(mark) == "high" or basics else 2  # fundamentals to fix: one expressive suggestion is enough
-    weak = [(g, s) for g, s in reversed(judged) if g < 0.5 and s.name in SUGGEST][:fixes]
-    if not weak:  # everything on its better side: suggest the least strong one as the next step
-        weak = [(g, s) for g, s in reversed(judged) if s.name in SUGGEST][:1]
+    # a suggestion quoting a number the input could not give is never made
+    can_suggest = [(g, s) for g, s in reversed(judged) if s.name in SUGGEST and _quotable(s.name, lang, numbers)]
+    weak = [(g, s) for g, s in can_suggest if g < 0.5][:fixes]
+    if not weak and can_suggest:  # everything on its better side: suggest the least strong one as the next step
+        weak = can_suggest[:1]
         parts.append("To go further:" if lang == "en" else "更进一步：")
     parts.extend(SUGGEST[s.name][lang].format(**numbers) for _, s in weak)
     if provisional:
@@ -121,8 +123,14 @@ def feedback_text(
     return (" " if lang == "en" else "").join(parts)
 
 
-def _value(measures: dict, name: str) -> float:
+def _value(measures: dict, name: str) -> float | None:
+    """A measure's value; None when it is missing or the input could not give it."""
     item = measures.get(name)
-    if item is None:
-        return 0.0
-    return float(item["value"] if isinstance(item, dict) else item.value)
+    value = None if item is None else item["value"] if isinstance(item, dict) else item.value
+    return None if value is None else float(value)
+
+
+def _quotable(scale: str, language: str, numbers: dict[str, float | None]) -> bool:
+    """Whether the suggestion for ``scale`` has every number it quotes."""
+    form = SUGGEST[scale][language]
+    return all(value is not None or "{" + key not in form for key, value in numbers.items())

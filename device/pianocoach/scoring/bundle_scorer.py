@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,9 +108,10 @@ class BundleScorer:
         """Audio scores come from a scorer that never learned from audio."""
         return not (self.audio_path.uses_audio_model or TRANSCRIPTION_SCORER in self.sessions)
 
-    def expression_mark(self, scores: np.ndarray | list[float]) -> float:
-        """The 19-scale mark of ``scores``, spread as the listeners' marks are (the bundle's expression scale)."""
-        return self.expression_scale.apply(overall_mark(list(scores)))
+    def expression_mark(self, scores: np.ndarray | list[float], leave_out: Collection[str] = ()) -> float:
+        """The 19-scale mark of ``scores``, spread as the listeners' marks are (the bundle's expression scale);
+        ``leave_out``: scales the input cannot show."""
+        return self.expression_scale.apply(overall_mark(list(scores), leave_out))
 
     def score(self, vector: np.ndarray, source: str = "midi") -> np.ndarray:
         """19 scale values for one descriptor vector (transcribed notes use the transcription scorer when

@@ -23,6 +23,7 @@ class Measure:
     unit: str
     label_en: str
     label_zh: str
+    estimated: bool = False  # derived, not measured (the dB range from key velocities)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +54,7 @@ def measures(table: NoteTable, frame_db: np.ndarray | None = None) -> dict[str, 
     else:
         low, high = max(1.0, d["velocity_p10"]), max(1.0, d["velocity_p90"])
         out["dynamic_range_db"] = Measure(
-            round(40 * np.log10(high / low), 1), "dB", "dynamic range (est.)", "动态范围（估算）"
+            round(40 * np.log10(high / low), 1), "dB", "dynamic range (est.)", "动态范围（估算）", estimated=True
         )
     return out
 

@@ -7,7 +7,7 @@ Scoring gives numbers only. The feedback text is a separate step the caller runs
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -38,7 +38,9 @@ class PerformanceResult:
     scale_values_mean: list[float]  # plain mean over the windows
     overall: float  # 0-100, the mark: the fundamentals' factor over the expression mark (README "The mark")
     overall_mean: float  # the same from scale_values_mean
-    measures: dict[str, dict]  # name -> {value, unit, label_en, label_zh}
+    # name -> {value, unit, label_en, label_zh, estimated}; value None (and "unknown": why) for what the input
+    # cannot give (pianocoach.scoring.input_limits)
+    measures: dict[str, dict]
     provisional: bool
     warnings: list[str]
     windows: int
@@ -56,14 +58,27 @@ class PerformanceResult:
     bars: list[dict] | None = None  # per bar as played, in order (score mode; empty in free play)
     feedback: str = ""  # advice in words, filled in by write_feedback (empty until then)
     feedback_source: str = ""  # who wrote ``feedback``: "template", "local" or "remote" (a language model)
+    # scales the input cannot show (the pedal scales without a pedal reading): not shown, said or marked, and
+    # null in ``to_dict``; ``scale_values`` keeps the model's raw output for them
+    unknown_scales: list[str] = field(default_factory=list)
+    # the scales come from one vector of the whole take (a take as long as the scorer's training clips); False:
+    # the mean of its 20 s windows (``scale_values`` weighted, ``scale_values_mean`` plain)
+    whole_take: bool = False
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for key in ("scale_values", "scale_values_mean"):
+            out[key] = [None if n in self.unknown_scales else v for n, v in zip(self.scale_names, out[key])]
+        return out
+
+    def shown_scales(self) -> dict[str, float | None]:
+        """Each scale's value, None for the ones the input cannot show."""
+        return {n: None if n in self.unknown_scales else v for n, v in zip(self.scale_names, self.scale_values)}
 
     def feedback_request(self, word_limit: int = FeedbackRequest.word_limit) -> FeedbackRequest:
         """What the feedback is written about: these numbers, in the result's language."""
         return FeedbackRequest(
-            dict(zip(self.scale_names, self.scale_values)),
+            {n: v for n, v in self.shown_scales().items() if v is not None},
             self.overall,
             self.measures,
             self.language,

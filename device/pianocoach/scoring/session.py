@@ -2,11 +2,14 @@
 
 Scoring windows: every ``block_seconds`` along the performance (a fixed grid counted from its start),
 the scorer sees the notes that began in the last ``window_seconds`` (PercePiano clips, which the scorer
-learned from, are 5-50 s long, median 12 s). While playing, each block gives a provisional result for
+learned from, are 5-90 s long, median 12 s). While playing, each block gives a provisional result for
 its window. At the end the windows are scored again on the final notes (a window whose notes did not
 change reuses its live result) and aggregated: the plain mean, and a mean weighted by each window's new
-notes times their loudness, so quiet pauses count little. Because the grid does not depend on how the
-input was cut into blocks, a file streamed in 2 s blocks and the same file fed whole give the same result.
+notes times their loudness, so quiet pauses count little. A take no longer than ``whole_take_max_s`` (the
+longest clips the scorer learned from) is instead scored as one vector of the whole take, exactly as in
+training: averaging its windows lost 0.08 R² on the performer test list. Because the grid does not depend
+on how the input was cut into blocks, a file streamed in 2 s blocks and the same file fed whole give the
+same result.
 
 Audio input is resampled once, to the 22,050 Hz the transcriber and the audio features share, and fanned
 out to both. When the bundle's ``audio_path`` uses its audio scorer, it is also turned into 2 s feature
@@ -37,6 +40,7 @@ from pianocoach.repertoire.fundamentals import two_layer_mark
 from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.scoring.bundle_scorer import BundleScorer
 from pianocoach.scoring.following import LiveFollowing, take_fundamentals
+from pianocoach.scoring.input_limits import input_limits
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
@@ -68,8 +72,14 @@ class SessionSettings:
     # more notes than this in one window is not a piano performance (100 a second for 20 s); the window
     # descriptors cost grows with the square of the chords in a window, so this also bounds their time
     max_window_notes: int = 2000
+    # a take up to this long is scored at the end as one vector of the whole take, as the scorer learned from
+    # PercePiano's clips (5-90 s); the windows' mean lost 0.08 R² on the performer test list (issue 19, item 5)
+    whole_take_max_s: float = 95.0
     clip_warn_fraction: float = 0.001  # warn when more than 0.1 % of samples are clipped
     language: str = "en"  # "en" or "zh"
+    # the MIDI instrument sends the sustain pedal, so a take without CC64 was played without it
+    # (False: the pedal of such a take is unknown, :mod:`pianocoach.scoring.input_limits`)
+    midi_sends_pedal: bool = False
 
 
 @dataclass
@@ -337,6 +347,15 @@ class ScoringSession:
         return scores
 
     # -- at the end --------------------------------------------------------------------------------
+    def _whole_take_scores(self, table: NoteTable, context: ScoreContext | None) -> np.ndarray | None:
+        """The whole take's 19 scores from one descriptor vector, as the scorer was trained; None for a take longer
+        than ``whole_take_max_s`` or with more notes than a window may hold (its windows are averaged instead)."""
+        s = self.settings
+        if table.end - table.start > s.whole_take_max_s or len(table) > s.max_window_notes:
+            return None
+        scores = self._window_scores(table, context)
+        return None if scores is None else scores.astype(np.float64)  # as the windows' means: plain floats after
+
     def finish(self) -> PerformanceResult:
         started = time.perf_counter()
         rest = self._resampler.flush()
@@ -377,11 +396,16 @@ class ScoringSession:
         values = np.asarray(rows, dtype=np.float64)
         mean = values.mean(axis=0)
         weighted = np.average(values, axis=0, weights=weights) if sum(weights) > 0 else mean
+        whole = self._whole_take_scores(table, context)
+        if whole is not None:
+            weighted = mean = whole
         audio_model = self._audio_model_result(rest)
         if audio_model is not None:
             weighted, mean = self._combine(audio_model[0], weighted), self._combine(audio_model[1], mean)
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
         found = measures(table, frame_db)
+        limits = input_limits(self.kind, table, s.midi_sends_pedal)
+        unknown = limits.unknown_scales
         if not (np.all(np.isfinite(weighted)) and np.all(np.isfinite(mean))):
             raise NotAPerformanceError(
                 f"{self.name}: the bundle's audio scorer gave values that are not numbers "
@@ -392,7 +416,7 @@ class ScoringSession:
         piece, found_fundamentals = against.piece, against.fundamentals
         if against.warning:
             warnings.append(against.warning)
-        expression = self.scorer.expression_mark(weighted)
+        expression = self.scorer.expression_mark(weighted, unknown)
         provisional = self.kind == "audio" and self.scorer.audio_is_provisional()
         if provisional:
             warnings.append(
@@ -407,9 +431,11 @@ class ScoringSession:
             scale_values=[round(float(v), 4) for v in weighted],
             scale_values_mean=[round(float(v), 4) for v in mean],
             overall=two_layer_mark(found_fundamentals.factor, expression),
-            overall_mean=two_layer_mark(found_fundamentals.factor, self.scorer.expression_mark(mean)),
+            overall_mean=two_layer_mark(found_fundamentals.factor, self.scorer.expression_mark(mean, unknown)),
             expression_mark=expression,
-            measures={k: m.to_dict() for k, m in found.items()},
+            measures=limits.mark_measures({k: m.to_dict() for k, m in found.items()}),
+            unknown_scales=unknown,
+            whole_take=whole is not None,
             provisional=provisional,
             warnings=warnings,
             windows=len(rows),

@@ -1,0 +1,98 @@
+"""What the device heard: a recording transcribed exactly as a microphone take is (the same resampler and streaming
+transcriber, in 2 s blocks), written as a MIDI file for the player to keep and for checking the transcriber against
+other transcriptions (`pianocoach transcribe`). basic-pitch gives notes and velocities only: no pedal is written,
+because none was heard, and the summary says so."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pianocoach.errors import InputFileError, NoNotesError
+from pianocoach.features import NoteTable
+from pianocoach.inputs import AudioFileSource, open_file
+from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
+from pianocoach.scoring.notes_stream import AudioNoteStream
+from pianocoach.scoring.resample import StreamResampler
+from pianocoach.transcription import SAMPLE_RATE as TRANSCRIPTION_RATE
+
+log = logging.getLogger(__name__)
+SUSTAIN_CC = 64
+SOFT_CC = 67
+FILE_LIMITS = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S)  # as `pianocoach score` reads a file
+
+
+@dataclass(frozen=True)
+class Heard:
+    input: str
+    notes: int
+    duration_s: float
+    pedal: bool  # whether the sustain pedal was transcribed (never, by basic-pitch)
+    out: str | None = None
+
+    def summary(self) -> str:
+        where = f" -> {self.out}" if self.out else ""
+        return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; " + (
+            "sustain pedal written as CC64" if self.pedal else "no pedal: the microphone path does not hear it"
+        )
+
+
+def transcribe_file(path: str | Path, limits: TakeLimits = FILE_LIMITS) -> NoteTable:
+    """The notes the device hears in a recording (``limits``: the take's length cap, as for `pianocoach score`)."""
+    source = open_file(path)
+    if not isinstance(source, AudioFileSource):
+        raise InputFileError(Path(path), "is MIDI already: transcribe takes a recording (.wav, .flac, .ogg, .mp3)")
+    stream = AudioNoteStream(str(path))
+    resampler = StreamResampler(TRANSCRIPTION_RATE, str(path))
+    watch = TakeWatch(limits)
+    for block in source.blocks():
+        assert block.audio is not None  # an audio file's blocks carry samples
+        stream.feed(block, resampler.feed(block.audio, block.sample_rate))
+        if not watch.reason and watch.should_stop(block, block_level(block)[1]):
+            source.stop()
+            log.warning("%s: %s; the rest was not transcribed", path, watch.reason)
+    table = stream.final(resampler.flush())
+    if table is None:
+        raise NoNotesError(Path(path), "no notes heard")
+    return table
+
+
+def write_midi(table: NoteTable, out: str | Path) -> None:
+    """``table`` as a one-track piano MIDI file (notes with velocity, CC64 and CC67 when the table has them),
+    written to a temporary file beside ``out`` and renamed, so ``out`` is never half-written."""
+    import pretty_midi
+
+    out = Path(out)
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0, name="piano (as heard)")
+    for onset, offset, pitch, velocity in zip(table.onset, table.offset, table.pitch, table.velocity):
+        end = max(float(offset), float(onset) + 0.01)
+        piano.notes.append(pretty_midi.Note(int(max(1, min(127, velocity))), int(pitch), float(onset), end))
+    for number, events in ((SUSTAIN_CC, table.pedal_events), (SOFT_CC, table.soft_pedal_events)):
+        piano.control_changes.extend(pretty_midi.ControlChange(number, int(v), float(t)) for t, v in events)
+    midi.instruments.append(piano)
+    folder = out.parent if str(out.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    os.close(handle)
+    try:
+        midi.write(temporary)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def transcribe_to_midi(path: str | Path, out: str | Path | None, limits: TakeLimits = FILE_LIMITS) -> Heard:
+    table = transcribe_file(path, limits)
+    if out is not None:
+        write_midi(table, out)
+    return Heard(
+        str(path),
+        len(table),
+        round(table.end - table.start, 3),
+        len(table.pedal_events) > 0,
+        None if out is None else str(out),
+    )

@@ -1,0 +1,80 @@
+"""What an input can show and what it cannot: the result never reports, and the feedback never quotes, a measure
+its input could not give.
+
+- **Sustain pedal.** A microphone take is transcribed by basic-pitch, which gives notes only: no pedal at all,
+  so a transcription's "pedal down 0 %" is not a measurement. A MIDI take knows the pedal when it holds CC64
+  messages, or when the player has said that the instrument sends them (``[midi] sends_pedal`` in the config):
+  many digital pianos send CC64 only while the pedal moves, so a take without any cannot tell "no pedal" from
+  "a piano that sends none". Without the pedal, the pedal measures are unknown (``value`` None), the two pedal
+  scales are left out of what is shown, said and marked.
+- **Estimated measures.** From a microphone every note-derived measure (tempo, articulation, key velocities) is
+  read from the transcription, an estimate (``"estimated": true``); so is a dynamic range in dB derived from key
+  velocities (:func:`pianocoach.scoring.measures.measures` says so). The dB range of a microphone take is measured
+  on the signal itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pianocoach.features import NoteTable
+
+PEDAL_SCALES: tuple[str, ...] = ("Pedal: sparse-dry / saturated-wet", "Pedal: clean / blurred")
+PEDAL_MEASURES: tuple[str, ...] = ("pedal_down_pct", "pedal_changes_per_s")
+# read from the notes: from a microphone they come from the transcription
+NOTE_MEASURES: tuple[str, ...] = (
+    "note_count",
+    "tempo_bpm",
+    "tempo_variation_pct",
+    "velocity_range",
+    "articulation_ratio",
+    "staccato_pct",
+)
+
+REASONS = {
+    "audio": {
+        "en": "a microphone take has no pedal reading",
+        "zh": "麦克风录音无法读出踏板",
+    },
+    "midi": {
+        "en": "the MIDI input sent no pedal messages",
+        "zh": "MIDI 输入没有发送踏板信息",
+    },
+}
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What one take's input can show. ``pedal_known`` False: its pedal measures and pedal scales are unknown."""
+
+    source: str  # "midi" or "audio"
+    pedal_known: bool
+
+    @property
+    def unknown_scales(self) -> list[str]:
+        return [] if self.pedal_known else list(PEDAL_SCALES)
+
+    def reason(self, language: str = "en") -> str:
+        """Why the pedal is unknown, in words ("" when it is known)."""
+        return "" if self.pedal_known else REASONS[self.source]["zh" if language == "zh" else "en"]
+
+    def mark_measures(self, measures: dict[str, dict]) -> dict[str, dict]:
+        """The measures with ``estimated`` set and the ones this input cannot give made unknown (value None,
+        ``unknown`` with the reason)."""
+        out = {}
+        for name, item in measures.items():
+            item = dict(item)
+            if name in PEDAL_MEASURES and not self.pedal_known:
+                item.update(value=None, estimated=False, unknown=self.reason("en"))
+            else:
+                item["estimated"] = bool(item.get("estimated")) or (self.source == "audio" and name in NOTE_MEASURES)
+            out[name] = item
+        return out
+
+
+def input_limits(source: str, table: NoteTable, sends_pedal: bool = False) -> InputLimits:
+    """The limits of a take from ``source`` ("midi" or "audio") whose notes are ``table``. ``sends_pedal``: the
+    MIDI instrument is known to send the sustain pedal, so a take without CC64 was played without it."""
+    if source == "audio":
+        return InputLimits("audio", pedal_known=False)  # basic-pitch transcribes notes, never the pedal
+    return InputLimits("midi", pedal_known=sends_pedal or len(table.pedal_events) > 0)

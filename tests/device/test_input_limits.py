@@ -1,0 +1,158 @@
+"""What an input cannot show is unknown, never 0, and never said: the pedal from a microphone or from a MIDI
+piano that sends no pedal messages (issue 19, item 4)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from midi_helpers import steady_scale, write_midi
+
+from pianocoach.appliance import screens
+from pianocoach.appliance.display import Layout
+from pianocoach.appliance.history import History
+from pianocoach.feedback.aspects import tag_aspects
+from pianocoach.feedback.check import check_sentence
+from pianocoach.feedback.prompt import FeedbackRequest, facts_text
+from pianocoach.feedback.templates import feedback_text
+from pianocoach.inputs import open_file
+from pianocoach.rating_scales import SCALE_NAMES, SCALES, overall_mark
+from pianocoach.scoring import score_source, write_feedback
+from pianocoach.scoring.input_limits import PEDAL_MEASURES, PEDAL_SCALES
+from pianocoach.scoring.session import SessionSettings
+from pianocoach.terminal_report import format_report
+
+PEDAL = [(0.4, 100), (4.0, 0), (4.1, 100), (8.0, 0), (8.1, 100), (16.5, 0)]
+
+
+@pytest.fixture(scope="module")
+def takes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("limits")
+    notes = steady_scale(bpm=100, count=40)
+    return {
+        "no_pedal": write_midi(folder / "no_pedal.mid", notes),
+        "pedal": write_midi(folder / "pedal.mid", notes, pedal=PEDAL),
+    }
+
+
+def test_a_midi_take_without_pedal_messages_has_its_pedal_unknown(takes, scorer):
+    result = score_source(open_file(takes["no_pedal"]), scorer)
+    assert result.unknown_scales == list(PEDAL_SCALES)
+    for name in PEDAL_MEASURES:
+        assert result.measures[name]["value"] is None and "no pedal messages" in result.measures[name]["unknown"]
+    data = json.loads(json.dumps(result.to_dict()))  # what `score --json` prints
+    pedal_rows = [SCALE_NAMES.index(name) for name in PEDAL_SCALES]
+    assert [data["scale_values"][i] for i in pedal_rows] == [None, None]
+    assert all(isinstance(v, float) for i, v in enumerate(data["scale_values"]) if i not in pedal_rows)
+    write_feedback(result)
+    assert "pedal" not in tag_aspects(result.feedback)
+    report = format_report(result)
+    assert "pedal down unknown (the MIDI input sent no pedal messages)" in report
+    assert report.count("unknown: this input cannot show it") == 2  # the two pedal scales
+
+
+def test_pedal_messages_or_a_piano_said_to_send_them_make_the_pedal_known(takes, scorer):
+    with_pedal = score_source(open_file(takes["pedal"]), scorer)
+    assert with_pedal.unknown_scales == [] and with_pedal.measures["pedal_down_pct"]["value"] > 50
+    assert None not in with_pedal.to_dict()["scale_values"]
+    declared = score_source(open_file(takes["no_pedal"]), scorer, SessionSettings(midi_sends_pedal=True))
+    assert declared.unknown_scales == [] and declared.measures["pedal_down_pct"]["value"] == 0.0
+    unknown = score_source(open_file(takes["no_pedal"]), scorer)
+    # the mark leaves the unknown pedal scale out (its weight shared by the others) instead of reading it as played
+    assert unknown.expression_mark == scorer.expression_mark(unknown.scale_values, PEDAL_SCALES)
+    assert declared.expression_mark == scorer.expression_mark(declared.scale_values)
+
+
+def test_a_microphone_take_reports_no_pedal_and_marks_its_estimates(performance, scorer):
+    audio = score_source(open_file(performance["wav"]), scorer)
+    midi = score_source(open_file(performance["midi"]), scorer)
+    pedal = audio.measures["pedal_down_pct"]
+    assert pedal["value"] is None and "microphone" in pedal["unknown"]
+    assert audio.unknown_scales == list(PEDAL_SCALES) and midi.unknown_scales == []
+    assert audio.measures["tempo_bpm"]["estimated"] and not midi.measures["tempo_bpm"]["estimated"]
+    # the dB range: measured on the microphone signal, derived from key velocities for MIDI
+    assert not audio.measures["dynamic_range_db"]["estimated"] and midi.measures["dynamic_range_db"]["estimated"]
+    for language in ("en", "zh"):
+        audio.language = language
+        write_feedback(audio)
+        assert "pedal" not in tag_aspects(audio.feedback), audio.feedback
+
+
+def _values(pedal_goodness: float) -> dict[str, float]:
+    """Every judged scale a little on its better side, the pedal clarity at ``pedal_goodness``."""
+    values = {}
+    for scale in SCALES:
+        good = pedal_goodness if scale.name == "Pedal: clean / blurred" else 0.6
+        position = good if scale.better > 0 else 1 - good
+        values[scale.name] = 1 / 7 + position * (6 / 7)
+    return values
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_templates_never_suggest_a_pedal_they_could_not_measure(language):
+    measured = {"pedal_down_pct": {"value": 95.0, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"}}
+    unknown = {"pedal_down_pct": {**measured["pedal_down_pct"], "value": None}}
+    values = _values(pedal_goodness=0.05)  # the worst scale by far: the first suggestion
+    assert "pedal" in tag_aspects(feedback_text(values, 50.0, measured, language))  # the control: it would be said
+    left = {k: v for k, v in values.items() if k not in PEDAL_SCALES}
+    text = feedback_text(left, 50.0, unknown, language)
+    assert "pedal" not in tag_aspects(text) and "None" not in text
+
+
+def test_a_model_sentence_about_an_unknown_pedal_is_dropped_and_its_prompt_says_unknown():
+    measures = {"pedal_down_pct": {"value": None, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"}}
+    values = {k: v for k, v in _values(0.9).items() if k not in PEDAL_SCALES}
+    request = FeedbackRequest(values, 60.0, measures)
+    assert check_sentence("Your pedalling was beautifully clean.", request) is not None
+    assert check_sentence("Your timing was steady and even.", request) is None
+    known = FeedbackRequest(_values(0.9), 60.0, {"pedal_down_pct": {**measures["pedal_down_pct"], "value": 20.0}})
+    assert check_sentence("Your pedalling was beautifully clean.", known) is None
+    prompt = facts_text(request)
+    assert "pedal down: unknown" in prompt and "pedal clarity" not in prompt.lower()
+    assert "pedal clarity" in facts_text(known).lower() or "Pedal" in facts_text(known)
+
+
+def test_the_mark_shares_an_unknown_scale_s_weight_among_the_others():
+    values = _values(pedal_goodness=0.0)
+    assert overall_mark(values, PEDAL_SCALES) > overall_mark(values)
+    assert overall_mark(_values(pedal_goodness=0.6), PEDAL_SCALES) == pytest.approx(overall_mark(_values(0.6)), abs=0.1)
+
+
+def test_screens_and_history_show_an_unknown_pedal_as_unknown(takes, scorer, tmp_path):
+    result = score_source(open_file(takes["no_pedal"]), scorer)
+    write_feedback(result)
+    layout = Layout(128, 64, "1", "en")
+    pages = screens.result_pages(result, None, layout.capacity)
+    text = "\n".join(page.text() for page in pages)
+    assert "pedal down unknown" in text and "----?------" in text
+    for page in pages:  # every page draws, the unknown bars included
+        assert layout.draw(page).size == (128, 64)
+    history = History(tmp_path / "history.sqlite")
+    try:
+        history.add(result)
+        stored = history.latest()
+    finally:
+        history.close()
+    assert stored is not None
+    assert [stored["scales"][name] for name in PEDAL_SCALES] == [None, None]
+    assert stored["measures"]["pedal_down_pct"]["value"] is None
+    assert np.isfinite([v for k, v in stored["scales"].items() if k not in PEDAL_SCALES]).all()
+
+
+def test_score_on_the_command_line_takes_the_player_s_word_that_the_piano_sends_its_pedal(takes):
+    def pedal(*flags: str):
+        run = subprocess.run(
+            [sys.executable, "-m", "pianocoach.cli", "score", "--json", *flags, str(takes["no_pedal"])],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert run.returncode == 0, run.stderr
+        data = json.loads(run.stdout)
+        return data["measures"]["pedal_down_pct"]["value"], data["unknown_scales"]
+
+    assert pedal() == (None, list(PEDAL_SCALES))
+    assert pedal("--sends-pedal") == (0.0, [])

@@ -1,0 +1,51 @@
+"""`pianocoach transcribe`: what the device hears in a recording, as a MIDI file (issue 19, item 1's output)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from pianocoach.features import read_midi
+from pianocoach.scoring.heard import transcribe_file
+
+CLI = [sys.executable, "-m", "pianocoach.cli", "transcribe"]
+
+
+def _onset_f1(truth, heard, tolerance: float = 0.05) -> float:
+    """Onset F1: a heard note matches an unmatched true note of the same pitch within ``tolerance`` seconds."""
+    used = np.zeros(len(truth), bool)
+    hits = 0
+    for onset, pitch in zip(heard.onset, heard.pitch):
+        near = np.flatnonzero(~used & (truth.pitch == pitch) & (np.abs(truth.onset - onset) <= tolerance))
+        if len(near):
+            used[near[0]] = True
+            hits += 1
+    return 2 * hits / (len(truth) + len(heard))
+
+
+def test_transcribe_writes_the_notes_the_device_hears_as_midi(performance, tmp_path):
+    out = tmp_path / "heard.mid"
+    run = subprocess.run(
+        [*CLI, str(performance["wav"]), "-o", str(out), "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    written, truth = read_midi(out), read_midi(performance["midi"])
+    assert summary["notes"] == len(written) and summary["pedal"] is False and len(written.pedal_events) == 0
+    # the file holds exactly what scoring transcribes from the same recording
+    heard = transcribe_file(performance["wav"])
+    assert np.array_equal(written.pitch, heard.pitch) and np.allclose(written.onset, heard.onset, atol=2e-3)
+    assert _onset_f1(truth, written) > 0.7  # a real transcription of the rendered performance, not a copy
+    assert 1 < np.ptp(written.velocity)  # velocities from the sound, not a constant
+
+
+def test_transcribe_refuses_midi_and_missing_files_in_one_line(performance, tmp_path):
+    for path, words in ((performance["midi"], "is MIDI already"), (tmp_path / "none.wav", "none.wav")):
+        run = subprocess.run(
+            [*CLI, str(path), "-o", str(tmp_path / "x.mid")], capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 1 and words in run.stderr and len(run.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "x.mid").exists()
