@@ -113,8 +113,12 @@ def _verify_bundle(args: argparse.Namespace) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     from pianocoach.errors import PianoCoachError
+    from pianocoach.inputs.files import MIDI_SUFFIXES
     from pianocoach.scoring.heard import transcribe_to_midi
 
+    if args.audio.suffix.lower() in MIDI_SUFFIXES:
+        print(f"pianocoach: {args.audio}: is MIDI already: transcribe takes a recording", file=sys.stderr)
+        return 1
     out = args.out or args.audio.with_suffix(".mid")
     if out.resolve() == args.audio.resolve():
         print(f"pianocoach: {out}: the MIDI file would overwrite the recording", file=sys.stderr)
@@ -123,9 +127,6 @@ def _transcribe(args: argparse.Namespace) -> int:
         heard = transcribe_to_midi(args.audio, out)
     except PianoCoachError as exc:
         print(f"pianocoach: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"pianocoach: {out}: cannot write the MIDI file ({exc.strerror or exc})", file=sys.stderr)
         return 1
     print(json.dumps(asdict(heard)) if args.json else heard.summary())
     return 0

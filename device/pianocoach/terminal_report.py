@@ -70,9 +70,12 @@ def _scored(result: PerformanceResult) -> str:
 
 
 def _measure(item: dict, label: str) -> str:
+    zh = label == "label_zh"
     if item["value"] is None:
-        return f"{item[label]} unknown ({item.get('unknown', 'this input cannot give it')})"
-    estimated = " (estimated)" if item.get("estimated") and "est." not in item[label] else ""
+        why = item.get("unknown_zh") if zh else item.get("unknown")
+        return f"{item[label]} {'未知' if zh else 'unknown'}" + (f" ({why})" if why else "")
+    said = "估算" in item[label] or "est." in item[label]  # the label says so already
+    estimated = ("（估算）" if zh else " (estimated)") if item.get("estimated") and not said else ""
     return f"{item[label]} {item['value']:g} {item['unit']}{estimated}"
 
 

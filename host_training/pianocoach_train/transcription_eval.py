@@ -4,14 +4,16 @@ item 6), the baseline any piano-specific transcriber must beat.
 Data: the performer split's test list (PercePiano MIDI files by skilled pianists), rendered with their sustain and
 soft pedal through the held-out soundfont (MuseScore General, never used for training) by FluidSynth at the
 capture rate, no room, no noise: the easiest audio a microphone could give. Each render is transcribed as a
-microphone take is (the device's streaming basic-pitch, one thread), and compared with its MIDI file (mir_eval):
+microphone take is at its end (the device's streaming basic-pitch transcriber, one thread, fed the whole render at
+the transcriber's rate; on the device the same transcriber is fed 2 s blocks and gives the same notes, see README
+*Transcription*), and compared with its MIDI file (mir_eval):
 
 - note onset F1 (onset within 50 ms, same pitch), and note-with-offset F1 (offset within 20 % of the note or
   50 ms), against the offsets the listener hears: the key release held on to the next sustain-pedal release;
 - velocity: mean absolute error of the onset-matched notes, raw and after the best linear map of the device's
   velocities onto the MIDI's (basic-pitch's velocity is an amplitude on its own scale);
 - pedal: basic-pitch transcribes none, so there is no pedal figure to give (reported as null, never as 0);
-- cost: transcription milliseconds per 2 s of audio on one thread (this machine).
+- cost: transcription milliseconds per 2 s of audio on one thread (this machine), resampling not included.
 
 Writes ``reports/transcription/transcription.{json,md,png}``.
 """
@@ -119,7 +121,7 @@ def evaluate(root: Path, limit: int | None = None) -> dict:
     return {
         "data": "PercePiano performer test list, rendered with pedal through the held-out soundfont "
         "(musescore_general), no room or noise",
-        "transcriber": "basic-pitch nmp.onnx, streamed as on the device, one thread",
+        "transcriber": "basic-pitch nmp.onnx, the device's streaming transcriber, one thread",
         "takes": len(takes),
         "mean_over_takes": mean,
         "velocity": velocity_errors(np.asarray(pairs, float).reshape(-1, 2)),

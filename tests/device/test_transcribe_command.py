@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -40,6 +41,9 @@ def test_transcribe_writes_the_notes_the_device_hears_as_midi(performance, tmp_p
     assert np.array_equal(written.pitch, heard.pitch) and np.allclose(written.onset, heard.onset, atol=2e-3)
     assert _onset_f1(truth, written) > 0.7  # a real transcription of the rendered performance, not a copy
     assert 1 < np.ptp(written.velocity)  # velocities from the sound, not a constant
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a file the player may share, not mkstemp's 0600
 
 
 def test_transcribe_refuses_midi_and_missing_files_in_one_line(performance, tmp_path):
@@ -49,3 +53,7 @@ def test_transcribe_refuses_midi_and_missing_files_in_one_line(performance, tmp_
         )
         assert run.returncode == 1 and words in run.stderr and len(run.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "x.mid").exists()
+    # without -o the MIDI take would be its own output: still "is MIDI already", and the file is untouched
+    before = performance["midi"].read_bytes()
+    run = subprocess.run([*CLI, str(performance["midi"])], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "is MIDI already" in run.stderr and performance["midi"].read_bytes() == before

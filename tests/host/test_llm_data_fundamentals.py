@@ -152,3 +152,20 @@ def test_a_take_without_its_passage_is_free_play_as_the_device_gives_it(dataset,
     for record in free:  # the device's "free play" piece: a repertoire, nothing in it matched
         assert "simulated" not in record.meta and record.meta["piece"] is None
         assert HEADINGS[record.language]["free"] in record.messages[1]["content"]
+
+
+def test_a_share_of_the_records_is_an_input_without_pedal_and_its_answer_leaves_the_pedal_alone(built):
+    from pianocoach.feedback.aspects import tag_aspects
+
+    _, records = built
+    without = [r for r in records if r.meta.get("pedal") == "unknown"]
+    with_pedal = [r for r in records if "pedal" not in r.meta]
+    # every 4th take without a twin with mistakes, English and Chinese
+    assert len(without) >= 4 and len(without) % 2 == 0 and {r.language for r in without} == {"en", "zh"}
+    assert not any("simulated" in r.meta for r in without)
+    for record in without:
+        prompt, answer = record.messages[1]["content"], record.messages[2]["content"]
+        assert HEADINGS[record.language]["unknown"] in prompt  # the pedal measures said to be unknown
+        assert "pedal clarity" not in prompt and "pedal amount" not in prompt  # no pedal scale values
+        assert "pedal" not in tag_aspects(answer)
+    assert all("pedal clarity" in r.messages[1]["content"] for r in with_pedal if r.language == "en")

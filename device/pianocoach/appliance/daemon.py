@@ -230,7 +230,7 @@ class Daemon:
         session = self.capture.session
         latest = session.blocks[-1] if session.blocks else None  # the newest provisional window result
         mark = latest.overall if latest is not None else None
-        hint = screens.live_hint(self.language, latest.scores) if latest is not None else ""
+        hint = screens.live_hint(self.language, latest.scores, latest.unknown_scales) if latest is not None else ""
         piece = screens.piece_line(self.language, session.live_piece)
         self._show(screens.listening_screen(self.language, block.end, level, session.notes_seen, mark, piece or hint))
 

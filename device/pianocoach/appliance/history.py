@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS performances (
     input TEXT NOT NULL,               -- microphone, a MIDI port name, a file name
     overall REAL NOT NULL,             -- 0-100
     scales TEXT NOT NULL,              -- JSON {scale name: value on the label scale or null (unknown)}, 19 scales
-    measures TEXT NOT NULL,            -- JSON {name: {value, unit, label_en, label_zh}}
+    measures TEXT NOT NULL,            -- JSON {name: {value (null: unknown), unit, label_en, label_zh, estimated}}
     feedback TEXT NOT NULL,
     language TEXT NOT NULL,
     bundle_id TEXT NOT NULL,

@@ -11,7 +11,7 @@ builders take the capacity from the layout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 from pianocoach.feedback.fundamentals_advice import next_focus
@@ -260,13 +260,14 @@ def piece_line(language: str, piece: dict | None) -> str:
     return f"{words(language)['bar'].format(bar=piece['bar'])} · {title}"
 
 
-def live_hint(language: str, scores) -> str:
-    """One short line while playing: the judged scale that is weakest so far."""
+def live_hint(language: str, scores, unknown: Collection[str] = ()) -> str:
+    """One short line while playing: the judged scale that is weakest so far (``unknown``: scales the input cannot
+    show, never named)."""
     w = words(language)
     judged = [
         (good, scale)
         for scale, value in zip(SCALES, scores)
-        if scale.better and (good := scale.goodness(float(value))) is not None
+        if scale.better and scale.name not in unknown and (good := scale.goodness(float(value))) is not None
     ]
     weakest = min(judged, key=lambda item: item[0])[1]
     return w["weakest"].format(topic=weakest.topic(language))

@@ -20,6 +20,12 @@ from pianocoach.scoring.resample import StreamResampler
 from pianocoach.transcription import SAMPLE_RATE as TRANSCRIPTION_RATE
 
 log = logging.getLogger(__name__)
+
+
+class OutputFileError(InputFileError):
+    """The MIDI file could not be written (the message names it)."""
+
+
 SUSTAIN_CC = 64
 SOFT_CC = 67
 FILE_LIMITS = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S)  # as `pianocoach score` reads a file
@@ -75,11 +81,20 @@ def write_midi(table: NoteTable, out: str | Path) -> None:
         piano.control_changes.extend(pretty_midi.ControlChange(number, int(v), float(t)) for t, v in events)
     midi.instruments.append(piano)
     folder = out.parent if str(out.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
     try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputFileError(out, f"cannot write the MIDI file ({exc.strerror or exc})") from exc
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make the player's file owner-only
         midi.write(temporary)
         os.replace(temporary, out)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise OutputFileError(out, f"cannot write the MIDI file ({exc.strerror or exc})") from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -3,7 +3,8 @@ its input could not give.
 
 - **Sustain pedal.** A microphone take is transcribed by basic-pitch, which gives notes only: no pedal at all,
   so a transcription's "pedal down 0 %" is not a measurement. A MIDI take knows the pedal when it holds CC64
-  messages, or when the player has said that the instrument sends them (``[midi] sends_pedal`` in the config):
+  messages, or when the player has said that the instrument sends them (``[input] midi_sends_pedal`` in the
+  config, ``pianocoach score --sends-pedal``):
   many digital pianos send CC64 only while the pedal moves, so a take without any cannot tell "no pedal" from
   "a piano that sends none". Without the pedal, the pedal measures are unknown (``value`` None), the two pedal
   scales are left out of what is shown, said and marked.
@@ -37,8 +38,8 @@ REASONS = {
         "zh": "麦克风录音无法读出踏板",
     },
     "midi": {
-        "en": "the MIDI input sent no pedal messages",
-        "zh": "MIDI 输入没有发送踏板信息",
+        "en": "the MIDI input sent no pedal messages; set input.midi_sends_pedal = true if your piano sends them",
+        "zh": "MIDI 输入没有发送踏板信息；如果钢琴会发送，请设 input.midi_sends_pedal = true",
     },
 }
 
@@ -65,7 +66,7 @@ class InputLimits:
         for name, item in measures.items():
             item = dict(item)
             if name in PEDAL_MEASURES and not self.pedal_known:
-                item.update(value=None, estimated=False, unknown=self.reason("en"))
+                item.update(value=None, estimated=False, unknown=self.reason("en"), unknown_zh=self.reason("zh"))
             else:
                 item["estimated"] = bool(item.get("estimated")) or (self.source == "audio" and name in NOTE_MEASURES)
             out[name] = item
@@ -75,6 +76,11 @@ class InputLimits:
 def input_limits(source: str, table: NoteTable, sends_pedal: bool = False) -> InputLimits:
     """The limits of a take from ``source`` ("midi" or "audio") whose notes are ``table``. ``sends_pedal``: the
     MIDI instrument is known to send the sustain pedal, so a take without CC64 was played without it."""
+    return limits_so_far(source, len(table.pedal_events) > 0, sends_pedal)
+
+
+def limits_so_far(source: str, pedal_seen: bool, sends_pedal: bool = False) -> InputLimits:
+    """The limits while playing: ``pedal_seen``, a sustain-pedal message has arrived so far."""
     if source == "audio":
         return InputLimits("audio", pedal_known=False)  # basic-pitch transcribes notes, never the pedal
-    return InputLimits("midi", pedal_known=sends_pedal or len(table.pedal_events) > 0)
+    return InputLimits("midi", pedal_known=sends_pedal or pedal_seen)

@@ -26,6 +26,7 @@ class BlockResult:
     scores: np.ndarray  # 19 values for the window ending at this block
     overall: float
     seconds: float  # processing time of the block
+    unknown_scales: tuple[str, ...] = ()  # scales the input cannot show so far (left out of ``overall``)
 
 
 @dataclass
@@ -34,8 +35,10 @@ class PerformanceResult:
     source: str  # "audio" or "midi"
     duration_s: float
     scale_names: list[str]  # the 19 PercePiano scales, label order
-    scale_values: list[float]  # weighted mean over the windows, on the label scale (1/7..1)
-    scale_values_mean: list[float]  # plain mean over the windows
+    # on the label scale (1/7..1): the whole take's scores (``whole_take``), else the weighted mean over the windows;
+    # with a bundle's audio model its blocks' weighted mean is combined in after
+    scale_values: list[float]
+    scale_values_mean: list[float]  # the same with the plain means (equal to scale_values for a whole take)
     overall: float  # 0-100, the mark: the fundamentals' factor over the expression mark (README "The mark")
     overall_mean: float  # the same from scale_values_mean
     # name -> {value, unit, label_en, label_zh, estimated}; value None (and "unknown": why) for what the input

@@ -40,7 +40,7 @@ from pianocoach.repertoire.fundamentals import two_layer_mark
 from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.scoring.bundle_scorer import BundleScorer
 from pianocoach.scoring.following import LiveFollowing, take_fundamentals
-from pianocoach.scoring.input_limits import input_limits
+from pianocoach.scoring.input_limits import input_limits, limits_so_far
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
@@ -224,11 +224,17 @@ class ScoringSession:
                 block.start,
                 block.end,
                 scores,
-                self.scorer.expression_mark(scores),
+                self.scorer.expression_mark(scores, unknown := self._live_unknown_scales()),
                 round(time.perf_counter() - started, 4),
+                tuple(unknown),
             )
             self.blocks.append(result)
         return result
+
+    def _live_unknown_scales(self) -> list[str]:
+        """The scales the input cannot show so far: the live mark and hint leave them out as the result does."""
+        pedal_seen = isinstance(self.notes, MidiNoteTracker) and len(self.notes.pedal.times) > 0
+        return limits_so_far(self.kind, pedal_seen, self.settings.midi_sends_pedal).unknown_scales
 
     def _follow(self, window: NoteTable) -> None:
         """Which piece the newest window's notes match (an index lookup per n-gram: well under a millisecond for

@@ -46,6 +46,7 @@ from pianocoach.repertoire.fundamentals import free_fundamentals, two_layer_mark
 from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.repertoire.unfold import played_score
 from pianocoach.scoring.following import take_fundamentals
+from pianocoach.scoring.input_limits import InputLimits
 from pianocoach.scoring.measures import measures
 from pianocoach_train.identify_eval import load_repertoire, passage_key
 from pianocoach_train.llm.comments import filter_comments, read_comments
@@ -232,16 +233,21 @@ class PerformanceFacts:
         word_limit: int,
         values: np.ndarray | None = None,
         mistakes: bool = False,
+        pedal_known: bool = True,
     ) -> FeedbackRequest:
         """The device's request for the performance's take (``mistakes``: its take with mistakes; the scales stay
-        the listeners' ratings of the clean take, the mark's first layer comes from the fundamentals)."""
+        the listeners' ratings of the clean take, the mark's first layer comes from the fundamentals).
+        ``pedal_known`` False: as the device asks for a take whose input gives no pedal (a digital piano that sends
+        none): the pedal scales left out of the values and the mark, the pedal measures unknown."""
         scale_values = dict(zip(SCALE_NAMES, (values if values is not None else self.labels[ident]).tolist()))
+        limits = InputLimits("midi", pedal_known)
+        unknown = limits.unknown_scales
         take = self.take(ident, mistakes)
         found = take["fundamentals"]
         return FeedbackRequest(
-            scale_values,
-            two_layer_mark(found["factor"], overall_mark(scale_values)),
-            self._measures[ident],
+            {name: value for name, value in scale_values.items() if name not in unknown},
+            two_layer_mark(found["factor"], overall_mark(scale_values, unknown)),
+            limits.mark_measures(self._measures[ident]),
             language,
             word_limit,
             fundamentals=found,
@@ -262,8 +268,13 @@ def template_records(options: BuildOptions, facts: PerformanceFacts) -> Iterator
             meta = {"performance": ident, "piece": (take["piece"] or {}).get("id")}
             if mistakes:
                 meta["simulated"] = made
+            # every fourth take without a twin with mistakes (whose mark is compared with it) as an input without
+            # pedal: the model learns to leave the pedal alone
+            pedal_known = ident in chosen or number % 4 != 3
+            if not pedal_known:
+                meta["pedal"] = "unknown"
             for language in ("en", "zh"):
-                request = facts.request(ident, language, options.word_limit, mistakes=mistakes)
+                request = facts.request(ident, language, options.word_limit, mistakes=mistakes, pedal_known=pedal_known)
                 target = feedback_text(
                     request.values,
                     request.mark,
