@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -88,3 +89,14 @@ def write_report(report: dict, out_dir: Path, run: str) -> dict[str, Path]:
     tmp.replace(paths["markdown"])
     write_json_atomic(paths["json"], report)
     return paths
+
+
+def write_benchmark(out: Path, name: str, report: dict, markdown: Callable[[dict], str], plot) -> None:
+    """A benchmark's ``<name>.json``, ``<name>.md`` and ``<name>.png`` in ``out`` (``plot(report, path)``); the
+    markdown is printed too."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / f"{name}.json", report)
+    text = markdown(report)
+    (out / f"{name}.md").write_text(text, encoding="utf-8")
+    plot(report, out / f"{name}.png")
+    print(text)

@@ -25,11 +25,11 @@ from tqdm import tqdm
 
 from pianocoach.features.score_relative import without_score
 from pianocoach.inputs import open_file
-from pianocoach.jsonio import write_json_atomic
 from pianocoach.repertoire import read_musicxml
 from pianocoach.repertoire.identify import RepertoireIndex
 from pianocoach.scoring import BundleScorer, score_source
 from pianocoach.scoring.session import SessionSettings
+from pianocoach_train.eval_report import write_benchmark
 from pianocoach_train.feature_store import FeatureStore
 from pianocoach_train.metrics import pearson_per_scale, r2_mean
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
@@ -155,11 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     report = evaluate(percepiano_root(args.data), args.bundle)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "pipeline.json", report)
-    (args.out / "pipeline.md").write_text(markdown(report), encoding="utf-8")
-    plot(report, args.out / "pipeline.png")
-    print(markdown(report))
+    write_benchmark(args.out, "pipeline", report, markdown, plot)
     return 0
 
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from pianocoach.features import DEFAULT_SETTINGS, NoteTable, read_midi
 from pianocoach.features.descriptors import sounding_offsets
-from pianocoach.jsonio import write_json_atomic
+from pianocoach_train.eval_report import write_benchmark
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.percepiano import PercePiano
 from pianocoach_train.plots import pyplot, save_figure
@@ -178,11 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     report = evaluate(percepiano_root(args.data), args.takes)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "transcription.json", report)
-    (args.out / "transcription.md").write_text(markdown(report), encoding="utf-8")
-    plot(report, args.out / "transcription.png")
-    print(markdown(report))
+    write_benchmark(args.out, "transcription", report, markdown, plot)
     return 0
 
 
