@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pianocoach.errors import InputFileError, NoNotesError
 from pianocoach.features import NoteTable
+from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
 from pianocoach.inputs import AudioFileSource, open_file
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.notes_stream import AudioNoteStream
@@ -26,8 +27,6 @@ class OutputFileError(InputFileError):
     """The MIDI file could not be written (the message names it)."""
 
 
-SUSTAIN_CC = 64
-SOFT_CC = 67
 FILE_LIMITS = TakeLimits(silence_stop_s=FILE_SILENCE_STOP_S)  # as `pianocoach score` reads a file
 
 
