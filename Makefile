@@ -86,6 +86,7 @@ KEY_NAME ?= release
 
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
+.PHONY: sound-check bundle-sound-check
 .PHONY: golden
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
@@ -99,6 +100,8 @@ help:
 	@echo "make eval-identify  which piece is this? PercePiano takes against its passages; reports/repertoire/"
 	@echo "make eval-fundamentals  mistakes put into PercePiano takes: found? the mark? reports/fundamentals/ (~25 min)"
 	@echo "make eval-transcription  the device's transcriber on held-out-soundfont renders: note F1, velocity; reports/transcription/"
+	@echo "make sound-check  train and measure the \"is this a piano?\" check on renders, speech, noise (~35 min); reports/sound_check/"
+	@echo "make bundle-sound-check  put the trained sound check into the committed default bundle (other models kept)"
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
@@ -239,6 +242,16 @@ eval-pipeline: setup
 # note / note-with-offset F1, velocity error, cost (mir_eval): reports/transcription/transcription.{json,md,png}
 eval-transcription: setup
 	$(PY) -m pianocoach_train.transcription_eval
+
+# the "is this a piano?" check (issue 19): clips of PercePiano played by many General MIDI instruments, espeak-ng
+# speech and noise; trained on the training soundfonts, measured on the held-out one (artifacts/sound_check/,
+# reports/sound_check/sound_check.{json,md,png}); cached in .cache/sound_check/
+sound-check: setup
+	$(PY) -m pianocoach_train.sound_check_model
+
+bundle-sound-check: setup
+	$(PY) -m pianocoach_export sound-check
+	$(VENV)/bin/pianocoach verify-bundle
 
 # `make repertoire-percepiano DATA_DIR=/var/lib/pianocoach`: add PercePiano's four works (its MusicXML excerpts, one
 # edition of each: the *_Score_* files) to a device data folder's repertoire; the scores are read from ../shared.

@@ -1,6 +1,7 @@
 """Putting signed bundles together from trained models: ``make export`` (release scorers -> ONNX, parity,
 INT8, the comparison table, a bundle of the first) and ``make bundle`` (the committed default bundle: the
-release scorer, the jianzipu reader and the audio path, each trained or kept from the committed bundle).
+release scorer, the jianzipu reader, the audio path and the sound check, each trained or kept from the committed
+bundle).
 
 Nothing here trains: :mod:`pianocoach_export.trained_models` finds each finished run or stops with a
 one-line error naming the make target that trains it (the Makefile runs those targets first). Every
@@ -309,6 +310,23 @@ def assemble_export(
     return ExportedBundle(results, paths, out, scorer)
 
 
+def sound_check_entry() -> BundleModel | None:
+    """The sound check trained in artifacts/ (``make sound-check``), else the committed bundle's (verified), else
+    none: microphone takes then go unchecked."""
+    import pianocoach.bundle
+    from pianocoach.bundle import Manifest
+    from pianocoach_export.sound_check_export import SOUND_CHECK_ROLE, SoundCheckMissing, trained_sound_check
+
+    try:
+        return trained_sound_check()
+    except SoundCheckMissing as exc:
+        if Manifest.read(pianocoach.bundle.DEFAULT_BUNDLE).model(SOUND_CHECK_ROLE) is not None:
+            log.info("%s; keeping the committed bundle's", exc)
+            return kept_models((SOUND_CHECK_ROLE,))[0][SOUND_CHECK_ROLE]
+        log.warning("%s; the bundle gets no sound check", exc)
+        return None
+
+
 @dataclass
 class DefaultBundle:
     """What ``make bundle`` made."""
@@ -341,6 +359,7 @@ def assemble_default_bundle(
             audio_release_run(name)
     keep = ((READER_ROLE,) if reader == "keep" else ()) + (AUDIO_ROLES if audio == "keep" else ())
     kept, kept_audio_path = kept_models(keep) if keep else ({}, {})  # before anything replaces the bundle
+    sound_check = sound_check_entry()
     store = store_factory()
     result = export_release(model, store, prune=False, progress=progress)
     tar_path = artifacts_dir() / "bundles" / "default.tar"
@@ -351,7 +370,7 @@ def assemble_default_bundle(
     else:
         audio_entries, audio_path = audio_models(progress)
     default = pianocoach.bundle.DEFAULT_BUNDLE
-    models = [scorer, reader_entry, *audio_entries]
+    models = [scorer, reader_entry, *audio_entries, *([sound_check] if sound_check else [])]
     key = signing_key(key_path)
     write_scaled(models, key, default, tar_path, bundle_id(f"default-{model}"), audio_path, result.run_dir, store)
     return DefaultBundle(default, tar_path, result, scorer, reader_entry, audio_entries, audio_path)

@@ -86,6 +86,19 @@ def _default_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sound_check(args: argparse.Namespace) -> int:
+    from pianocoach_export.sound_check_export import add_to_default_bundle, trained_sound_check
+
+    folder = add_to_default_bundle(args.key)
+    metrics = trained_sound_check().metrics
+    print(
+        f"default bundle: {folder} now checks that a microphone take sounds like a piano (refused when it sounds "
+        f"held, like speech or like noise above {metrics['refuse_above']}, warned when p(piano) < "
+        f"{metrics['warn_below']}); the other models are unchanged"
+    )
+    return 0
+
+
 def _audio_report(args: argparse.Namespace) -> int:
     """INT8 size and latency of each audio model (performer fold 0), then the comparison table."""
     from pianocoach.jsonio import read_json
@@ -262,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--data", type=Path, help=data_help)
     bundle.add_argument("--key", type=Path, help=key_help)
     bundle.set_defaults(run=_default_bundle)
+
+    sound = commands.add_parser(
+        "sound-check", help="put the trained sound check (make sound-check) into the committed default bundle"
+    )
+    sound.add_argument("--key", type=Path, help=key_help)
+    sound.set_defaults(run=_sound_check)
 
     audio = commands.add_parser(
         "audio-report", help="INT8 size and latency of the audio models; the audio comparison table"

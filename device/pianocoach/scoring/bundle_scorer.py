@@ -20,6 +20,7 @@ from pianocoach.bundle import DEFAULT_BUNDLE, load_verified
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError
 from pianocoach.rating_scales import SCALE_NAMES, ExpressionScale, overall_mark
+from pianocoach.scoring.sound_check import SOUND_CHECK_ROLE, SoundCheck
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class BundleScorer:
         except ValueError as exc:
             raise BundleError(self.path, f"{midi_model.file}: {exc}") from None
         self.audio_path = self._audio_path()
+        self.sound_check = self._sound_check()
         log.info(
             "scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode
         )
@@ -99,6 +101,14 @@ class BundleScorer:
         if not 0.0 <= weight <= 1.0:
             raise BundleError(self.path, f"manifest audio_path audio_weight {weight} is not within 0..1")
         return AudioPath(mode, weight)
+
+    def _sound_check(self) -> SoundCheck | None:
+        """The bundle's "is this a piano?" model; None (microphone takes go unchecked) for a bundle without one."""
+        entry = self.manifest.model(SOUND_CHECK_ROLE)
+        if entry is None:
+            log.info("bundle %s has no sound check: microphone takes are not checked for being a piano", self.bundle_id)
+            return None
+        return SoundCheck(self.verification.sessions[entry.file], entry.metrics, self.path)
 
     @property
     def bundle_id(self) -> str:

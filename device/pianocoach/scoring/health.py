@@ -6,6 +6,8 @@ Every model in the bundle runs on a built-in input, as the appliance would run i
 - ``audio`` (a bundle with an audio scorer or a transcription scorer): the same piece synthesised as
   audio (additive piano-like tones; no soundfont is needed on the device) through the microphone path:
   transcription, audio features, the audio and transcription scorers as the manifest's ``audio_path`` says;
+- ``sound_check``: the "is this a piano?" model on the same synthesised audio gives a probability within 0..1
+  (the tones are no piano, so the audio clip above is scored without the check);
 - ``jianzipu_reader``: a drawn test character; every head's probabilities finite and summing to 1;
 - ``feedback_llm``: the GGUF loaded by llama.cpp (hashed first) and a few tokens generated, when
   llama-cpp-python is installed (otherwise reported as not checked).
@@ -76,10 +78,31 @@ def synthesize(midi: Path, wav: Path, rate: int = AUDIO_RATE) -> Path:
 
 
 def score_clip(scorer, clip: Path) -> PerformanceResult:
+    """The clip scored as the appliance would; a synthesised tone is no piano, so the sound check is run on its own
+    (:func:`check_sound_model`) instead of refusing it."""
     from pianocoach.inputs import open_file
     from pianocoach.scoring import SessionSettings, score_source
 
-    return score_source(open_file(clip), scorer, SessionSettings())
+    return score_source(open_file(clip), scorer, SessionSettings(check_sound=False))
+
+
+def check_sound_model(scorer, wav: Path) -> tuple[float, list[str]]:
+    """The sound check's piano probability for the synthesised clip, and a problem unless its three probabilities
+    are finite and sum to 1 (the probability itself is not judged: the tones are no piano)."""
+    import soundfile as sf
+
+    from pianocoach.features.sound_profile import SoundProfile
+    from pianocoach.scoring.sound_check import PIANO, usable
+
+    audio, rate = sf.read(str(wav), dtype="float32")
+    if rate != AUDIO_RATE:  # synthesize() writes the profile's rate
+        return 0.0, [f"sound_check: the test clip is at {rate} Hz, not {AUDIO_RATE}"]
+    profile = SoundProfile()
+    profile.feed(audio)
+    p = scorer.sound_check.probabilities(profile.vector(None))
+    if not usable(p):
+        return 0.0, [f"sound_check: gives {np.round(p, 4).tolist()}, not three probabilities summing to 1"]
+    return float(p[PIANO]), []
 
 
 def check_reader(verification) -> list[str]:
@@ -136,8 +159,9 @@ def health_check(bundle: Path) -> dict:
             overall=midi.overall,
             scale_range=[round(min(midi.scale_values), 4), round(max(midi.scale_values), 4)],
         )
+        wav = synthesize(clip, Path(tmp) / "clip.wav")
         if scorer.audio_path.uses_audio_model or "transcription_scorer" in scorer.sessions:
-            audio = score_clip(scorer, synthesize(clip, Path(tmp) / "clip.wav"))
+            audio = score_clip(scorer, wav)
             problems += check_scores(audio, f"audio ({audio.audio_path})")
             report["checks"]["audio"] = {
                 "windows": audio.windows,
@@ -145,6 +169,10 @@ def health_check(bundle: Path) -> dict:
                 "path": audio.audio_path,
                 "audio_blocks": audio.audio_blocks,
             }
+        if scorer.sound_check is not None:
+            probability, found = check_sound_model(scorer, wav)
+            problems += found
+            report["checks"]["sound_check"] = {"synthesised_tone_piano_probability": round(probability, 4)}
     if scorer.manifest.model("jianzipu_reader") is not None:
         problems += check_reader(scorer.verification)
         report["checks"]["jianzipu_reader"] = "probabilities finite"

@@ -15,6 +15,7 @@ import numpy as np
 
 from pianocoach.features import NoteTable
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
+from pianocoach.features.sound_profile import SoundProfile
 from pianocoach.inputs.base import Block, MidiEvent
 from pianocoach.transcription import FFT_HOP, SAMPLE_RATE, StreamingTranscriber, notes_to_table
 
@@ -161,6 +162,7 @@ class AudioNoteStream:
         self.source = source
         self.transcriber = transcriber or StreamingTranscriber()
         self.levels = AudioLevels()
+        self.profile = SoundProfile()  # what the take sounds like: is it a piano? (scoring.sound_check)
         self.sample_rate = 0
 
     def feed(self, block: Block, resampled: np.ndarray) -> None:
@@ -168,6 +170,7 @@ class AudioNoteStream:
         self.sample_rate = block.sample_rate
         assert block.audio is not None, "an audio note stream takes audio blocks"
         self.levels.feed(block.audio, block.sample_rate)
+        self.profile.feed(resampled)
         self.transcriber.feed(resampled)
 
     @property
@@ -196,5 +199,6 @@ class AudioNoteStream:
 
     def final(self, rest: np.ndarray) -> NoteTable | None:
         """``rest``: the resampler's last samples."""
+        self.profile.feed(rest)
         self.transcriber.feed(rest)
         return notes_to_table(self.transcriber.notes(final=True), self.source)

@@ -67,6 +67,8 @@ class PerformanceResult:
     # the scales come from one vector of the whole take (a take as long as the scorer's training clips); False:
     # the mean of its 20 s windows (``scale_values`` weighted, ``scale_values_mean`` plain)
     whole_take: bool = False
+    # a microphone take: how likely the bundle's sound check found it to be a piano (None: MIDI, or no sound check)
+    piano_probability: float | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)

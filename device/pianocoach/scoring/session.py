@@ -46,6 +46,7 @@ from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
 from pianocoach.scoring.resample import StreamResampler
 from pianocoach.scoring.result import BlockResult, PerformanceResult
+from pianocoach.scoring.sound_check import judge
 from pianocoach.transcription import SAMPLE_RATE as TRANSCRIPTION_RATE
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class SessionSettings:
     # PercePiano's clips (5-90 s); the windows' mean lost 0.08 R² on the performer test list (issue 19, item 5)
     whole_take_max_s: float = 95.0
     clip_warn_fraction: float = 0.001  # warn when more than 0.1 % of samples are clipped
+    # a microphone take is checked for sounding like a piano, loud and clear enough (scoring.sound_check); the
+    # install's health check turns it off for its synthesised tones, which are no piano
+    check_sound: bool = True
     language: str = "en"  # "en" or "zh"
     # the MIDI instrument sends the sustain pedal, so a take without CC64 was played without it
     # (False: the pedal of such a take is unknown, :mod:`pianocoach.scoring.input_limits`)
@@ -165,6 +169,7 @@ class ScoringSession:
         self._last_window: np.ndarray | None = None
         self.notes_seen = 0  # notes in the newest live window (what a live display counts)
         self.stop_warning = ""  # why the take ended before its input did (a length limit, a long gap)
+        self.piano_probability: float | None = None  # a microphone take's, from the bundle's sound check
         # while playing: the piece and bar the newest window's notes match ({"id", "title", "confidence", "bar"},
         # id None: no piece yet), for the listening screen; None without a repertoire
         self.live_piece: dict | None = None
@@ -453,6 +458,7 @@ class ScoringSession:
             piece=piece,
             fundamentals=found_fundamentals.to_dict(),
             bars=found_fundamentals.bars,
+            piano_probability=self.piano_probability,
         )
 
     def _check_input(self, table: NoteTable | None) -> list[str]:
@@ -467,6 +473,10 @@ class ScoringSession:
                     f"the input is clipped in {100 * levels.clipped / levels.samples:.1f} % of samples: "
                     "lower the input gain or move the microphone back"
                 )
+            if self.settings.check_sound:
+                verdict = judge(self.notes.profile, table, self.scorer.sound_check, self.name)  # may refuse the take
+                self.piano_probability = verdict.piano_probability
+                warnings += verdict.warnings
         if table is None:
             raise NoPlayingError(f"{self.name}: no playing detected (no notes)")
         playing = table.end - table.start

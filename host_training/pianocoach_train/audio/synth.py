@@ -59,11 +59,12 @@ class Synth:
         _write_float()(self._synth.synth, count, pointer, 0, 2, pointer, 1, 2)
         return out
 
-    def render(self, table: NoteTable) -> np.ndarray:
-        """Mono float32 audio of the table's notes and pedals (program 0, acoustic grand piano)."""
+    def render(self, table: NoteTable, program: int = 0) -> np.ndarray:
+        """Mono float32 audio of the table's notes and pedals, played by General MIDI ``program`` of bank 0
+        (0: acoustic grand piano)."""
         synth = self._synth
         synth.system_reset()
-        synth.program_select(0, self._sfid, 0, 0)
+        synth.program_select(0, self._sfid, 0, program)
         # Let the reset silence the previous file, and end on a multiple of FluidSynth's 64-sample
         # block: events take effect at block boundaries, so a file must start on one to render the same
         # whatever was rendered before it (without this, the same table rendered twice differed by 0.2).

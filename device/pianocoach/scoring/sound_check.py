@@ -1,0 +1,136 @@
+"""Does a microphone take sound like a piano, loud and clear enough to score?
+
+Three checks at the end of a microphone take, on its :class:`~pianocoach.features.sound_profile.SoundProfile`:
+
+- **not a piano**: the bundle's ``sound_check`` model (a small classifier trained on renders of many General MIDI
+  instruments, speech and noise; ``host_training/pianocoach_train/sound_check_model.py``) gives the probabilities
+  of a piano, another struck or plucked instrument, and a held sound, speech or noise. Above the model's
+  ``refuse_above`` for the last, the take is refused with a one-line reason and never scored or stored; below
+  ``warn_below`` for a piano, it is scored with a warning. A bundle without the model skips this check (logged), as
+  bundles made before it did;
+- **very quiet**: the loudest moments below ``QUIET_BELOW_DB`` (scored, with a warning: the transcriber misses
+  soft notes);
+- **very noisy**: a mean spectral flatness above ``NOISY_FLATNESS`` (scored, with a warning): broadband noise fills
+  the gaps between a piano's harmonics. The level's spread told noise from dense playing badly (a clean render of
+  continuous playing can have a 9 dB spread); flatness did not (README "Is it a piano?").
+
+MIDI takes are never checked: a keyboard's notes are what was played.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pianocoach.errors import BundleError, PianoCoachError
+from pianocoach.features.notes import NoteTable
+from pianocoach.features.sound_profile import PROFILE_NAMES, PROFILE_VERSION, SoundProfile
+
+log = logging.getLogger(__name__)
+
+SOUND_CHECK_ROLE = "sound_check"
+CLASSES = ("piano", "struck or plucked", "held, speech or noise")  # the model's outputs, in order
+PIANO, STRUCK, HELD = range(3)
+# dBFS RMS of the loudest 5 % of 93 ms frames; measured on the sound check's test clips (README "Is it a piano?")
+QUIET_BELOW_DB = -45.0
+# on the sound check's test clips: pianos (augmented) 99 % below 0.09, with white noise at 5 dB SNR a median of 0.17
+NOISY_FLATNESS = 0.12
+
+
+class NotAPianoError(PianoCoachError):
+    """The microphone take does not sound like a piano: refused, never scored or stored."""
+
+
+@dataclass(frozen=True)
+class SoundVerdict:
+    piano_probability: float | None  # None: the bundle has no sound check
+    warnings: list[str] = field(default_factory=list)
+
+
+class SoundCheck:
+    """The bundle's ``sound_check`` model and its thresholds, checked against this code's profile. The model gives
+    three probabilities (``CLASSES``): a piano, another struck or plucked instrument (a guitar, a harp, mallets: they
+    decay like a piano), and a held sound (organ, strings, winds, voices), speech or noise."""
+
+    def __init__(self, session, metrics: dict, where: Path) -> None:
+        self.session = session
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        self.input_name = inputs[0].name
+        if (
+            metrics.get("profile_version") != PROFILE_VERSION
+            or tuple(metrics.get("profile_names", ())) != PROFILE_NAMES
+        ):
+            raise BundleError(
+                where,
+                f"its sound check learned sound profile version {metrics.get('profile_version')!r}, this device "
+                f"computes version {PROFILE_VERSION}: rebuild the bundle (make sound-check bundle-sound-check)",
+            )
+        width = inputs[0].shape[-1] if inputs and inputs[0].shape else None
+        classes = outputs[0].shape[-1] if outputs and outputs[0].shape else None
+        if (isinstance(width, int) and width != len(PROFILE_NAMES)) or (isinstance(classes, int) and classes != 3):
+            raise BundleError(
+                where, f"its sound check maps {width} numbers to {classes} classes, not {len(PROFILE_NAMES)} to 3"
+            )
+        if tuple(metrics.get("classes", ())) != CLASSES:
+            raise BundleError(where, f"its sound check's classes are {metrics.get('classes')!r}, not {list(CLASSES)}")
+        try:
+            self.refuse_above = float(metrics["refuse_above"])
+            self.warn_below = float(metrics["warn_below"])
+        except (KeyError, TypeError, ValueError):
+            raise BundleError(where, "its sound check has no refuse_above / warn_below thresholds") from None
+        if not (0.0 < self.refuse_above < 1.0 and 0.0 <= self.warn_below < 1.0):
+            raise BundleError(
+                where, f"its sound check thresholds {self.refuse_above} / {self.warn_below} are not within 0..1"
+            )
+
+    def probabilities(self, vector: np.ndarray) -> np.ndarray:
+        """The three class probabilities of one profile, as the model gives them."""
+        out = self.session.run(None, {self.input_name: vector.reshape(1, -1).astype(np.float32)})[0]
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def usable(p: np.ndarray) -> bool:
+    """Three finite probabilities summing to 1."""
+    return len(p) == 3 and bool(np.all(np.isfinite(p))) and bool(np.all(p >= -1e-6)) and abs(float(p.sum()) - 1) < 1e-3
+
+
+def level_warnings(loudest_db: float, flatness: float) -> list[str]:
+    """The very quiet and very noisy warnings for a take whose loudest moments reach ``loudest_db`` and whose
+    spectrum has a mean flatness of ``flatness``."""
+    if loudest_db < QUIET_BELOW_DB:
+        return [
+            f"the input is very quiet (its loudest moments at {loudest_db:.0f} dBFS): raise the input gain or move "
+            "the microphone closer; soft notes may have been missed"
+        ]
+    if flatness > NOISY_FLATNESS:
+        return [
+            "the recording is very noisy (a hiss or hum as loud as the playing): move the microphone closer to the "
+            "piano or away from the noise"
+        ]
+    return []
+
+
+def judge(profile: SoundProfile, notes: NoteTable | None, check: SoundCheck | None, name: str) -> SoundVerdict:
+    """The verdict on a finished microphone take; raises :class:`NotAPianoError` when it is refused."""
+    vector = profile.vector(notes)
+    warnings = level_warnings(profile.loudness_db(), float(vector[PROFILE_NAMES.index("flatness_mean")]))
+    if check is None:
+        return SoundVerdict(None, warnings)
+    p = check.probabilities(vector)
+    if not usable(p):  # the health check refuses such a model at install; never refuse a take on its account
+        log.warning("%s: the sound check gave %s, not three probabilities: the take is not checked", name, p)
+        return SoundVerdict(None, warnings)
+    if p[HELD] > check.refuse_above:
+        raise NotAPianoError(
+            f"{name}: this does not sound like a piano (it sounds held like an organ, a wind or a voice, or like "
+            f"speech or noise: {p[HELD]:.2f}); PianoCoach scores piano playing"
+        )
+    if p[PIANO] < check.warn_below:
+        warnings.append(
+            f"this may not be a piano (piano likelihood {p[PIANO]:.2f}; it sounds struck or plucked like another "
+            "instrument): the scores may mean little"
+        )
+    return SoundVerdict(round(float(p[PIANO]), 4), warnings)

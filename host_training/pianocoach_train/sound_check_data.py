@@ -1,0 +1,340 @@
+"""The clips the "is this a piano?" check learns from and is measured on, and their sound profiles.
+
+Every clip is at most ``CLIP_S`` seconds of audio, made here, never downloaded:
+
+- ``piano``: a PercePiano passage (its first ``CLIP_S`` s, with its pedals) played by a General MIDI piano
+  programme (``PIANO_PROGRAMS``) of a soundfont;
+- ``instrument``: the same passages played by another programme (guitars, organs, strings, voices, winds,
+  mallets, plucked and synthesised sounds: ``FAMILIES``); instruments that play one note at a time get the
+  passage's top line only;
+- ``electric piano``: programmes 4-7 (electric pianos, harpsichord, clavinet): neither learned nor refused,
+  only reported, so the report says what the check does with them;
+- ``speech``: espeak-ng reading sentences in several voices, speeds and pitches;
+- ``noise``: synthetic steady sounds (white, pink and brown noise, mains hum, a fan, babble of several voices).
+
+Training clips use the training soundfonts, espeak-ng voices and noise kinds below; test clips use the
+held-out soundfont (MuseScore General), other voices and other noise kinds, and PercePiano's performer test
+list instead of its training list. Every clip is then put through the renders' augmentation (gain, room,
+microphone EQ, noise at 15-45 dB SNR) with the same probability as the scorer's training audio. Then, as on the
+device: resampled to 22,050 Hz, transcribed by the device's basic-pitch transcriber, profiled
+(:class:`pianocoach.features.sound_profile.SoundProfile`).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from pianocoach.features import NoteTable, read_midi
+from pianocoach.features.audio import resample
+from pianocoach.features.sound_profile import PROFILE_NAMES, PROFILE_VERSION, SoundProfile
+from pianocoach_train.audio import augment
+from pianocoach_train.audio.renders import CAPTURE_RATE, _synth
+from pianocoach_train.audio.soundfonts import HELD_OUT, training_soundfonts
+
+log = logging.getLogger(__name__)
+
+CLIP_S = 10.0
+PIANO_PROGRAMS = (0, 1, 2, 3)  # acoustic grand, bright acoustic, electric grand (a CP-70: strings), honky-tonk
+ELECTRIC_PIANO_PROGRAMS = (4, 5, 6, 7)
+FAMILIES: dict[str, tuple[int, ...]] = {
+    "mallets and bells": tuple(range(8, 16)),
+    "organ": tuple(range(16, 24)),
+    "guitar": tuple(range(24, 32)),
+    "bass": tuple(range(32, 40)),
+    "strings and harp": tuple(range(40, 48)),
+    "ensemble and choir": tuple(range(48, 56)),
+    "brass": tuple(range(56, 64)),
+    "reed": tuple(range(64, 72)),
+    "pipe": tuple(range(72, 80)),
+    "synth lead": tuple(range(80, 88)),
+    "synth pad": tuple(range(88, 96)),
+    "plucked and folk": tuple(range(104, 112)),
+}
+ONE_NOTE_AT_A_TIME = {"brass", "reed", "pipe", "synth lead", "ensemble and choir", "bass"}
+TRAIN_VOICES = ("en", "en-us", "de", "fr", "es", "it", "pl", "sv")
+TEST_VOICES = ("cmn", "ru", "pt", "nl", "ja", "tr")
+TRAIN_NOISES = ("white", "pink", "hum", "fan")
+TEST_NOISES = ("brown", "babble", "traffic")
+SENTENCES = (
+    "Press the button and play when you are ready.",
+    "The weather this week will be mild, with some rain on Thursday.",
+    "Could you pass me the book on the table, please?",
+    "We practised the first movement slowly, then at the written tempo.",
+    "Turn left at the second crossing and the shop is on your right.",
+    "My teacher says I should count out loud in the difficult bars.",
+    "The train to the city leaves every twenty minutes from platform two.",
+    "She read the letter twice before she answered it.",
+    "钢琴练习的时候要慢慢来，先把每一个音弹准。",
+    "今天的天气很好，我们下午去公园散步吧。",
+)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    kind: str  # piano, instrument, electric piano, speech, noise
+    family: str  # the instrument family, "piano", the voice or the noise kind
+    source: str  # the PercePiano take, the sentence number, or "" for noise
+    soundfont: str = ""
+    program: int = 0
+    seed: int = 0
+    augmented: bool = True
+    # instead of a drawn augmentation: white noise at this SNR, or this gain (the noisy and very quiet test clips)
+    snr_db: float | None = None
+    gain_db: float | None = None
+
+    @property
+    def is_piano(self) -> bool:
+        return self.kind == "piano"
+
+    def key(self) -> str:
+        """The clip's cache key: its spec and the code that makes and profiles it."""
+        text = repr(sorted(asdict(self).items())) + f"|profile{PROFILE_VERSION}|clip{CLIP_S}|{_code_hash()}"
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@lru_cache(maxsize=1)
+def _code_hash() -> str:
+    import pianocoach.features.sound_profile as profile_module
+
+    digest = hashlib.sha256()
+    for path in (Path(profile_module.__file__), Path(__file__)):
+        # the syntax tree without comments, docstrings aside: reformatting the code keeps the cache
+        digest.update(ast.dump(ast.parse(path.read_text(encoding="utf-8"))).encode())
+    return digest.hexdigest()[:16]
+
+
+def top_line(table: NoteTable, chord_s: float = 0.05) -> NoteTable:
+    """The highest note of each chord (notes begun within ``chord_s`` of the chord's first), each held until the
+    next one begins: what one voice or one wind instrument would play of the passage."""
+    keep, start = [], 0
+    for i in range(1, len(table) + 1):
+        if i == len(table) or table.onset[i] - table.onset[start] > chord_s:
+            chord = np.arange(start, i)
+            keep.append(int(chord[np.argmax(table.pitch[chord])]))
+            start = i
+    index = np.asarray(keep)
+    onset = table.onset[index]
+    offset = np.minimum(table.offset[index], np.r_[onset[1:], np.inf])
+    return NoteTable.from_arrays(onset, np.maximum(offset, onset + 0.05), table.pitch[index], table.velocity[index])
+
+
+def passage(midi: Path, one_voice: bool) -> NoteTable:
+    table = read_midi(midi)
+    keep = table.onset < table.start + CLIP_S
+    cut = NoteTable.from_arrays(
+        table.onset[keep] - table.start,
+        np.minimum(table.offset[keep], table.start + CLIP_S) - table.start,
+        table.pitch[keep],
+        table.velocity[keep],
+        pedal_events=_shifted(table.pedal_events, table.start),
+        soft_pedal_events=_shifted(table.soft_pedal_events, table.start),
+    )
+    return top_line(cut) if one_voice else cut
+
+
+def _shifted(events: np.ndarray, start: float) -> np.ndarray:
+    if not len(events):
+        return events
+    events = events[events[:, 0] < start + CLIP_S].copy()
+    events[:, 0] = np.maximum(events[:, 0] - start, 0.0)
+    return events
+
+
+def speech(sentence: str, voice: str, rng: np.random.Generator) -> np.ndarray:
+    """espeak-ng reading ``sentence`` (twice, so the clip is long enough) at the capture rate."""
+    import soundfile as sf
+
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise RuntimeError("espeak-ng is not installed (apt-get install --no-install-recommends espeak-ng)")
+    speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
+    with tempfile.TemporaryDirectory(prefix="pianocoach-speech-") as tmp:
+        wav = Path(tmp) / "speech.wav"
+        text = f"{sentence} {sentence}"
+        subprocess.run(
+            [binary, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if rate != CAPTURE_RATE:
+        import soxr
+
+        audio = soxr.resample(audio, rate, CAPTURE_RATE)
+    return 0.5 * audio[: int(CLIP_S * CAPTURE_RATE)] / max(float(np.abs(audio).max()), 1e-6)
+
+
+def steady_noise(kind: str, rng: np.random.Generator) -> np.ndarray:
+    from scipy import signal
+
+    n = int(CLIP_S * CAPTURE_RATE)
+    t = np.arange(n) / CAPTURE_RATE
+    if kind == "white":
+        out = rng.standard_normal(n)
+    elif kind == "pink":
+        out = augment.noise(n, True, rng)
+    elif kind == "brown":
+        out = np.cumsum(rng.standard_normal(n))
+        out = signal.sosfilt(signal.butter(1, 20, "highpass", fs=CAPTURE_RATE, output="sos"), out)
+    elif kind == "hum":
+        mains = rng.choice([50.0, 60.0])
+        out = sum(np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 6.3)) / k for k in range(1, 8))
+        out = out + 0.05 * rng.standard_normal(n)
+    elif kind == "fan":
+        low = signal.sosfilt(
+            signal.butter(2, 800, "lowpass", fs=CAPTURE_RATE, output="sos"), augment.noise(n, True, rng)
+        )
+        out = low * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(5, 25) * t))
+    elif kind == "traffic":
+        base = signal.sosfilt(signal.butter(2, 400, "lowpass", fs=CAPTURE_RATE, output="sos"), rng.standard_normal(n))
+        swell = np.interp(t, np.linspace(0, CLIP_S, 6), rng.uniform(0.2, 1.0, 6))
+        out = base * swell
+    elif kind == "babble":
+        voices = [
+            speech(SENTENCES[int(rng.integers(len(SENTENCES)))], str(rng.choice(TRAIN_VOICES)), rng) for _ in range(5)
+        ]
+        out = sum(np.pad(v, (0, max(0, n - len(v))))[:n] for v in voices)
+    else:
+        raise ValueError(f"unknown noise kind {kind!r}")
+    out = np.asarray(out, dtype=np.float64)
+    return (0.3 * out / max(float(np.abs(out).max()), 1e-9)).astype(np.float32)
+
+
+def clip_audio(spec: ClipSpec, midi_files: dict[str, Path]) -> np.ndarray:
+    """The clip at the capture rate, augmented as its spec says."""
+    rng = np.random.default_rng(spec.seed)
+    if spec.kind == "speech":
+        audio = speech(SENTENCES[int(spec.source)], spec.family, rng)
+    elif spec.kind == "noise":
+        audio = steady_noise(spec.family, rng)
+    else:
+        table = passage(midi_files[spec.source], spec.family in ONE_NOTE_AT_A_TIME)
+        audio = _synth(spec.soundfont).render(table, spec.program)
+    if spec.snr_db is not None or spec.gain_db is not None:
+        fixed = augment.AudioAugmentation(gain_db=spec.gain_db or 0.0, snr_db=spec.snr_db, noise_seed=spec.seed)
+        audio = augment.apply(audio, fixed, CAPTURE_RATE)
+    elif spec.augmented:
+        audio = augment.apply(audio, augment.draw(rng), CAPTURE_RATE)
+    return np.asarray(audio, dtype=np.float32)
+
+
+def profile_of(audio: np.ndarray, rate: int = CAPTURE_RATE) -> np.ndarray:
+    """The sound profile the device would compute for this recording (fed in 2 s blocks, transcribed whole),
+    followed by its loudness (dBFS of the loudest 5 % of frames)."""
+    from pianocoach.transcription import StreamingTranscriber, notes_to_table
+
+    samples = resample(audio, rate)
+    profile = SoundProfile()
+    block = 2 * 22050
+    for start in range(0, len(samples), block):
+        profile.feed(samples[start : start + block])
+    transcriber = StreamingTranscriber(threads=1)
+    transcriber.feed(samples)
+    vector = profile.vector(notes_to_table(transcriber.notes(final=True), "transcription"))
+    return np.append(vector, np.float32(profile.loudness_db()))
+
+
+def clip_profile(job: tuple[ClipSpec, dict[str, Path]]) -> np.ndarray:
+    spec, midi_files = job
+    return profile_of(clip_audio(spec, midi_files))
+
+
+def clip_specs(train_ids: list[str], test_ids: list[str], seed: int = 0) -> tuple[list[ClipSpec], list[ClipSpec]]:
+    """The training and test clips: every take of each list once as a piano, and once more as another instrument;
+    speech and noise as a tenth of the clips each."""
+    rng = np.random.default_rng(seed)
+    fonts = training_soundfonts()
+
+    def instrument_specs(ids: list[str], font_choice) -> list[ClipSpec]:
+        specs = []
+        families = list(FAMILIES)
+        for n, ident in enumerate(ids):
+            family = families[n % len(families)]
+            program = int(rng.choice(FAMILIES[family]))
+            specs.append(ClipSpec("instrument", family, ident, font_choice(), program, int(rng.integers(2**31))))
+        return specs
+
+    def piano_specs(ids: list[str], font_choice) -> list[ClipSpec]:
+        return [
+            ClipSpec("piano", "piano", ident, font_choice(), int(rng.choice(PIANO_PROGRAMS)), int(rng.integers(2**31)))
+            for ident in ids
+        ]
+
+    def voice_specs(voices, count: int) -> list[ClipSpec]:
+        return [
+            ClipSpec(
+                "speech", voices[n % len(voices)], str(int(rng.integers(len(SENTENCES)))), seed=int(rng.integers(2**31))
+            )
+            for n in range(count)
+        ]
+
+    def noise_specs(kinds, count: int) -> list[ClipSpec]:
+        return [ClipSpec("noise", kinds[n % len(kinds)], "", seed=int(rng.integers(2**31))) for n in range(count)]
+
+    def train_font() -> str:
+        return str(rng.choice(fonts))
+
+    train = piano_specs(train_ids, train_font) + instrument_specs(train_ids, train_font)
+    train += voice_specs(TRAIN_VOICES, len(train_ids) // 5) + noise_specs(TRAIN_NOISES, len(train_ids) // 8)
+    test = piano_specs(test_ids, lambda: HELD_OUT) + instrument_specs(test_ids, lambda: HELD_OUT)
+    test += [  # the same test passages, clean: the easiest case must pass
+        ClipSpec("piano", "piano (clean)", ident, HELD_OUT, 0, int(rng.integers(2**31)), augmented=False)
+        for ident in test_ids[::3]
+    ]
+    test += [
+        ClipSpec("electric piano", "electric piano", ident, HELD_OUT, program, int(rng.integers(2**31)))
+        for ident, program in zip(test_ids[::4], np.resize(ELECTRIC_PIANO_PROGRAMS, len(test_ids[::4])))
+    ]
+    test += voice_specs(TEST_VOICES, len(test_ids) // 3) + noise_specs(TEST_NOISES, len(test_ids) // 6)
+    test += [  # what the quiet and noisy warnings are for
+        ClipSpec("piano", "piano (noise at 5 dB SNR)", ident, HELD_OUT, 0, int(rng.integers(2**31)), snr_db=5.0)
+        for ident in test_ids[1::4]
+    ]
+    test += [
+        ClipSpec("piano", "piano (40 dB quieter)", ident, HELD_OUT, 0, int(rng.integers(2**31)), gain_db=-40.0)
+        for ident in test_ids[2::4]
+    ]
+    return train, test
+
+
+def profiles(specs: list[ClipSpec], midi_files: dict[str, Path], cache: Path, workers: int = 2) -> np.ndarray:
+    """The profiles of ``specs`` and their loudness [len(specs), len(PROFILE_NAMES) + 1], computed once per spec
+    and kept in ``cache``."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    cache.mkdir(parents=True, exist_ok=True)
+    out = np.zeros((len(specs), len(PROFILE_NAMES) + 1), dtype=np.float32)
+    todo = []
+    for i, spec in enumerate(specs):
+        path = cache / f"{spec.key()}.npy"
+        if path.is_file():
+            out[i] = np.load(path)
+        else:
+            todo.append(i)
+    if todo:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            jobs = [(specs[i], midi_files) for i in todo]
+            for i, vector in tqdm(
+                zip(todo, pool.map(clip_profile, jobs, chunksize=4)),
+                total=len(todo),
+                desc="render + profile",
+                unit="clip",
+                disable=None,
+            ):
+                out[i] = vector
+                np.save(cache / f"{specs[i].key()}.npy", vector)
+    return out
