@@ -100,7 +100,7 @@ help:
 	@echo "make eval-identify  which piece is this? PercePiano takes against its passages; reports/repertoire/"
 	@echo "make eval-fundamentals  mistakes put into PercePiano takes: found? the mark? reports/fundamentals/ (~25 min)"
 	@echo "make eval-transcription  the device's transcriber on held-out-soundfont renders: note F1, velocity; reports/transcription/"
-	@echo "make sound-check  train and measure the \"is this a piano?\" check on renders, speech, noise (~35 min); reports/sound_check/"
+	@echo "make sound-check  train and measure the \"is this a piano?\" check on renders, speech, noise (~16 min); reports/sound_check/"
 	@echo "make bundle-sound-check  put the trained sound check into the committed default bundle (other models kept)"
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"

@@ -315,15 +315,18 @@ def sound_check_entry() -> BundleModel | None:
     none: microphone takes then go unchecked."""
     import pianocoach.bundle
     from pianocoach.bundle import Manifest
+    from pianocoach.features.sound_profile import PROFILE_VERSION
     from pianocoach_export.sound_check_export import SOUND_CHECK_ROLE, SoundCheckMissing, trained_sound_check
 
     try:
         return trained_sound_check()
     except SoundCheckMissing as exc:
-        if Manifest.read(pianocoach.bundle.DEFAULT_BUNDLE).model(SOUND_CHECK_ROLE) is not None:
+        committed = Manifest.read(pianocoach.bundle.DEFAULT_BUNDLE).model(SOUND_CHECK_ROLE)
+        if committed is not None and committed.metrics.get("profile_version") == PROFILE_VERSION:
             log.info("%s; keeping the committed bundle's", exc)
             return kept_models((SOUND_CHECK_ROLE,))[0][SOUND_CHECK_ROLE]
-        log.warning("%s; the bundle gets no sound check", exc)
+        # a sound check for another profile version would make the device refuse the whole bundle
+        log.warning("%s; the bundle gets no sound check (make sound-check trains one)", exc)
         return None
 
 

@@ -93,8 +93,9 @@ def _sound_check(args: argparse.Namespace) -> int:
     metrics = trained_sound_check().metrics
     print(
         f"default bundle: {folder} now checks that a microphone take sounds like a piano (refused when it sounds "
-        f"held, like speech or like noise above {metrics['refuse_above']}, warned when p(piano) < "
-        f"{metrics['warn_below']}); the other models are unchanged"
+        f"held, like speech or like noise above {metrics['refuse_above']} or like a piano below "
+        f"{metrics['refuse_piano_below']}, warned when p(piano) < {metrics['warn_below']}); the other models are "
+        "unchanged"
     )
     return 0
 

@@ -15,7 +15,15 @@ from pianocoach_export.bundle_writer import BundleModel, models_from_bundle
 log = logging.getLogger(__name__)
 
 SOUND_CHECK_ROLE = "sound_check"
-METRIC_KEYS = ("profile_version", "profile_names", "classes", "refuse_above", "warn_below", "test")
+METRIC_KEYS = (
+    "profile_version",
+    "profile_names",
+    "classes",
+    "refuse_above",
+    "refuse_piano_below",
+    "warn_below",
+    "test",
+)
 
 
 class SoundCheckMissing(PianoCoachError, RuntimeError):
@@ -44,7 +52,10 @@ def trained_sound_check(folder: Path | None = None) -> BundleModel:
         "float32",
         tuple(meta.get("classes", ())),
         metrics={k: meta[k] for k in METRIC_KEYS if k in meta},
-        provenance={"trained_in": str(folder), "data": "renders and synthesised sound, see reports/sound_check"},
+        provenance={
+            "trained_by": "make sound-check (pianocoach_train.sound_check_model)",
+            "data": "renders and synthesised sound, see reports/sound_check",
+        },
     )
 
 

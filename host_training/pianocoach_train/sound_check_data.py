@@ -9,14 +9,16 @@ Every clip is at most ``CLIP_S`` seconds of audio, made here, never downloaded:
   passage's top line only;
 - ``electric piano``: programmes 4-7 (electric pianos, harpsichord, clavinet): neither learned nor refused,
   only reported, so the report says what the check does with them;
-- ``speech``: espeak-ng reading sentences in several voices, speeds and pitches;
+- ``speech``: espeak-ng reading sentences in several voices, speeds and pitches (the test voices read other
+  sentences);
 - ``noise``: synthetic steady sounds (white, pink and brown noise, mains hum, a fan, babble of several voices).
 
 Training clips use the training soundfonts, espeak-ng voices and noise kinds below; test clips use the
-held-out soundfont (MuseScore General), other voices and other noise kinds, and PercePiano's performer test
+held-out soundfont (MuseScore General), other voices, sentences and noise kinds, and PercePiano's performer test
 list instead of its training list. Every clip is then put through the renders' augmentation (gain, room,
-microphone EQ, noise at 15-45 dB SNR) with the same probability as the scorer's training audio. Then, as on the
-device: resampled to 22,050 Hz, transcribed by the device's basic-pitch transcriber, profiled
+microphone EQ, noise at 15-45 dB SNR) with the same probability as the scorer's training audio, and gets room
+tone under it, before it (up to 1.5 s) and after it (up to 8 s, as the appliance's silence stop leaves). Then,
+as on the device: resampled to 22,050 Hz, transcribed by the device's basic-pitch transcriber, profiled
 (:class:`pianocoach.features.sound_profile.SoundProfile`).
 """
 
@@ -39,7 +41,6 @@ from pianocoach.features.audio import resample
 from pianocoach.features.sound_profile import PROFILE_NAMES, PROFILE_VERSION, SoundProfile
 from pianocoach_train.audio import augment
 from pianocoach_train.audio.renders import CAPTURE_RATE, _synth
-from pianocoach_train.audio.soundfonts import HELD_OUT, training_soundfonts
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,24 @@ TRAIN_VOICES = ("en", "en-us", "de", "fr", "es", "it", "pl", "sv")
 TEST_VOICES = ("cmn", "ru", "pt", "nl", "ja", "tr")
 TRAIN_NOISES = ("white", "pink", "hum", "fan")
 TEST_NOISES = ("brown", "babble", "traffic")
-SENTENCES = (
+TRAIN_SENTENCES = (
     "Press the button and play when you are ready.",
     "The weather this week will be mild, with some rain on Thursday.",
     "Could you pass me the book on the table, please?",
     "We practised the first movement slowly, then at the written tempo.",
     "Turn left at the second crossing and the shop is on your right.",
+    "钢琴练习的时候要慢慢来，先把每一个音弹准。",
+)
+TEST_SENTENCES = (  # other sentences for the test voices and the babble
     "My teacher says I should count out loud in the difficult bars.",
     "The train to the city leaves every twenty minutes from platform two.",
     "She read the letter twice before she answered it.",
-    "钢琴练习的时候要慢慢来，先把每一个音弹准。",
+    "Dinner is at seven, so please do not be late again tonight.",
     "今天的天气很好，我们下午去公园散步吧。",
 )
+# room tone around and under every clip: a lead-in, a tail as long as the appliance's 8 s silence stop at most, and
+# hiss at a microphone's noise level
+ROOM_LEAD_S, ROOM_TAIL_S, ROOM_DB = (0.0, 1.5), (0.0, 8.0), (-85.0, -62.0)
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,8 @@ def steady_noise(kind: str, rng: np.random.Generator) -> np.ndarray:
         out = base * swell
     elif kind == "babble":
         voices = [
-            speech(SENTENCES[int(rng.integers(len(SENTENCES)))], str(rng.choice(TRAIN_VOICES)), rng) for _ in range(5)
+            speech(TEST_SENTENCES[int(rng.integers(len(TEST_SENTENCES)))], str(rng.choice(TEST_VOICES)), rng)
+            for _ in range(5)
         ]
         out = sum(np.pad(v, (0, max(0, n - len(v))))[:n] for v in voices)
     else:
@@ -216,7 +224,7 @@ def clip_audio(spec: ClipSpec, midi_files: dict[str, Path]) -> np.ndarray:
     """The clip at the capture rate, augmented as its spec says."""
     rng = np.random.default_rng(spec.seed)
     if spec.kind == "speech":
-        audio = speech(SENTENCES[int(spec.source)], spec.family, rng)
+        audio = speech(spec.source, spec.family, rng)
     elif spec.kind == "noise":
         audio = steady_noise(spec.family, rng)
     else:
@@ -227,7 +235,16 @@ def clip_audio(spec: ClipSpec, midi_files: dict[str, Path]) -> np.ndarray:
         audio = augment.apply(audio, fixed, CAPTURE_RATE)
     elif spec.augmented:
         audio = augment.apply(audio, augment.draw(rng), CAPTURE_RATE)
-    return np.asarray(audio, dtype=np.float32)
+    return with_room_tone(np.asarray(audio, dtype=np.float32), rng)
+
+
+def with_room_tone(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``audio`` with pink hiss under it and before and after it (the silence a take on the appliance ends with)."""
+    lead = int(rng.uniform(*ROOM_LEAD_S) * CAPTURE_RATE)
+    tail = int(rng.uniform(*ROOM_TAIL_S) * CAPTURE_RATE)
+    hiss = augment.noise(lead + len(audio) + tail, True, rng) * 10 ** (rng.uniform(*ROOM_DB) / 20)
+    hiss[lead : lead + len(audio)] += audio
+    return np.clip(hiss, -1.0, 1.0).astype(np.float32)
 
 
 def profile_of(audio: np.ndarray, rate: int = CAPTURE_RATE) -> np.ndarray:
@@ -249,64 +266,6 @@ def profile_of(audio: np.ndarray, rate: int = CAPTURE_RATE) -> np.ndarray:
 def clip_profile(job: tuple[ClipSpec, dict[str, Path]]) -> np.ndarray:
     spec, midi_files = job
     return profile_of(clip_audio(spec, midi_files))
-
-
-def clip_specs(train_ids: list[str], test_ids: list[str], seed: int = 0) -> tuple[list[ClipSpec], list[ClipSpec]]:
-    """The training and test clips: every take of each list once as a piano, and once more as another instrument;
-    speech and noise as a tenth of the clips each."""
-    rng = np.random.default_rng(seed)
-    fonts = training_soundfonts()
-
-    def instrument_specs(ids: list[str], font_choice) -> list[ClipSpec]:
-        specs = []
-        families = list(FAMILIES)
-        for n, ident in enumerate(ids):
-            family = families[n % len(families)]
-            program = int(rng.choice(FAMILIES[family]))
-            specs.append(ClipSpec("instrument", family, ident, font_choice(), program, int(rng.integers(2**31))))
-        return specs
-
-    def piano_specs(ids: list[str], font_choice) -> list[ClipSpec]:
-        return [
-            ClipSpec("piano", "piano", ident, font_choice(), int(rng.choice(PIANO_PROGRAMS)), int(rng.integers(2**31)))
-            for ident in ids
-        ]
-
-    def voice_specs(voices, count: int) -> list[ClipSpec]:
-        return [
-            ClipSpec(
-                "speech", voices[n % len(voices)], str(int(rng.integers(len(SENTENCES)))), seed=int(rng.integers(2**31))
-            )
-            for n in range(count)
-        ]
-
-    def noise_specs(kinds, count: int) -> list[ClipSpec]:
-        return [ClipSpec("noise", kinds[n % len(kinds)], "", seed=int(rng.integers(2**31))) for n in range(count)]
-
-    def train_font() -> str:
-        return str(rng.choice(fonts))
-
-    train = piano_specs(train_ids, train_font) + instrument_specs(train_ids, train_font)
-    train += voice_specs(TRAIN_VOICES, len(train_ids) // 5) + noise_specs(TRAIN_NOISES, len(train_ids) // 8)
-    test = piano_specs(test_ids, lambda: HELD_OUT) + instrument_specs(test_ids, lambda: HELD_OUT)
-    test += [  # the same test passages, clean: the easiest case must pass
-        ClipSpec("piano", "piano (clean)", ident, HELD_OUT, 0, int(rng.integers(2**31)), augmented=False)
-        for ident in test_ids[::3]
-    ]
-    test += [
-        ClipSpec("electric piano", "electric piano", ident, HELD_OUT, program, int(rng.integers(2**31)))
-        for ident, program in zip(test_ids[::4], np.resize(ELECTRIC_PIANO_PROGRAMS, len(test_ids[::4])))
-    ]
-    test += voice_specs(TEST_VOICES, len(test_ids) // 3) + noise_specs(TEST_NOISES, len(test_ids) // 6)
-    test += [  # what the quiet and noisy warnings are for
-        ClipSpec("piano", "piano (noise at 5 dB SNR)", ident, HELD_OUT, 0, int(rng.integers(2**31)), snr_db=5.0)
-        for ident in test_ids[1::4]
-    ]
-    test += [
-        ClipSpec("piano", "piano (40 dB quieter)", ident, HELD_OUT, 0, int(rng.integers(2**31)), gain_db=-40.0)
-        for ident in test_ids[2::4]
-    ]
-    return train, test
 
 
 def profiles(specs: list[ClipSpec], midi_files: dict[str, Path], cache: Path, workers: int = 2) -> np.ndarray:

@@ -12,11 +12,13 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 from bundle_helpers import resign, trust
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pianocoach.bundle import DEFAULT_BUNDLE, MANIFEST_NAME
 from pianocoach.errors import BundleError
+from pianocoach.features.sound_profile import SAMPLE_RATE, SoundProfile
 from pianocoach.inputs import open_file
 from pianocoach.render import render_midi
 from pianocoach.sample_piece import write_sample_piece
@@ -26,6 +28,8 @@ from pianocoach.scoring.sound_check import (
     QUIET_BELOW_DB,
     NotAPianoError,
     SoundCheck,
+    decide,
+    judge,
     level_warnings,
     usable,
 )
@@ -87,17 +91,29 @@ def test_a_very_quiet_take_is_scored_with_a_warning(scorer, performance, tmp_pat
     assert not any(w.startswith("the input is very quiet") for w in score(performance["wav"], scorer).warnings)
 
 
-def test_a_take_drowned_in_noise_is_warned_about_or_refused(scorer, performance, tmp_path):
+def test_a_noisy_take_is_warned_about_without_a_model(performance):
+    """The very noisy warning is the device's own rule: it holds with or without a sound check in the bundle."""
     audio, rate = sf.read(str(performance["wav"]), dtype="float32")
     mono = audio.mean(axis=1) if audio.ndim > 1 else audio
-    noise = np.random.default_rng(0).standard_normal(len(mono)).astype(np.float32)
-    noisy = tmp_path / "noisy.wav"
-    sf.write(str(noisy), 0.5 * mono + noise * float(np.sqrt(np.mean(mono**2))), rate)  # 0 dB SNR, white
-    try:
-        result = score(noisy, scorer)
-    except NotAPianoError:
-        return  # refused: it does not sound like a piano any more
-    assert any(w.startswith("the recording is very noisy") or "piano likelihood" in w for w in result.warnings)
+    resampled = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal(len(resampled)).astype(np.float32)
+    clean, noisy = SoundProfile(), SoundProfile()
+    clean.feed(resampled)
+    noisy.feed(resampled + noise * float(np.sqrt(np.mean(resampled**2))))  # white noise at 0 dB SNR
+    assert judge(clean, None, None, "clean.wav").warnings == []
+    warned = judge(noisy, None, None, "noisy.wav")
+    assert warned.piano_probability is None and warned.warnings[0].startswith("the recording is very noisy")
+
+
+def test_a_take_too_short_to_score_is_told_so_before_it_is_judged(scorer, tmp_path):
+    from pianocoach.scoring import TooShortError
+
+    wav = played_by(19, tmp_path, seconds=12)  # an organ: refused when long enough
+    audio, rate = sf.read(str(wav), dtype="float32")
+    short = tmp_path / "short.wav"
+    sf.write(str(short), audio[: int(1.5 * rate)], rate)
+    with pytest.raises(TooShortError):
+        score(short, scorer)
 
 
 def test_the_level_warnings_and_their_thresholds():
@@ -111,8 +127,11 @@ def test_a_check_for_another_sound_profile_is_refused_by_the_device(scorer):
     session = scorer.verification.sessions[entry.file]
     with pytest.raises(BundleError, match="profile version"):
         SoundCheck(session, {**entry.metrics, "profile_version": -1}, scorer.path)
-    with pytest.raises(BundleError, match="thresholds"):
-        SoundCheck(session, {**entry.metrics, "refuse_above": 1.5}, scorer.path)
+    for bad in (1.5, 0.01, "0.9", None):  # 0.01 would refuse almost every take
+        with pytest.raises(BundleError, match="thresholds"):
+            SoundCheck(session, {**entry.metrics, "refuse_above": bad}, scorer.path)
+    with pytest.raises(BundleError, match="profile version"):
+        SoundCheck(session, {**entry.metrics, "profile_names": None}, scorer.path)
     with pytest.raises(BundleError, match="classes"):
         SoundCheck(session, {**entry.metrics, "classes": ["piano", "not piano"]}, scorer.path)
 
@@ -148,3 +167,12 @@ def test_the_install_health_check_runs_the_sound_check():
     report = health_check(DEFAULT_BUNDLE)
     assert report["healthy"], report["problems"]
     assert 0.0 <= report["checks"]["sound_check"]["synthesised_tone_piano_probability"] <= 1.0
+
+
+def test_a_very_quiet_or_noisy_take_is_warned_about_never_refused():
+    held = np.array([0.05, 0.05, 0.9])
+    assert decide(held, 0.7, 0.001, 0.3, level_warned=False) == "refused"
+    assert decide(held, 0.7, 0.001, 0.3, level_warned=True) == "warned"  # its profile is not to be trusted
+    assert decide(np.array([0.0001, 0.6, 0.3999]), 0.7, 0.001, 0.3, level_warned=False) == "refused"  # no piano at all
+    assert decide(np.array([0.2, 0.7, 0.1]), 0.7, 0.001, 0.3, level_warned=False) == "warned"
+    assert decide(np.array([0.8, 0.1, 0.1]), 0.7, 0.001, 0.3, level_warned=False) == "accepted"

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import pianocoach.bundle
 from pianocoach.bundle import Manifest, verify_bundle
@@ -14,9 +15,20 @@ from pianocoach.errors import PianoCoachError
 from pianocoach.features import NoteTable
 from pianocoach.features.sound_profile import PROFILE_NAMES, PROFILE_VERSION
 from pianocoach.scoring.sound_check import CLASSES, HELD, PIANO, STRUCK
-from pianocoach_train.sound_check_data import CLIP_S, ClipSpec, clip_audio, steady_noise, top_line
+from pianocoach_train.sound_check_data import (
+    CLIP_S,
+    ROOM_LEAD_S,
+    ROOM_TAIL_S,
+    TRAIN_SENTENCES,
+    ClipSpec,
+    clip_audio,
+    steady_noise,
+    top_line,
+)
 from pianocoach_train.sound_check_model import (
     FEATURE_SETS,
+    REFUSE_QUANTILE,
+    WARN_QUANTILE,
     candidates,
     feature_columns,
     onnx_probabilities,
@@ -52,18 +64,29 @@ def test_the_onnx_graph_gives_scikit_learns_probabilities(name, classes):
 def test_thresholds_come_from_the_pianos_of_the_soundfont_left_out():
     x, y = separable(n=600)
     groups = np.arange(len(y)) % 2
-    found = unseen_piano_thresholds(candidates()["logistic regression"], x, y, groups)
-    assert 0.0 < found["refuse_above"] < 1.0 and 0.0 < found["warn_below"] < 1.0
+    model = candidates()["logistic regression"]
+    found = unseen_piano_thresholds(model, x, y, groups)
+    refuse, refuse_piano, warn = [], [], []
+    for held in (0, 1):  # trained on one group, the quantiles of the other group's pianos
+        p = clone(model).fit(x[groups != held], y[groups != held]).predict_proba(x[groups == held])
+        pianos = p[y[groups == held] == PIANO]
+        refuse.append(np.quantile(pianos[:, HELD], REFUSE_QUANTILE))
+        refuse_piano.append(np.quantile(pianos[:, PIANO], 1 - REFUSE_QUANTILE))
+        warn.append(np.quantile(pianos[:, PIANO], WARN_QUANTILE))
+    assert found["refuse_above"] == pytest.approx(np.mean(refuse), abs=1e-4)
+    assert found["warn_below"] == pytest.approx(np.mean(warn), abs=1e-4)
+    assert found["refuse_piano_below"] == pytest.approx(np.mean(refuse_piano), abs=1e-5)
     assert found["unseen_soundfont_held_refused"] > 0.3  # the planted held-sound number is found
     p = np.array([[0.1, 0.1, 0.8], [0.2, 0.7, 0.1], [0.9, 0.05, 0.05]])
-    assert list(verdicts(p, 0.6, 0.3)) == ["refused", "warned", "accepted"]
+    assert list(verdicts(p, 0.6, 0.01, 0.3, np.zeros(3, bool))) == ["refused", "warned", "accepted"]
+    assert list(verdicts(p, 0.6, 0.01, 0.3, np.ones(3, bool))) == ["warned", "warned", "accepted"]  # quiet or noisy
 
 
 def test_every_clip_has_a_class():
     assert sound_class(ClipSpec("piano", "piano", "x")) == PIANO
     assert sound_class(ClipSpec("instrument", "guitar", "x", program=25)) == STRUCK
     assert sound_class(ClipSpec("instrument", "organ", "x", program=19)) == HELD
-    assert sound_class(ClipSpec("speech", "en", "0")) == HELD
+    assert sound_class(ClipSpec("speech", "en", TRAIN_SENTENCES[0])) == HELD
     assert sound_class(ClipSpec("electric piano", "electric piano", "x", program=4)) == STRUCK
 
 
@@ -83,8 +106,8 @@ def test_synthetic_noises_are_clip_length_and_bounded(kind):
 
 
 def test_speech_comes_from_espeak_ng():
-    audio = clip_audio(ClipSpec("speech", "en", "0", seed=1, augmented=False), {})
-    assert 2.0 < len(audio) / 44100 <= CLIP_S and np.abs(audio).max() > 0.1
+    audio = clip_audio(ClipSpec("speech", "en", TRAIN_SENTENCES[0], seed=1, augmented=False), {})
+    assert 2.0 < len(audio) / 44100 <= CLIP_S + ROOM_LEAD_S[1] + ROOM_TAIL_S[1] and np.abs(audio).max() > 0.1
 
 
 def trained(folder, version=PROFILE_VERSION):
@@ -97,6 +120,7 @@ def trained(folder, version=PROFILE_VERSION):
         "profile_names": list(PROFILE_NAMES),
         "classes": list(CLASSES),
         "refuse_above": 0.7,
+        "refuse_piano_below": 0.01,
         "warn_below": 0.3,
         "architecture": "logistic regression",
         "test": {},
@@ -136,3 +160,39 @@ def test_adding_it_to_the_default_bundle_keeps_every_other_model(isolated_output
             assert after.files[model.file].sha256 == before.files[model.file].sha256
     assert after.audio_path == before.audio_path
     assert json.loads((copy / "manifest.json").read_text())["bundle_id"] != before.bundle_id
+
+
+def test_a_model_that_gives_no_probabilities_never_refuses_a_take(tmp_path):
+    """A sound check whose ONNX graph gives NaN: the take is scored unchecked, not refused."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pianocoach.features.sound_profile import SoundProfile
+    from pianocoach.scoring.sound_check import SoundCheck, judge
+    from pianocoach_train.models.onnx_graphs import OPSET
+
+    weights = numpy_helper.from_array(np.full((len(PROFILE_NAMES), 3), np.nan, np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["profile", "w"], ["probabilities"])],
+        "nan",
+        [helper.make_tensor_value_info("profile", TensorProto.FLOAT, ["batch", len(PROFILE_NAMES)])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    metrics = {
+        "profile_version": PROFILE_VERSION,
+        "profile_names": list(PROFILE_NAMES),
+        "classes": list(CLASSES),
+        "refuse_above": 0.6,
+        "refuse_piano_below": 0.01,
+        "warn_below": 0.3,
+    }
+    check = SoundCheck(session, metrics, tmp_path)
+    profile = SoundProfile()
+    t = np.arange(5 * 22050) / 22050
+    profile.feed((0.1 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * (t % 0.5))).astype(np.float32))
+    verdict = judge(profile, None, check, "take.wav")  # no NotAPianoError
+    assert verdict.piano_probability is None

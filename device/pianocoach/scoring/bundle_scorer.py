@@ -108,7 +108,10 @@ class BundleScorer:
         if entry is None:
             log.info("bundle %s has no sound check: microphone takes are not checked for being a piano", self.bundle_id)
             return None
-        return SoundCheck(self.verification.sessions[entry.file], entry.metrics, self.path)
+        session = self.verification.sessions.get(entry.file)
+        if session is None:
+            raise BundleError(self.path, f"its sound check {entry.file[:80]!r} is not an ONNX model")
+        return SoundCheck(session, entry.metrics, self.path)
 
     @property
     def bundle_id(self) -> str:

@@ -473,10 +473,6 @@ class ScoringSession:
                     f"the input is clipped in {100 * levels.clipped / levels.samples:.1f} % of samples: "
                     "lower the input gain or move the microphone back"
                 )
-            if self.settings.check_sound:
-                verdict = judge(self.notes.profile, table, self.scorer.sound_check, self.name)  # may refuse the take
-                self.piano_probability = verdict.piano_probability
-                warnings += verdict.warnings
         if table is None:
             raise NoPlayingError(f"{self.name}: no playing detected (no notes)")
         playing = table.end - table.start
@@ -484,6 +480,10 @@ class ScoringSession:
             raise TooShortError(
                 f"{self.name}: only {playing:.1f} s of playing; play at least {self.settings.min_playing_s:.0f} s"
             )
+        if isinstance(self.notes, AudioNoteStream) and self.settings.check_sound:  # after "too short": that comes first
+            verdict = judge(self.notes.profile, table, self.scorer.sound_check, self.name)  # may refuse the take
+            self.piano_probability = verdict.piano_probability
+            warnings += verdict.warnings
         if self.overflows:
             warnings.append(f"{self.overflows} microphone buffer overflow(s): some audio was lost")
         return warnings
