@@ -5,14 +5,16 @@ Three checks at the end of a microphone take, on its :class:`~pianocoach.feature
 - **not a piano**: the bundle's ``sound_check`` model (a small classifier trained on renders of many General MIDI
   instruments, speech and noise; ``host_training/pianocoach_train/sound_check_model.py``) gives the probabilities
   of a piano, another struck or plucked instrument, and a held sound, speech or noise. Above the model's
-  ``refuse_above`` for the last, the take is refused with a one-line reason and never scored or stored (unless it
-  is very quiet or very noisy: then it is only warned about); below ``warn_below`` for a piano, it is scored with a
-  warning (:func:`decide`). A bundle without the model skips this check (logged), as bundles made before it did;
+  ``refuse_above`` for the last, or below its ``refuse_piano_below`` for a piano, the take is refused with a
+  one-line reason and never scored or stored (unless it is very quiet or very noisy: then it is only warned
+  about); below ``warn_below`` for a piano, it is scored with a warning (:func:`decide`). A bundle without the
+  model skips this check (logged), as bundles made before it did;
 - **very quiet**: the loudest moments below ``QUIET_BELOW_DB`` (scored, with a warning: the transcriber misses
   soft notes);
 - **very noisy**: a mean spectral flatness above ``NOISY_FLATNESS`` (scored, with a warning): broadband noise fills
   the gaps between a piano's harmonics. The level's spread told noise from dense playing badly (a clean render of
-  continuous playing can have a 9 dB spread); flatness did not (README "Is it a piano?").
+  continuous playing can have a 9 dB spread); flatness did not. Only one of the two level warnings is given, the
+  quiet one first.
 
 MIDI takes are never checked: a keyboard's notes are what was played.
 """
@@ -34,7 +36,8 @@ log = logging.getLogger(__name__)
 SOUND_CHECK_ROLE = "sound_check"
 CLASSES = ("piano", "struck or plucked", "held, speech or noise")  # the model's outputs, in order
 PIANO, STRUCK, HELD = range(3)
-# dBFS RMS of the loudest 5 % of 93 ms frames; measured on the sound check's test clips (README "Is it a piano?")
+# dBFS RMS of the loudest 5 % of 93 ms frames: a product rule, not a fit (renders of PercePiano reach -31 dBFS in
+# the median, a take 25 dB quieter -56: README "Is it a piano?")
 QUIET_BELOW_DB = -45.0
 # the 99th percentile of the sound check's training pianos (most with 15-45 dB SNR noise), rounded: 0.162
 NOISY_FLATNESS = 0.16
