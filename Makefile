@@ -86,7 +86,7 @@ KEY_NAME ?= release
 
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
-.PHONY: sound-check bundle-sound-check
+.PHONY: sound-check bundle-sound-check pedal-model bundle-pedal
 .PHONY: golden
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
@@ -102,6 +102,8 @@ help:
 	@echo "make eval-transcription  the device's transcriber on held-out-soundfont renders: note F1, velocity; reports/transcription/"
 	@echo "make sound-check  train and measure the \"is this a piano?\" check on renders, speech, noise (~16 min); reports/sound_check/"
 	@echo "make bundle-sound-check  put the trained sound check into the committed default bundle (other models kept)"
+	@echo "make pedal-model  train and measure the sustain pedal heard in renders (~15 min); reports/pedal/"
+	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
@@ -251,6 +253,15 @@ sound-check: setup
 
 bundle-sound-check: setup
 	$(PY) -m pianocoach_export sound-check
+
+# the sustain pedal heard in a microphone take (issue 19): PercePiano rendered with its pedal, trained on the training
+# soundfonts, measured on the held-out one clean and in a room (artifacts/pedal/, reports/pedal/pedal.{json,md,png});
+# renders cached in .cache/pedal/
+pedal-model: setup
+	$(PY) -m pianocoach_train.pedal_model
+
+bundle-pedal: setup
+	$(PY) -m pianocoach_export pedal
 	$(VENV)/bin/pianocoach verify-bundle
 
 # `make repertoire-percepiano DATA_DIR=/var/lib/pianocoach`: add PercePiano's four works (its MusicXML excerpts, one

@@ -124,7 +124,12 @@ def _transcribe(args: argparse.Namespace) -> int:
         print(f"pianocoach: {out}: the MIDI file would overwrite the recording", file=sys.stderr)
         return 2
     try:
-        heard = transcribe_to_midi(args.audio, out)
+        from pianocoach.inputs import open_file
+        from pianocoach.scoring import BundleScorer
+
+        open_file(args.audio)  # a missing or unreadable recording is told in one line before the bundle loads
+        pedal = BundleScorer(args.bundle).pedal_model  # verified against the device's keys first
+        heard = transcribe_to_midi(args.audio, out, pedal=pedal)
     except PianoCoachError as exc:
         print(f"pianocoach: {exc}", file=sys.stderr)
         return 1
@@ -320,7 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pianocoach.appliance.config import add_config_flags
 
     transcribe = commands.add_parser(
-        "transcribe", help="write what the device hears in a recording as a MIDI file (notes and velocities)"
+        "transcribe",
+        help="write what the device hears in a recording as a MIDI file (notes, velocities, the sustain pedal heard)",
+    )
+    transcribe.add_argument(
+        "--bundle", type=Path, help="model bundle whose pedal model hears the pedal (default: the installed bundle)"
     )
     transcribe.add_argument("audio", type=Path, help="a recording (.wav, .flac, .ogg, .mp3)")
     transcribe.add_argument("-o", "--out", type=Path, help="the MIDI file to write (default: AUDIO with .mid)")

@@ -313,21 +313,21 @@ def assemble_export(
 def sound_check_entry() -> BundleModel | None:
     """The sound check trained in artifacts/ (``make sound-check``), else the committed bundle's (verified), else
     none: microphone takes then go unchecked."""
-    import pianocoach.bundle
-    from pianocoach.bundle import Manifest
     from pianocoach.features.sound_profile import PROFILE_VERSION
+    from pianocoach_export.bundle_additions import added_entry
     from pianocoach_export.sound_check_export import SOUND_CHECK_ROLE, SoundCheckMissing, trained_sound_check
 
-    try:
-        return trained_sound_check()
-    except SoundCheckMissing as exc:
-        committed = Manifest.read(pianocoach.bundle.DEFAULT_BUNDLE).model(SOUND_CHECK_ROLE)
-        if committed is not None and committed.metrics.get("profile_version") == PROFILE_VERSION:
-            log.info("%s; keeping the committed bundle's", exc)
-            return kept_models((SOUND_CHECK_ROLE,))[0][SOUND_CHECK_ROLE]
-        # a sound check for another profile version would make the device refuse the whole bundle
-        log.warning("%s; the bundle gets no sound check (make sound-check trains one)", exc)
-        return None
+    return added_entry(SOUND_CHECK_ROLE, trained_sound_check, SoundCheckMissing, {"profile_version": PROFILE_VERSION})
+
+
+def pedal_entry() -> BundleModel | None:
+    """The pedal model trained in artifacts/ (``make pedal-model``), else the committed bundle's (verified), else
+    none: the pedal of microphone takes is then unknown."""
+    from pianocoach.features.pedal_frames import PEDAL_FRAMES_VERSION
+    from pianocoach_export.bundle_additions import added_entry
+    from pianocoach_export.pedal_export import PEDAL_ROLE, PedalModelMissing, trained_pedal_model
+
+    return added_entry(PEDAL_ROLE, trained_pedal_model, PedalModelMissing, {"frames_version": PEDAL_FRAMES_VERSION})
 
 
 @dataclass
@@ -362,7 +362,7 @@ def assemble_default_bundle(
             audio_release_run(name)
     keep = ((READER_ROLE,) if reader == "keep" else ()) + (AUDIO_ROLES if audio == "keep" else ())
     kept, kept_audio_path = kept_models(keep) if keep else ({}, {})  # before anything replaces the bundle
-    sound_check = sound_check_entry()
+    sound_check, pedal = sound_check_entry(), pedal_entry()
     store = store_factory()
     result = export_release(model, store, prune=False, progress=progress)
     tar_path = artifacts_dir() / "bundles" / "default.tar"
@@ -373,7 +373,7 @@ def assemble_default_bundle(
     else:
         audio_entries, audio_path = audio_models(progress)
     default = pianocoach.bundle.DEFAULT_BUNDLE
-    models = [scorer, reader_entry, *audio_entries, *([sound_check] if sound_check else [])]
+    models = [scorer, reader_entry, *audio_entries, *(m for m in (sound_check, pedal) if m is not None)]
     key = signing_key(key_path)
     write_scaled(models, key, default, tar_path, bundle_id(f"default-{model}"), audio_path, result.run_dir, store)
     return DefaultBundle(default, tar_path, result, scorer, reader_entry, audio_entries, audio_path)

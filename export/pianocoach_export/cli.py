@@ -100,6 +100,18 @@ def _sound_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pedal(args: argparse.Namespace) -> int:
+    from pianocoach_export.pedal_export import add_to_default_bundle, trained_pedal_model
+
+    folder = add_to_default_bundle(args.key)
+    test = trained_pedal_model().metrics.get("test", {})
+    print(
+        f"default bundle: {folder} now hears the sustain pedal in microphone takes (held-out-soundfont renders: frame "
+        f"F1 {test.get('clean_frame_f1')} clean, {test.get('room_frame_f1')} in a room); the other models are unchanged"
+    )
+    return 0
+
+
 def _audio_report(args: argparse.Namespace) -> int:
     """INT8 size and latency of each audio model (performer fold 0), then the comparison table."""
     from pianocoach.jsonio import read_json
@@ -282,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sound.add_argument("--key", type=Path, help=key_help)
     sound.set_defaults(run=_sound_check)
+
+    pedal = commands.add_parser(
+        "pedal", help="put the trained pedal model (make pedal-model) into the committed default bundle"
+    )
+    pedal.add_argument("--key", type=Path, help=key_help)
+    pedal.set_defaults(run=_pedal)
 
     audio = commands.add_parser(
         "audio-report", help="INT8 size and latency of the audio models; the audio comparison table"

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from pianocoach.errors import PianoCoachError
-from pianocoach_export.bundle_writer import BundleModel, models_from_bundle
+from pianocoach_export.bundle_writer import BundleModel
 
 log = logging.getLogger(__name__)
 
@@ -59,32 +59,9 @@ def trained_sound_check(folder: Path | None = None) -> BundleModel:
     )
 
 
-def with_sound_check(models: list[BundleModel], sound_check: BundleModel) -> list[BundleModel]:
-    """``models`` with ``sound_check`` in place of any sound check they had."""
-    return [m for m in models if m.role != SOUND_CHECK_ROLE] + [sound_check]
-
-
 def add_to_default_bundle(key_path: Path | None) -> Path:
-    """Put the trained sound check into the committed default bundle; the other models are kept as they are
-    (the bundle is verified against the device's keys first) and the manifest is signed anew."""
-    import pianocoach.bundle
-    from pianocoach.bundle import Manifest, verify_bundle
-    from pianocoach.bundle.signing import trusted_keys
-    from pianocoach.errors import BundleRejected
-    from pianocoach_export.bundle_assembly import bundle_id, signing_key, write_verified
-    from pianocoach_train.runs import artifacts_dir
+    """Put the trained sound check into the committed default bundle (the other models kept, see
+    :mod:`pianocoach_export.bundle_additions`)."""
+    from pianocoach_export.bundle_additions import add_to_default_bundle as add
 
-    sound_check = trained_sound_check()
-    default = pianocoach.bundle.DEFAULT_BUNDLE  # read at call time (the tests point it at a copy)
-    check = verify_bundle(default, trusted_keys())  # the packaged keys: what a device trusts
-    if not check.ok:
-        raise BundleRejected(default, check.problems)
-    models, audio_path = models_from_bundle(default)
-    previous = Manifest.read(default).bundle_id
-    prefix = previous.rsplit("-", 1)[0] if previous.count("-") >= 2 else "default"
-    tar_path = artifacts_dir() / "bundles" / "default.tar"
-    write_verified(
-        with_sound_check(models, sound_check), signing_key(key_path), default, tar_path, bundle_id(prefix), audio_path
-    )
-    log.info("sound check added to %s (was %s)", default, previous)
-    return default
+    return add(trained_sound_check(), key_path)

@@ -12,7 +12,8 @@ the transcriber's rate; on the device the same transcriber is fed 2 s blocks and
   50 ms), against the offsets the listener hears: the key release held on to the next sustain-pedal release;
 - velocity: mean absolute error of the onset-matched notes, raw and after the best linear map of the device's
   velocities onto the MIDI's (basic-pitch's velocity is an amplitude on its own scale);
-- pedal: basic-pitch transcribes none, so there is no pedal figure to give (reported as null, never as 0);
+- pedal: basic-pitch transcribes none (reported as null, never as 0); the table quotes the pedal model's figures on
+  the same takes and soundfont from ``make pedal-model`` (``reports/pedal/pedal.json``);
 - cost: transcription milliseconds per 2 s of audio on one thread (this machine), resampling not included.
 
 Writes ``reports/transcription/transcription.{json,md,png}``.
@@ -145,10 +146,24 @@ def markdown(report: dict) -> str:
         f"{m['onset_offset']['recall']:.3f}) | ≥ 0.80 |",
         f"| velocity MAE: raw / after a linear map / one constant for every note (r) | {v['mae_raw']} / "
         f"{v['mae_mapped']} / {v['mae_constant']} ({v['pearson']}) | ≤ 10 |",
-        "| sustain pedal frame F1, pedal-onset F1 | not transcribed | ≥ 0.90 |",
+        f"| sustain pedal frame F1, pedal-onset F1 | {_pedal_row()} | ≥ 0.90 |",
         f"| transcription ms per 2 s block, one thread | {report['ms_per_2s_block']} | (whole path ≤ 150) |",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _pedal_row(report_path: Path = REPO_ROOT / "reports" / "pedal" / "pedal.json") -> str:
+    """basic-pitch gives no pedal; the pedal model's figures on the same takes and soundfont (make pedal-model)."""
+    if not report_path.is_file():
+        return "not transcribed (make pedal-model measures the pedal model)"
+    from pianocoach.jsonio import read_json
+
+    pedal = read_json(report_path)
+    clean = pedal[pedal["chosen"]]["clean"]
+    return (
+        f"not transcribed; the pedal model: {clean['frame']['f1']:.3f}, {clean['onset_f1_50ms']:.3f} "
+        f"(always down: {clean['always_down_f1']:.3f}; reports/pedal)"
+    )
 
 
 def plot(report: dict, path: Path) -> None:

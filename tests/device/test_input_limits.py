@@ -14,6 +14,7 @@ from midi_helpers import steady_scale, write_midi
 from pianocoach.appliance import screens
 from pianocoach.appliance.display import Layout
 from pianocoach.appliance.history import History
+from pianocoach.features import NoteTable
 from pianocoach.feedback.aspects import tag_aspects
 from pianocoach.feedback.check import check_sentence
 from pianocoach.feedback.prompt import FeedbackRequest, facts_text
@@ -21,7 +22,9 @@ from pianocoach.feedback.templates import feedback_text
 from pianocoach.inputs import open_file
 from pianocoach.rating_scales import SCALE_NAMES, SCALES, overall_mark
 from pianocoach.scoring import score_source, write_feedback
-from pianocoach.scoring.input_limits import PEDAL_MEASURES, PEDAL_SCALES
+from pianocoach.scoring.heard import transcribe_file
+from pianocoach.scoring.input_limits import PEDAL_MEASURES, PEDAL_SCALES, input_limits
+from pianocoach.scoring.pedal_model import RELIABLE_FROM, HeardPedal
 from pianocoach.scoring.session import SessionSettings
 from pianocoach.terminal_report import format_report
 
@@ -66,11 +69,17 @@ def test_pedal_messages_or_a_piano_said_to_send_them_make_the_pedal_known(takes,
     assert declared.expression_mark == scorer.expression_mark(declared.scale_values)
 
 
-def test_a_microphone_take_reports_no_pedal_and_marks_its_estimates(performance, scorer):
+def test_a_microphone_take_shows_the_heard_pedal_only_when_sure_and_marks_its_estimates(performance, scorer):
     audio = score_source(open_file(performance["wav"]), scorer)
     midi = score_source(open_file(performance["midi"]), scorer)
+    _, heard = transcribe_file(performance["wav"], pedal=scorer.pedal_model)  # what the bundle's pedal model hears
+    assert heard is not None
     pedal = audio.measures["pedal_down_pct"]
-    assert pedal["value"] is None and "microphone" in pedal["unknown"]
+    if heard.reliable:
+        assert pedal["estimated"] and pedal["confidence"] == heard.confidence and pedal["value"] is not None
+    else:
+        assert pedal["value"] is None and f"confidence {heard.confidence:.2f}" in pedal["unknown"]
+    # the pedal scales stay unknown: the transcription scorer has not learned from a heard pedal
     assert audio.unknown_scales == list(PEDAL_SCALES) and midi.unknown_scales == []
     assert audio.measures["tempo_bpm"]["estimated"] and not midi.measures["tempo_bpm"]["estimated"]
     # the dB range: measured on the microphone signal, derived from key velocities for MIDI
@@ -79,6 +88,28 @@ def test_a_microphone_take_reports_no_pedal_and_marks_its_estimates(performance,
         audio.language = language
         write_feedback(audio)
         assert "pedal" not in tag_aspects(audio.feedback), audio.feedback
+
+
+def test_the_heard_pedal_is_shown_estimated_with_its_confidence_or_unknown_with_the_reason():
+    measures = {
+        "pedal_down_pct": {"value": 40.0, "unit": "%", "label_en": "pedal down", "label_zh": "踏板踩下"},
+        "pedal_changes_per_s": {"value": 0.5, "unit": "1/s", "label_en": "pedal changes", "label_zh": "换踏板频率"},
+    }
+    table = NoteTable.from_arrays([0.0, 1.0], [0.5, 1.5], [60, 62], [60, 60])
+    sure = HeardPedal(np.array([[0.0, 127.0]]), RELIABLE_FROM + 0.05, 1.0)
+    unsure = HeardPedal(np.array([[0.0, 127.0]]), RELIABLE_FROM - 0.05, 1.0)
+    shown = input_limits("audio", table, heard=sure).mark_measures(measures)
+    assert shown["pedal_down_pct"] == {**measures["pedal_down_pct"], "estimated": True, "confidence": sure.confidence}
+    unclear = f"could not be heard clearly (confidence {unsure.confidence:.2f})"
+    for heard, words in ((unsure, unclear), (None, "microphone")):
+        limits = input_limits("audio", table, heard=heard)
+        marked = limits.mark_measures(measures)
+        assert not limits.pedal_estimated and limits.unknown_scales == list(PEDAL_SCALES)
+        assert all(marked[name]["value"] is None and words in marked[name]["unknown"] for name in PEDAL_MEASURES)
+    # a MIDI take's pedal is read, never heard
+    assert input_limits("midi", table, sends_pedal=True, heard=unsure).mark_measures(measures) == {
+        k: {**v, "estimated": False} for k, v in measures.items()
+    }
 
 
 def _values(pedal_goodness: float) -> dict[str, float]:

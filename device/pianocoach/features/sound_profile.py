@@ -102,13 +102,14 @@ class SoundProfile:
     _last_level: float | None = None
     _since_onset: int = 1_000_000  # frames since the last onset
 
-    def feed(self, audio: np.ndarray) -> None:
-        """``audio``: the next samples at 22,050 Hz, mono."""
+    def feed(self, audio: np.ndarray) -> np.ndarray:
+        """``audio``: the next samples at 22,050 Hz, mono. Returns the mel bands (dB) of the frames it completed
+        [MEL_BANDS, n]: the pedal model reads the same frames (:mod:`pianocoach.features.pedal_frames`)."""
         data = np.concatenate([self._rest, np.asarray(audio, dtype=np.float32)])
         count = (len(data) - N_FFT) // HOP + 1 if len(data) >= N_FFT else 0
         if count <= 0:
             self._rest = data
-            return
+            return np.zeros((MEL_BANDS, 0), dtype=np.float32)
         used = (count - 1) * HOP + N_FFT
         power = power_spectrogram(data[:used], N_FFT, HOP)  # float32: a float64 product costs 4x here
         self._rest = data[count * HOP :]
@@ -117,6 +118,7 @@ class SoundProfile:
         levels = 10 * np.log10((squares[starts + N_FFT] - squares[starts]) / N_FFT + 1e-12)
         bands = 10 * np.log10((_mel_basis() @ power).astype(np.float64) + 1e-10)  # [MEL_BANDS, count]
         self._add(power, bands, levels)
+        return bands.astype(np.float32)
 
     def _add(self, power: np.ndarray, bands: np.ndarray, levels: np.ndarray) -> None:
         """Frames in order; the first is compared with the last frame of the previous call."""

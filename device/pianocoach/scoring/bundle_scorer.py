@@ -20,6 +20,7 @@ from pianocoach.bundle import DEFAULT_BUNDLE, load_verified
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError
 from pianocoach.rating_scales import SCALE_NAMES, ExpressionScale, overall_mark
+from pianocoach.scoring.pedal_model import PEDAL_ROLE, PedalModel
 from pianocoach.scoring.sound_check import SOUND_CHECK_ROLE, SoundCheck
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class BundleScorer:
             raise BundleError(self.path, f"{midi_model.file}: {exc}") from None
         self.audio_path = self._audio_path()
         self.sound_check = self._sound_check()
+        self.pedal_model = self._pedal_model()
         log.info(
             "scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode
         )
@@ -112,6 +114,17 @@ class BundleScorer:
         if session is None:
             raise BundleError(self.path, f"its sound check {entry.file[:80]!r} is not an ONNX model")
         return SoundCheck(session, entry.metrics, self.path)
+
+    def _pedal_model(self) -> PedalModel | None:
+        """The bundle's pedal model; None (the pedal of a microphone take is unknown) for a bundle without one."""
+        entry = self.manifest.model(PEDAL_ROLE)
+        if entry is None:
+            log.info("bundle %s has no pedal model: the pedal of microphone takes is unknown", self.bundle_id)
+            return None
+        session = self.verification.sessions.get(entry.file)
+        if session is None:
+            raise BundleError(self.path, f"its pedal model {entry.file[:80]!r} is not an ONNX model")
+        return PedalModel(session, entry.metrics, self.path)
 
     @property
     def bundle_id(self) -> str:

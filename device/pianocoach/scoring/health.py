@@ -8,6 +8,7 @@ Every model in the bundle runs on a built-in input, as the appliance would run i
   transcription, audio features, the audio and transcription scorers as the manifest's ``audio_path`` says;
 - ``sound_check``: the "is this a piano?" model on the same synthesised audio gives a probability within 0..1
   (the tones are no piano, so the audio clip above is scored without the check);
+- ``pedal``: the pedal model on the same synthesised audio gives one probability within 0..1 per frame;
 - ``jianzipu_reader``: a drawn test character; every head's probabilities finite and summing to 1;
 - ``feedback_llm``: the GGUF loaded by llama.cpp (hashed first) and a few tokens generated, when
   llama-cpp-python is installed (otherwise reported as not checked).
@@ -105,6 +106,23 @@ def check_sound_model(scorer, wav: Path) -> tuple[float, list[str]]:
     return float(p[PIANO]), []
 
 
+def check_pedal_model(scorer, wav: Path) -> tuple[float, list[str]]:
+    """The pedal model's down share for the synthesised clip, and a problem unless it gives one probability per frame
+    (the share itself is not judged: the tones have no pedal to hear)."""
+    import soundfile as sf
+
+    from pianocoach.features.sound_profile import SoundProfile
+    from pianocoach.scoring.pedal_model import PedalModelError, pedal_from_probabilities
+
+    audio, _ = sf.read(str(wav), dtype="float32")
+    tracker = scorer.pedal_model.tracker()
+    try:
+        tracker.add(SoundProfile().feed(audio))
+        return pedal_from_probabilities(tracker.finish()).down_share, []
+    except PedalModelError as exc:
+        return 0.0, [f"pedal: {exc}"]
+
+
 def check_reader(verification) -> list[str]:
     from PIL import Image, ImageDraw
 
@@ -173,6 +191,10 @@ def health_check(bundle: Path) -> dict:
             probability, found = check_sound_model(scorer, wav)
             problems += found
             report["checks"]["sound_check"] = {"synthesised_tone_piano_probability": round(probability, 4)}
+        if scorer.pedal_model is not None:
+            share, found = check_pedal_model(scorer, wav)
+            problems += found
+            report["checks"]["pedal"] = {"synthesised_tone_down_share": round(share, 4)}
     if scorer.manifest.model("jianzipu_reader") is not None:
         problems += check_reader(scorer.verification)
         report["checks"]["jianzipu_reader"] = "probabilities finite"

@@ -1,7 +1,8 @@
 """What the device heard: a recording transcribed exactly as a microphone take is (the same resampler and streaming
 transcriber, in 2 s blocks), written as a MIDI file for the player to keep and for checking the transcriber against
-other transcriptions (`pianocoach transcribe`). basic-pitch gives notes and velocities only: no pedal is written,
-because none was heard, and the summary says so."""
+other transcriptions (`pianocoach transcribe`). basic-pitch gives notes and velocities; the sustain pedal is written
+as CC64 (down 127, up 0; part-way pedalling is not heard) when the bundle's pedal model heard it sure enough
+(:data:`pianocoach.scoring.pedal_model.RELIABLE_FROM`), and the summary says which."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
 from pianocoach.inputs import AudioFileSource, open_file
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.notes_stream import AudioNoteStream
+from pianocoach.scoring.pedal_model import HeardPedal, PedalModel
 from pianocoach.scoring.resample import StreamResampler
 from pianocoach.transcription import SAMPLE_RATE as TRANSCRIPTION_RATE
 
@@ -35,22 +37,30 @@ class Heard:
     input: str
     notes: int
     duration_s: float
-    pedal: bool  # whether the sustain pedal was transcribed (never, by basic-pitch)
+    pedal: bool  # whether the sustain pedal was written (heard by the pedal model, sure enough)
     out: str | None = None
+    pedal_confidence: float | None = None  # the pedal model's, None without one
 
     def summary(self) -> str:
         where = f" -> {self.out}" if self.out else ""
-        return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; " + (
-            "sustain pedal written as CC64" if self.pedal else "no pedal: the microphone path does not hear it"
-        )
+        if self.pedal:
+            pedal = f"sustain pedal heard (confidence {self.pedal_confidence:.2f}), written as CC64"
+        elif self.pedal_confidence is not None:
+            pedal = f"no pedal written: it could not be heard clearly (confidence {self.pedal_confidence:.2f})"
+        else:
+            pedal = "no pedal: the bundle has no pedal model"
+        return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; {pedal}"
 
 
-def transcribe_file(path: str | Path, limits: TakeLimits = FILE_LIMITS) -> NoteTable:
-    """The notes the device hears in a recording (``limits``: the take's length cap, as for `pianocoach score`)."""
+def transcribe_file(
+    path: str | Path, limits: TakeLimits = FILE_LIMITS, pedal: PedalModel | None = None
+) -> tuple[NoteTable, HeardPedal | None]:
+    """The notes the device hears in a recording (``limits``: the take's length cap, as for `pianocoach score`), with
+    the sustain pedal when ``pedal`` heard it sure enough, and what the pedal model heard (None without one)."""
     source = open_file(path)
     if not isinstance(source, AudioFileSource):
         raise InputFileError(Path(path), "is MIDI already: transcribe takes a recording (.wav, .flac, .ogg, .mp3)")
-    stream = AudioNoteStream(str(path))
+    stream = AudioNoteStream(str(path), pedal=pedal)
     resampler = StreamResampler(TRANSCRIPTION_RATE, str(path))
     watch = TakeWatch(limits)
     for block in source.blocks():
@@ -62,7 +72,10 @@ def transcribe_file(path: str | Path, limits: TakeLimits = FILE_LIMITS) -> NoteT
     table = stream.final(resampler.flush())
     if table is None:
         raise NoNotesError(Path(path), "no notes heard")
-    return table
+    heard = stream.heard_pedal()
+    if heard is not None and heard.reliable:
+        table = table.with_columns(pedal_events=heard.events)
+    return table, heard
 
 
 def write_midi(table: NoteTable, out: str | Path) -> None:
@@ -99,8 +112,10 @@ def write_midi(table: NoteTable, out: str | Path) -> None:
         raise
 
 
-def transcribe_to_midi(path: str | Path, out: str | Path | None, limits: TakeLimits = FILE_LIMITS) -> Heard:
-    table = transcribe_file(path, limits)
+def transcribe_to_midi(
+    path: str | Path, out: str | Path | None, limits: TakeLimits = FILE_LIMITS, pedal: PedalModel | None = None
+) -> Heard:
+    table, heard = transcribe_file(path, limits, pedal)
     if out is not None:
         write_midi(table, out)
     return Heard(
@@ -109,4 +124,5 @@ def transcribe_to_midi(path: str | Path, out: str | Path | None, limits: TakeLim
         round(table.end - table.start, 3),
         len(table.pedal_events) > 0,
         None if out is None else str(out),
+        None if heard is None else heard.confidence,
     )

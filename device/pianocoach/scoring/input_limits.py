@@ -2,9 +2,12 @@
 its input could not give.
 
 - **Sustain pedal.** A microphone take is transcribed by basic-pitch, which gives notes only: no pedal at all,
-  so a transcription's "pedal down 0 %" is not a measurement. A MIDI take knows the pedal when it holds CC64
-  messages, or when the player has said that the instrument sends them (``[input] midi_sends_pedal`` in the
-  config, ``pianocoach score --sends-pedal``):
+  so a transcription's "pedal down 0 %" is not a measurement. A bundle's pedal model hears the pedal in the sound
+  (:mod:`pianocoach.scoring.pedal_model`): when it is sure enough of a take, the pedal measures are shown, estimated,
+  with its confidence; otherwise they are unknown. The pedal scales of a microphone take stay unknown (the
+  transcription scorer has not learned from a heard pedal), so the feedback never quotes it. A MIDI take knows the
+  pedal when it holds CC64 messages, or when the player has said that the instrument sends them
+  (``[input] midi_sends_pedal`` in the config, ``pianocoach score --sends-pedal``):
   many digital pianos send CC64 only while the pedal moves, so a take without any cannot tell "no pedal" from
   "a piano that sends none". Without the pedal, the pedal measures are unknown (``value`` None), the two pedal
   scales are left out of what is shown, said and marked.
@@ -19,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pianocoach.features import NoteTable
+from pianocoach.scoring.pedal_model import RELIABLE_FROM, HeardPedal
 
 PEDAL_SCALES: tuple[str, ...] = ("Pedal: sparse-dry / saturated-wet", "Pedal: clean / blurred")
 PEDAL_MEASURES: tuple[str, ...] = ("pedal_down_pct", "pedal_changes_per_s")
@@ -50,6 +54,12 @@ class InputLimits:
 
     source: str  # "midi" or "audio"
     pedal_known: bool
+    pedal_confidence: float | None = None  # a microphone take's pedal model, how sure it is (None: no model)
+
+    @property
+    def pedal_estimated(self) -> bool:
+        """The pedal measures come from the pedal model heard sure enough."""
+        return not self.pedal_known and self.pedal_confidence is not None and self.pedal_confidence >= RELIABLE_FROM
 
     @property
     def unknown_scales(self) -> list[str]:
@@ -57,7 +67,16 @@ class InputLimits:
 
     def reason(self, language: str = "en") -> str:
         """Why the pedal is unknown, in words ("" when it is known)."""
-        return "" if self.pedal_known else REASONS[self.source]["zh" if language == "zh" else "en"]
+        if self.pedal_known:
+            return ""
+        zh = language == "zh"
+        if self.pedal_confidence is not None:
+            return (
+                f"踏板声音不够清楚（把握 {self.pedal_confidence:.2f}）"
+                if zh
+                else f"the pedal could not be heard clearly (confidence {self.pedal_confidence:.2f})"
+            )
+        return REASONS[self.source]["zh" if zh else "en"]
 
     def mark_measures(self, measures: dict[str, dict]) -> dict[str, dict]:
         """The measures with ``estimated`` set and the ones this input cannot give made unknown (value None,
@@ -65,7 +84,9 @@ class InputLimits:
         out = {}
         for name, item in measures.items():
             item = dict(item)
-            if name in PEDAL_MEASURES and not self.pedal_known:
+            if name in PEDAL_MEASURES and self.pedal_estimated:
+                item.update(estimated=True, confidence=self.pedal_confidence)
+            elif name in PEDAL_MEASURES and not self.pedal_known:
                 item.update(value=None, estimated=False, unknown=self.reason("en"), unknown_zh=self.reason("zh"))
             else:
                 item["estimated"] = bool(item.get("estimated")) or (self.source == "audio" and name in NOTE_MEASURES)
@@ -73,14 +94,20 @@ class InputLimits:
         return out
 
 
-def input_limits(source: str, table: NoteTable, sends_pedal: bool = False) -> InputLimits:
+def input_limits(
+    source: str, table: NoteTable, sends_pedal: bool = False, heard: HeardPedal | None = None
+) -> InputLimits:
     """The limits of a take from ``source`` ("midi" or "audio") whose notes are ``table``. ``sends_pedal``: the
-    MIDI instrument is known to send the sustain pedal, so a take without CC64 was played without it."""
-    return limits_so_far(source, len(table.pedal_events) > 0, sends_pedal)
+    MIDI instrument is known to send the sustain pedal, so a take without CC64 was played without it. ``heard``: the
+    pedal model's estimate for a microphone take."""
+    limits = limits_so_far(source, len(table.pedal_events) > 0, sends_pedal)
+    if source == "audio" and heard is not None:
+        return InputLimits("audio", pedal_known=False, pedal_confidence=heard.confidence)
+    return limits
 
 
 def limits_so_far(source: str, pedal_seen: bool, sends_pedal: bool = False) -> InputLimits:
     """The limits while playing: ``pedal_seen``, a sustain-pedal message has arrived so far."""
     if source == "audio":
-        return InputLimits("audio", pedal_known=False)  # basic-pitch transcribes notes, never the pedal
+        return InputLimits("audio", pedal_known=False)  # while playing: the pedal model runs on the whole take
     return InputLimits("midi", pedal_known=sends_pedal or pedal_seen)

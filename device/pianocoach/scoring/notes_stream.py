@@ -15,8 +15,10 @@ import numpy as np
 
 from pianocoach.features import NoteTable
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
+from pianocoach.features.pedal_frames import PedalTracker
 from pianocoach.features.sound_profile import SoundProfile
 from pianocoach.inputs.base import Block, MidiEvent
+from pianocoach.scoring.pedal_model import HeardPedal, PedalModel, PedalModelError, pedal_from_probabilities
 from pianocoach.transcription import FFT_HOP, SAMPLE_RATE, StreamingTranscriber, notes_to_table
 
 log = logging.getLogger(__name__)
@@ -158,19 +160,44 @@ class AudioNoteStream:
     """Transcribe a capture (already resampled to 22,050 Hz by the session, see
     :class:`~pianocoach.scoring.resample.StreamResampler`) and keep its loudness frames (at the capture's rate)."""
 
-    def __init__(self, source: str = "audio", transcriber: StreamingTranscriber | None = None) -> None:
+    def __init__(
+        self, source: str = "audio", transcriber: StreamingTranscriber | None = None, pedal: PedalModel | None = None
+    ) -> None:
         self.source = source
         self.transcriber = transcriber or StreamingTranscriber()
         self.levels = AudioLevels()
         self.profile = SoundProfile()  # what the take sounds like: is it a piano? (scoring.sound_check)
+        # the sustain pedal heard (the bundle's pedal model reads the profile's frames); None: not heard
+        self.pedal_tracker: PedalTracker | None = pedal.tracker() if pedal is not None else None
         self.sample_rate = 0
+
+    def _hear_pedal(self, bands: np.ndarray) -> None:
+        if self.pedal_tracker is None:
+            return
+        try:
+            self.pedal_tracker.add(bands)
+        except PedalModelError as exc:
+            log.warning("%s: %s; its pedal is unknown", self.source, exc)
+            self.pedal_tracker = None
+
+    def heard_pedal(self) -> HeardPedal | None:
+        """The pedal the bundle's pedal model heard over the take (after :meth:`final`); None without a model or
+        when it failed."""
+        if self.pedal_tracker is None:
+            return None
+        try:
+            return pedal_from_probabilities(self.pedal_tracker.finish())
+        except PedalModelError as exc:
+            log.warning("%s: %s; its pedal is unknown", self.source, exc)
+            self.pedal_tracker = None
+            return None
 
     def feed(self, block: Block, resampled: np.ndarray) -> None:
         """``block``: the capture as it came; ``resampled``: its samples at the transcriber's 22,050 Hz."""
         self.sample_rate = block.sample_rate
         assert block.audio is not None, "an audio note stream takes audio blocks"
         self.levels.feed(block.audio, block.sample_rate)
-        self.profile.feed(resampled)
+        self._hear_pedal(self.profile.feed(resampled))
         self.transcriber.feed(resampled)
 
     @property
@@ -199,6 +226,6 @@ class AudioNoteStream:
 
     def final(self, rest: np.ndarray) -> NoteTable | None:
         """``rest``: the resampler's last samples."""
-        self.profile.feed(rest)
+        self._hear_pedal(self.profile.feed(rest))
         self.transcriber.feed(rest)
         return notes_to_table(self.transcriber.notes(final=True), self.source)

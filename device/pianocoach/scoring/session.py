@@ -145,7 +145,9 @@ class ScoringSession:
         self.kind = kind
         self.name = name
         self.settings = settings
-        self.notes = notes or (AudioNoteStream(name) if kind == "audio" else MidiNoteTracker(name))
+        self.notes = notes or (
+            AudioNoteStream(name, pedal=scorer.pedal_model) if kind == "audio" else MidiNoteTracker(name)
+        )
         self.timing = Timing()
         self.blocks: list[BlockResult] = []
         self.overflows = 0
@@ -414,8 +416,13 @@ class ScoringSession:
         if audio_model is not None:
             weighted, mean = self._combine(audio_model[0], weighted), self._combine(audio_model[1], mean)
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
-        found = measures(table, frame_db)
-        limits = input_limits(self.kind, table, s.midi_sends_pedal)
+        heard = self.notes.heard_pedal() if isinstance(self.notes, AudioNoteStream) else None
+        limits = input_limits(self.kind, table, s.midi_sends_pedal, heard)
+        # the heard pedal enters the measures only (the scorer has not learned from it)
+        measured = (
+            table.with_columns(pedal_events=heard.events) if heard is not None and limits.pedal_estimated else table
+        )
+        found = measures(measured, frame_db)
         unknown = limits.unknown_scales
         if not (np.all(np.isfinite(weighted)) and np.all(np.isfinite(mean))):
             raise NotAPerformanceError(

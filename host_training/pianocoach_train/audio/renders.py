@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pianocoach.features import DEFAULT_SETTINGS, feature_vector, read_midi
+from pianocoach.features import DEFAULT_SETTINGS, NoteTable, feature_vector, read_midi
 from pianocoach.features.audio import frames_per_block, performance_features, resample, stack_blocks
 from pianocoach.jsonio import read_json, write_json_atomic
 from pianocoach_train.audio import augment
@@ -66,6 +66,12 @@ def _synth(name: str):
 
 def render_audio(job: RenderJob, synth=None) -> tuple[np.ndarray, dict]:
     """The job's audio at the capture rate, and what was drawn for it."""
+    audio, _, drawn = render_take(job, synth)
+    return audio, drawn
+
+
+def render_take(job: RenderJob, synth=None) -> tuple[np.ndarray, NoteTable, dict]:
+    """The job's audio at the capture rate, the notes and pedals it plays (tempo-augmented), and what was drawn."""
     table = read_midi(job.midi_path)
     drawn: dict = {"midi": None, "audio": augment.CLEAN.to_dict()}
     aug = augment.CLEAN
@@ -77,7 +83,7 @@ def render_audio(job: RenderJob, synth=None) -> tuple[np.ndarray, dict]:
             drawn["midi"] = "tempo/velocity/pitch drawn from AudioAugmentRanges.midi"
         drawn["audio"] = aug.to_dict()
     audio = (synth or _synth(job.soundfont)).render(table)
-    return augment.apply(audio, aug, CAPTURE_RATE), drawn
+    return augment.apply(audio, aug, CAPTURE_RATE), table, drawn
 
 
 def transcription_vector(audio: np.ndarray, rate: int) -> np.ndarray:
