@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +33,8 @@ from pianocoach.scoring.limits import FILE_SILENCE_STOP_S
 
 if TYPE_CHECKING:
     from pianocoach.repertoire.identify import RepertoireIndex
+
+log = logging.getLogger(__name__)
 
 # `pianocoach features` describes a clip: the beat tracker's memory grows with the span (about 0.7 MB a
 # second) and the phrase dynamics with the square of the chords, so a whole hour is not a clip
@@ -112,7 +115,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from pianocoach.errors import PianoCoachError
+    from pianocoach.errors import BundleError, PianoCoachError
     from pianocoach.inputs.files import MIDI_SUFFIXES
     from pianocoach.scoring.heard import transcribe_to_midi
 
@@ -128,7 +131,13 @@ def _transcribe(args: argparse.Namespace) -> int:
         from pianocoach.scoring import BundleScorer
 
         open_file(args.audio)  # a missing or unreadable recording is told in one line before the bundle loads
-        pedal = BundleScorer(args.bundle).pedal_model  # verified against the device's keys first
+        try:
+            pedal = BundleScorer(args.bundle).pedal_model  # verified against the device's keys first
+        except BundleError as exc:
+            if args.bundle is not None:  # the bundle asked for is refused: said, nothing written
+                raise
+            log.warning("no usable bundle (%s): the notes are written without the pedal", exc)
+            pedal = None
         heard = transcribe_to_midi(args.audio, out, pedal=pedal)
     except PianoCoachError as exc:
         print(f"pianocoach: {exc}", file=sys.stderr)

@@ -76,6 +76,10 @@ def _measure(item: dict, label: str) -> str:
         return f"{item[label]} {'未知' if zh else 'unknown'}" + (f" ({why})" if why else "")
     said = "估算" in item[label] or "est." in item[label]  # the label says so already
     estimated = ("（估算）" if zh else " (estimated)") if item.get("estimated") and not said else ""
+    if item.get("confidence") is not None:  # heard by a model: how sure it was
+        estimated = (
+            f"（估算，把握 {item['confidence']:.2f}）" if zh else f" (estimated, confidence {item['confidence']:.2f})"
+        )
     return f"{item[label]} {item['value']:g} {item['unit']}{estimated}"
 
 

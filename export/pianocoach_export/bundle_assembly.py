@@ -324,10 +324,12 @@ def pedal_entry() -> BundleModel | None:
     """The pedal model trained in artifacts/ (``make pedal-model``), else the committed bundle's (verified), else
     none: the pedal of microphone takes is then unknown."""
     from pianocoach.features.pedal_frames import PEDAL_FRAMES_VERSION
+    from pianocoach.features.sound_profile import MEL_BANDS
     from pianocoach_export.bundle_additions import added_entry
     from pianocoach_export.pedal_export import PEDAL_ROLE, PedalModelMissing, trained_pedal_model
 
-    return added_entry(PEDAL_ROLE, trained_pedal_model, PedalModelMissing, {"frames_version": PEDAL_FRAMES_VERSION})
+    current = {"frames_version": PEDAL_FRAMES_VERSION, "bands": MEL_BANDS}
+    return added_entry(PEDAL_ROLE, trained_pedal_model, PedalModelMissing, current)
 
 
 @dataclass

@@ -13,11 +13,30 @@ from pianocoach_export.bundle_writer import BundleModel
 
 METRIC_KEYS = ("frames_version", "bands", "reach_frames", "input", "output", "test")
 
-__all__ = ["PEDAL_ROLE", "PedalModelMissing", "add_to_default_bundle", "trained_pedal_model"]
+__all__ = ["PEDAL_ROLE", "PedalModelMissing", "PedalModelRefused", "add_to_default_bundle", "trained_pedal_model"]
 
 
 class PedalModelMissing(PianoCoachError, RuntimeError):
     """No trained pedal model in artifacts/ for this code's frames."""
+
+
+class PedalModelRefused(PianoCoachError, RuntimeError):
+    """A trained pedal model the device would refuse, or whose chunked runs differ from one run over the take."""
+
+
+def chunked_difference(model_bytes: bytes, frames: int = 900) -> float:
+    """The largest difference between one run of the graph over ``frames`` frames of varied bands and the device's
+    chunked runs (0 up to float rounding when the graph's reach fits the device's context)."""
+    import numpy as np
+
+    from pianocoach.features.sound_profile import MEL_BANDS
+    from pianocoach_train.pedal_model import device_probabilities, onnx_runner
+
+    rng = np.random.default_rng(0)
+    level = -40 + 25 * np.sin(np.arange(frames) / 17.0) - 20 * (rng.random(frames) < 0.05)
+    bands = (level + rng.normal(0, 8, (MEL_BANDS, frames))).astype(np.float32)
+    run = onnx_runner(model_bytes)
+    return float(np.abs(run(bands[None]) - device_probabilities(run, bands)).max())
 
 
 def trained_pedal_model(folder: Path | None = None) -> BundleModel:
@@ -35,6 +54,18 @@ def trained_pedal_model(folder: Path | None = None) -> BundleModel:
         raise PedalModelMissing(
             f"{meta_path}: trained on frames version {meta.get('frames_version')}, the code computes "
             f"{PEDAL_FRAMES_VERSION} (make pedal-model retrains it)"
+        )
+    from pianocoach.features.pedal_frames import CONTEXT_FRAMES
+    from pianocoach_train.pedal_model import PARITY
+
+    reach = meta.get("reach_frames")
+    if not isinstance(reach, int) or isinstance(reach, bool) or not 0 <= reach <= CONTEXT_FRAMES:
+        raise PedalModelRefused(f"{meta_path}: reach {reach!r} frames is not within the device's {CONTEXT_FRAMES}")
+    difference = chunked_difference(onnx_path.read_bytes())
+    if difference > PARITY:
+        raise PedalModelRefused(
+            f"{onnx_path}: the device's chunked runs differ from one run over the take by {difference:.3g} (a reach "
+            "beyond the device's context, or dynamic quantisation)"
         )
     return BundleModel(
         PEDAL_ROLE,

@@ -100,7 +100,9 @@ def test_the_heard_pedal_is_shown_estimated_with_its_confidence_or_unknown_with_
     unsure = HeardPedal(np.array([[0.0, 127.0]]), RELIABLE_FROM - 0.05, 1.0)
     shown = input_limits("audio", table, heard=sure).mark_measures(measures)
     assert shown["pedal_down_pct"] == {**measures["pedal_down_pct"], "estimated": True, "confidence": sure.confidence}
-    unclear = f"could not be heard clearly (confidence {unsure.confidence:.2f})"
+    # its presses are hardly heard: the changes per second stay unknown
+    assert shown["pedal_changes_per_s"]["value"] is None and "presses" in shown["pedal_changes_per_s"]["unknown"]
+    unclear = f"could not be heard clearly (confidence {unsure.confidence:.3f})"
     for heard, words in ((unsure, unclear), (None, "microphone")):
         limits = input_limits("audio", table, heard=heard)
         marked = limits.mark_measures(measures)
@@ -110,6 +112,22 @@ def test_the_heard_pedal_is_shown_estimated_with_its_confidence_or_unknown_with_
     assert input_limits("midi", table, sends_pedal=True, heard=unsure).mark_measures(measures) == {
         k: {**v, "estimated": False} for k, v in measures.items()
     }
+
+
+def test_the_feedback_is_never_told_a_heard_pedal(performance, scorer):
+    """A microphone take's pedal, shown estimated, is unknown to the feedback while the pedal scales are unknown: the
+    language model's prompt says unknown, so no sentence can quote it (whatever word it would use for the pedal)."""
+    result = score_source(open_file(performance["wav"]), scorer)
+    heard = {**result.measures["pedal_down_pct"], "value": 42.3, "estimated": True, "confidence": 0.9}
+    result.measures = {**result.measures, "pedal_down_pct": heard}
+    assert result.unknown_scales == list(PEDAL_SCALES)
+    request = result.feedback_request()
+    assert request.measures["pedal_down_pct"]["value"] is None and result.measures["pedal_down_pct"]["value"] == 42.3
+    prompt = facts_text(request)
+    assert "pedal down: unknown" in prompt and "42.3" not in prompt
+    assert "(estimated, confidence 0.90)" in format_report(result)  # the player sees it, marked
+    midi = score_source(open_file(performance["midi"]), scorer)  # a MIDI take's pedal is told as it is
+    assert midi.feedback_request().measures["pedal_down_pct"]["value"] == midi.measures["pedal_down_pct"]["value"]
 
 
 def _values(pedal_goodness: float) -> dict[str, float]:

@@ -32,12 +32,17 @@ def _moving(bands: np.ndarray, reach: int) -> np.ndarray:
 
 
 def _fed(run, bands: np.ndarray, block: int) -> tuple[np.ndarray, int]:
-    tracker = PedalTracker(run)
-    most = 0
+    """The tracker's probabilities for ``bands`` fed ``block`` frames at a time, and the widest window it ran."""
+    widths: list[int] = []
+
+    def recorded(window: np.ndarray) -> np.ndarray:
+        widths.append(window.shape[-1])
+        return run(window)
+
+    tracker = PedalTracker(recorded)
     for start in range(0, bands.shape[1], block):
         tracker.add(bands[:, start : start + block])
-        most = max(most, tracker._held.shape[1])
-    return tracker.finish(), most
+    return tracker.finish(), max(widths)
 
 
 @pytest.mark.parametrize("block", [1, 43, 700])
@@ -49,7 +54,7 @@ def test_chunks_give_the_whole_take_s_probabilities_in_bounded_memory(block):
     fed, most = _fed(run, bands, block)
     assert len(fed) == bands.shape[1]
     np.testing.assert_allclose(fed, whole, atol=1e-6)
-    assert most <= CHUNK_FRAMES + 2 * CONTEXT_FRAMES + block  # never the whole take
+    assert most <= CHUNK_FRAMES + 2 * CONTEXT_FRAMES < bands.shape[1]  # never the whole take
     # the control: a model that sees further than the context differs at the chunk edges
     far = lambda b: _moving(b, CONTEXT_FRAMES + 40)  # noqa: E731
     assert not np.allclose(_fed(far, bands, 43)[0], far(bands[None]), atol=1e-6)
@@ -131,3 +136,28 @@ def test_a_failing_pedal_model_leaves_the_pedal_unknown_without_stopping_the_tak
     stream = AudioNoteStream("take.wav", pedal=model)
     stream._hear_pedal(np.zeros((MEL_BANDS, 9), np.float32))  # under a chunk: nothing run yet
     assert stream.heard_pedal() is None and stream.pedal_tracker is None
+
+
+def test_the_shipped_pedal_model_gives_the_same_probabilities_in_chunks(scorer, performance):
+    """The committed bundle's own graph (its INT8 scales fixed, its reach within the context): chunked as on the
+    device, it gives what one run over the take gives."""
+    import soundfile as sf
+    import soxr
+
+    audio, rate = sf.read(str(performance["wav"]), dtype="float32", always_2d=True)
+    bands = SoundProfile().feed(soxr.resample(audio.mean(axis=1), rate, 22050))
+    bands = np.concatenate([bands, bands - 12.0, bands + 6.0], axis=1)  # about 48 s: several chunks
+    assert bands.shape[1] > CHUNK_FRAMES + 2 * CONTEXT_FRAMES
+    run = scorer.pedal_model.run
+    fed, _ = _fed(run, bands, 43)
+    np.testing.assert_allclose(fed, run(bands[None]), atol=1e-5)
+
+
+def test_a_pedal_model_failing_mid_take_leaves_the_pedal_unknown(scorer, tmp_path):
+    from pianocoach.scoring.notes_stream import AudioNoteStream
+
+    model = PedalModel(_Broken(scorer.pedal_model.session, RuntimeError("bad graph")), GOOD, tmp_path)
+    stream = AudioNoteStream("take.wav", pedal=model)
+    for _ in range(10):  # 430 frames: the model runs (and fails) while the take goes on
+        stream._hear_pedal(np.full((MEL_BANDS, 43), -30.0, np.float32))
+    assert stream.pedal_tracker is None and stream.heard_pedal() is None

@@ -67,6 +67,19 @@ def test_the_pedal_model_hears_the_sustain_pedal(performance, tmp_path):
     assert pedalled.down_share > unpedalled.down_share + 0.2, (pedalled, unpedalled)
 
 
+def test_a_refused_bundle_asked_for_is_said_in_one_line_and_nothing_is_written(performance, tmp_path):
+    (tmp_path / "bundle").mkdir()  # no manifest, no signature
+    run = subprocess.run(
+        [*CLI, str(performance["wav"]), "-o", str(tmp_path / "x.mid"), "--bundle", str(tmp_path / "bundle")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    errors = [line for line in run.stderr.splitlines() if line.startswith("pianocoach:")]
+    assert run.returncode == 1 and len(errors) == 1 and "bundle" in errors[0], run.stderr
+    assert not (tmp_path / "x.mid").exists()
+
+
 def test_transcribe_refuses_midi_and_missing_files_in_one_line(performance, tmp_path):
     for path, words in ((performance["midi"], "is MIDI already"), (tmp_path / "none.wav", "none.wav")):
         run = subprocess.run(

@@ -26,3 +26,22 @@ def test_a_longer_take_averages_its_windows(performance, scorer):
     assert not windowed.whole_take and windowed.windows == whole.windows
     assert windowed.scale_values != windowed.scale_values_mean  # weighted and plain means of different windows
     assert not np.allclose(windowed.scale_values, whole.scale_values, atol=1e-4)
+
+
+def test_a_whole_take_computes_no_window_descriptors_at_the_end(performance, scorer):
+    """The windows of a take scored whole are only counted at its end: their final descriptors would go unused (they
+    were most of a microphone take's end-of-play time)."""
+    from pianocoach.scoring import ScoringSession
+
+    def finished(settings: SessionSettings):
+        source = open_file(performance["wav"])
+        session = ScoringSession(scorer, source.kind, source.name, settings)
+        for block in source.blocks():
+            session.add(block)
+        return session, session.finish()
+
+    whole_session, whole = finished(SessionSettings())
+    windowed_session, windowed = finished(SessionSettings(whole_take_max_s=10.0))
+    assert whole.whole_take and whole_session.rescored_at_end == 0
+    assert not windowed.whole_take and windowed_session.rescored_at_end > 0  # the control: final notes, new windows
+    assert whole.windows == windowed.windows >= 5

@@ -153,6 +153,39 @@ def test_a_pedal_model_for_other_frames_is_refused(isolated_outputs):
     assert trained_pedal_model(_trained(isolated_outputs / "new")).metrics["reach_frames"] == REACH
 
 
+def test_a_pedal_model_whose_chunks_would_differ_is_refused_at_export(isolated_outputs):
+    """Dynamic INT8 quantisation takes each run's own activation range: the device's chunks would not match one run
+    over the take, so export refuses it; so is a stated reach beyond the device's context."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from pianocoach_export.pedal_export import PedalModelRefused, trained_pedal_model
+
+    folder = _trained(isolated_outputs / "dynamic")
+    quantize_dynamic(str(folder / "pedal.onnx"), str(folder / "q.onnx"), weight_type=QuantType.QInt8)
+    (folder / "q.onnx").replace(folder / "pedal.onnx")
+    with pytest.raises(PedalModelRefused, match="chunked runs differ"):
+        trained_pedal_model(folder)
+    far = _trained(isolated_outputs / "far")
+    meta = json.loads((far / "model.json").read_text())
+    (far / "model.json").write_text(json.dumps({**meta, "reach_frames": CONTEXT_FRAMES + 10}))
+    with pytest.raises(PedalModelRefused, match="reach"):
+        trained_pedal_model(far)
+
+
+def test_a_pedal_model_that_is_not_float_is_refused(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["bands"], ["pedal_down"], to=TensorProto.FLOAT)],
+        "pedal",
+        [helper.make_tensor_value_info("bands", TensorProto.DOUBLE, [1, MEL_BANDS, "frames"])],
+        [helper.make_tensor_value_info("pedal_down", TensorProto.FLOAT, [1, MEL_BANDS, "frames"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    (tmp_path / "double.onnx").write_bytes(model.SerializeToString())
+    with pytest.raises(BundleError, match="float tensors"):
+        PedalModel(_session(tmp_path / "double.onnx"), GOOD, tmp_path)
+
+
 def test_adding_it_to_the_default_bundle_keeps_every_other_model(isolated_outputs, tmp_path, monkeypatch):
     from pianocoach.scoring import BundleScorer
     from pianocoach_export.pedal_export import add_to_default_bundle

@@ -417,7 +417,8 @@ def _measure_line(item: dict, language: str) -> str:
     figure = f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}" if value else "0"
     unit = item["unit"]
     suffix = "%" if unit == "%" else "" if unit in ("notes", "ratio") else f" {unit}"
-    return f"{label} {figure}{suffix}"
+    about = "~" if item.get("confidence") is not None else ""  # heard by a model (the heard pedal): an estimate
+    return f"{label} {about}{figure}{suffix}"
 
 
 def _text_pages(title: str, lines: list[str], capacity: Capacity, language: str) -> list[Screen]:

@@ -119,7 +119,7 @@ def check_pedal_model(scorer, wav: Path) -> tuple[float, list[str]]:
     try:
         tracker.add(SoundProfile().feed(audio))
         return pedal_from_probabilities(tracker.finish()).down_share, []
-    except PedalModelError as exc:
+    except (PedalModelError, ValueError) as exc:
         return 0.0, [f"pedal: {exc}"]
 
 

@@ -176,7 +176,7 @@ class AudioNoteStream:
             return
         try:
             self.pedal_tracker.add(bands)
-        except PedalModelError as exc:
+        except (PedalModelError, ValueError) as exc:  # the tracker refuses a wrong count of probabilities
             log.warning("%s: %s; its pedal is unknown", self.source, exc)
             self.pedal_tracker = None
 
@@ -187,7 +187,7 @@ class AudioNoteStream:
             return None
         try:
             return pedal_from_probabilities(self.pedal_tracker.finish())
-        except PedalModelError as exc:
+        except (PedalModelError, ValueError) as exc:  # the tracker refuses a wrong count of probabilities
             log.warning("%s: %s; its pedal is unknown", self.source, exc)
             self.pedal_tracker = None
             return None

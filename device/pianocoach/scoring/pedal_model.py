@@ -67,6 +67,9 @@ class PedalModel:
                 where, f"its pedal model has {len(inputs)} inputs and {len(outputs)} outputs, not 1 and 1"
             )
         self.input_name = inputs[0].name
+        types = (inputs[0].type, outputs[0].type)
+        if types != ("tensor(float)", "tensor(float)"):
+            raise BundleError(where, f"its pedal model maps {types[0][:40]} to {types[1][:40]}, not float tensors")
         learned = str(metrics.get("frames_version"))[:20]
         if metrics.get("frames_version") != PEDAL_FRAMES_VERSION or metrics.get("bands") != MEL_BANDS:
             raise BundleError(
@@ -89,9 +92,9 @@ class PedalModel:
         """The probability that the pedal is down in each frame of ``bands`` [1, MEL_BANDS, T]."""
         try:
             out = self.session.run(None, {self.input_name: np.asarray(bands, dtype=np.float32)})[0]
-        except Exception as exc:  # onnxruntime raises its own exception types
+            p = np.asarray(out, dtype=np.float32).reshape(-1)
+        except Exception as exc:  # onnxruntime raises its own exception types; a non-tensor output fails to convert
             raise PedalModelError(f"the pedal model failed: {str(exc)[:200]}") from exc
-        p = np.asarray(out, dtype=np.float32).reshape(-1)
         if len(p) != bands.shape[-1] or not np.all(np.isfinite(p)) or p.min(initial=0) < 0 or p.max(initial=0) > 1:
             raise PedalModelError(f"the pedal model gave {len(p)} values that are not probabilities per frame")
         return p

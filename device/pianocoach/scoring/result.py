@@ -14,6 +14,7 @@ import numpy as np
 
 from pianocoach.feedback.prompt import FeedbackRequest
 from pianocoach.feedback.writer import Feedback, FeedbackWriter
+from pianocoach.scoring.input_limits import PEDAL_MEASURES, PEDAL_SCALES
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,19 @@ class PerformanceResult:
         """Each scale's value, None for the ones the input cannot show."""
         return {n: None if n in self.unknown_scales else v for n, v in zip(self.scale_names, self.scale_values)}
 
+    def feedback_measures(self) -> dict[str, dict]:
+        """The measures the feedback may quote: while the pedal scales are unknown, the pedal measures are unknown to
+        it too (a microphone take's heard pedal is shown, estimated, but never said)."""
+        if not set(PEDAL_SCALES) & set(self.unknown_scales):
+            return self.measures
+        return {k: {**v, "value": None} if k in PEDAL_MEASURES else v for k, v in self.measures.items()}
+
     def feedback_request(self, word_limit: int = FeedbackRequest.word_limit) -> FeedbackRequest:
         """What the feedback is written about: these numbers, in the result's language."""
         return FeedbackRequest(
             {n: v for n, v in self.shown_scales().items() if v is not None},
             self.overall,
-            self.measures,
+            self.feedback_measures(),
             self.language,
             word_limit,
             self.provisional,

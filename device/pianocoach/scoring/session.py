@@ -384,37 +384,47 @@ class ScoringSession:
         against = take_fundamentals(table, self.kind, self.repertoire, self.piece_id, self.following.follower_of(table))
         context = score_context(against.alignment) if against.alignment is not None else None
         self.timing.following += time.perf_counter() - following_started
-        rows, weights = [], []
-        computed_before = self.windows_computed
+        rows, weights, windows = [], [], 0
+        whole = self._whole_take_scores(table, context)
+        computed_before = self.windows_computed  # the whole take's vector is not a window
         for window_end in grid:
             if window_end - table.start < s.min_playing_s:
                 continue
             start = float(window_end) - s.window_seconds
+            window = window_table(table, start, float(window_end))
+            if whole is not None:
+                # the whole take's vector is its score: a window is only counted (its final descriptors, most of
+                # the end-of-play time of a microphone take, would go unused)
+                windows += int(window is not None and len(window) >= s.min_window_notes)
+                continue
             window_context = None
             if context is not None:  # the window's notes are the table's rows first..last (window_table)
                 first, last = np.searchsorted(table.onset, [start, float(window_end)], side="left")
                 window_context = context.window(int(first), int(last))
-            scores = self._window_scores(window_table(table, start, float(window_end)), window_context)
+            scores = self._window_scores(window, window_context)
             if scores is None:
                 continue
             rows.append(scores)
+            windows += 1
             first, last = np.searchsorted(table.onset, [window_end - s.block_seconds, window_end], side="left")
             recent = table.velocity[first:last]
             weights.append(float(len(recent)) * float(recent.mean() / 127.0) if len(recent) else 0.0)
         self.rescored_at_end = self.windows_computed - computed_before
-        if not rows:
+        if not windows:
             raise TooShortError(
                 f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)"
             )
-        values = np.asarray(rows, dtype=np.float64)
-        mean = values.mean(axis=0)
-        weighted = np.average(values, axis=0, weights=weights) if sum(weights) > 0 else mean
-        whole = self._whole_take_scores(table, context)
         if whole is not None:
             weighted = mean = whole
+        else:
+            values = np.asarray(rows, dtype=np.float64)
+            mean = values.mean(axis=0)
+            weighted = np.average(values, axis=0, weights=weights) if sum(weights) > 0 else mean
         audio_model = self._audio_model_result(rest)
         if audio_model is not None:
-            weighted, mean = self._combine(audio_model[0], weighted), self._combine(audio_model[1], mean)
+            fused, fused_mean = self._combine(audio_model[0], weighted), self._combine(audio_model[1], mean)
+            assert fused is not None and fused_mean is not None  # the notes path gave both
+            weighted, mean = fused, fused_mean
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
         heard = self.notes.heard_pedal() if isinstance(self.notes, AudioNoteStream) else None
         limits = input_limits(self.kind, table, s.midi_sends_pedal, heard)
@@ -456,7 +466,7 @@ class ScoringSession:
             whole_take=whole is not None,
             provisional=provisional,
             warnings=warnings,
-            windows=len(rows),
+            windows=windows,
             bundle_id=self.scorer.bundle_id,
             timing={**self.timing.to_dict(), "finish": round(time.perf_counter() - started, 4)},
             language=s.language,
