@@ -40,7 +40,7 @@ from pianocoach_train.audio.soundfonts import HELD_OUT, training_soundfonts
 from pianocoach_train.eval_report import write_benchmark
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
-from pianocoach_train.runs import artifacts_dir
+from pianocoach_train.runs import artifacts_dir, write_model_run
 
 log = logging.getLogger(__name__)
 
@@ -428,13 +428,7 @@ def plot(report: dict, path: Path) -> None:
 
 
 def write_model(model_bytes: bytes, meta: dict, out: Path) -> None:
-    from pianocoach.jsonio import write_json_atomic
-
-    out.mkdir(parents=True, exist_ok=True)
-    temporary = out / ".pedal.onnx.tmp"
-    temporary.write_bytes(model_bytes)
-    temporary.replace(out / "pedal.onnx")
-    write_json_atomic(out / "model.json", meta)
+    write_model_run(out, "pedal.onnx", model_bytes, meta)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,3 +86,15 @@ def train_run(
     meta.update(finished=True, train_seconds=round(time.perf_counter() - started, 2))
     write_json_atomic(meta_path, meta)
     return scorer
+
+
+def write_model_run(out: Path, onnx_name: str, model_bytes: bytes, meta: dict) -> None:
+    """A trained ONNX model and its ``model.json`` in ``out``; the graph is written under a temporary name and renamed,
+    so a reader never finds half a file."""
+    from pianocoach.jsonio import write_json_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = out / f".{onnx_name}.tmp"
+    temporary.write_bytes(model_bytes)
+    temporary.replace(out / onnx_name)
+    write_json_atomic(out / "model.json", meta)

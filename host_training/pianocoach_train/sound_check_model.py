@@ -48,7 +48,7 @@ from pianocoach_train.audio.soundfonts import HELD_OUT, training_soundfonts
 from pianocoach_train.eval_report import write_benchmark
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
-from pianocoach_train.runs import artifacts_dir
+from pianocoach_train.runs import artifacts_dir, write_model_run
 from pianocoach_train.sound_check_data import (
     ELECTRIC_PIANO_PROGRAMS,
     FAMILIES,
@@ -462,13 +462,7 @@ def plot(report: dict, path: Path) -> None:
 
 
 def write_model(model_bytes: bytes, meta: dict, out: Path) -> None:
-    from pianocoach.jsonio import write_json_atomic
-
-    out.mkdir(parents=True, exist_ok=True)
-    temporary = out / ".sound_check.onnx.tmp"
-    temporary.write_bytes(model_bytes)
-    temporary.replace(out / "sound_check.onnx")
-    write_json_atomic(out / "model.json", meta)
+    write_model_run(out, "sound_check.onnx", model_bytes, meta)
 
 
 def main(argv: list[str] | None = None) -> int:

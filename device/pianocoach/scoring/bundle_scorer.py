@@ -13,6 +13,7 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,25 +107,25 @@ class BundleScorer:
 
     def _sound_check(self) -> SoundCheck | None:
         """The bundle's "is this a piano?" model; None (microphone takes go unchecked) for a bundle without one."""
-        entry = self.manifest.model(SOUND_CHECK_ROLE)
-        if entry is None:
-            log.info("bundle %s has no sound check: microphone takes are not checked for being a piano", self.bundle_id)
-            return None
-        session = self.verification.sessions.get(entry.file)
-        if session is None:
-            raise BundleError(self.path, f"its sound check {entry.file[:80]!r} is not an ONNX model")
-        return SoundCheck(session, entry.metrics, self.path)
+        unchecked = "microphone takes are not checked for being a piano"
+        found = self._optional_model(SOUND_CHECK_ROLE, "sound check", unchecked)
+        return None if found is None else SoundCheck(found[0], found[1], self.path)
 
     def _pedal_model(self) -> PedalModel | None:
         """The bundle's pedal model; None (the pedal of a microphone take is unknown) for a bundle without one."""
-        entry = self.manifest.model(PEDAL_ROLE)
+        found = self._optional_model(PEDAL_ROLE, "pedal model", "the pedal of microphone takes is unknown")
+        return None if found is None else PedalModel(found[0], found[1], self.path)
+
+    def _optional_model(self, role: str, what: str, without: str) -> tuple[Any, dict] | None:
+        """The ONNX session and metrics of the bundle's model of ``role``; None (logged: ``without``) without one."""
+        entry = self.manifest.model(role)
         if entry is None:
-            log.info("bundle %s has no pedal model: the pedal of microphone takes is unknown", self.bundle_id)
+            log.info("bundle %s has no %s: %s", self.bundle_id, what, without)
             return None
         session = self.verification.sessions.get(entry.file)
         if session is None:
-            raise BundleError(self.path, f"its pedal model {entry.file[:80]!r} is not an ONNX model")
-        return PedalModel(session, entry.metrics, self.path)
+            raise BundleError(self.path, f"its {what} {entry.file[:80]!r} is not an ONNX model")
+        return session, entry.metrics
 
     @property
     def bundle_id(self) -> str:
