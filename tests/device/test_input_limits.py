@@ -118,6 +118,7 @@ def test_the_feedback_is_never_told_a_heard_pedal(performance, scorer):
     """A microphone take's pedal, shown estimated, is unknown to the feedback while the pedal scales are unknown: the
     language model's prompt says unknown, so no sentence can quote it (whatever word it would use for the pedal)."""
     result = score_source(open_file(performance["wav"]), scorer)
+    # a sure take's mark, as mark_measures gives it (tested above), set here: the sample render's own is unsure
     heard = {**result.measures["pedal_down_pct"], "value": 42.3, "estimated": True, "confidence": 0.9}
     result.measures = {**result.measures, "pedal_down_pct": heard}
     assert result.unknown_scales == list(PEDAL_SCALES)

@@ -46,7 +46,7 @@ def _fed(run, bands: np.ndarray, block: int) -> tuple[np.ndarray, int]:
 
 
 @pytest.mark.parametrize("block", [1, 43, 700])
-def test_chunks_give_the_whole_take_s_probabilities_in_bounded_memory(block):
+def test_chunks_give_the_whole_take_s_probabilities_and_the_model_never_sees_the_whole_take(block):
     rng = np.random.default_rng(3)
     bands = (rng.normal(-40, 15, (MEL_BANDS, 2000)) + 20 * np.sin(np.arange(2000) / 30)).astype(np.float32)
     run = lambda b: _moving(b, CONTEXT_FRAMES)  # noqa: E731
@@ -159,5 +159,15 @@ def test_a_pedal_model_failing_mid_take_leaves_the_pedal_unknown(scorer, tmp_pat
     model = PedalModel(_Broken(scorer.pedal_model.session, RuntimeError("bad graph")), GOOD, tmp_path)
     stream = AudioNoteStream("take.wav", pedal=model)
     for _ in range(10):  # 430 frames: the model runs (and fails) while the take goes on
+        stream._hear_pedal(np.full((MEL_BANDS, 43), -30.0, np.float32))
+    assert stream.pedal_tracker is None and stream.heard_pedal() is None
+
+
+def test_a_tracker_given_the_wrong_count_of_probabilities_leaves_the_pedal_unknown():
+    from pianocoach.scoring.notes_stream import AudioNoteStream
+
+    stream = AudioNoteStream("take.wav")
+    stream.pedal_tracker = PedalTracker(lambda bands: np.zeros(3, np.float32))  # 3 values for every window
+    for _ in range(10):
         stream._hear_pedal(np.full((MEL_BANDS, 43), -30.0, np.float32))
     assert stream.pedal_tracker is None and stream.heard_pedal() is None

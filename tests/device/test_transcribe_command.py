@@ -80,6 +80,21 @@ def test_a_refused_bundle_asked_for_is_said_in_one_line_and_nothing_is_written(p
     assert not (tmp_path / "x.mid").exists()
 
 
+def test_without_a_usable_installed_bundle_the_notes_are_written_without_the_pedal(
+    performance, tmp_path, monkeypatch, capsys
+):
+    import pianocoach.scoring.bundle_scorer
+    from pianocoach.cli import main
+
+    monkeypatch.setattr(pianocoach.scoring.bundle_scorer, "DEFAULT_BUNDLE", tmp_path / "no-bundle")
+    out = tmp_path / "heard.mid"
+    assert main(["transcribe", str(performance["wav"]), "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    written = read_midi(out)
+    assert summary["pedal"] is False and summary["pedal_confidence"] is None and len(written.pedal_events) == 0
+    assert len(written) == summary["notes"] > 20
+
+
 def test_transcribe_refuses_midi_and_missing_files_in_one_line(performance, tmp_path):
     for path, words in ((performance["midi"], "is MIDI already"), (tmp_path / "none.wav", "none.wav")):
         run = subprocess.run(

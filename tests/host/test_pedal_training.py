@@ -209,3 +209,31 @@ def test_adding_it_to_the_default_bundle_keeps_every_other_model(isolated_output
     shutil.copy(public, tmp_path / "trust" / public.name)
     monkeypatch.setenv("PIANOCOACH_TRUSTED_KEYS", str(tmp_path / "trust"))
     assert BundleScorer(copy).pedal_model is not None  # the device loads it
+
+
+def test_the_health_check_refuses_a_signed_pedal_model_whose_chunks_differ(isolated_outputs, tmp_path, monkeypatch):
+    """A bundle signed with a dynamically quantised pedal model (which export refuses): the device's health check runs
+    it over several chunks against one run, and fails the bundle, so an install rolls it back."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from pianocoach.scoring.health import health_check
+    from pianocoach_export.bundle_additions import with_model
+    from pianocoach_export.bundle_assembly import bundle_id, signing_key, write_verified
+    from pianocoach_export.bundle_writer import BundleModel, models_from_bundle
+    from pianocoach_export.signing import generate_key_pair
+
+    folder = _trained(isolated_outputs / "dynamic")
+    quantize_dynamic(str(folder / "pedal.onnx"), str(folder / "q.onnx"), weight_type=QuantType.QInt8)
+    meta = json.loads((folder / "model.json").read_text())
+    pedal = BundleModel(
+        "pedal", folder / "q.onnx", "pedal convnet", "int8", ("pedal_down",), metrics={k: meta[k] for k in GOOD}
+    )
+    models, audio_path = models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)
+    key_path, public = generate_key_pair("test", tmp_path / "keys")
+    out = tmp_path / "bundle"
+    write_verified(with_model(models, pedal), signing_key(key_path), out, None, bundle_id("test"), audio_path)
+    (tmp_path / "trust").mkdir()
+    shutil.copy(public, tmp_path / "trust" / public.name)
+    monkeypatch.setenv("PIANOCOACH_TRUSTED_KEYS", str(tmp_path / "trust"))
+    report = health_check(out)
+    assert not report["healthy"] and any("chunked runs differ" in p for p in report["problems"]), report["problems"]

@@ -106,21 +106,33 @@ def check_sound_model(scorer, wav: Path) -> tuple[float, list[str]]:
     return float(p[PIANO]), []
 
 
+PEDAL_CHUNK_TOLERANCE = 1e-4  # float rounding; a model whose frames see the whole window differs by far more
+
+
 def check_pedal_model(scorer, wav: Path) -> tuple[float, list[str]]:
     """The pedal model's down share for the synthesised clip, and a problem unless it gives one probability per frame
-    (the share itself is not judged: the tones have no pedal to hear)."""
+    and its chunked runs give what one run over the take gives (a model that sees further than the device's context,
+    or quantised with scales taken from each run, would not). The share is not judged: the tones have no pedal."""
     import soundfile as sf
 
+    from pianocoach.features.pedal_frames import CHUNK_FRAMES, CONTEXT_FRAMES
     from pianocoach.features.sound_profile import SoundProfile
     from pianocoach.scoring.pedal_model import PedalModelError, pedal_from_probabilities
 
     audio, _ = sf.read(str(wav), dtype="float32")
+    bands = SoundProfile().feed(audio)
+    repeats = -(-(CHUNK_FRAMES + 3 * CONTEXT_FRAMES) // max(1, bands.shape[1]))  # several chunks' worth
+    long = np.concatenate([bands + 6.0 * (i % 3 - 1) for i in range(repeats)], axis=1)
     tracker = scorer.pedal_model.tracker()
     try:
-        tracker.add(SoundProfile().feed(audio))
-        return pedal_from_probabilities(tracker.finish()).down_share, []
+        tracker.add(long)
+        chunked = tracker.finish()
+        difference = float(np.abs(chunked - scorer.pedal_model.run(long[None])).max())
     except (PedalModelError, ValueError) as exc:
         return 0.0, [f"pedal: {exc}"]
+    if difference > PEDAL_CHUNK_TOLERANCE:
+        return 0.0, [f"pedal: the device's chunked runs differ from one run by {difference:.3g}"]
+    return pedal_from_probabilities(chunked[: bands.shape[1]]).down_share, []
 
 
 def check_reader(verification) -> list[str]:

@@ -44,11 +44,11 @@ class Heard:
     def summary(self) -> str:
         where = f" -> {self.out}" if self.out else ""
         if self.pedal:
-            pedal = f"sustain pedal heard (confidence {self.pedal_confidence:.2f}), written as CC64"
-        elif self.pedal_confidence is not None:
-            pedal = f"no pedal written: it could not be heard clearly (confidence {self.pedal_confidence:.2f})"
+            pedal = f"sustain pedal heard (confidence {self.pedal_confidence:.3f}), written as CC64"
+        elif self.pedal_confidence is not None:  # three decimals, as the gate compares them (0.797 is not 0.80)
+            pedal = f"no pedal written: it could not be heard clearly (confidence {self.pedal_confidence:.3f})"
         else:
-            pedal = "no pedal: the bundle has no pedal model"
+            pedal = "no pedal written: no pedal model heard it (none in the bundle, no usable bundle, or it failed)"
         return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; {pedal}"
 
 

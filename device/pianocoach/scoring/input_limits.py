@@ -3,10 +3,11 @@ its input could not give.
 
 - **Sustain pedal.** A microphone take is transcribed by basic-pitch, which gives notes only: no pedal at all,
   so a transcription's "pedal down 0 %" is not a measurement. A bundle's pedal model hears the pedal in the sound
-  (:mod:`pianocoach.scoring.pedal_model`): when it is sure enough of a take, the pedal measures are shown, estimated,
-  with its confidence; otherwise they are unknown. The pedal scales of a microphone take stay unknown (the
-  transcription scorer has not learned from a heard pedal), so the feedback never quotes it. A MIDI take knows the
-  pedal when it holds CC64 messages, or when the player has said that the instrument sends them
+  (:mod:`pianocoach.scoring.pedal_model`): when it is sure enough of a take, the share of pedal down is shown,
+  estimated, with its confidence (the pedal changes stay unknown); otherwise both are unknown. The pedal scales
+  of a microphone take stay unknown (the transcription scorer has not learned from a heard pedal), and the feedback
+  is told its pedal is unknown (``PerformanceResult.feedback_measures``), so it never quotes it. A MIDI take knows
+  the pedal when it holds CC64 messages, or when the player has said that the instrument sends them
   (``[input] midi_sends_pedal`` in the config, ``pianocoach score --sends-pedal``):
   many digital pianos send CC64 only while the pedal moves, so a take without any cannot tell "no pedal" from
   "a piano that sends none". Without the pedal, the pedal measures are unknown (``value`` None), the two pedal
@@ -37,7 +38,7 @@ NOTE_MEASURES: tuple[str, ...] = (
 )
 
 # of the pedal measures, what the pedal model hears well enough to show: the share of time the pedal is down (its
-# presses are hardly heard: pedal-onset F1 0.22 on held-out renders, reports/pedal)
+# presses are hardly heard: pedal-onset F1 0.23 at 50 ms on held-out renders, reports/pedal)
 HEARD_PEDAL_MEASURES: tuple[str, ...] = ("pedal_down_pct",)
 
 REASONS = {

@@ -384,19 +384,19 @@ class ScoringSession:
         against = take_fundamentals(table, self.kind, self.repertoire, self.piece_id, self.following.follower_of(table))
         context = score_context(against.alignment) if against.alignment is not None else None
         self.timing.following += time.perf_counter() - following_started
-        rows, weights, windows = [], [], 0
+        spans = [(float(e) - s.window_seconds, float(e)) for e in grid if e - table.start >= s.min_playing_s]
+        windows = sum(1 for a, b in spans if len(window_table(table, a, b) or ()) >= s.min_window_notes)
+        if not windows:
+            raise TooShortError(
+                f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)"
+            )
+        # a take scored whole: its windows are only counted (their final descriptors, most of the end-of-play time of
+        # a microphone take, would go unused, and a window's scores cannot fail it)
         whole = self._whole_take_scores(table, context)
+        rows, weights = [], []
         computed_before = self.windows_computed  # the whole take's vector is not a window
-        for window_end in grid:
-            if window_end - table.start < s.min_playing_s:
-                continue
-            start = float(window_end) - s.window_seconds
-            window = window_table(table, start, float(window_end))
-            if whole is not None:
-                # the whole take's vector is its score: a window is only counted (its final descriptors, most of
-                # the end-of-play time of a microphone take, would go unused)
-                windows += int(window is not None and len(window) >= s.min_window_notes)
-                continue
+        for start, window_end in spans if whole is None else []:
+            window = window_table(table, start, window_end)
             window_context = None
             if context is not None:  # the window's notes are the table's rows first..last (window_table)
                 first, last = np.searchsorted(table.onset, [start, float(window_end)], side="left")
@@ -405,15 +405,10 @@ class ScoringSession:
             if scores is None:
                 continue
             rows.append(scores)
-            windows += 1
             first, last = np.searchsorted(table.onset, [window_end - s.block_seconds, window_end], side="left")
             recent = table.velocity[first:last]
             weights.append(float(len(recent)) * float(recent.mean() / 127.0) if len(recent) else 0.0)
         self.rescored_at_end = self.windows_computed - computed_before
-        if not windows:
-            raise TooShortError(
-                f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)"
-            )
         if whole is not None:
             weighted = mean = whole
         else:
