@@ -49,6 +49,30 @@ def _clear_neighbours(energy: np.ndarray, rows: slice | int | np.integer, freq_i
         energy[rows, freq_idx - 1] = 0
 
 
+class _ColumnPeaks:
+    """Each pitch's largest remaining energy and the first frame holding it, so the melodia step finds the global
+    maximum as ``np.argmax`` does (the earliest frame, then the lowest pitch) without scanning every frame of the take
+    each time: a step changes only the pitch it follows and its two neighbours, whose peaks are then found again.
+    (Scanning the whole take at every step grew with the square of the length: 155 of a 60 s take's 442 ms finish.)"""
+
+    def __init__(self, energy: np.ndarray) -> None:
+        self.energy = energy
+        self.row = energy.argmax(axis=0)
+        self.value = energy[self.row, np.arange(energy.shape[1])]
+
+    def refresh(self, freq_idx: int) -> None:
+        for column in range(max(0, freq_idx - 1), min(MAX_FREQ_IDX, freq_idx + 1) + 1):
+            row = int(np.argmax(self.energy[:, column]))
+            self.row[column], self.value[column] = row, self.energy[row, column]
+
+    def peak(self) -> tuple[float, int, int]:
+        """The largest remaining energy, its frame and its pitch index."""
+        top = self.value.max()
+        candidates = np.flatnonzero(self.value == top)
+        column = int(candidates[np.argmin(self.row[candidates])])  # argmin: the lowest pitch of the earliest frame
+        return float(top), int(self.row[column]), column
+
+
 def decode_notes(
     frames: np.ndarray,
     onsets: np.ndarray,
@@ -88,9 +112,12 @@ def decode_notes(
         _clear_neighbours(remaining_energy, slice(note_start_idx, i), freq_idx)
         note_events.append((note_start_idx, i, freq_idx + MIDI_OFFSET, np.mean(frames[note_start_idx:i, freq_idx])))
 
-    if melodia_trick:
-        while np.max(remaining_energy) > frame_thresh:
-            i_mid, freq_idx = np.unravel_index(np.argmax(remaining_energy), remaining_energy.shape)
+    if melodia_trick and remaining_energy.size:
+        column_peaks = _ColumnPeaks(remaining_energy)
+        while True:
+            top, i_mid, freq_idx = column_peaks.peak()  # np.argmax(remaining_energy) as basic-pitch finds it
+            if not top > frame_thresh:
+                break
             remaining_energy[i_mid, freq_idx] = 0
             i = i_mid + 1  # forward
             k = 0
@@ -106,6 +133,7 @@ def decode_notes(
                 _clear_neighbours(remaining_energy, i, freq_idx)
                 i -= 1
             i_start = i + 1 + k
+            column_peaks.refresh(freq_idx)  # the only columns this step changed
             if i_end - i_start <= min_note_len:
                 continue
             note_events.append((i_start, i_end, freq_idx + MIDI_OFFSET, np.mean(frames[i_start:i_end, freq_idx])))

@@ -89,3 +89,26 @@ def test_vendored_decoder_gives_basic_pitchs_events(rendered, infer):
         melodia_trick=True,
     )
     assert len(ours) > 40 and ours == theirs
+
+
+def test_vendored_decoder_breaks_ties_as_basic_pitch_does(rendered):
+    """Posteriorgrams rounded to steps of 0.05: the melodia step meets many equal maxima, and must take them in
+    np.argmax's order (the earliest frame, then the lowest pitch), as basic-pitch does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from basic_pitch.note_creation import output_to_notes_polyphonic
+    note, onset = (np.round(a * 20) / 20 for a in _posteriorgrams(rendered))
+    for frame_thresh in (0.3, 0.15):
+        ours = decode_notes(note, onset, onset_thresh=0.5, frame_thresh=frame_thresh, min_note_len=3, infer=True)
+        theirs = output_to_notes_polyphonic(
+            note.copy(),
+            onset.copy(),
+            onset_thresh=0.5,
+            frame_thresh=frame_thresh,
+            min_note_len=3,
+            infer_onsets=True,
+            max_freq=None,
+            min_freq=None,
+            melodia_trick=True,
+        )
+        assert len(ours) > 40 and ours == theirs
