@@ -69,46 +69,37 @@ def _posteriorgrams(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return note.copy(), onset.copy()
 
 
-@pytest.mark.parametrize("infer", [True, False])
-def test_vendored_decoder_gives_basic_pitchs_events(rendered, infer):
+def _both_decoders(note, onset, frame_thresh: float, min_note_len: int, infer: bool) -> tuple[list, list]:
+    """The vendored decoder's events and basic-pitch's own ``output_to_notes_polyphonic``'s, as the device calls it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # resampy 0.4.2 imports the deprecated pkg_resources
         from basic_pitch.note_creation import output_to_notes_polyphonic
-    assert S.sample_rate == SAMPLE_RATE  # the feature rate is basic-pitch's
-    note, onset = _posteriorgrams(rendered)
-    ours = decode_notes(note, onset, onset_thresh=0.5, frame_thresh=0.3, min_note_len=11, infer=infer)
+    ours = decode_notes(note, onset, 0.5, frame_thresh, min_note_len, infer)
     theirs = output_to_notes_polyphonic(
         note.copy(),
         onset.copy(),
         onset_thresh=0.5,
-        frame_thresh=0.3,
-        min_note_len=11,
+        frame_thresh=frame_thresh,
+        min_note_len=min_note_len,
         infer_onsets=infer,
         max_freq=None,
         min_freq=None,
         melodia_trick=True,
     )
+    return ours, theirs
+
+
+@pytest.mark.parametrize("infer", [True, False])
+def test_vendored_decoder_gives_basic_pitchs_events(rendered, infer):
+    assert S.sample_rate == SAMPLE_RATE  # the feature rate is basic-pitch's
+    ours, theirs = _both_decoders(*_posteriorgrams(rendered), frame_thresh=0.3, min_note_len=11, infer=infer)
     assert len(ours) > 40 and ours == theirs
 
 
 def test_vendored_decoder_breaks_ties_as_basic_pitch_does(rendered):
     """Posteriorgrams rounded to steps of 0.05: the melodia step meets many equal maxima, and must take them in
     np.argmax's order (the earliest frame, then the lowest pitch), as basic-pitch does."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from basic_pitch.note_creation import output_to_notes_polyphonic
     note, onset = (np.round(a * 20) / 20 for a in _posteriorgrams(rendered))
     for frame_thresh in (0.3, 0.15):
-        ours = decode_notes(note, onset, onset_thresh=0.5, frame_thresh=frame_thresh, min_note_len=3, infer=True)
-        theirs = output_to_notes_polyphonic(
-            note.copy(),
-            onset.copy(),
-            onset_thresh=0.5,
-            frame_thresh=frame_thresh,
-            min_note_len=3,
-            infer_onsets=True,
-            max_freq=None,
-            min_freq=None,
-            melodia_trick=True,
-        )
+        ours, theirs = _both_decoders(note, onset, frame_thresh=frame_thresh, min_note_len=3, infer=True)
         assert len(ours) > 40 and ours == theirs
