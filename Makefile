@@ -104,6 +104,7 @@ help:
 	@echo "make bundle-sound-check  put the trained sound check into the committed default bundle (other models kept)"
 	@echo "make pedal-model  train and measure the sustain pedal heard in renders (~15 min); reports/pedal/"
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
+	@echo "make bundle-transcription  retrain the transcription scorer with the heard pedal into the default bundle"
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
@@ -112,7 +113,7 @@ help:
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
 	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
-	@echo "make audio-render  render PercePiano through 3 soundfonts, augmented, into audio features (cached, ~25 min)"
+	@echo "make audio-render  render PercePiano through 3 soundfonts, augmented, into audio features (cached, ~50 min)"
 	@echo "make eval-audio  render (when missing), train and compare the audio scorers; table in reports/audio/audio.md"
 	@echo "make release-model  train MODEL on the performer split minus its test list (artifacts/release/)"
 	@echo "make export      release models EXPORT_MODELS=$(EXPORT_MODELS) -> ONNX, parity, INT8, figures, signed bundle"
@@ -264,6 +265,12 @@ bundle-pedal: setup
 	$(PY) -m pianocoach_export pedal
 	$(VENV)/bin/pianocoach verify-bundle
 
+# the transcription scorer retrained on the training renders' transcriptions with the pedal the bundle's pedal model
+# hears in them (issue 19, item 3), put into the committed default bundle alone (needs make audio-render)
+bundle-transcription: setup
+	$(PY) -m pianocoach_export transcription
+	$(VENV)/bin/pianocoach verify-bundle
+
 # `make repertoire-percepiano DATA_DIR=/var/lib/pianocoach`: add PercePiano's four works (its MusicXML excerpts, one
 # edition of each: the *_Score_* files) to a device data folder's repertoire; the scores are read from ../shared.
 # Each passage then learns its variants (what skilled pianists commonly play otherwise) from its performances.
@@ -310,7 +317,7 @@ eval-jianzipu: jianzipu-reader
 comma := ,
 BUNDLE_TRAINED := bundle-release-model $(if $(filter train,$(READER)),jianzipu-reader) \
 	$(if $(filter train,$(AUDIO)),audio-release)
-.PHONY: export-release-models bundle-release-model jianzipu-reader audio-release
+.PHONY: export-release-models bundle-release-model jianzipu-reader audio-release bundle-transcription
 
 export-release-models: setup
 	@for model in $(subst $(comma), ,$(EXPORT_MODELS)); do $(PY) -m pianocoach_train release --model $$model || exit 1; done

@@ -27,6 +27,7 @@ ROWS = {
     "midi_true": "MIDI scorer (blend) on the true MIDI",
     "midi_on_transcription": "MIDI scorer (blend) on transcribed audio (basic-pitch)",
     "transcription": "transcription path: blend retrained on transcribed renders",
+    "transcription_heard_pedal": "the same with the pedal heard in the renders (measured, not adopted)",
     "pc_fcn:weighted": "PC-FCN (pitch contour)",
     "m_crnn:weighted": "M-CRNN (log-mel)",
     "hybrid:weighted": "Hybrid (PC-FCN + M-CRNN)",
@@ -81,7 +82,7 @@ def write_audio_report(exports: dict[str, dict], midi_export: dict | None, out_d
             size = f"{e['int8']['bytes'] / 1e6:.2f} MB"
             ms = f"{e['int8']['latency_ms']:.2f} / {e['float']['latency_ms']:.2f}"
             feats = f"{e['float']['features_ms']:.1f}"
-        elif row in ("midi_true", "midi_on_transcription", "transcription"):
+        elif row in ("midi_true", "midi_on_transcription", "transcription", "transcription_heard_pedal"):
             size = midi_size
             ms = "transcription + descriptors (see make bench)" if row != "midi_true" else "—"
         lines.append(f"| {title} | " + " | ".join(r2) + f" | {pearson} | {size} | {ms} | {feats} |")

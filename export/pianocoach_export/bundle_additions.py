@@ -17,8 +17,8 @@ def with_model(models: list[BundleModel], model: BundleModel) -> list[BundleMode
     return [m for m in models if m.role != model.role] + [model]
 
 
-def add_to_default_bundle(model: BundleModel, key_path: Path | None) -> Path:
-    """Put ``model`` into the committed default bundle in place of any of its role."""
+def add_to_default_bundle(model: BundleModel | list[BundleModel], key_path: Path | None) -> Path:
+    """Put ``model`` (or several) into the committed default bundle in place of any of its role."""
     import pianocoach.bundle
     from pianocoach.bundle import Manifest, verify_bundle
     from pianocoach.bundle.signing import trusted_keys
@@ -34,8 +34,11 @@ def add_to_default_bundle(model: BundleModel, key_path: Path | None) -> Path:
     previous = Manifest.read(default).bundle_id
     prefix = previous.rsplit("-", 1)[0] if previous.count("-") >= 2 else "default"
     tar_path = artifacts_dir() / "bundles" / "default.tar"
-    write_verified(with_model(models, model), signing_key(key_path), default, tar_path, bundle_id(prefix), audio_path)
-    log.info("%s added to %s (was %s)", model.role, default, previous)
+    added = model if isinstance(model, list) else [model]
+    for each in added:
+        models = with_model(models, each)
+    write_verified(models, signing_key(key_path), default, tar_path, bundle_id(prefix), audio_path)
+    log.info("%s added to %s (was %s)", ", ".join(m.role for m in added), default, previous)
     return default
 
 

@@ -230,18 +230,22 @@ def _audio_scorer_model(name: str, run_dir: Path, evaluation) -> BundleModel:
     return _exported_model("audio_scorer", name, result, "performer split test list (193), held-out soundfont renders")
 
 
-def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool) -> BundleModel:
+def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool, heard_pedal: bool = False) -> BundleModel:
+    """The transcription scorer of ``run_dir`` exported; ``heard_pedal``: a run trained on the pedal heard in the
+    renders (``make bundle-transcription``), measured and calibrated on such vectors and paired with its pedal model."""
+    from pianocoach.features.pedal_frames import PEDAL_EVENTS_VERSION
     from pianocoach_export.export_models import export_model
     from pianocoach_train.percepiano.labels import SCALES
     from pianocoach_train.runs import artifacts_dir
 
+    train, test = evaluation.transcription_stores("transcription_heard_pedal" if heard_pedal else "transcription")
     result = export_model(
         run_dir,
-        evaluation.transcribed_test,
-        artifacts_dir() / "export" / "transcription_blend",
+        test,
+        artifacts_dir() / "export" / ("transcription_heard_pedal_blend" if heard_pedal else "transcription_blend"),
         prune=False,
         progress=progress,
-        calibration_store=evaluation.transcribed_train,
+        calibration_store=train,
     )
     path, precision = result.chosen()
     metrics = {
@@ -251,7 +255,40 @@ def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool) -> Bu
         "int8": result.int8,
         "quantization": result.quantization,
     }
+    if heard_pedal:
+        # the pedal model whose heard pedal it learned from (its run says which): the device refuses a bundle carrying
+        # another
+        metrics["heard_pedal"] = {"pedal_sha256": learned_pedal_sha256(run_dir), "events_version": PEDAL_EVENTS_VERSION}
     return BundleModel("transcription_scorer", path, result.model, precision, tuple(SCALES), metrics, result.provenance)
+
+
+def learned_pedal_sha256(run_dir: Path) -> str:
+    """The sha256 of the pedal model whose heard pedal a transcription run learned from (its ``run.json``)."""
+    from pianocoach.jsonio import read_json
+
+    sha = read_json(Path(run_dir) / "run.json").get("heard_pedal")
+    if not isinstance(sha, str):
+        raise ValueError(f"{run_dir}/run.json: trained without the heard pedal (make bundle-transcription retrains it)")
+    return sha
+
+
+def pairing_problem(models: list) -> str | None:
+    """Before anything is written: a transcription scorer that learned from one pedal model's pedal with another pedal
+    model, or none, in the same bundle (the device would refuse it; ``Manifest.heard_pedal_problem``)."""
+    import hashlib
+
+    roles = {m.role: m for m in models}
+    scorer, pedal = roles.get("transcription_scorer"), roles.get("pedal")
+    learned = (scorer.metrics.get("heard_pedal") or {}).get("pedal_sha256") if scorer is not None else None
+    if learned is None:
+        return None
+    found = hashlib.sha256(Path(pedal.source).read_bytes()).hexdigest() if pedal is not None else None
+    if found == learned:
+        return None
+    return (
+        f"the transcription scorer learned from pedal model {str(learned)[:12]}, the bundle would carry "
+        f"{'pedal model ' + found[:12] if found else 'none'}: make bundle-transcription retrains it with this one"
+    )
 
 
 def write_verified(
@@ -263,6 +300,9 @@ def write_verified(
     from pianocoach.errors import BundleRejected
     from pianocoach_export.bundle_writer import write_bundle
 
+    problem = pairing_problem(models)
+    if problem:  # refused before the folder (often the committed default bundle) is touched
+        raise BundleRejected(out_dir, [problem])
     write_bundle(out_dir, models, key, bundle_id, tar_path, audio_path=audio_path)
     # check what was written as a device would, trusting the packaged keys and the key that signed it
     signer = TrustedKey(key_id(key.public_key()), "signer", key.public_key())

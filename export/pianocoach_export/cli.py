@@ -112,6 +112,21 @@ def _pedal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transcription(args: argparse.Namespace) -> int:
+    import sys
+
+    from pianocoach_export.transcription_export import add_to_default_bundle
+
+    folder, models = add_to_default_bundle(args.key, progress=sys.stderr.isatty())
+    scorer = models[0]
+    print(
+        f"default bundle: {folder} now scores microphone takes with a transcription scorer that learned from the "
+        f"pedal heard in them (pedal model {scorer.metrics['heard_pedal']['pedal_sha256'][:12]}, {scorer.precision}); "
+        f"replaced: {', '.join(m.role for m in models)}; the other models are unchanged"
+    )
+    return 0
+
+
 def _audio_report(args: argparse.Namespace) -> int:
     """INT8 size and latency of each audio model (performer fold 0), then the comparison table."""
     from pianocoach.jsonio import read_json
@@ -300,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pedal.add_argument("--key", type=Path, help=key_help)
     pedal.set_defaults(run=_pedal)
+
+    transcription = commands.add_parser(
+        "transcription",
+        help="train the transcription scorer on renders with their heard pedal and put it into the default bundle",
+    )
+    transcription.add_argument("--key", type=Path, help=key_help)
+    transcription.set_defaults(run=_transcription)
 
     audio = commands.add_parser(
         "audio-report", help="INT8 size and latency of the audio models; the audio comparison table"

@@ -243,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     audio_eval.add_argument(
         "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
     )
-    audio_eval.add_argument("--models", type=split_list, default="transcription,pc_fcn,m_crnn,hybrid")
+    audio_eval.add_argument(
+        "--models", type=split_list, default="transcription,transcription_heard_pedal,pc_fcn,m_crnn,hybrid"
+    )
     audio_eval.add_argument("--splits", type=_split_list, default="performer,piece,work")
     audio_eval.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, few epochs")
     audio_eval.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "audio", help="report folder")

@@ -93,6 +93,10 @@ class FeatureStore:
     def labels(self, ids: list[str] | tuple[str, ...]) -> np.ndarray:
         return np.stack([self.dataset.labels[i] for i in ids]).astype(np.float32)
 
+    def run_identity(self) -> dict:
+        """What, beyond the config and the feature settings, a run trained on these vectors must match to be reused."""
+        return {}
+
     def vectors(self, copy: int = 0, seed: int = 0, ranges: AugmentRanges = AugmentRanges()) -> np.ndarray:
         """Feature vectors of every id (rows in ``self.ids`` order). ``copy`` > 0 is an augmented copy."""
         tag = "plain"

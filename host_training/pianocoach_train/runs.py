@@ -58,7 +58,8 @@ def train_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     meta_path = run_dir / "run.json"
     # a run of the same config on other features (a feature version bump since) is trained again
-    if finished_run(run_dir, {"config": config.to_dict(), "feature_settings_sha256": store.settings.sha256()}):
+    identity = {"config": config.to_dict(), "feature_settings_sha256": store.settings.sha256(), **store.run_identity()}
+    if finished_run(run_dir, identity):
         log.info("%s already trained; loading it", run_dir)
         scorer = load_scorer(run_dir)
         scorer.reused = True
@@ -72,6 +73,7 @@ def train_run(
         "config": config.to_dict(),
         "feature_settings_sha256": store.settings.sha256(),
         "feature_settings": store.settings.to_dict(),
+        **store.run_identity(),
         "data_sha256": data_fingerprint(store.dataset),
         "train_ids": list(train),
         "validation_ids": list(validation),

@@ -11,12 +11,14 @@ from pianocoach.features.pedal_frames import (
     CHUNK_FRAMES,
     CONTEXT_FRAMES,
     FRAME_S,
+    MIN_RUN_FRAMES,
     PEDAL_FRAMES_VERSION,
     PedalTracker,
     confidence,
     down_frames,
     frame_times,
     pedal_events,
+    settled_events,
 )
 from pianocoach.features.sound_profile import MEL_BANDS, SoundProfile
 from pianocoach.scoring.pedal_model import PedalModel, PedalModelError, pedal_from_probabilities
@@ -83,6 +85,27 @@ def test_probabilities_become_cc64_events_with_short_flickers_ignored():
     assert confidence(np.array([0.0, 1.0])) == 1.0 and confidence(np.array([0.5, 0.5])) == 0.5
     heard = pedal_from_probabilities(p)
     assert heard.down_share == pytest.approx(6 / 13) and heard.confidence == pytest.approx(confidence(p), abs=1e-3)
+
+
+def test_the_pedal_events_settled_so_far_are_those_of_the_whole_take():
+    """While playing, a window is scored with the pedal heard so far once that pedal cannot change: the events before
+    the settled time must be those the whole take's probabilities give (flickers merge only once they end)."""
+    from pianocoach.scoring.notes_stream import changes_in_window
+
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        # stretches of 1-6 frames, so single-frame flickers sit everywhere, the cut included
+        values = np.repeat(rng.random(60) > 0.5, rng.integers(1, 7, 60)).astype(np.float32)
+        whole = pedal_events(values)
+        cut = int(rng.integers(1, len(values)))
+        events, until = settled_events(values[:cut])
+        if cut <= MIN_RUN_FRAMES:
+            assert len(events) == 0 and until == 0.0
+            continue
+        for end in (until, until - 0.01, until / 2):
+            so_far = events[changes_in_window(events[:, 0], None, end)]
+            final = whole[changes_in_window(whole[:, 0], None, end)]
+            np.testing.assert_array_equal(so_far, final, err_msg=f"trial {trial}, cut {cut}, end {end}")
 
 
 def test_the_profile_gives_the_pedal_model_the_same_frames_however_the_audio_is_cut():

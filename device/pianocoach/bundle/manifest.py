@@ -118,6 +118,40 @@ class Manifest:
     audio_path: dict[str, Any] = field(default_factory=dict)  # optional: a bundle without it reads as before
     schema_version: int = SCHEMA_VERSION
 
+    def heard_pedal_problem(self) -> str | None:
+        """A transcription scorer that learned from the pedal a pedal model hears (its ``heard_pedal`` metric names
+        that model's sha256) needs that very pedal model in the bundle: fed another model's pedal, or none, it would
+        score what it never learned. None when the bundle is consistent."""
+        scorer = self.model("transcription_scorer")
+        learned = scorer.metrics.get("heard_pedal") if scorer is not None else None
+        if learned is None:
+            return None
+        wanted = learned.get("pedal_sha256") if isinstance(learned, dict) else None
+        if not (isinstance(wanted, str) and SHA256_HEX.fullmatch(wanted)):
+            return "its transcription scorer's heard_pedal does not name a pedal_sha256"
+        from pianocoach.features.pedal_frames import PEDAL_EVENTS_VERSION
+
+        version = learned.get("events_version")
+        if version != PEDAL_EVENTS_VERSION:
+            return (
+                f"its transcription scorer learned pedal events version {str(version)[:20]}, this device makes "
+                f"version {PEDAL_EVENTS_VERSION}: rebuild it (make bundle-transcription)"
+            )
+        pedal = self.model("pedal")
+        found = self.files[pedal.file].sha256 if pedal is not None and pedal.file in self.files else None
+        if found == wanted:
+            return None
+        carried = f"pedal model {found[:12]}" if found else "no pedal model"
+        return (
+            f"its transcription scorer learned from the pedal heard by pedal model {wanted[:12]}, the bundle carries "
+            f"{carried}: rebuild it (make bundle-transcription)"
+        )
+
+    def learned_heard_pedal(self) -> bool:
+        """Whether the transcription scorer learned from the bundle's pedal model's pedal (a consistent bundle)."""
+        scorer = self.model("transcription_scorer")
+        return scorer is not None and scorer.metrics.get("heard_pedal") is not None and not self.heard_pedal_problem()
+
     def model(self, role: str) -> ModelEntry | None:
         return next((m for m in self.models if m.role == role), None)
 

@@ -23,6 +23,9 @@ import numpy as np
 from pianocoach.features.sound_profile import HOP, MEL_BANDS, N_FFT, SAMPLE_RATE
 
 PEDAL_FRAMES_VERSION = 1  # bump when the frames the model reads change; a bundle's pedal model records it
+# bump when the events made of the probabilities change (DOWN_AT, MIN_RUN_FRAMES, down_frames, pedal_events): a
+# transcription scorer that learned from the heard pedal records the version it learned
+PEDAL_EVENTS_VERSION = 1
 FRAME_S = HOP / SAMPLE_RATE  # 46 ms between frames
 CONTEXT_FRAMES = 64  # the most frames a pedal model may look to either side (about 3 s)
 CHUNK_FRAMES = 256  # frames whose probabilities one model run gives (about 12 s)
@@ -75,6 +78,15 @@ class PedalTracker:
         self._held = self._held[:, keep_from - self._held_from :]
         self._held_from = keep_from
 
+    @property
+    def ran(self) -> int:
+        """Frames whose probability is known."""
+        return self._done
+
+    def known(self) -> np.ndarray:
+        """The probabilities of the frames run so far (those of :meth:`finish` for the same frames)."""
+        return np.concatenate(self._probabilities) if self._probabilities else np.zeros(0, dtype=np.float32)
+
     def finish(self) -> np.ndarray:
         """The probability that the pedal is down in every frame of the take."""
         if not self.finished:
@@ -110,6 +122,16 @@ def pedal_events(probabilities: np.ndarray) -> np.ndarray:
     changes = np.concatenate([[0], np.flatnonzero(np.diff(down.astype(np.int8))) + 1])
     values = np.where(down[changes], DOWN_VALUE, UP_VALUE)
     return np.column_stack([times[changes], values]).astype(np.float64)
+
+
+def settled_events(probabilities: np.ndarray) -> tuple[np.ndarray, float]:
+    """The pedal events of the first frames' probabilities, and the time before which they are those of the whole take:
+    only the last stretch can still change (a stretch shorter than ``MIN_RUN_FRAMES`` is merged once it ends), and a
+    stretch of ``MIN_RUN_FRAMES`` or more stays, so every frame but the last ``MIN_RUN_FRAMES`` is final."""
+    final = len(probabilities) - MIN_RUN_FRAMES
+    if final <= 0:
+        return np.zeros((0, 2)), 0.0
+    return pedal_events(probabilities), float(frame_times(1, final)[0])
 
 
 def confidence(probabilities: np.ndarray) -> float:

@@ -87,6 +87,9 @@ class BundleScorer:
         self.audio_path = self._audio_path()
         self.sound_check = self._sound_check()
         self.pedal_model = self._pedal_model()
+        # whether the transcription scorer learned from the pedal the bundle's pedal model hears (issue 19, item 3):
+        # then a microphone take is scored with that pedal, as the scorer was trained
+        self.transcription_hears_pedal = self._transcription_hears_pedal()
         log.info(
             "scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode
         )
@@ -115,6 +118,14 @@ class BundleScorer:
         """The bundle's pedal model; None (the pedal of a microphone take is unknown) for a bundle without one."""
         found = self._optional_model(PEDAL_ROLE, "pedal model", "the pedal of microphone takes is unknown")
         return None if found is None else PedalModel(found[0], found[1], self.path)
+
+    def _transcription_hears_pedal(self) -> bool:
+        """True when the transcription scorer learned from the pedal the bundle's pedal model hears (verification
+        refused a bundle pairing it with another pedal model, or none: ``Manifest.heard_pedal_problem``)."""
+        problem = self.manifest.heard_pedal_problem()
+        if problem:  # verification says so first; kept for a manifest checked some other way
+            raise BundleError(self.path, problem)
+        return self.manifest.learned_heard_pedal()
 
     def _optional_model(self, role: str, what: str, without: str) -> tuple[Any, dict] | None:
         """The ONNX session and metrics of the bundle's model of ``role``; None (logged: ``without``) without one."""

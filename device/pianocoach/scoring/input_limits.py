@@ -4,9 +4,11 @@ its input could not give.
 - **Sustain pedal.** A microphone take is transcribed by basic-pitch, which gives notes only: no pedal at all,
   so a transcription's "pedal down 0 %" is not a measurement. A bundle's pedal model hears the pedal in the sound
   (:mod:`pianocoach.scoring.pedal_model`): when it is sure enough of a take, the share of pedal down is shown,
-  estimated, with its confidence (the pedal changes stay unknown); otherwise both are unknown. The pedal scales
-  of a microphone take stay unknown (the transcription scorer has not learned from a heard pedal), and the feedback
-  is told its pedal is unknown (``PerformanceResult.feedback_measures``), so it never quotes it. A MIDI take knows
+  estimated, with its confidence (the pedal changes stay unknown); otherwise both are unknown. A transcription
+  scorer that learned from the heard pedal reads it (every event, :meth:`ScoringSession._scored_table`), but the
+  pedal scales of a microphone take stay unknown: a heard pedal is not a measured one (presses are hardly heard),
+  and the feedback is told its pedal is unknown (``PerformanceResult.feedback_measures``), so it never quotes it. A
+  MIDI take knows
   the pedal when it holds CC64 messages, or when the player has said that the instrument sends them
   (``[input] midi_sends_pedal`` in the config, ``pianocoach score --sends-pedal``):
   many digital pianos send CC64 only while the pedal moves, so a take without any cannot tell "no pedal" from

@@ -15,7 +15,7 @@ import numpy as np
 
 from pianocoach.features import NoteTable
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
-from pianocoach.features.pedal_frames import PedalTracker
+from pianocoach.features.pedal_frames import PedalTracker, settled_events
 from pianocoach.features.sound_profile import SoundProfile
 from pianocoach.inputs.base import Block, MidiEvent
 from pianocoach.scoring.pedal_model import HeardPedal, PedalModel, PedalModelError, pedal_from_probabilities
@@ -169,6 +169,7 @@ class AudioNoteStream:
         self.profile = SoundProfile()  # what the take sounds like: is it a piano? (scoring.sound_check)
         # the sustain pedal heard (the bundle's pedal model reads the profile's frames); None: not heard
         self.pedal_tracker: PedalTracker | None = pedal.tracker() if pedal is not None else None
+        self._settled_pedal: tuple[int, tuple[np.ndarray, float]] | None = None  # (frames run, settled_events)
         self.sample_rate = 0
 
     def _hear_pedal(self, bands: np.ndarray) -> None:
@@ -179,6 +180,16 @@ class AudioNoteStream:
         except (PedalModelError, ValueError) as exc:  # the tracker refuses a wrong count of probabilities
             log.warning("%s: %s; its pedal is unknown", self.source, exc)
             self.pedal_tracker = None
+
+    def settled_pedal(self) -> tuple[np.ndarray, float] | None:
+        """The pedal events heard so far and the time before which they are final (those :meth:`heard_pedal` will
+        give); None without a model or when it failed. Recomputed only when the tracker has run a new chunk."""
+        if self.pedal_tracker is None:
+            return None
+        ran = self.pedal_tracker.ran
+        if self._settled_pedal is None or self._settled_pedal[0] != ran:
+            self._settled_pedal = (ran, settled_events(self.pedal_tracker.known()))
+        return self._settled_pedal[1]
 
     def heard_pedal(self) -> HeardPedal | None:
         """The pedal the bundle's pedal model heard over the take (after :meth:`final`); None without a model or

@@ -8,9 +8,10 @@ unknown: a pedal model never stops a take from being scored.
 
 What the device does with the estimate (:mod:`pianocoach.scoring.input_limits`): when the take's ``confidence``
 reaches :data:`RELIABLE_FROM`, the share of pedal down is shown, marked estimated with the confidence (the pedal
-changes stay unknown: presses are hardly heard); below it both are unknown. The two pedal scales stay unknown for a
-microphone take: the transcription scorer has not learned from a heard pedal (issue 19, item 3), and the feedback is
-told the pedal is unknown, so it never quotes the heard pedal.
+changes stay unknown: presses are hardly heard); below it both are unknown. A transcription scorer that learned from
+this model's pedal (its ``heard_pedal`` metric names the model's sha256; issue 19, item 3) scores a microphone take
+with every event heard, as it was trained. The two pedal scales stay unknown for a microphone take, and the feedback
+is told the pedal is unknown, so it never quotes the heard pedal.
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ Audio input is resampled once, to the 22,050 Hz the transcriber and the audio fe
 out to both. When the bundle's ``audio_path`` uses its audio scorer, it is also turned into 2 s feature
 blocks (``features.audio``) and scored block by block; the performance's audio-model result is the mean
 and the onset-activity-weighted mean of its blocks, used alone or fused with the notes path as the
-manifest says. Transcription always runs: the measurements come from its notes.
+manifest says. Transcription always runs: the measurements come from its notes. When the bundle's transcription
+scorer learned from the pedal its pedal model hears, the notes carry that pedal before they are scored: the whole
+take at the end; a long take's windows once their pedal is final too (the pedal model runs about 12 s behind), so the
+end re-scores only the last ones; the live windows with the pedal heard so far (provisional).
 
 The result holds numbers only; the feedback text is a step the caller runs afterwards
 (:func:`pianocoach.scoring.result.write_feedback`).
@@ -44,6 +47,7 @@ from pianocoach.scoring.input_limits import input_limits, limits_so_far
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
 from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
+from pianocoach.scoring.pedal_model import HeardPedal
 from pianocoach.scoring.resample import StreamResampler
 from pianocoach.scoring.result import BlockResult, PerformanceResult
 from pianocoach.scoring.sound_check import judge
@@ -201,7 +205,8 @@ class ScoringSession:
             end = self._next_window_end()
             self._live_windows += 1
             notes_started = time.perf_counter()
-            window = self.notes.window(end - self.settings.window_seconds, end, block.end)
+            start = end - self.settings.window_seconds
+            window = self._with_pedal_so_far(self.notes.window(start, end, block.end), start, end)
             self._count_notes_time(notes_started)
             if window is None:
                 continue
@@ -238,6 +243,24 @@ class ScoringSession:
             self.blocks.append(result)
         return result
 
+    def _hears_pedal(self) -> bool:
+        """Whether this take's notes are scored with the pedal heard in them (a microphone take scored by a
+        transcription scorer that learned from the bundle's pedal model's pedal)."""
+        return (
+            self.kind == "audio"
+            and self.scorer.transcription_hears_pedal
+            and self.audio_path.mode != "audio_model"  # the audio model alone reads no notes
+        )
+
+    def _with_pedal_so_far(self, window: NoteTable | None, start: float, end: float) -> NoteTable | None:
+        """A live window with the pedal heard so far (the tracker runs about 12 s behind: a provisional result)."""
+        if window is None or not self._hears_pedal() or not isinstance(self.notes, AudioNoteStream):
+            return window
+        settled = self.notes.settled_pedal()
+        if settled is None:
+            return window
+        return window.with_columns(pedal_events=_events_between(settled[0], start, end))
+
     def _live_unknown_scales(self) -> list[str]:
         """The scales the input cannot show so far: the live mark and hint leave them out as the result does."""
         pedal_seen = isinstance(self.notes, MidiNoteTracker) and len(self.notes.pedal.times) > 0
@@ -267,10 +290,21 @@ class ScoringSession:
         of a long take computes only its last windows': at most one more window a block. Its scores wait for the
         end (they need the final alignment)."""
         final_until = self.notes.final_until(now)
+        pedal = None
+        if self._hears_pedal():
+            # the scorer reads the heard pedal: a window is final once its pedal is too (the end scores it with it);
+            # without a pedal heard, the end scores the windows on their notes alone, as they are now
+            settled = self.notes.settled_pedal() if isinstance(self.notes, AudioNoteStream) else None
+            if settled is not None:
+                pedal, pedal_until = settled
+                final_until = min(final_until, pedal_until)
         end = (self._final_windows + 1) * self.settings.block_seconds
         if end <= min(final_until, self._live_windows * self.settings.block_seconds):
             self._final_windows += 1
-            window = self.notes.window(end - self.settings.window_seconds, end, now)
+            start = end - self.settings.window_seconds
+            window = self.notes.window(start, end, now)
+            if window is not None and pedal is not None:
+                window = window.with_columns(pedal_events=_events_between(pedal, start, end))
             if window is not None and end - min(self._first_onset, window.start) >= self.settings.min_playing_s:
                 self._window_values(window)
 
@@ -369,6 +403,16 @@ class ScoringSession:
         scores = self._window_scores(table, context)
         return None if scores is None else scores.astype(np.float64)  # as the windows' means: plain floats after
 
+    def _scored_table(self, table: NoteTable, heard: HeardPedal | None, warnings: list[str]) -> NoteTable:
+        """The notes the scorer reads: a microphone take's with the pedal heard in it when the bundle's transcription
+        scorer learned from that pedal (every event, however sure: it learned how far to trust them)."""
+        if not self._hears_pedal():
+            return table
+        if heard is None:
+            warnings.append("the sustain pedal could not be heard in this take: its scores may be less accurate")
+            return table
+        return table.with_columns(pedal_events=heard.events)
+
     def finish(self) -> PerformanceResult:
         started = time.perf_counter()
         rest = self._resampler.flush()
@@ -390,13 +434,15 @@ class ScoringSession:
             raise TooShortError(
                 f"{self.name}: too few notes to score (at least {s.min_window_notes} in {s.window_seconds:.0f} s)"
             )
+        heard = self.notes.heard_pedal() if isinstance(self.notes, AudioNoteStream) else None
+        scored = self._scored_table(table, heard, warnings)
         # a take scored whole: its windows are only counted (their final descriptors, most of the end-of-play time of
         # a microphone take, would go unused, and a window's scores cannot fail it)
-        whole = self._whole_take_scores(table, context)
+        whole = self._whole_take_scores(scored, context)
         rows, weights = [], []
         computed_before = self.windows_computed  # the whole take's vector is not a window
         for start, window_end in spans if whole is None else []:
-            window = window_table(table, start, window_end)
+            window = window_table(scored, start, window_end)
             window_context = None
             if context is not None:  # the window's notes are the table's rows first..last (window_table)
                 first, last = np.searchsorted(table.onset, [start, float(window_end)], side="left")
@@ -421,9 +467,8 @@ class ScoringSession:
             assert fused is not None and fused_mean is not None  # the notes path gave both
             weighted, mean = fused, fused_mean
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
-        heard = self.notes.heard_pedal() if isinstance(self.notes, AudioNoteStream) else None
         limits = input_limits(self.kind, table, s.midi_sends_pedal, heard)
-        # the heard pedal enters the measures only (the scorer has not learned from it)
+        # the measures show the heard pedal only when the pedal model was sure enough of it
         measured = (
             table.with_columns(pedal_events=heard.events) if heard is not None and limits.pedal_estimated else table
         )

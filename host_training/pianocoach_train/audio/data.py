@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,6 +13,9 @@ from tqdm import tqdm
 
 from pianocoach.features.audio import INPUT_NAMES
 from pianocoach_train.audio.renders import load_render
+
+if TYPE_CHECKING:
+    from pianocoach_train.audio.heard_pedal import PedalSource
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +29,12 @@ class RenderedSet:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     rows: dict[str, tuple[int, int]] = field(default_factory=dict)
     transcriptions: dict[str, np.ndarray] = field(default_factory=dict)
+    progress: bool = True
 
     @classmethod
     def load(cls, soundfont: str, ids: list[str], progress: bool = True) -> "RenderedSet":
         parts: dict[str, list[np.ndarray]] = {k: [] for k in (*INPUT_NAMES, "activity")}
-        out = cls(soundfont, list(ids))
+        out = cls(soundfont, list(ids), progress=progress)
         start = 0
         for ident in tqdm(ids, desc=f"loading {soundfont}", unit="file", disable=not progress):
             data = load_render(soundfont, ident)
@@ -56,12 +61,19 @@ class RenderedSet:
             owner[a:b] = ident
         return owner
 
-    def transcription_matrix(self, ids) -> np.ndarray:
-        """Descriptor vectors of the transcriptions (a transcription without notes: zeros)."""
+    def transcription_matrix(self, ids, pedal: "PedalSource | None" = None) -> np.ndarray:
+        """Descriptor vectors of the transcriptions (a transcription without notes: zeros); with ``pedal``, of the
+        transcriptions with the sustain pedal that pedal model hears in them (as the device scores a take)."""
         missing = [i for i in ids if i not in self.transcriptions]
         if missing:
             raise KeyError(f"{self.soundfont}: {len(missing)} performances were not transcribed (e.g. {missing[0]})")
-        return np.nan_to_num(np.stack([self.transcriptions[i] for i in ids]).astype(np.float32))
+        if pedal is None:
+            vectors = self.transcriptions
+        else:
+            from pianocoach_train.audio.heard_pedal import heard_pedal_vectors
+
+            vectors = heard_pedal_vectors(self.soundfont, list(ids), pedal, progress=self.progress)
+        return np.nan_to_num(np.stack([vectors[i] for i in ids]).astype(np.float32))
 
 
 def aggregate(block_scores: np.ndarray, rendered: RenderedSet, ids) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ import numpy as np
 from pianocoach.errors import PianoCoachError
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.audio.data import RenderedSet
+from pianocoach_train.audio.heard_pedal import PedalSource, pedal_source
 from pianocoach_train.audio.models import ARCHITECTURES
 from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING, training_soundfonts
 from pianocoach_train.audio.train import AUDIO_CONFIG, train_audio_run
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 TRANSCRIPTION_SOUNDFONT = "fluidr3_gm"  # the transcription path's first training soundfont (also its validation)
 TRANSCRIPTION_SOUNDFONTS = (TRANSCRIPTION_SOUNDFONT, "timgm6mb")  # every render it learns from
+# the transcription path, and the same with the pedal the bundle's pedal model hears in the renders (issue 19, item 3:
+# measured beside it, not adopted: see the README's *The scorer hears the pedal*)
+TRANSCRIPTION_ROWS = ("transcription", "transcription_heard_pedal")
 FUSION_GRID = np.linspace(0.0, 1.0, 11)  # audio-model shares tried; the one with the lowest validation MSE is used
 
 
@@ -46,15 +50,26 @@ class TranscribedStore(FeatureStore):
     trains and predicts on transcriptions unchanged: copy 0 is ``rendered`` (what validation and
     prediction see), copy k the k-th of ``more`` (the other training soundfonts, as augmented copies)."""
 
-    def __init__(self, dataset: PercePiano, rendered: RenderedSet, more: tuple[RenderedSet, ...] = ()) -> None:
+    def __init__(
+        self,
+        dataset: PercePiano,
+        rendered: RenderedSet,
+        more: tuple[RenderedSet, ...] = (),
+        pedal: PedalSource | None = None,
+    ) -> None:
         super().__init__(dataset)
         self.rendered = rendered
         self.sets = (rendered, *more)
+        self.pedal = pedal  # with a pedal model: the transcriptions carry the pedal it hears, as on the device
         self._matrices: dict[int, np.ndarray] = {}
+
+    def run_identity(self) -> dict:
+        # runs on transcriptions with another pedal model's pedal (or none) are trained again, not reused
+        return self.pedal.run_identity() if self.pedal is not None else {"heard_pedal": None}
 
     def vectors(self, copy: int = 0, seed: int = 0, ranges=None) -> np.ndarray:
         if copy not in self._matrices:
-            self._matrices[copy] = self.sets[copy].transcription_matrix(self.ids)
+            self._matrices[copy] = self.sets[copy].transcription_matrix(self.ids, self.pedal)
         return self._matrices[copy]
 
 
@@ -90,19 +105,44 @@ class AudioEvaluation:
         return FeatureStore(self.dataset, workers=self.workers)
 
     @cached_property
-    def transcribed_train(self) -> TranscribedStore:
+    def pedal(self) -> PedalSource:
+        """The pedal model whose heard pedal the transcription path learns from (the one its bundle will carry)."""
+        return pedal_source()
+
+    @cached_property
+    def _transcription_sets(self) -> list[RenderedSet]:
         loaded = {
             s.soundfont: s for s in self.__dict__.get("training_sets", [])
         }  # reuse blocks the audio models loaded
-        sets = [
+        return [
             loaded.get(name) or RenderedSet.load(name, self.ids, self.progress)
             for name in training_soundfonts(TRANSCRIPTION_SOUNDFONTS)
         ]
+
+    @cached_property
+    def transcribed_train(self) -> TranscribedStore:
+        sets = self._transcription_sets
         return TranscribedStore(self.dataset, sets[0], tuple(sets[1:]))
 
     @cached_property
     def transcribed_test(self) -> TranscribedStore:
         return TranscribedStore(self.dataset, self.held_out)
+
+    @cached_property
+    def heard_pedal_train(self) -> TranscribedStore:
+        """The transcriptions with the pedal the pedal model hears in the renders (as the device would score them)."""
+        sets = self._transcription_sets
+        return TranscribedStore(self.dataset, sets[0], tuple(sets[1:]), pedal=self.pedal)
+
+    @cached_property
+    def heard_pedal_test(self) -> TranscribedStore:
+        return TranscribedStore(self.dataset, self.held_out, pedal=self.pedal)
+
+    def transcription_stores(self, model: str) -> tuple[TranscribedStore, TranscribedStore]:
+        """(training, test) vectors of a transcription row."""
+        if model == "transcription_heard_pedal":
+            return self.heard_pedal_train, self.heard_pedal_test
+        return self.transcribed_train, self.transcribed_test
 
     def fold_predictions(self, model: str, fold, runs: Path) -> dict[str, np.ndarray]:
         """Per-performance predictions on ``fold.test`` ({variant: array}); for the block models the
@@ -121,10 +161,11 @@ class AudioEvaluation:
             )
             store = self.midi_store if model == "midi_true" else self.transcribed_test
             return {"": scorer.predict(store, fold.test)}
-        if model == "transcription":
+        if model in TRANSCRIPTION_ROWS:
+            train, test = self.transcription_stores(model)
             scorer = train_run(
                 transcription_config(),
-                self.transcribed_train,
+                train,
                 fold.train,
                 fold.validation,
                 run_dir,
@@ -132,7 +173,7 @@ class AudioEvaluation:
                 self.progress,
             )
             self.scorers[(model, fold.split, fold.fold)] = scorer
-            return {"": scorer.predict(self.transcribed_test, fold.test)}
+            return {"": scorer.predict(test, fold.test)}
         config = AUDIO_CONFIG.with_overrides(model=model, epochs=5 if self.quick else None)
         scorer = train_audio_run(
             config, self.training_sets, self.labels, fold.train, fold.validation, run_dir, provenance, self.progress
@@ -204,10 +245,10 @@ def run_audio_eval(
     quick: bool = False,
     workers: int = min(2, os.cpu_count() or 1),
 ) -> str:
-    unknown = [m for m in models if m != "transcription" and m not in ARCHITECTURES]
+    unknown = [m for m in models if m not in TRANSCRIPTION_ROWS and m not in ARCHITECTURES]
     if unknown:
         raise UnknownModelError(
-            f"unknown audio model {unknown[0]!r} (known: transcription, {', '.join(ARCHITECTURES)})"
+            f"unknown audio model {unknown[0]!r} (known: {', '.join((*TRANSCRIPTION_ROWS, *ARCHITECTURES))})"
         )
     started = time.perf_counter()
     dataset = PercePiano.open(percepiano_root(data))
@@ -218,6 +259,9 @@ def run_audio_eval(
         "held_out_soundfont": HELD_OUT,
         "training_soundfonts": list(TRAINING),
         "transcription_soundfonts": list(TRANSCRIPTION_SOUNDFONTS),
+        "heard_pedal": {"model": str(evaluation.pedal.path), "sha256": evaluation.pedal.sha256}
+        if "transcription_heard_pedal" in models
+        else None,
         "fusion_grid": FUSION_GRID.tolist(),
         "audio_config": AUDIO_CONFIG.to_dict(),
         "splits": {},
@@ -276,6 +320,8 @@ def run_audio_eval(
         report["splits"][split] = {
             name: {"folds": folds, "mean": mean_summary(folds)} for name, folds in per_model.items()
         }
+    if "transcription_heard_pedal" in models:
+        report["heard_pedal"]["quality"] = _heard_pedal_quality(evaluation)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     report["figures"] = _grad_cam(runs, dataset, evaluation, out)
@@ -287,6 +333,26 @@ def run_audio_eval(
             f"{name:28s} " + " ".join(f"{report['splits'][s][name]['mean']['r2']:10.3f}" for s in report["splits"])
         )
     return "\n".join(lines) + f"\n\nR² on {HELD_OUT} renders; report: {path}"
+
+
+def _heard_pedal_quality(evaluation: AudioEvaluation) -> dict:
+    """The heard pedal the transcription path learned from (the performer split's training performances, first
+    training soundfont) against the one it is tested on (the performer test list, held-out soundfont): the pedal model
+    trained on other renders of those training performances, so it may hear them better; the gap is what the scorer
+    may over-trust."""
+    from pianocoach_train.audio.heard_pedal import heard_pedal_quality
+
+    split = evaluation.dataset.split("performer")
+    test = set(split.test)
+    train = [i for i in evaluation.ids if i not in test]
+    files = evaluation.dataset.midi_files
+    return {
+        "train": {
+            "soundfont": TRANSCRIPTION_SOUNDFONT,
+            **heard_pedal_quality(TRANSCRIPTION_SOUNDFONT, files, train, evaluation.pedal),
+        },
+        "test": {"soundfont": HELD_OUT, **heard_pedal_quality(HELD_OUT, files, sorted(test), evaluation.pedal)},
+    }
 
 
 def _grad_cam(runs: Path, dataset: PercePiano, evaluation: AudioEvaluation, out: Path) -> dict:
@@ -311,7 +377,7 @@ def _grad_cam(runs: Path, dataset: PercePiano, evaluation: AudioEvaluation, out:
 
 def audio_release_config(model: str) -> TrainConfig:
     """The training config of the release run of ``model`` (an audio model, or "transcription")."""
-    return transcription_config() if model == "transcription" else AUDIO_CONFIG.with_overrides(model=model)
+    return transcription_config() if model in TRANSCRIPTION_ROWS else AUDIO_CONFIG.with_overrides(model=model)
 
 
 def finished_audio_release(model: str) -> Path | None:
@@ -321,7 +387,11 @@ def finished_audio_release(model: str) -> Path | None:
 
     out = release_dir(f"audio_{model}")
     expected: dict = {"config": audio_release_config(model).to_dict()}
-    if model != "transcription":
+    if model == "transcription_heard_pedal":  # trained with the heard pedal of the pedal model a bundle would carry
+        expected.update(pedal_source().run_identity())
+    elif model == "transcription":
+        expected["heard_pedal"] = None
+    else:
         expected["soundfonts"] = list(training_soundfonts(TRAINING))
     return out if finished_run(out, expected) else None
 
@@ -350,10 +420,10 @@ def train_audio_release(
         "excluded_reason": "the performer split's test list, kept unseen for evaluation",
         "test_soundfont": HELD_OUT,
     }
-    if model == "transcription":
+    if model in TRANSCRIPTION_ROWS:
         train_run(
             audio_release_config(model),
-            evaluation.transcribed_train,
+            evaluation.transcription_stores(model)[0],
             train,
             validation,
             out,

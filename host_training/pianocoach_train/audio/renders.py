@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pianocoach.features import DEFAULT_SETTINGS, NoteTable, feature_vector, read_midi
 from pianocoach.features.audio import frames_per_block, performance_features, resample, stack_blocks
+from pianocoach.features.sound_profile import SoundProfile
 from pianocoach.jsonio import read_json, write_json_atomic
 from pianocoach_train.audio import augment
 from pianocoach_train.audio.soundfonts import HELD_OUT, soundfont
@@ -30,6 +31,9 @@ from pianocoach_train.feature_store import cache_dir as features_cache_dir
 log = logging.getLogger(__name__)
 
 CAPTURE_RATE = DEFAULT_SETTINGS.capture_rate
+# what a transcribed render keeps: 2 = the heard notes and the sound profile's frames beside the descriptor vector
+# (1, or true, was the vector alone: such renders are transcribed again)
+HEARD_VERSION = 2
 
 
 def cache_root() -> Path:
@@ -70,32 +74,53 @@ def render_audio(job: RenderJob, synth=None) -> tuple[np.ndarray, dict]:
     return audio, drawn
 
 
-def render_take(job: RenderJob, synth=None) -> tuple[np.ndarray, NoteTable, dict]:
-    """The job's audio at the capture rate, the notes and pedals it plays (tempo-augmented), and what was drawn."""
+def played_table(job: RenderJob) -> tuple[NoteTable, augment.AudioAugmentation]:
+    """The notes and pedals the job plays (tempo-augmented when drawn) and the audio augmentation drawn, without
+    rendering anything."""
     table = read_midi(job.midi_path)
-    drawn: dict = {"midi": None, "audio": augment.CLEAN.to_dict()}
     aug = augment.CLEAN
     if job.augmented:
         rng = job.rng()
         aug = augment.draw(rng)
         if aug != augment.CLEAN:
             table = augment.augment_table(table, rng)
-            drawn["midi"] = "tempo/velocity/pitch drawn from AudioAugmentRanges.midi"
-        drawn["audio"] = aug.to_dict()
+    return table, aug
+
+
+def render_take(job: RenderJob, synth=None) -> tuple[np.ndarray, NoteTable, dict]:
+    """The job's audio at the capture rate, the notes and pedals it plays (tempo-augmented), and what was drawn."""
+    table, aug = played_table(job)
+    drawn: dict = {"midi": None, "audio": aug.to_dict()}
+    if aug != augment.CLEAN:
+        drawn["midi"] = "tempo/velocity/pitch drawn from AudioAugmentRanges.midi"
     audio = (synth or _synth(job.soundfont)).render(table)
     return augment.apply(audio, aug, CAPTURE_RATE), table, drawn
 
 
-def transcription_vector(audio: np.ndarray, rate: int) -> np.ndarray:
-    """The device's transcription of a recording, as the MIDI scorer's descriptor vector (NaN: no notes)."""
-    from pianocoach.transcription import StreamingTranscriber, notes_to_table
+def heard_notes(resampled: np.ndarray) -> np.ndarray:
+    """The device's transcription of a recording at 22,050 Hz: rows (onset s, offset s, pitch, amplitude)."""
+    from pianocoach.transcription import StreamingTranscriber
 
     transcriber = StreamingTranscriber(threads=1)  # opening nmp.onnx (230 KB) costs a few ms
-    transcriber.feed(resample(audio, rate))
-    table = notes_to_table(transcriber.notes(final=True), "transcription")
+    transcriber.feed(resampled)
+    return np.array(transcriber.notes(final=True), dtype=np.float64).reshape(-1, 4)
+
+
+def notes_vector(notes: np.ndarray, pedal_events: np.ndarray | None = None) -> np.ndarray:
+    """Heard notes (and the pedal heard with them) as the MIDI scorer's descriptor vector (NaN: no notes)."""
+    from pianocoach.transcription import notes_to_table
+
+    table = notes_to_table([tuple(row) for row in notes], "transcription")
     if table is None:
         return np.full(len(DEFAULT_SETTINGS.vector_names), np.nan, dtype=np.float32)
+    if pedal_events is not None:
+        table = table.with_columns(pedal_events=pedal_events)
     return feature_vector(table).astype(np.float32)
+
+
+def transcription_vector(audio: np.ndarray, rate: int) -> np.ndarray:
+    """The device's transcription of a recording, as the MIDI scorer's descriptor vector (NaN: no notes)."""
+    return notes_vector(heard_notes(resample(audio, rate)))
 
 
 def run_job(job: RenderJob) -> dict:
@@ -120,7 +145,11 @@ def run_job(job: RenderJob) -> dict:
         "level_db": np.array([b.level_db for b in blocks], dtype=np.float32),
     }
     if job.transcribe:
-        arrays["transcription"] = transcription_vector(audio, CAPTURE_RATE)
+        # what the device hears, kept so that models reading it (the pedal model) apply without rendering again
+        resampled = resample(audio, CAPTURE_RATE)
+        arrays["heard_notes"] = heard_notes(resampled)
+        arrays["profile_bands"] = SoundProfile().feed(resampled).astype(np.float16)
+        arrays["transcription"] = notes_vector(arrays["heard_notes"])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
@@ -134,7 +163,7 @@ def run_job(job: RenderJob) -> dict:
         "audio_sha256": hashlib.sha256(np.round(audio * 32767).astype(np.int16).tobytes()).hexdigest(),
         "duration_s": round(len(audio) / CAPTURE_RATE, 3),
         "blocks": len(blocks),
-        "transcribed": job.transcribe,
+        "transcribed": job.transcribe and HEARD_VERSION,
     }
 
 
@@ -159,7 +188,7 @@ def render_soundfont(
     todo = [
         RenderJob(i, str(p), name, seed, transcribe)
         for i, p in sorted(midi_files.items())
-        if i not in manifest["renders"] or (transcribe and not manifest["renders"][i].get("transcribed"))
+        if i not in manifest["renders"] or (transcribe and manifest["renders"][i].get("transcribed") != HEARD_VERSION)
     ]
     if todo:
         log.info("%s: rendering %d performances (%d cached)", name, len(todo), len(midi_files) - len(todo))
