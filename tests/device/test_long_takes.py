@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from long_audio_take import score_long_take
 from midi_helpers import write_midi
 
 from pianocoach.appliance.history import History, HistoryError
@@ -20,7 +21,7 @@ from pianocoach.features import NoteTable, read_midi
 from pianocoach.inputs import open_file
 from pianocoach.inputs.base import Block
 from pianocoach.inputs.files import MAX_MIDI_BYTES, table_events
-from pianocoach.scoring import ScoringSession, SessionSettings, score_source
+from pianocoach.scoring import ScoringSession, score_source
 from pianocoach.scoring.limits import TakeLimits
 from pianocoach.scoring.notes_stream import MidiNoteTracker
 from pianocoach.scoring.session import NotAPerformanceError, window_table
@@ -170,18 +171,6 @@ def test_peak_memory_helper_reports_a_child(tmp_path):
 def test_a_long_audio_take_rescores_only_its_last_windows_at_the_end(performance, scorer):
     """Past the whole-decode length (lowered to 10 s here) windows are scored on their frozen notes while
     playing, so the end re-scores a bounded number of windows, not every one of the take."""
-    from pianocoach.scoring.notes_stream import AudioNoteStream
-    from pianocoach.transcription import StreamingTranscriber
-
-    audio, rate = sf.read(str(performance["wav"]), dtype="float32")
-    audio = np.tile(audio.mean(axis=1) if audio.ndim > 1 else audio, 4).astype(np.float32)  # 64 s, mono
-    stream = AudioNoteStream("long", StreamingTranscriber(decode_whole_s=10.0))
-    # scored by its windows (a take as short as the training clips is scored whole and counts its windows only)
-    session = ScoringSession(scorer, "audio", "long", SessionSettings(whole_take_max_s=10.0), notes=stream)
-    size = 2 * rate
-    for index, start in enumerate(range(0, len(audio), size)):
-        chunk = audio[start : start + size]
-        session.add(Block(index, start / rate, (start + len(chunk)) / rate, audio=chunk, sample_rate=rate))
-    result = session.finish()
+    session, result = score_long_take(performance["wav"], scorer)
     assert result.windows >= 28 and session.windows_computed >= result.windows
     assert session.rescored_at_end <= 16, (session.rescored_at_end, result.windows)  # the last ~30 s, not all

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from long_audio_take import score_long_take
 from midi_helpers import write_midi
 
 import pianocoach.bundle
@@ -212,22 +213,10 @@ def test_a_microphone_take_is_scored_with_the_pedal_its_scorer_learned_from(perf
 def test_a_long_take_s_windows_settle_with_their_heard_pedal_while_playing(performance, tmp_path, monkeypatch):
     """Past the whole-take length (lowered to 10 s here) a window is scored once its notes and its heard pedal are final
     (the pedal model runs about 12 s behind), so the end re-scores a bounded number of windows, not every one."""
-    import soundfile as sf
-
-    from pianocoach.inputs.base import Block
-    from pianocoach.scoring import BundleScorer, ScoringSession, SessionSettings
-    from pianocoach.transcription import StreamingTranscriber
+    from pianocoach.scoring import BundleScorer
 
     scorer = BundleScorer(_paired_bundle(tmp_path, monkeypatch))
-    audio, rate = sf.read(str(performance["wav"]), dtype="float32")
-    audio = np.tile(audio.mean(axis=1) if audio.ndim > 1 else audio, 4).astype(np.float32)  # 64 s, mono
-    stream = AudioNoteStream("long", StreamingTranscriber(decode_whole_s=10.0), pedal=scorer.pedal_model)
-    session = ScoringSession(scorer, "audio", "long", SessionSettings(whole_take_max_s=10.0), notes=stream)
-    size = 2 * rate
-    for index, start in enumerate(range(0, len(audio), size)):
-        chunk = audio[start : start + size]
-        session.add(Block(index, start / rate, (start + len(chunk)) / rate, audio=chunk, sample_rate=rate))
-    result = session.finish()
+    session, result = score_long_take(performance["wav"], scorer, pedal=scorer.pedal_model)
     assert result.windows >= 28 and not any(UNHEARD in w for w in result.warnings)
     assert session.rescored_at_end <= 16, (session.rescored_at_end, result.windows)  # the last ~30 s, not all
 
