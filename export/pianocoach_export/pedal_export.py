@@ -83,19 +83,14 @@ def trained_pedal_model(folder: Path | None = None) -> BundleModel:
 
 def add_to_default_bundle(key_path: Path | None) -> Path:
     """Put the trained pedal model into the committed default bundle (the other models kept)."""
-    import hashlib
-
     import pianocoach.bundle
-    from pianocoach.bundle import Manifest
     from pianocoach_export.bundle_additions import add_to_default_bundle as add
+    from pianocoach_export.bundle_additions import with_model
+    from pianocoach_export.bundle_assembly import pairing_problem
+    from pianocoach_export.bundle_writer import models_from_bundle
 
     model = trained_pedal_model()
-    scorer = Manifest.read(pianocoach.bundle.DEFAULT_BUNDLE).model("transcription_scorer")
-    learned = (scorer.metrics.get("heard_pedal") or {}).get("pedal_sha256") if scorer is not None else None
-    if learned is not None and learned != hashlib.sha256(Path(model.source).read_bytes()).hexdigest():
-        # the device would refuse a bundle whose transcription scorer learned from another pedal model's pedal
-        raise PedalModelRefused(
-            f"{pianocoach.bundle.DEFAULT_BUNDLE}: its transcription scorer learned from pedal model {learned[:12]}; "
-            "retrain it with this pedal model, which puts both in (make bundle-transcription)"
-        )
+    problem = pairing_problem(with_model(models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)[0], model))
+    if problem:  # the device would refuse a bundle whose transcription scorer learned from another pedal model's pedal
+        raise PedalModelRefused(f"{pianocoach.bundle.DEFAULT_BUNDLE}: {problem}")
     return add(model, key_path)
