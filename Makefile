@@ -86,7 +86,7 @@ KEY_NAME ?= release
 
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
-.PHONY: sound-check bundle-sound-check pedal-model bundle-pedal
+.PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity
 .PHONY: golden
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
@@ -104,6 +104,8 @@ help:
 	@echo "make bundle-sound-check  put the trained sound check into the committed default bundle (other models kept)"
 	@echo "make pedal-model  train and measure the sustain pedal heard in renders (~15 min); reports/pedal/"
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
+	@echo "make velocity-model  train and measure the key velocity heard in renders (needs make audio-render; ~4 min); reports/velocity/"
+	@echo "make bundle-velocity  put the trained velocity model into the committed default bundle (other models kept)"
 	@echo "make bundle-transcription  retrain the transcription scorer with the heard pedal into the default bundle"
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
@@ -263,6 +265,15 @@ pedal-model: setup
 
 bundle-pedal: setup
 	$(PY) -m pianocoach_export pedal
+	$(VENV)/bin/pianocoach verify-bundle
+
+# the key velocity of each heard note (issue 19): the transcribed renders make audio-render keeps, trained on the
+# training soundfonts, measured on the held-out one (artifacts/velocity/, reports/velocity/velocity.{json,md,png})
+velocity-model: setup
+	$(PY) -m pianocoach_train.velocity_model
+
+bundle-velocity: setup
+	$(PY) -m pianocoach_export velocity
 	$(VENV)/bin/pianocoach verify-bundle
 
 # the transcription scorer retrained on the training renders' transcriptions with the pedal the bundle's pedal model

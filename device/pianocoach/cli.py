@@ -132,13 +132,14 @@ def _transcribe(args: argparse.Namespace) -> int:
 
         open_file(args.audio)  # a missing or unreadable recording is told in one line before the bundle loads
         try:
-            pedal = BundleScorer(args.bundle).pedal_model  # verified against the device's keys first
+            scorer = BundleScorer(args.bundle)  # verified against the device's keys first
+            pedal, velocity = scorer.pedal_model, scorer.velocity_model
         except BundleError as exc:
             if args.bundle is not None:  # the bundle asked for is refused: said, nothing written
                 raise
-            log.warning("no usable bundle (%s): the notes are written without the pedal", exc)
-            pedal = None
-        heard = transcribe_to_midi(args.audio, out, pedal=pedal)
+            log.warning("no usable bundle (%s): the notes are written without the pedal or heard velocities", exc)
+            pedal, velocity = None, None
+        heard = transcribe_to_midi(args.audio, out, pedal=pedal, velocity=velocity)
     except PianoCoachError as exc:
         print(f"pianocoach: {exc}", file=sys.stderr)
         return 1

@@ -372,6 +372,17 @@ def pedal_entry() -> BundleModel | None:
     return added_entry(PEDAL_ROLE, trained_pedal_model, PedalModelMissing, current)
 
 
+def velocity_entry() -> BundleModel | None:
+    """The velocity model trained in artifacts/ (``make velocity-model``), else the committed bundle's (verified), else
+    none: the key velocities of microphone takes are then unknown."""
+    from pianocoach.features.note_velocity import FEATURE_NAMES, NOTE_VELOCITY_VERSION
+    from pianocoach_export.bundle_additions import added_entry
+    from pianocoach_export.velocity_export import VELOCITY_ROLE, VelocityModelMissing, trained_velocity_model
+
+    current = {"features_version": NOTE_VELOCITY_VERSION, "features": list(FEATURE_NAMES)}
+    return added_entry(VELOCITY_ROLE, trained_velocity_model, VelocityModelMissing, current)
+
+
 @dataclass
 class DefaultBundle:
     """What ``make bundle`` made."""
@@ -404,7 +415,7 @@ def assemble_default_bundle(
             audio_release_run(name)
     keep = ((READER_ROLE,) if reader == "keep" else ()) + (AUDIO_ROLES if audio == "keep" else ())
     kept, kept_audio_path = kept_models(keep) if keep else ({}, {})  # before anything replaces the bundle
-    sound_check, pedal = sound_check_entry(), pedal_entry()
+    sound_check, pedal, velocity = sound_check_entry(), pedal_entry(), velocity_entry()
     store = store_factory()
     result = export_release(model, store, prune=False, progress=progress)
     tar_path = artifacts_dir() / "bundles" / "default.tar"
@@ -415,7 +426,7 @@ def assemble_default_bundle(
     else:
         audio_entries, audio_path = audio_models(progress)
     default = pianocoach.bundle.DEFAULT_BUNDLE
-    models = [scorer, reader_entry, *audio_entries, *(m for m in (sound_check, pedal) if m is not None)]
+    models = [scorer, reader_entry, *audio_entries, *(m for m in (sound_check, pedal, velocity) if m is not None)]
     key = signing_key(key_path)
     write_scaled(models, key, default, tar_path, bundle_id(f"default-{model}"), audio_path, result.run_dir, store)
     return DefaultBundle(default, tar_path, result, scorer, reader_entry, audio_entries, audio_path)

@@ -112,6 +112,18 @@ def _pedal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _velocity(args: argparse.Namespace) -> int:
+    from pianocoach_export.velocity_export import add_to_default_bundle, trained_velocity_model
+
+    folder = add_to_default_bundle(args.key)
+    test = trained_velocity_model().metrics.get("test", {})
+    print(
+        f"default bundle: {folder} now hears the key velocities of microphone takes (held-out-soundfont renders: MAE "
+        f"{test.get('mae')}, r {test.get('r')}); the other models are unchanged"
+    )
+    return 0
+
+
 def _transcription(args: argparse.Namespace) -> int:
     import sys
 
@@ -315,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pedal.add_argument("--key", type=Path, help=key_help)
     pedal.set_defaults(run=_pedal)
+
+    velocity = commands.add_parser(
+        "velocity", help="put the trained velocity model (make velocity-model) into the committed default bundle"
+    )
+    velocity.add_argument("--key", type=Path, help=key_help)
+    velocity.set_defaults(run=_velocity)
 
     transcription = commands.add_parser(
         "transcription",

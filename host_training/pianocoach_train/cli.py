@@ -244,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", type=Path, help=f"PercePiano folder (default ${PERCEPIANO_ENV} or ../shared/percepiano)"
     )
     audio_eval.add_argument(
-        "--models", type=split_list, default="transcription,transcription_heard_pedal,pc_fcn,m_crnn,hybrid"
+        "--models",
+        type=split_list,
+        default="transcription,transcription_heard_pedal,transcription_heard_velocity,pc_fcn,m_crnn,hybrid",
     )
     audio_eval.add_argument("--splits", type=_split_list, default="performer,piece,work")
     audio_eval.add_argument("--quick", action="store_true", help="smoke run: performer split, fold 0, few epochs")

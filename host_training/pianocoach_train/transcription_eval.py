@@ -145,7 +145,7 @@ def markdown(report: dict) -> str:
         f"| note-with-offset F1 (P / R) | {m['onset_offset']['f1']:.3f} ({m['onset_offset']['precision']:.3f} / "
         f"{m['onset_offset']['recall']:.3f}) | ≥ 0.80 |",
         f"| velocity MAE: raw / after a linear map / one constant for every note (r) | {v['mae_raw']} / "
-        f"{v['mae_mapped']} / {v['mae_constant']} ({v['pearson']}) | ≤ 10 |",
+        f"{v['mae_mapped']} / {v['mae_constant']} ({v['pearson']}){_velocity_row()} | ≤ 10 |",
         f"| sustain pedal frame F1, pedal-onset F1 | {_pedal_row()} | ≥ 0.90 |",
         f"| transcription ms per 2 s block, one thread | {report['ms_per_2s_block']} | (whole path ≤ 150) |",
     ]
@@ -164,6 +164,17 @@ def _pedal_row(report_path: Path = REPO_ROOT / "reports" / "pedal" / "pedal.json
         f"not transcribed; the pedal model: {clean['frame']['f1']:.3f}, {clean['onset_f1_50ms']:.3f} "
         f"(always down: {clean['always_down_f1']:.3f}; reports/pedal)"
     )
+
+
+def _velocity_row(report_path: Path = REPO_ROOT / "reports" / "velocity" / "velocity.json") -> str:
+    """basic-pitch's velocities are amplitudes; the velocity model's figures on the same takes and soundfont, from
+    the same renders' transcriptions (make velocity-model)."""
+    if not report_path.is_file():
+        return ""
+    from pianocoach.jsonio import read_json
+
+    model = read_json(report_path)["test"]["model"]
+    return f"; the velocity model: {model['mae']:.2f} (r {model['r']:.3f}; reports/velocity)"
 
 
 def plot(report: dict, path: Path) -> None:

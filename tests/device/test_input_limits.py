@@ -72,7 +72,7 @@ def test_pedal_messages_or_a_piano_said_to_send_them_make_the_pedal_known(takes,
 def test_a_microphone_take_shows_the_heard_pedal_only_when_sure_and_marks_its_estimates(performance, scorer):
     audio = score_source(open_file(performance["wav"]), scorer)
     midi = score_source(open_file(performance["midi"]), scorer)
-    _, heard = transcribe_file(performance["wav"], pedal=scorer.pedal_model)  # what the bundle's pedal model hears
+    _, heard, _ = transcribe_file(performance["wav"], pedal=scorer.pedal_model)  # what the bundle's pedal model hears
     assert heard is not None
     pedal = audio.measures["pedal_down_pct"]
     if heard.reliable:
@@ -82,12 +82,26 @@ def test_a_microphone_take_shows_the_heard_pedal_only_when_sure_and_marks_its_es
     # the pedal scales stay unknown: the transcription scorer has not learned from a heard pedal
     assert audio.unknown_scales == list(PEDAL_SCALES) and midi.unknown_scales == []
     assert audio.measures["tempo_bpm"]["estimated"] and not midi.measures["tempo_bpm"]["estimated"]
+    # the key velocities: heard by the default bundle's velocity model, estimated, near the played ones' range
+    velocity = audio.measures["velocity_range"]
+    assert velocity["estimated"] and abs(velocity["value"] - midi.measures["velocity_range"]["value"]) < 25, velocity
     # the dB range: measured on the microphone signal, derived from key velocities for MIDI
     assert not audio.measures["dynamic_range_db"]["estimated"] and midi.measures["dynamic_range_db"]["estimated"]
     for language in ("en", "zh"):
         audio.language = language
         write_feedback(audio)
         assert "pedal" not in tag_aspects(audio.feedback), audio.feedback
+
+
+def test_without_a_velocity_model_a_microphone_takes_velocity_range_is_unknown():
+    measures = {"velocity_range": {"value": 40.0, "unit": "MIDI velocity", "label_en": "velocity range"}}
+    table = NoteTable.from_arrays([0.0, 1.0], [0.5, 1.5], [60, 62], [60, 90])
+    unheard = input_limits("audio", table, velocities_heard=False).mark_measures(measures)["velocity_range"]
+    assert unheard["value"] is None and "without a velocity model" in unheard["unknown"] and unheard["unknown_zh"]
+    heard = input_limits("audio", table, velocities_heard=True).mark_measures(measures)["velocity_range"]
+    assert heard["value"] == 40.0 and heard["estimated"]
+    midi = input_limits("midi", table, velocities_heard=False).mark_measures(measures)["velocity_range"]
+    assert midi["value"] == 40.0 and not midi["estimated"]  # a MIDI take always has its velocities
 
 
 def test_the_heard_pedal_is_shown_estimated_with_its_confidence_or_unknown_with_the_reason():

@@ -38,12 +38,16 @@ def test_transcribe_writes_the_notes_the_device_hears_as_midi(performance, tmp_p
     written, truth = read_midi(out), read_midi(performance["midi"])
     assert summary["notes"] == len(written)
     # the file holds exactly what scoring transcribes from the same recording, the pedal when the model was sure
-    heard, pedal = transcribe_file(performance["wav"], pedal=BundleScorer().pedal_model)
+    heard, pedal, _ = transcribe_file(performance["wav"], pedal=BundleScorer().pedal_model)
     assert pedal is not None and summary["pedal_confidence"] == pedal.confidence
     assert summary["pedal"] is pedal.reliable and (len(written.pedal_events) > 0) is pedal.reliable
     assert np.array_equal(written.pitch, heard.pitch) and np.allclose(written.onset, heard.onset, atol=2e-3)
     assert _onset_f1(truth, written) > 0.7  # a real transcription of the rendered performance, not a copy
     assert 1 < np.ptp(written.velocity)  # velocities from the sound, not a constant
+    # the velocities are the default bundle's velocity model's, as the summary says
+    assert summary["velocities_heard"] is True
+    with_velocity, _, _ = transcribe_file(performance["wav"], velocity=BundleScorer().velocity_model)
+    assert np.array_equal(written.velocity, with_velocity.velocity)
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a file the player may share, not mkstemp's 0600
@@ -61,8 +65,8 @@ def test_the_pedal_model_hears_the_sustain_pedal(performance, tmp_path):
         instrument.control_changes = [c for c in instrument.control_changes if c.number != 64]
     dry.write(str(tmp_path / "dry.mid"))
     model = BundleScorer().pedal_model
-    _, pedalled = transcribe_file(performance["wav"], pedal=model)
-    _, unpedalled = transcribe_file(render_midi(tmp_path / "dry.mid", tmp_path / "dry.wav"), pedal=model)
+    _, pedalled, _ = transcribe_file(performance["wav"], pedal=model)
+    _, unpedalled, _ = transcribe_file(render_midi(tmp_path / "dry.mid", tmp_path / "dry.wav"), pedal=model)
     assert pedalled is not None and unpedalled is not None
     assert pedalled.down_share > unpedalled.down_share + 0.2, (pedalled, unpedalled)
 

@@ -38,6 +38,7 @@ SAMPLE_RATE = 22050
 N_FFT = 2048
 HOP = 1024  # a frame every 46 ms (93 ms long): half the cost of 23 ms frames, enough for onsets and decays
 MEL_BANDS = 40
+MEL_RANGE_HZ = (27.5, 8000.0)  # the lowest and highest frequency the bands cover (A0 to 8 kHz)
 SHAPE_BANDS = 8  # the envelope pooled into this many bands
 # frames within PLAYING_RANGE_DB of the loudest 5 % of the take's frames, and louder than ROOM_TONE_DB (dBFS RMS),
 # are measured; quieter ones only enter the level histogram (a microphone's own noise is about -70 dBFS and below)
@@ -73,7 +74,7 @@ PROFILE_NAMES: tuple[str, ...] = (
 
 @lru_cache(maxsize=1)
 def _mel_basis() -> np.ndarray:
-    return mel_filters(SAMPLE_RATE, N_FFT, MEL_BANDS, 27.5, 8000.0)
+    return mel_filters(SAMPLE_RATE, N_FFT, MEL_BANDS, *MEL_RANGE_HZ)
 
 
 def _flatness_bins() -> slice:

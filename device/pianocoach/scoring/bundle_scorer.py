@@ -23,6 +23,7 @@ from pianocoach.errors import BundleError
 from pianocoach.rating_scales import SCALE_NAMES, ExpressionScale, overall_mark
 from pianocoach.scoring.pedal_model import PEDAL_ROLE, PedalModel
 from pianocoach.scoring.sound_check import SOUND_CHECK_ROLE, SoundCheck
+from pianocoach.scoring.velocity_model import VELOCITY_ROLE, VelocityModel
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class BundleScorer:
         self.audio_path = self._audio_path()
         self.sound_check = self._sound_check()
         self.pedal_model = self._pedal_model()
+        self.velocity_model = self._velocity_model()
         # whether the transcription scorer learned from the pedal the bundle's pedal model hears (issue 19, item 3):
         # then a microphone take is scored with that pedal, as the scorer was trained
         self.transcription_hears_pedal = self._transcription_hears_pedal()
@@ -118,6 +120,13 @@ class BundleScorer:
         """The bundle's pedal model; None (the pedal of a microphone take is unknown) for a bundle without one."""
         found = self._optional_model(PEDAL_ROLE, "pedal model", "the pedal of microphone takes is unknown")
         return None if found is None else PedalModel(found[0], found[1], self.path)
+
+    def _velocity_model(self) -> VelocityModel | None:
+        """The bundle's velocity model; None (a microphone take's key velocities are unknown) without one."""
+        found = self._optional_model(
+            VELOCITY_ROLE, "velocity model", "the key velocities of microphone takes are unknown"
+        )
+        return None if found is None else VelocityModel(found[0], found[1], self.path)
 
     def _transcription_hears_pedal(self) -> bool:
         """True when the transcription scorer learned from the pedal the bundle's pedal model hears (verification

@@ -1,7 +1,9 @@
 """What the device heard: a recording transcribed exactly as a microphone take is (the same resampler and streaming
 transcriber, in 2 s blocks), written as a MIDI file for the player to keep and for checking the transcriber against
-other transcriptions (`pianocoach transcribe`). basic-pitch gives notes and velocities; the sustain pedal is written
-as CC64 (down 127, up 0; part-way pedalling is not heard) when the bundle's pedal model heard it sure enough
+other transcriptions (`pianocoach transcribe`). basic-pitch gives the notes; their velocities are the bundle's
+velocity model's (:mod:`pianocoach.scoring.velocity_model`), or basic-pitch's note amplitudes without one (which say
+almost nothing of the keys: the summary says which); the sustain pedal is written as CC64 (down 127, up 0; part-way
+pedalling is not heard) when the bundle's pedal model heard it sure enough
 (:data:`pianocoach.scoring.pedal_model.RELIABLE_FROM`), and the summary says which."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch
 from pianocoach.scoring.notes_stream import AudioNoteStream
 from pianocoach.scoring.pedal_model import HeardPedal, PedalModel
 from pianocoach.scoring.resample import StreamResampler
+from pianocoach.scoring.velocity_model import VelocityModel
 from pianocoach.transcription import SAMPLE_RATE as TRANSCRIPTION_RATE
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class Heard:
     pedal: bool  # whether the sustain pedal was written (heard by the pedal model, sure enough)
     out: str | None = None
     pedal_confidence: float | None = None  # the pedal model's, None without one
+    velocities_heard: bool = False  # the velocities are the velocity model's (else basic-pitch's note amplitudes)
 
     def summary(self) -> str:
         where = f" -> {self.out}" if self.out else ""
@@ -49,18 +53,27 @@ class Heard:
             pedal = f"no pedal written: it could not be heard clearly (confidence {self.pedal_confidence:.3f})"
         else:
             pedal = "no pedal written: no pedal model heard it (none in the bundle, no usable bundle, or it failed)"
-        return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; {pedal}"
+        velocity = (
+            "velocities heard by the velocity model"
+            if self.velocities_heard
+            else "velocities are basic-pitch's note amplitudes (no velocity model)"
+        )
+        return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; {velocity}; {pedal}"
 
 
 def transcribe_file(
-    path: str | Path, limits: TakeLimits = FILE_LIMITS, pedal: PedalModel | None = None
-) -> tuple[NoteTable, HeardPedal | None]:
+    path: str | Path,
+    limits: TakeLimits = FILE_LIMITS,
+    pedal: PedalModel | None = None,
+    velocity: VelocityModel | None = None,
+) -> tuple[NoteTable, HeardPedal | None, bool]:
     """The notes the device hears in a recording (``limits``: the take's length cap, as for `pianocoach score`), with
-    the sustain pedal when ``pedal`` heard it sure enough, and what the pedal model heard (None without one)."""
+    the sustain pedal when ``pedal`` heard it sure enough and the velocities ``velocity`` heard; what the pedal model
+    heard (None without one), and whether the velocities are the velocity model's."""
     source = open_file(path)
     if not isinstance(source, AudioFileSource):
         raise InputFileError(Path(path), "is MIDI already: transcribe takes a recording (.wav, .flac, .ogg, .mp3)")
-    stream = AudioNoteStream(str(path), pedal=pedal)
+    stream = AudioNoteStream(str(path), pedal=pedal, velocity=velocity)
     resampler = StreamResampler(TRANSCRIPTION_RATE, str(path))
     watch = TakeWatch(limits)
     for block in source.blocks():
@@ -75,7 +88,8 @@ def transcribe_file(
     heard = stream.heard_pedal()
     if heard is not None and heard.reliable:
         table = table.with_columns(pedal_events=heard.events)
-    return table, heard
+    velocities = stream.heard_velocities(table)
+    return (table, heard, False) if velocities is None else (velocities, heard, True)
 
 
 def write_midi(table: NoteTable, out: str | Path) -> None:
@@ -113,9 +127,13 @@ def write_midi(table: NoteTable, out: str | Path) -> None:
 
 
 def transcribe_to_midi(
-    path: str | Path, out: str | Path | None, limits: TakeLimits = FILE_LIMITS, pedal: PedalModel | None = None
+    path: str | Path,
+    out: str | Path | None,
+    limits: TakeLimits = FILE_LIMITS,
+    pedal: PedalModel | None = None,
+    velocity: VelocityModel | None = None,
 ) -> Heard:
-    table, heard = transcribe_file(path, limits, pedal)
+    table, heard, velocities_heard = transcribe_file(path, limits, pedal, velocity)
     if out is not None:
         write_midi(table, out)
     return Heard(
@@ -125,4 +143,5 @@ def transcribe_to_midi(
         len(table.pedal_events) > 0,
         None if out is None else str(out),
         None if heard is None else heard.confidence,
+        velocities_heard,
     )

@@ -15,14 +15,15 @@ its input could not give.
   "a piano that sends none". Without the pedal, the pedal measures are unknown (``value`` None), the two pedal
   scales are left out of what is shown, said and marked.
 - **Estimated measures.** From a microphone every note-derived measure (tempo, articulation, key velocities) is
-  read from the transcription, an estimate (``"estimated": true``); so is a dynamic range in dB derived from key
-  velocities (:func:`pianocoach.scoring.measures.measures` says so). The dB range of a microphone take is measured
-  on the signal itself.
+  read from the transcription, an estimate (``"estimated": true``); the key velocities only when the bundle's
+  velocity model heard them (:mod:`pianocoach.scoring.velocity_model`), else the velocity range is unknown. A
+  dynamic range in dB derived from key velocities is estimated too (:func:`pianocoach.scoring.measures.measures`
+  says so); the dB range of a microphone take is measured on the signal itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pianocoach.features import NoteTable
 from pianocoach.scoring.pedal_model import RELIABLE_FROM, HeardPedal
@@ -39,6 +40,10 @@ NOTE_MEASURES: tuple[str, ...] = (
     "staccato_pct",
 )
 
+# read from the key velocities: from a microphone, only the bundle's velocity model hears them (basic-pitch's note
+# amplitudes correlate with the keys' velocities at r 0.03 on held-out renders)
+VELOCITY_MEASURES: tuple[str, ...] = ("velocity_range",)
+
 # of the pedal measures, what the pedal model hears well enough to show: the share of time the pedal is down (its
 # presses are hardly heard: pedal-onset F1 0.23 at 50 ms on held-out renders, reports/pedal)
 HEARD_PEDAL_MEASURES: tuple[str, ...] = ("pedal_down_pct",)
@@ -51,6 +56,10 @@ REASONS = {
     "audio": {
         "en": "a microphone take has no pedal reading",
         "zh": "麦克风录音无法读出踏板",
+    },
+    "velocity": {
+        "en": "key velocities are not heard from a microphone without a velocity model in the bundle",
+        "zh": "模型包没有力度模型，麦克风听不出触键力度",
     },
     "midi": {
         "en": "the MIDI input sent no pedal messages; set input.midi_sends_pedal = true if your piano sends them",
@@ -66,6 +75,9 @@ class InputLimits:
     source: str  # "midi" or "audio"
     pedal_known: bool
     pedal_confidence: float | None = None  # a microphone take's pedal model, how sure it is (None: no model)
+    velocities_heard: bool = (
+        True  # False: a microphone take without a velocity model (basic-pitch's are not velocities)
+    )
 
     @property
     def pedal_estimated(self) -> bool:
@@ -102,6 +114,10 @@ class InputLimits:
                 item.update(value=None, estimated=False, unknown=why_en, unknown_zh=why_zh)
             elif name in PEDAL_MEASURES and not self.pedal_known:
                 item.update(value=None, estimated=False, unknown=self.reason("en"), unknown_zh=self.reason("zh"))
+            elif name in VELOCITY_MEASURES and not self.velocities_heard:
+                item.update(
+                    value=None, estimated=False, unknown=REASONS["velocity"]["en"], unknown_zh=REASONS["velocity"]["zh"]
+                )
             else:
                 item["estimated"] = bool(item.get("estimated")) or (self.source == "audio" and name in NOTE_MEASURES)
             out[name] = item
@@ -109,15 +125,21 @@ class InputLimits:
 
 
 def input_limits(
-    source: str, table: NoteTable, sends_pedal: bool = False, heard: HeardPedal | None = None
+    source: str,
+    table: NoteTable,
+    sends_pedal: bool = False,
+    heard: HeardPedal | None = None,
+    velocities_heard: bool = True,
 ) -> InputLimits:
     """The limits of a take from ``source`` ("midi" or "audio") whose notes are ``table``. ``sends_pedal``: the
     MIDI instrument is known to send the sustain pedal, so a take without CC64 was played without it. ``heard``: the
-    pedal model's estimate for a microphone take."""
+    pedal model's estimate for a microphone take. ``velocities_heard``: a microphone take's velocity model heard its
+    key velocities (a MIDI take always has them)."""
     limits = limits_so_far(source, len(table.pedal_events) > 0, sends_pedal)
+    velocities = source != "audio" or velocities_heard
     if source == "audio" and heard is not None:
-        return InputLimits("audio", pedal_known=False, pedal_confidence=heard.confidence)
-    return limits
+        return InputLimits("audio", pedal_known=False, pedal_confidence=heard.confidence, velocities_heard=velocities)
+    return replace(limits, velocities_heard=velocities)
 
 
 def limits_so_far(source: str, pedal_seen: bool, sends_pedal: bool = False) -> InputLimits:

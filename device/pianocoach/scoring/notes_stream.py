@@ -14,11 +14,13 @@ from array import array
 import numpy as np
 
 from pianocoach.features import NoteTable
+from pianocoach.features.note_velocity import OnsetFrames
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
 from pianocoach.features.pedal_frames import PedalTracker, settled_events
 from pianocoach.features.sound_profile import SoundProfile
 from pianocoach.inputs.base import Block, MidiEvent
 from pianocoach.scoring.pedal_model import HeardPedal, PedalModel, PedalModelError, pedal_from_probabilities
+from pianocoach.scoring.velocity_model import VelocityModel, VelocityModelError
 from pianocoach.transcription import FFT_HOP, SAMPLE_RATE, StreamingTranscriber, notes_to_table
 
 log = logging.getLogger(__name__)
@@ -161,7 +163,11 @@ class AudioNoteStream:
     :class:`~pianocoach.scoring.resample.StreamResampler`) and keep its loudness frames (at the capture's rate)."""
 
     def __init__(
-        self, source: str = "audio", transcriber: StreamingTranscriber | None = None, pedal: PedalModel | None = None
+        self,
+        source: str = "audio",
+        transcriber: StreamingTranscriber | None = None,
+        pedal: PedalModel | None = None,
+        velocity: VelocityModel | None = None,
     ) -> None:
         self.source = source
         self.transcriber = transcriber or StreamingTranscriber()
@@ -170,6 +176,9 @@ class AudioNoteStream:
         # the sustain pedal heard (the bundle's pedal model reads the profile's frames); None: not heard
         self.pedal_tracker: PedalTracker | None = pedal.tracker() if pedal is not None else None
         self._settled_pedal: tuple[int, tuple[np.ndarray, float]] | None = None  # (frames run, settled_events)
+        # the key velocities heard (the bundle's velocity model reads the same frames); None: not heard
+        self.velocity_model = velocity
+        self.onset_frames: OnsetFrames | None = OnsetFrames() if velocity is not None else None
         self.sample_rate = 0
 
     def _hear_pedal(self, bands: np.ndarray) -> None:
@@ -180,6 +189,25 @@ class AudioNoteStream:
         except (PedalModelError, ValueError) as exc:  # the tracker refuses a wrong count of probabilities
             log.warning("%s: %s; its pedal is unknown", self.source, exc)
             self.pedal_tracker = None
+
+    def _keep_frames(self, bands: np.ndarray) -> np.ndarray:
+        if self.onset_frames is not None:
+            self.onset_frames.add(bands)
+        return bands
+
+    def heard_velocities(self, table: NoteTable) -> NoteTable | None:
+        """``table`` (notes of this take) with the key velocities the bundle's velocity model hears, against the whole
+        take's levels (after :meth:`final`); None without a model or when it failed (the velocities are then
+        unknown)."""
+        if self.velocity_model is None or self.onset_frames is None:
+            return None
+        try:
+            velocity = self.velocity_model.velocities(self.onset_frames.features(table))
+        except VelocityModelError as exc:
+            log.warning("%s: %s; its velocities are unknown", self.source, exc)
+            self.velocity_model = None
+            return None
+        return table.with_columns(velocity=velocity)
 
     def settled_pedal(self) -> tuple[np.ndarray, float] | None:
         """The pedal events heard so far and the time before which they are final (those :meth:`heard_pedal` will
@@ -208,7 +236,7 @@ class AudioNoteStream:
         self.sample_rate = block.sample_rate
         assert block.audio is not None, "an audio note stream takes audio blocks"
         self.levels.feed(block.audio, block.sample_rate)
-        self._hear_pedal(self.profile.feed(resampled))
+        self._hear_pedal(self._keep_frames(self.profile.feed(resampled)))
         self.transcriber.feed(resampled)
 
     @property
@@ -237,6 +265,6 @@ class AudioNoteStream:
 
     def final(self, rest: np.ndarray) -> NoteTable | None:
         """``rest``: the resampler's last samples."""
-        self._hear_pedal(self.profile.feed(rest))
+        self._hear_pedal(self._keep_frames(self.profile.feed(rest)))
         self.transcriber.feed(rest)
         return notes_to_table(self.transcriber.notes(final=True), self.source)

@@ -150,7 +150,9 @@ class ScoringSession:
         self.name = name
         self.settings = settings
         self.notes = notes or (
-            AudioNoteStream(name, pedal=scorer.pedal_model) if kind == "audio" else MidiNoteTracker(name)
+            AudioNoteStream(name, pedal=scorer.pedal_model, velocity=scorer.velocity_model)
+            if kind == "audio"
+            else MidiNoteTracker(name)
         )
         self.timing = Timing()
         self.blocks: list[BlockResult] = []
@@ -467,11 +469,13 @@ class ScoringSession:
             assert fused is not None and fused_mean is not None  # the notes path gave both
             weighted, mean = fused, fused_mean
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
-        limits = input_limits(self.kind, table, s.midi_sends_pedal, heard)
+        # a microphone take's key velocities as the velocity model hears them (the scorer keeps those it learned)
+        velocities = self.notes.heard_velocities(table) if isinstance(self.notes, AudioNoteStream) else None
+        limits = input_limits(self.kind, table, s.midi_sends_pedal, heard, velocities_heard=velocities is not None)
+        measured = velocities if velocities is not None else table
         # the measures show the heard pedal only when the pedal model was sure enough of it
-        measured = (
-            table.with_columns(pedal_events=heard.events) if heard is not None and limits.pedal_estimated else table
-        )
+        if heard is not None and limits.pedal_estimated:
+            measured = measured.with_columns(pedal_events=heard.events)
         found = measures(measured, frame_db)
         unknown = limits.unknown_scales
         if not (np.all(np.isfinite(weighted)) and np.all(np.isfinite(mean))):

@@ -16,6 +16,7 @@ from pianocoach_train.audio.renders import load_render
 
 if TYPE_CHECKING:
     from pianocoach_train.audio.heard_pedal import PedalSource
+    from pianocoach_train.audio.heard_velocity import VelocitySource
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +62,21 @@ class RenderedSet:
             owner[a:b] = ident
         return owner
 
-    def transcription_matrix(self, ids, pedal: "PedalSource | None" = None) -> np.ndarray:
+    def transcription_matrix(
+        self, ids, pedal: "PedalSource | None" = None, velocity: "VelocitySource | None" = None
+    ) -> np.ndarray:
         """Descriptor vectors of the transcriptions (a transcription without notes: zeros); with ``pedal``, of the
-        transcriptions with the sustain pedal that pedal model hears in them (as the device scores a take)."""
+        transcriptions with the sustain pedal that pedal model hears in them (as the device scores a take); with
+        ``velocity``, with the key velocities that velocity model hears instead of basic-pitch's amplitudes."""
         missing = [i for i in ids if i not in self.transcriptions]
         if missing:
             raise KeyError(f"{self.soundfont}: {len(missing)} performances were not transcribed (e.g. {missing[0]})")
-        if pedal is None:
+        if pedal is None and velocity is None:
             vectors = self.transcriptions
         else:
-            from pianocoach_train.audio.heard_pedal import heard_pedal_vectors
+            from pianocoach_train.audio.heard_pedal import heard_vectors
 
-            vectors = heard_pedal_vectors(self.soundfont, list(ids), pedal, progress=self.progress)
+            vectors = heard_vectors(self.soundfont, list(ids), pedal, velocity, progress=self.progress)
         return np.nan_to_num(np.stack([vectors[i] for i in ids]).astype(np.float32))
 
 

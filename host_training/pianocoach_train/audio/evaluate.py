@@ -24,6 +24,7 @@ from pianocoach.errors import PianoCoachError
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.audio.data import RenderedSet
 from pianocoach_train.audio.heard_pedal import PedalSource, pedal_source
+from pianocoach_train.audio.heard_velocity import VelocitySource, velocity_source
 from pianocoach_train.audio.models import ARCHITECTURES
 from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING, training_soundfonts
 from pianocoach_train.audio.train import AUDIO_CONFIG, train_audio_run
@@ -41,7 +42,8 @@ TRANSCRIPTION_SOUNDFONT = "fluidr3_gm"  # the transcription path's first trainin
 TRANSCRIPTION_SOUNDFONTS = (TRANSCRIPTION_SOUNDFONT, "timgm6mb")  # every render it learns from
 # the transcription path, and the same with the pedal the bundle's pedal model hears in the renders (issue 19, item 3:
 # measured beside it, not adopted: see the README's *The scorer hears the pedal*)
-TRANSCRIPTION_ROWS = ("transcription", "transcription_heard_pedal")
+# and with the key velocities the bundle's velocity model hears instead of basic-pitch's amplitudes
+TRANSCRIPTION_ROWS = ("transcription", "transcription_heard_pedal", "transcription_heard_velocity")
 FUSION_GRID = np.linspace(0.0, 1.0, 11)  # audio-model shares tried; the one with the lowest validation MSE is used
 
 
@@ -56,20 +58,23 @@ class TranscribedStore(FeatureStore):
         rendered: RenderedSet,
         more: tuple[RenderedSet, ...] = (),
         pedal: PedalSource | None = None,
+        velocity: VelocitySource | None = None,
     ) -> None:
         super().__init__(dataset)
         self.rendered = rendered
         self.sets = (rendered, *more)
         self.pedal = pedal  # with a pedal model: the transcriptions carry the pedal it hears, as on the device
+        self.velocity = velocity  # with a velocity model: the velocities it hears replace basic-pitch's amplitudes
         self._matrices: dict[int, np.ndarray] = {}
 
     def run_identity(self) -> dict:
-        # runs on transcriptions with another pedal model's pedal (or none) are trained again, not reused
-        return self.pedal.run_identity() if self.pedal is not None else {"heard_pedal": None}
+        # runs on transcriptions with another pedal (or velocity) model's output, or none, are trained again
+        identity = self.pedal.run_identity() if self.pedal is not None else {"heard_pedal": None}
+        return {**identity, **self.velocity.run_identity()} if self.velocity is not None else identity
 
     def vectors(self, copy: int = 0, seed: int = 0, ranges=None) -> np.ndarray:
         if copy not in self._matrices:
-            self._matrices[copy] = self.sets[copy].transcription_matrix(self.ids, self.pedal)
+            self._matrices[copy] = self.sets[copy].transcription_matrix(self.ids, self.pedal, self.velocity)
         return self._matrices[copy]
 
 
@@ -138,10 +143,27 @@ class AudioEvaluation:
     def heard_pedal_test(self) -> TranscribedStore:
         return TranscribedStore(self.dataset, self.held_out, pedal=self.pedal)
 
+    @cached_property
+    def velocity(self) -> VelocitySource:
+        """The velocity model whose heard velocities the transcription path learns from (the one its bundle carries)."""
+        return velocity_source()
+
+    @cached_property
+    def heard_velocity_train(self) -> TranscribedStore:
+        """The transcriptions with the key velocities the velocity model hears in the renders (basic-pitch's notes)."""
+        sets = self._transcription_sets
+        return TranscribedStore(self.dataset, sets[0], tuple(sets[1:]), velocity=self.velocity)
+
+    @cached_property
+    def heard_velocity_test(self) -> TranscribedStore:
+        return TranscribedStore(self.dataset, self.held_out, velocity=self.velocity)
+
     def transcription_stores(self, model: str) -> tuple[TranscribedStore, TranscribedStore]:
         """(training, test) vectors of a transcription row."""
         if model == "transcription_heard_pedal":
             return self.heard_pedal_train, self.heard_pedal_test
+        if model == "transcription_heard_velocity":
+            return self.heard_velocity_train, self.heard_velocity_test
         return self.transcribed_train, self.transcribed_test
 
     def fold_predictions(self, model: str, fold, runs: Path) -> dict[str, np.ndarray]:
@@ -261,6 +283,9 @@ def run_audio_eval(
         "transcription_soundfonts": list(TRANSCRIPTION_SOUNDFONTS),
         "heard_pedal": {"model": str(evaluation.pedal.path), "sha256": evaluation.pedal.sha256}
         if "transcription_heard_pedal" in models
+        else None,
+        "heard_velocity": {"model": str(evaluation.velocity.path), "sha256": evaluation.velocity.sha256}
+        if "transcription_heard_velocity" in models
         else None,
         "fusion_grid": FUSION_GRID.tolist(),
         "audio_config": AUDIO_CONFIG.to_dict(),

@@ -7,47 +7,40 @@ learns how far to trust them.
 The pedal model is ``artifacts/pedal/pedal.onnx`` when ``make pedal-model`` has trained one, else the committed
 default bundle's; its sha256 names the vectors' cache and is written into the runs trained on them, so a bundle
 pairs the transcription scorer with the pedal model it learned from.
+
+:func:`heard_vectors` also gives the vectors with the key velocities the bundle's velocity model hears
+(:mod:`pianocoach_train.audio.heard_velocity`), with or without the pedal: one cache for every such variant.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from pianocoach.errors import PianoCoachError
 from pianocoach.features.pedal_frames import PEDAL_EVENTS_VERSION
 from pianocoach.jsonio import read_json
 from pianocoach.scoring.pedal_model import PEDAL_ROLE, PedalModel, pedal_from_probabilities
+from pianocoach_train.audio.model_source import ModelSource, NotHeardError, find_source, onnx_session
 from pianocoach_train.audio.renders import HEARD_VERSION, cache_root, load_render, notes_vector
+
+if TYPE_CHECKING:
+    from pianocoach_train.audio.heard_velocity import VelocitySource
 
 log = logging.getLogger(__name__)
 
 
-class NotHeardError(PianoCoachError, RuntimeError):
-    """A render without what the device heard in it (rendered before it was kept), or no pedal model."""
-
-
 @dataclass(frozen=True)
-class PedalSource:
-    """A pedal model file, its sha256 (read once) and the metrics the device checks it by."""
-
-    path: Path
-    metrics: dict
-    sha256: str
-
-    @classmethod
-    def of(cls, path: Path, metrics: dict) -> "PedalSource":
-        return cls(path, metrics, hashlib.sha256(path.read_bytes()).hexdigest())
+class PedalSource(ModelSource):
+    """A pedal model file, its sha256 and the metrics the device checks it by."""
 
     def run_identity(self) -> dict:
         """What a run trained on this model's heard pedal records, and must match to be reused."""
@@ -56,35 +49,11 @@ class PedalSource:
 
 def pedal_source() -> PedalSource:
     """The trained pedal model (``artifacts/pedal``) when there is one, else the committed default bundle's."""
-    import pianocoach.bundle
-    from pianocoach.bundle import Manifest
-    from pianocoach_train.runs import artifacts_dir
-
-    trained = artifacts_dir() / "pedal"
-    if (trained / "pedal.onnx").is_file() and (trained / "model.json").is_file():
-        return PedalSource.of(trained / "pedal.onnx", read_json(trained / "model.json"))
-    default = pianocoach.bundle.DEFAULT_BUNDLE  # read at call time (the tests point it at a copy)
-    entry = Manifest.read(default).model(PEDAL_ROLE)
-    if entry is None:
-        raise NotHeardError(f"{default}: no pedal model, and none trained (make pedal-model)")
-    return PedalSource.of(default / entry.file, dict(entry.metrics))
-
-
-@lru_cache(maxsize=2)
-def _model(path: str, sha256: str, metrics_json: str) -> PedalModel:
-    import onnxruntime as ort
-
-    data = Path(path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise NotHeardError(f"{path}: changed since it was chosen (sha256 {sha256[:12]})")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1  # as on the device; workers run side by side
-    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return PedalModel(session, json.loads(metrics_json), Path(path))
+    return find_source(PedalSource, PEDAL_ROLE, "pedal", "pedal.onnx", "pedal-model")
 
 
 def pedal_model(source: PedalSource) -> PedalModel:
-    return _model(str(source.path), source.sha256, json.dumps(source.metrics, sort_keys=True))
+    return PedalModel(onnx_session(str(source.path), source.sha256), source.metrics, source.path)
 
 
 def heard_pedal_events(bands: np.ndarray, source: PedalSource) -> np.ndarray:
@@ -95,12 +64,18 @@ def heard_pedal_events(bands: np.ndarray, source: PedalSource) -> np.ndarray:
     return pedal_from_probabilities(tracker.finish()).events
 
 
-def _vector_job(job: tuple[str, str, PedalSource]) -> np.ndarray:
-    soundfont, ident, source = job
+def _vector_job(job: tuple[str, str, "PedalSource | None", "VelocitySource | None"]) -> np.ndarray:
+    soundfont, ident, pedal, velocity = job
     data = load_render(soundfont, ident)
     if "heard_notes" not in data:
         raise NotHeardError(f"{soundfont}/{ident}: rendered before the heard notes were kept (run: make audio-render)")
-    return notes_vector(data["heard_notes"], heard_pedal_events(data["profile_bands"], source))
+    bands = data["profile_bands"]
+    events = heard_pedal_events(bands, pedal) if pedal is not None else None
+    if velocity is None:
+        return notes_vector(data["heard_notes"], events)
+    from pianocoach_train.audio.heard_velocity import heard_velocities
+
+    return notes_vector(data["heard_notes"], events, lambda table: heard_velocities(table, bands, velocity))
 
 
 def _render_shas(soundfont: str) -> dict[str, str]:
@@ -117,11 +92,36 @@ def heard_pedal_vectors(
     progress: bool = True,
     workers: int = min(2, os.cpu_count() or 1),
 ) -> dict[str, np.ndarray]:
-    """Descriptor vectors of each render's heard notes with the pedal heard in it (NaN: no notes); cached in
-    ``.cache/audio/<feature hash>/<soundfont>/heard-pedal-<model sha256[:12]>-<versions>.npz`` beside the audio sha256
-    each came from, so a render made again is heard again."""
-    name = f"heard-pedal-{source.sha256[:12]}-e{PEDAL_EVENTS_VERSION}-h{HEARD_VERSION}.npz"
-    path = cache_root() / soundfont / name
+    """Descriptor vectors of each render's heard notes with the pedal heard in it (NaN: no notes)."""
+    return heard_vectors(soundfont, ids, source, None, progress, workers)
+
+
+def _cache_name(pedal: "PedalSource | None", velocity: "VelocitySource | None") -> str:
+    from pianocoach.features.note_velocity import NOTE_VELOCITY_VERSION
+
+    parts = ["heard"]
+    if pedal is not None:
+        parts.append(f"pedal-{pedal.sha256[:12]}-e{PEDAL_EVENTS_VERSION}")
+    if velocity is not None:
+        parts.append(f"velocity-{velocity.sha256[:12]}-v{NOTE_VELOCITY_VERSION}")
+    return "-".join([*parts, f"h{HEARD_VERSION}"]) + ".npz"
+
+
+def heard_vectors(
+    soundfont: str,
+    ids: list[str],
+    pedal: "PedalSource | None",
+    velocity: "VelocitySource | None",
+    progress: bool = True,
+    workers: int = min(2, os.cpu_count() or 1),
+) -> dict[str, np.ndarray]:
+    """Descriptor vectors of each render's heard notes with the pedal ``pedal`` hears in it and the velocities
+    ``velocity`` hears (either may be None; NaN: no notes); cached in
+    ``.cache/audio/<feature hash>/<soundfont>/heard-pedal-<sha256[:12]>-e<v>-velocity-<sha256[:12]>-v<v>-h<v>.npz``
+    (the parts present) beside the audio sha256 each came from, so a render made again is heard again."""
+    if pedal is None and velocity is None:
+        raise ValueError("heard_vectors needs a pedal model, a velocity model or both")
+    path = cache_root() / soundfont / _cache_name(pedal, velocity)
     shas = _render_shas(soundfont)
     cached: dict[str, np.ndarray] = {}
     if path.is_file():
@@ -130,8 +130,8 @@ def heard_pedal_vectors(
             cached = {k: data[k] for k in data.files if k != "__audio_sha256__" and audio.get(k) == shas.get(k)}
     todo = [i for i in ids if i not in cached]
     if todo:
-        jobs = [(soundfont, i, source) for i in todo]
-        bar = dict(total=len(jobs), desc=f"heard pedal {soundfont}", unit="take", disable=not progress)
+        jobs = [(soundfont, i, pedal, velocity) for i in todo]
+        bar = dict(total=len(jobs), desc=f"heard {soundfont}", unit="take", disable=not progress)
         if workers <= 1:
             vectors = list(tqdm(map(_vector_job, jobs), **bar))
         else:
@@ -144,7 +144,7 @@ def heard_pedal_vectors(
         audio_shas = json.dumps({i: shas.get(i) for i in cached})
         np.savez(tmp, __audio_sha256__=np.array(audio_shas), **cached)
         tmp.replace(path)
-        log.info("%s: %d vectors with the heard pedal -> %s", soundfont, len(todo), path)
+        log.info("%s: %d vectors of what the device hears -> %s", soundfont, len(todo), path)
     return {i: cached[i] for i in ids}
 
 

@@ -106,13 +106,16 @@ def heard_notes(resampled: np.ndarray) -> np.ndarray:
     return np.array(transcriber.notes(final=True), dtype=np.float64).reshape(-1, 4)
 
 
-def notes_vector(notes: np.ndarray, pedal_events: np.ndarray | None = None) -> np.ndarray:
-    """Heard notes (and the pedal heard with them) as the MIDI scorer's descriptor vector (NaN: no notes)."""
+def notes_vector(notes: np.ndarray, pedal_events: np.ndarray | None = None, hear_velocities=None) -> np.ndarray:
+    """Heard notes (with the pedal heard with them, and ``hear_velocities(table)``'s velocities instead of
+    basic-pitch's amplitudes) as the MIDI scorer's descriptor vector (NaN: no notes)."""
     from pianocoach.transcription import notes_to_table
 
     table = notes_to_table([tuple(row) for row in notes], "transcription")
     if table is None:
         return np.full(len(DEFAULT_SETTINGS.vector_names), np.nan, dtype=np.float32)
+    if hear_velocities is not None:  # before the pedal, as the device's session (its velocities are of the notes)
+        table = table.with_columns(velocity=hear_velocities(table))
     if pedal_events is not None:
         table = table.with_columns(pedal_events=pedal_events)
     return feature_vector(table).astype(np.float32)

@@ -1,0 +1,87 @@
+"""The bundle's velocity model (role ``velocity``): the key velocity of each note heard in a microphone take, from the
+sound around its onset (:mod:`pianocoach.features.note_velocity` computes what it reads).
+
+A bundle's velocity model is checked before use: the feature version and names it learned must be this device's,
+one float input [notes, features] and one output, and its spread (below) within bounds.
+
+A model fitted to the least absolute error pulls every note toward the middle: its velocities spread about 30 % less
+than the keys' (held-out renders, reports/velocity), which would make every take sound flatter than it was played.
+The model states a ``spread`` (``centre``, ``scale``) fitted on its training takes so that the velocity range of a
+take comes out as wide as played: each velocity is ``centre + scale x (raw - centre)``.
+
+A model that fails or gives anything but one finite number per note is dropped for that take: the take's velocities
+are then unknown, never made up.
+
+What the device does with the velocities: ``pianocoach transcribe`` writes them into the MIDI file, and a microphone
+take's velocity range is measured on them (estimated). The transcription scorer keeps reading basic-pitch's own
+velocities: it learned from those (issue 19, item 3 would retrain it on these).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pianocoach.errors import BundleError, PianoCoachError
+from pianocoach.features.note_velocity import FEATURE_NAMES, NOTE_VELOCITY_VERSION
+
+log = logging.getLogger(__name__)
+
+VELOCITY_ROLE = "velocity"
+
+
+class VelocityModelError(PianoCoachError, RuntimeError):
+    """The velocity model failed on a take (the velocities of that take are then unknown)."""
+
+
+class VelocityModel:
+    """The bundle's ``velocity`` ONNX graph and what it learned, checked against this device's features."""
+
+    def __init__(self, session, metrics: dict, where: Path) -> None:
+        self.session = session
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise BundleError(where, f"its velocity model has {len(inputs)} inputs and {len(outputs)} outputs")
+        self.input_name = inputs[0].name
+        if inputs[0].type != "tensor(float)":
+            raise BundleError(where, f"its velocity model reads {inputs[0].type[:40]}, not a float tensor")
+        names = metrics.get("features")
+        if metrics.get("features_version") != NOTE_VELOCITY_VERSION or names != list(FEATURE_NAMES):
+            raise BundleError(
+                where,
+                f"its velocity model learned note features version {str(metrics.get('features_version'))[:20]}, "
+                f"this device computes version {NOTE_VELOCITY_VERSION} ({len(FEATURE_NAMES)} numbers): rebuild the "
+                "bundle (make velocity-model bundle-velocity)",
+            )
+        self.centre, self.scale = _spread(metrics.get("spread"), where)
+        shape = inputs[0].shape
+        if not shape or len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != len(FEATURE_NAMES)):
+            raise BundleError(where, f"its velocity model reads {shape}, not [notes, {len(FEATURE_NAMES)}]")
+
+    def velocities(self, features: np.ndarray) -> np.ndarray:
+        """Key velocities 1..127 (int) of notes whose features are ``features`` [n, len(FEATURE_NAMES)]."""
+        if not len(features):
+            return np.zeros(0, dtype=np.int64)
+        try:
+            out = self.session.run(None, {self.input_name: np.asarray(features, dtype=np.float32)})[0]
+            values = np.asarray(out, dtype=np.float64).reshape(-1)
+        except Exception as exc:  # onnxruntime raises its own exception types; a non-tensor output fails to convert
+            raise VelocityModelError(f"the velocity model failed: {str(exc)[:200]}") from exc
+        if len(values) != len(features) or not np.all(np.isfinite(values)):
+            raise VelocityModelError(f"the velocity model gave {len(values)} values, not a number for each note")
+        return np.clip(np.round(self.centre + self.scale * (values - self.centre)), 1, 127).astype(np.int64)
+
+
+def _spread(spread: object, where: Path) -> tuple[float, float]:
+    """(centre, scale) of a model's stated spread: a centre within 1..127 and a scale within 0.5..3."""
+    if not isinstance(spread, dict):
+        raise BundleError(where, "its velocity model states no spread (centre and scale)")
+    centre, scale = spread.get("centre"), spread.get("scale")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (centre, scale)):
+        raise BundleError(where, f"its velocity model's spread {str(spread)[:60]} is not two numbers")
+    assert isinstance(centre, (int, float)) and isinstance(scale, (int, float))  # for mypy: checked just above
+    if not (1 <= centre <= 127 and 0.5 <= scale <= 3):
+        raise BundleError(where, f"its velocity model's spread (centre {centre}, scale {scale}) is out of bounds")
+    return float(centre), float(scale)

@@ -1,0 +1,115 @@
+"""The velocity model (make velocity-model): it learns from what the device hears in a render, and the graph a bundle
+carries gives the device the model's velocities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from midi_helpers import write_midi
+
+import pianocoach.bundle
+from pianocoach.errors import BundleError
+from pianocoach.features import feature_vector
+from pianocoach.features.audio import resample
+from pianocoach.features.note_velocity import FEATURE_NAMES, NOTE_VELOCITY_VERSION
+from pianocoach.scoring import BundleScorer
+from pianocoach.scoring.notes_stream import AudioNoteStream
+from pianocoach.scoring.velocity_model import VelocityModel
+from pianocoach_train.audio.heard_pedal import heard_vectors
+from pianocoach_train.audio.heard_velocity import velocity_source
+from pianocoach_train.audio.renders import CAPTURE_RATE, RenderJob, load_render, render_audio, render_soundfont
+from pianocoach_train.audio.soundfonts import soundfont
+from pianocoach_train.audio.synth import Synth
+from pianocoach_train.velocity_model import NO_SPREAD, fit, matched_take, onnx_velocities, to_onnx
+
+
+def _session(model_bytes: bytes):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+
+
+class _Recorder:
+    """A stand-in velocity model that keeps the features the device computed (and answers 64)."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def velocities(self, features: np.ndarray) -> np.ndarray:
+        self.seen.append(features)
+        return np.full(len(features), 64)
+
+
+def test_training_examples_are_what_the_device_hears(isolated_outputs, tmp_path, monkeypatch):
+    import pianocoach_train.audio.renders as renders
+
+    monkeypatch.setattr(renders, "_SYNTHS", {})  # a fresh synthesiser (one that rendered before sounds different)
+    notes = [(0.3 * i, 0.3 * i + 0.25, 55 + (i * 7) % 20, 30 + (i * 23) % 90) for i in range(30)]
+    path = write_midi(tmp_path / "dynamics.mid", notes)
+    job = RenderJob("dynamics", str(path), "musescore_general", 0, transcribe=True)
+    render_soundfont(job.soundfont, {job.ident: Path(job.midi_path)}, transcribe=True, workers=1)
+    take = matched_take((job.soundfont, job.ident, job.midi_path, 0))
+    assert len(take.played) > 20  # most of the 30 notes heard at their onsets
+    assert set(take.played.astype(int)) <= {v for *_, v in notes}  # the labels are the velocities played
+    # the device: the same audio through the microphone path's note stream, its features as the model would read them
+    audio, _ = render_audio(job, Synth(str(soundfont(job.soundfont).path), CAPTURE_RATE))
+    recorder = _Recorder()
+    stream = AudioNoteStream("take", velocity=recorder)
+    table = stream.final(resample(audio, CAPTURE_RATE))
+    assert table is not None and stream.heard_velocities(table) is not None
+    device = recorder.seen[-1]
+    rows = [int(np.flatnonzero(np.all(device == row, axis=1))[0]) for row in take.features]  # every example is one
+    assert len(set(rows)) == len(rows)
+    # the transcription path's vectors with the heard velocities are the device's for the same audio
+    source = velocity_source()
+    assert source.path.is_relative_to(pianocoach.bundle.DEFAULT_BUNDLE)  # no trained one here: the bundle's
+    learned = heard_vectors(job.soundfont, [job.ident], None, source, progress=False, workers=1)[job.ident]
+    stream = AudioNoteStream("take", velocity=BundleScorer().velocity_model)
+    heard = stream.heard_velocities(stream.final(resample(audio, CAPTURE_RATE)))
+    assert heard is not None
+    np.testing.assert_allclose(learned, feature_vector(heard), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(load_render(job.soundfont, job.ident)["transcription"], learned)  # the velocities count
+
+
+def test_the_bundle_graph_gives_the_device_the_models_velocities():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 10, (3000, len(FEATURE_NAMES))).astype(np.float32)
+    y = np.clip(64 + 2.5 * x[:, 4] - 1.5 * x[:, 2], 1, 127)  # a velocity the features determine
+    model = fit(x, y, trees=60)
+    graph = to_onnx(model)
+    device = onnx_velocities(graph, x[:500])
+    np.testing.assert_array_equal(device, np.clip(np.round(model.predict(x[:500])), 1, 127))
+    assert np.abs(device - y[:500]).mean() < 5  # it learned the rule, not a constant
+    assert set(np.unique(device)) <= set(range(1, 128))
+
+
+def test_a_velocity_model_for_other_features_or_with_a_wild_spread_is_refused_by_name():
+    graph = to_onnx(fit(np.zeros((50, len(FEATURE_NAMES)), np.float32) + np.arange(50)[:, None], np.arange(50) + 10.0))
+    where = Path("/bundles/b1")
+    good = {"features_version": NOTE_VELOCITY_VERSION, "features": list(FEATURE_NAMES), "spread": NO_SPREAD}
+    for metrics in (
+        {**good, "features_version": NOTE_VELOCITY_VERSION + 1},
+        {**good, "features": list(FEATURE_NAMES)[::-1]},
+        {"spread": NO_SPREAD},
+    ):
+        with pytest.raises(BundleError, match="b1.*velocity model learned note features version"):
+            VelocityModel(_session(graph), metrics, where)
+    for spread, words in (
+        (None, "states no spread"),
+        ({"centre": 64, "scale": float("nan")}, "is not two numbers"),
+        ({"centre": 64, "scale": True}, "is not two numbers"),
+        ({"centre": 64, "scale": 40}, "out of bounds"),
+        ({"centre": 300, "scale": 1.2}, "out of bounds"),
+    ):
+        with pytest.raises(BundleError, match=f"b1.*{words}"):
+            VelocityModel(_session(graph), {**good, "spread": spread}, where)
+    model = VelocityModel(_session(graph), good, where)
+    assert model.velocities(np.zeros((0, len(FEATURE_NAMES)), np.float32)).shape == (0,)
+    # the spread widens the raw velocities around its centre, within 1..127
+    x = (np.zeros((50, len(FEATURE_NAMES))) + np.arange(50)[:, None]).astype(np.float32)
+    raw = _session(graph).run(None, {"note_features": x})[0].reshape(-1).astype(np.float64)
+    np.testing.assert_array_equal(model.velocities(x), np.clip(np.round(raw), 1, 127))
+    wide = VelocityModel(_session(graph), {**good, "spread": {"centre": 30.0, "scale": 2.0}}, where).velocities(x)
+    np.testing.assert_array_equal(wide, np.clip(np.round(30 + 2 * (raw - 30)), 1, 127))
