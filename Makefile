@@ -106,7 +106,7 @@ help:
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
 	@echo "make velocity-model  train and measure the key velocity heard in renders (needs make audio-render; ~4 min); reports/velocity/"
 	@echo "make bundle-velocity  put the trained velocity model into the committed default bundle (other models kept)"
-	@echo "make bundle-transcription  retrain the transcription scorer with the heard pedal into the default bundle"
+	@echo "make bundle-transcription  retrain the transcription scorer with the heard velocities into the default bundle"
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
@@ -276,8 +276,8 @@ bundle-velocity: setup
 	$(PY) -m pianocoach_export velocity
 	$(VENV)/bin/pianocoach verify-bundle
 
-# the transcription scorer retrained on the training renders' transcriptions with the pedal the bundle's pedal model
-# hears in them (issue 19, item 3), put into the committed default bundle alone (needs make audio-render)
+# the transcription scorer retrained on the training renders' transcriptions with the key velocities the bundle's
+# velocity model hears in them (issue 19, item 3), put into the committed default bundle alone (needs make audio-render)
 bundle-transcription: setup
 	$(PY) -m pianocoach_export transcription
 	$(VENV)/bin/pianocoach verify-bundle

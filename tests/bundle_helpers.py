@@ -47,3 +47,31 @@ def trust(folder: Path, key: Ed25519PrivateKey, name: str = "test-release") -> P
     (folder / f"{name}.pub").write_bytes(public_key_pem(key.public_key()))
     os.environ[TRUST_DIR_ENV] = str(folder)
     return folder
+
+
+def bundle_with_scorer_metrics(tmp_path: Path, monkeypatch, transcription_metrics: dict, drop_roles=()):
+    """A signed copy of the default bundle whose transcription scorer states ``transcription_metrics`` (and without the
+    models of ``drop_roles``), written without the exporter's own checks (as a hostile or mistaken bundle would come),
+    its key trusted; returns (folder, models). Host tests only: it writes with the exporter."""
+    import dataclasses
+
+    import pianocoach.bundle
+    from pianocoach_export.bundle_additions import with_model
+    from pianocoach_export.bundle_assembly import bundle_id, signing_key
+    from pianocoach_export.bundle_writer import models_from_bundle, write_bundle
+    from pianocoach_export.signing import generate_key_pair
+
+    models, audio_path = models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)  # read now: tests may point it elsewhere
+    scorer = next(m for m in models if m.role == "transcription_scorer")
+    models = [m for m in with_model(models, dataclasses.replace(scorer, metrics=transcription_metrics))]
+    models = [m for m in models if m.role not in drop_roles]
+    key_path, public = tmp_path / "keys" / "test.key", tmp_path / "keys" / "test.pub"
+    if not key_path.exists():
+        key_path, public = generate_key_pair("test", tmp_path / "keys")
+    out = tmp_path / f"bundle-{len(list(tmp_path.glob('bundle-*')))}"
+    write_bundle(out, models, signing_key(key_path), bundle_id("test"), None, audio_path=audio_path)
+    trusted = tmp_path / "trust"
+    trusted.mkdir(exist_ok=True)
+    shutil.copy(public, trusted / public.name)
+    monkeypatch.setenv(TRUST_DIR_ENV, str(trusted))
+    return out, models

@@ -16,7 +16,10 @@ def score_long_take(wav, scorer, pedal=None, repeats: int = 4):
     and the whole-take length lowered to 10 s); returns (session, result)."""
     audio, rate = sf.read(str(wav), dtype="float32")
     audio = np.tile(audio.mean(axis=1) if audio.ndim > 1 else audio, repeats).astype(np.float32)
-    stream = AudioNoteStream("long", StreamingTranscriber(decode_whole_s=10.0), pedal=pedal)
+    # the velocities heard as the device hears them (the default bundle's scorer learned from them)
+    stream = AudioNoteStream(
+        "long", StreamingTranscriber(decode_whole_s=10.0), pedal=pedal, velocity=scorer.velocity_model
+    )
     # scored by its windows (a take as short as the training clips is scored whole and counts its windows only)
     session = ScoringSession(scorer, "audio", "long", SessionSettings(whole_take_max_s=10.0), notes=stream)
     size = 2 * rate

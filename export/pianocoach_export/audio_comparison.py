@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from pianocoach.jsonio import read_json, write_json_atomic
+from pianocoach_train.audio.evaluate import TRANSCRIPTION_ROWS
 from pianocoach_train.audio.models import ARCHITECTURES
 from pianocoach_train.audio.path_choice import EVAL_REPORT, choose_audio_path, fusion_weight, mean_r2
 from pianocoach_train.paths import REPO_ROOT
@@ -28,6 +29,7 @@ ROWS = {
     "midi_on_transcription": "MIDI scorer (blend) on transcribed audio (basic-pitch)",
     "transcription": "transcription path: blend retrained on transcribed renders",
     "transcription_heard_pedal": "the same with the pedal heard in the renders (measured, not adopted)",
+    "transcription_heard_velocity": "the same with the key velocities heard in the renders (shipped)",
     "pc_fcn:weighted": "PC-FCN (pitch contour)",
     "m_crnn:weighted": "M-CRNN (log-mel)",
     "hybrid:weighted": "Hybrid (PC-FCN + M-CRNN)",
@@ -82,7 +84,7 @@ def write_audio_report(exports: dict[str, dict], midi_export: dict | None, out_d
             size = f"{e['int8']['bytes'] / 1e6:.2f} MB"
             ms = f"{e['int8']['latency_ms']:.2f} / {e['float']['latency_ms']:.2f}"
             feats = f"{e['float']['features_ms']:.1f}"
-        elif row in ("midi_true", "midi_on_transcription", "transcription", "transcription_heard_pedal"):
+        elif row in ("midi_true", "midi_on_transcription", *TRANSCRIPTION_ROWS):
             size = midi_size
             ms = "transcription + descriptors (see make bench)" if row != "midi_true" else "—"
         lines.append(f"| {title} | " + " | ".join(r2) + f" | {pearson} | {size} | {ms} | {feats} |")

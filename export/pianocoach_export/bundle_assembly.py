@@ -203,7 +203,7 @@ def audio_models(progress: bool) -> tuple[list, dict]:
     """The bundle's audio path as ``make eval-audio`` measured it best (reports/audio/audio_eval.json):
     its exported models (``make audio-release`` trains them) and the manifest's ``audio_path``."""
     from pianocoach_export.trained_models import audio_release_run
-    from pianocoach_train.audio.evaluate import AudioEvaluation
+    from pianocoach_train.audio.evaluate import SHIPPED_TRANSCRIPTION, AudioEvaluation
     from pianocoach_train.audio.path_choice import choose_audio_path, release_models
     from pianocoach_train.paths import percepiano_root
     from pianocoach_train.percepiano.dataset import PercePiano
@@ -217,7 +217,8 @@ def audio_models(progress: bool) -> tuple[list, dict]:
     if choice["mode"] in ("audio_model", "fusion"):
         models.append(_audio_scorer_model(choice["audio_model"], runs[choice["audio_model"]], evaluation))
     if choice["mode"] in ("fusion", "transcription"):
-        models.append(_transcription_scorer_model(runs["transcription"], evaluation, progress))
+        run = runs[SHIPPED_TRANSCRIPTION]
+        models.append(_transcription_scorer_model(run, evaluation, progress, SHIPPED_TRANSCRIPTION))
     return models, {k: choice[k] for k in ("mode", "audio_weight", "measured", "audio_model")}
 
 
@@ -230,19 +231,21 @@ def _audio_scorer_model(name: str, run_dir: Path, evaluation) -> BundleModel:
     return _exported_model("audio_scorer", name, result, "performer split test list (193), held-out soundfont renders")
 
 
-def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool, heard_pedal: bool = False) -> BundleModel:
-    """The transcription scorer of ``run_dir`` exported; ``heard_pedal``: a run trained on the pedal heard in the
-    renders (``make bundle-transcription``), measured and calibrated on such vectors and paired with its pedal model."""
+def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool, row: str = "transcription") -> BundleModel:
+    """The transcription scorer of ``run_dir`` exported; ``row``: the evaluation row it was trained as (a run trained
+    on the pedal or the key velocities heard in the renders, ``make bundle-transcription``, is measured and calibrated
+    on such vectors and paired with the model that heard them)."""
+    from pianocoach.features.note_velocity import NOTE_VELOCITY_VERSION
     from pianocoach.features.pedal_frames import PEDAL_EVENTS_VERSION
     from pianocoach_export.export_models import export_model
     from pianocoach_train.percepiano.labels import SCALES
     from pianocoach_train.runs import artifacts_dir
 
-    train, test = evaluation.transcription_stores("transcription_heard_pedal" if heard_pedal else "transcription")
+    train, test = evaluation.transcription_stores(row)
     result = export_model(
         run_dir,
         test,
-        artifacts_dir() / "export" / ("transcription_heard_pedal_blend" if heard_pedal else "transcription_blend"),
+        artifacts_dir() / "export" / f"{row}_blend",
         prune=False,
         progress=progress,
         calibration_store=train,
@@ -255,40 +258,59 @@ def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool, heard
         "int8": result.int8,
         "quantization": result.quantization,
     }
-    if heard_pedal:
-        # the pedal model whose heard pedal it learned from (its run says which): the device refuses a bundle carrying
-        # another
-        metrics["heard_pedal"] = {"pedal_sha256": learned_pedal_sha256(run_dir), "events_version": PEDAL_EVENTS_VERSION}
+    # the model whose output it learned from (its run says which): the device refuses a bundle carrying another
+    if row == "transcription_heard_pedal":
+        metrics["heard_pedal"] = {
+            "pedal_sha256": learned_sha256(run_dir, "heard_pedal"),
+            "events_version": PEDAL_EVENTS_VERSION,
+        }
+    if row == "transcription_heard_velocity":
+        metrics["heard_velocity"] = {
+            "velocity_sha256": learned_sha256(run_dir, "heard_velocity"),
+            "features_version": NOTE_VELOCITY_VERSION,
+        }
     return BundleModel("transcription_scorer", path, result.model, precision, tuple(SCALES), metrics, result.provenance)
 
 
-def learned_pedal_sha256(run_dir: Path) -> str:
-    """The sha256 of the pedal model whose heard pedal a transcription run learned from (its ``run.json``)."""
+def learned_sha256(run_dir: Path, key: str = "heard_pedal") -> str:
+    """The sha256 of the model (``heard_pedal``: the pedal model, ``heard_velocity``: the velocity model) whose output
+    a transcription run learned from (its ``run.json``)."""
     from pianocoach.jsonio import read_json
 
-    sha = read_json(Path(run_dir) / "run.json").get("heard_pedal")
+    sha = read_json(Path(run_dir) / "run.json").get(key)
     if not isinstance(sha, str):
-        raise ValueError(f"{run_dir}/run.json: trained without the heard pedal (make bundle-transcription retrains it)")
+        raise ValueError(f"{run_dir}/run.json: trained without the {key.replace('_', ' ')} (make bundle-transcription)")
     return sha
 
 
+# what a transcription scorer may have learned from: (its metric, the sha256 key in it, the model's role)
+LEARNED_FROM = (("heard_pedal", "pedal_sha256", "pedal"), ("heard_velocity", "velocity_sha256", "velocity"))
+
+
 def pairing_problem(models: list) -> str | None:
-    """Before anything is written: a transcription scorer that learned from one pedal model's pedal with another pedal
-    model, or none, in the same bundle (the device would refuse it; ``Manifest.heard_pedal_problem``)."""
+    """Before anything is written: a transcription scorer that learned from one pedal (or velocity) model's output
+    with another such model, or none, in the same bundle (the device would refuse it; ``Manifest.heard_pedal_problem``,
+    ``Manifest.heard_velocity_problem``)."""
     import hashlib
 
     roles = {m.role: m for m in models}
-    scorer, pedal = roles.get("transcription_scorer"), roles.get("pedal")
-    learned = (scorer.metrics.get("heard_pedal") or {}).get("pedal_sha256") if scorer is not None else None
-    if learned is None:
-        return None
-    found = hashlib.sha256(Path(pedal.source).read_bytes()).hexdigest() if pedal is not None else None
-    if found == learned:
-        return None
-    return (
-        f"the transcription scorer learned from pedal model {str(learned)[:12]}, the bundle would carry "
-        f"{'pedal model ' + found[:12] if found else 'none'}: make bundle-transcription retrains it with this one"
-    )
+    scorer = roles.get("transcription_scorer")
+    for metric, sha_key, role in LEARNED_FROM:
+        stated = scorer.metrics.get(metric) if scorer is not None else None
+        if stated is None:
+            continue
+        learned = stated.get(sha_key) if isinstance(stated, dict) else None
+        if not isinstance(learned, str):  # the device refuses it too (Manifest._learned_from_problem)
+            return f"the transcription scorer's {metric} does not name a {sha_key}"
+        carried = roles.get(role)
+        found = hashlib.sha256(Path(carried.source).read_bytes()).hexdigest() if carried is not None else None
+        if found != learned:
+            return (
+                f"the transcription scorer learned from {role} model {str(learned)[:12]}, the bundle would carry "
+                f"{role + ' model ' + found[:12] if found else 'none'}: make bundle-transcription retrains it with "
+                "this one"
+            )
+    return None
 
 
 def write_verified(

@@ -132,9 +132,9 @@ def _transcription(args: argparse.Namespace) -> int:
     folder, models = add_to_default_bundle(args.key, progress=sys.stderr.isatty())
     scorer = models[0]
     print(
-        f"default bundle: {folder} now scores microphone takes with a transcription scorer that learned from the "
-        f"pedal heard in them (pedal model {scorer.metrics['heard_pedal']['pedal_sha256'][:12]}, {scorer.precision}); "
-        f"replaced: {', '.join(m.role for m in models)}; the other models are unchanged"
+        f"default bundle: {folder} now scores microphone takes with a transcription scorer that learned from the key "
+        f"velocities heard in them (velocity model {scorer.metrics['heard_velocity']['velocity_sha256'][:12]}, "
+        f"{scorer.precision}); replaced: {', '.join(m.role for m in models)}; the other models are unchanged"
     )
     return 0
 
@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     transcription = commands.add_parser(
         "transcription",
-        help="train the transcription scorer on renders with their heard pedal and put it into the default bundle",
+        help="train the transcription scorer on renders with their heard velocities and put it into the default bundle",
     )
     transcription.add_argument("--key", type=Path, help=key_help)
     transcription.set_defaults(run=_transcription)

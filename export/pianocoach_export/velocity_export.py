@@ -13,7 +13,13 @@ from pianocoach_export.bundle_writer import BundleModel
 
 METRIC_KEYS = ("features_version", "features", "input", "spread", "test")
 
-__all__ = ["VELOCITY_ROLE", "VelocityModelMissing", "add_to_default_bundle", "trained_velocity_model"]
+__all__ = [
+    "VELOCITY_ROLE",
+    "VelocityModelMissing",
+    "VelocityModelRefused",
+    "add_to_default_bundle",
+    "trained_velocity_model",
+]
 
 
 class VelocityModelMissing(PianoCoachError, RuntimeError):
@@ -35,6 +41,7 @@ def trained_velocity_model(folder: Path | None = None) -> BundleModel:
             f"{meta_path}: trained on note features version {meta.get('features_version')}, the code computes "
             f"{NOTE_VELOCITY_VERSION} (make velocity-model retrains it)"
         )
+    refused_by_device(onnx_path, meta)
     return BundleModel(
         VELOCITY_ROLE,
         onnx_path,
@@ -49,8 +56,43 @@ def trained_velocity_model(folder: Path | None = None) -> BundleModel:
     )
 
 
-def add_to_default_bundle(key_path: Path | None) -> Path:
-    """Put the trained velocity model into the committed default bundle (the other models kept)."""
-    from pianocoach_export.bundle_additions import add_to_default_bundle as add
+class VelocityModelRefused(PianoCoachError, RuntimeError):
+    """A trained velocity model the bundle's transcription scorer did not learn from."""
 
-    return add(trained_velocity_model(), key_path)
+
+def refused_by_device(onnx_path: Path, meta: dict) -> None:
+    """Run the graph as the device would (its checks of the metrics and the spread, then notes of every pitch) and
+    refuse it here when the device would refuse it or fail on it: the bundle would otherwise be unusable."""
+    import hashlib
+
+    import numpy as np
+
+    from pianocoach.errors import BundleError
+    from pianocoach.features.note_velocity import FEATURE_NAMES
+    from pianocoach.scoring.velocity_model import VelocityModel, VelocityModelError
+    from pianocoach_train.audio.model_source import onnx_session
+
+    try:
+        sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+        model = VelocityModel(onnx_session(str(onnx_path), sha), meta, onnx_path)
+        features = np.random.default_rng(0).normal(0, 10, (88, len(FEATURE_NAMES))).astype(np.float32)
+        features[:, 0] = np.arange(21, 109)
+        model.velocities(features)
+    except (BundleError, VelocityModelError) as exc:
+        raise VelocityModelRefused(f"{onnx_path}: {exc}") from None
+
+
+def add_to_default_bundle(key_path: Path | None) -> Path:
+    """Put the trained velocity model into the committed default bundle (the other models kept); refused when the
+    bundle's transcription scorer learned from another velocity model's velocities (make bundle-transcription)."""
+    import pianocoach.bundle
+    from pianocoach_export.bundle_additions import add_to_default_bundle as add
+    from pianocoach_export.bundle_additions import with_model
+    from pianocoach_export.bundle_assembly import pairing_problem
+    from pianocoach_export.bundle_writer import models_from_bundle
+
+    model = trained_velocity_model()
+    problem = pairing_problem(with_model(models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)[0], model))
+    if problem:  # the device would refuse a bundle whose transcription scorer learned from another model's velocities
+        raise VelocityModelRefused(f"{pianocoach.bundle.DEFAULT_BUNDLE}: {problem}")
+    return add(model, key_path)

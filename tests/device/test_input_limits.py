@@ -100,6 +100,8 @@ def test_without_a_velocity_model_a_microphone_takes_velocity_range_is_unknown()
     assert unheard["value"] is None and "without a velocity model" in unheard["unknown"] and unheard["unknown_zh"]
     heard = input_limits("audio", table, velocities_heard=True).mark_measures(measures)["velocity_range"]
     assert heard["value"] == 40.0 and heard["estimated"]
+    failed = input_limits("audio", table, velocities_heard=False, velocity_failed=True).mark_measures(measures)
+    assert failed["velocity_range"]["value"] is None and "failed on this take" in failed["velocity_range"]["unknown"]
     midi = input_limits("midi", table, velocities_heard=False).mark_measures(measures)["velocity_range"]
     assert midi["value"] == 40.0 and not midi["estimated"]  # a MIDI take always has its velocities
 

@@ -173,4 +173,6 @@ def test_a_long_audio_take_rescores_only_its_last_windows_at_the_end(performance
     playing, so the end re-scores a bounded number of windows, not every one of the take."""
     session, result = score_long_take(performance["wav"], scorer)
     assert result.windows >= 28 and session.windows_computed >= result.windows
+    # the key velocities of a window are heard over its own frames: final once they have come, like its notes
+    assert scorer.transcription_hears_velocity and not any("velocities could not" in w for w in result.warnings)
     assert session.rescored_at_end <= 16, (session.rescored_at_end, result.windows)  # the last ~30 s, not all

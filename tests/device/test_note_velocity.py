@@ -56,6 +56,23 @@ def test_a_louder_or_quieter_microphone_changes_nothing():
     np.testing.assert_allclose(features[2], features[0], atol=0.1)
 
 
+def test_a_window_reads_only_its_own_frames():
+    """A table's numbers are against the frames its notes span: a window's are final once its frames have come, and a
+    loud passage after it changes nothing; the whole take's are against the whole take."""
+    rng = np.random.default_rng(9)
+    bands = rng.normal(-50, 12, (MEL_BANDS, 900)).astype(np.float32)
+    window = NoteTable.from_arrays([2.0, 5.0, 9.0], [3.0, 6.0, 12.0], [60, 64, 67], [50, 60, 70])
+    early, late = OnsetFrames(), OnsetFrames()
+    high = int(np.ceil((12.0 * 22050 - 1024) / 1024)) + 4  # up to its last release and a few frames on
+    early.add(bands[:, :high])
+    late.add(bands)
+    late.add(bands + 30)  # a far louder passage after the window
+    assert early.span(window) == late.span(window) and 0 < early.span(window)[0] < early.span(window)[1] <= high
+    np.testing.assert_array_equal(early.features(window), late.features(window))
+    take = NoteTable.from_arrays([2.0, 5.0, 9.0, 60.0], [3.0, 6.0, 12.0, 61.0], [60, 64, 67, 72], [50, 60, 70, 80])
+    assert not np.allclose(late.features(take)[:3], late.features(window))  # against the whole take: other levels
+
+
 def test_harmonics_land_in_rising_bands():
     bands = harmonic_bands(np.arange(21, 109))
     assert bands.shape == (88, 4)

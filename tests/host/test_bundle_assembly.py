@@ -77,4 +77,4 @@ def test_make_bundle_without_a_release_model_fails_in_one_line_and_keeps_the_bun
 def test_the_audio_release_models_follow_the_chosen_path():
     assert release_models(None) == ()
     assert release_models({"mode": "audio_model", "audio_model": "m_crnn"}) == ("m_crnn",)
-    assert release_models({"mode": "fusion", "audio_model": "hybrid"}) == ("hybrid", "transcription")
+    assert release_models({"mode": "fusion", "audio_model": "hybrid"}) == ("hybrid", "transcription_heard_velocity")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_helpers import bundle_with_scorer_metrics
 from long_audio_take import score_long_take
 from midi_helpers import write_midi
 
@@ -109,33 +110,6 @@ def test_renders_from_before_the_heard_notes_are_refused_not_guessed(isolated_ou
         heard_pedal_vectors(job.soundfont, [job.ident], pedal_source(), progress=False, workers=1)
 
 
-def _bundle_with(tmp_path, monkeypatch, transcription_metrics: dict, drop_pedal: bool = False):
-    """A signed copy of the default bundle whose transcription scorer states ``transcription_metrics``, written without
-    the exporter's own checks (as a hostile or mistaken bundle would come)."""
-    import dataclasses
-
-    from pianocoach_export.bundle_additions import with_model
-    from pianocoach_export.bundle_assembly import bundle_id, signing_key
-    from pianocoach_export.bundle_writer import models_from_bundle, write_bundle
-    from pianocoach_export.signing import generate_key_pair
-
-    models, audio_path = models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)
-    scorer = next(m for m in models if m.role == "transcription_scorer")
-    models = with_model(models, dataclasses.replace(scorer, metrics=transcription_metrics))
-    if drop_pedal:
-        models = [m for m in models if m.role != "pedal"]
-    key_path, public = tmp_path / "keys" / "test.key", tmp_path / "keys" / "test.pub"
-    if not key_path.exists():
-        key_path, public = generate_key_pair("test", tmp_path / "keys")
-    out = tmp_path / f"bundle-{len(list(tmp_path.glob('bundle-*')))}"
-    write_bundle(out, models, signing_key(key_path), bundle_id("test"), None, audio_path=audio_path)
-    trust = tmp_path / "trust"
-    trust.mkdir(exist_ok=True)
-    shutil.copy(public, trust / public.name)
-    monkeypatch.setenv("PIANOCOACH_TRUSTED_KEYS", str(trust))
-    return out, models
-
-
 def test_a_bundle_pairs_the_transcription_scorer_with_the_pedal_model_it_learned_from(tmp_path, monkeypatch):
     from pianocoach.bundle import verify_bundle
     from pianocoach.errors import BundleRejected
@@ -147,9 +121,9 @@ def test_a_bundle_pairs_the_transcription_scorer_with_the_pedal_model_it_learned
     pedal_sha = manifest.files[manifest.model("pedal").file].sha256
     metrics = {k: v for k, v in manifest.model("transcription_scorer").metrics.items() if k != "heard_pedal"}
     learned = {"pedal_sha256": pedal_sha, "events_version": PEDAL_EVENTS_VERSION}
-    paired, _ = _bundle_with(tmp_path, monkeypatch, {**metrics, "heard_pedal": learned})
+    paired, _ = bundle_with_scorer_metrics(tmp_path, monkeypatch, {**metrics, "heard_pedal": learned})
     assert BundleScorer(paired).transcription_hears_pedal
-    unpaired, _ = _bundle_with(tmp_path, monkeypatch, metrics)
+    unpaired, _ = bundle_with_scorer_metrics(tmp_path, monkeypatch, metrics)
     assert not BundleScorer(unpaired).transcription_hears_pedal
     for heard, drop, words in (
         ({**learned, "pedal_sha256": "0" * 64}, False, "learned from the pedal heard by pedal model 000000000000"),
@@ -158,7 +132,9 @@ def test_a_bundle_pairs_the_transcription_scorer_with_the_pedal_model_it_learned
         ({**learned, "pedal_sha256": "x\ny" * 16}, False, "does not name a pedal_sha256"),
         ({**learned, "events_version": PEDAL_EVENTS_VERSION + 1}, False, "pedal events version"),
     ):
-        folder, models = _bundle_with(tmp_path, monkeypatch, {**metrics, "heard_pedal": heard}, drop)
+        folder, models = bundle_with_scorer_metrics(
+            tmp_path, monkeypatch, {**metrics, "heard_pedal": heard}, ("pedal",) if drop else ()
+        )
         check = verify_bundle(folder)  # the install's verification refuses it, before any model is opened
         assert not check.ok and any(words in p for p in check.problems), check.problems
         with pytest.raises(BundleError, match=words):
@@ -182,7 +158,7 @@ def _paired_bundle(tmp_path, monkeypatch):
         "events_version": PEDAL_EVENTS_VERSION,
     }
     metrics = dict(manifest.model("transcription_scorer").metrics)
-    return _bundle_with(tmp_path, monkeypatch, {**metrics, "heard_pedal": learned})[0]
+    return bundle_with_scorer_metrics(tmp_path, monkeypatch, {**metrics, "heard_pedal": learned})[0]
 
 
 UNHEARD = "the sustain pedal could not be heard"

@@ -122,35 +122,59 @@ class Manifest:
         """A transcription scorer that learned from the pedal a pedal model hears (its ``heard_pedal`` metric names
         that model's sha256) needs that very pedal model in the bundle: fed another model's pedal, or none, it would
         score what it never learned. None when the bundle is consistent."""
-        scorer = self.model("transcription_scorer")
-        learned = scorer.metrics.get("heard_pedal") if scorer is not None else None
-        if learned is None:
-            return None
-        wanted = learned.get("pedal_sha256") if isinstance(learned, dict) else None
-        if not (isinstance(wanted, str) and SHA256_HEX.fullmatch(wanted)):
-            return "its transcription scorer's heard_pedal does not name a pedal_sha256"
         from pianocoach.features.pedal_frames import PEDAL_EVENTS_VERSION
 
-        version = learned.get("events_version")
-        if version != PEDAL_EVENTS_VERSION:
+        return self._learned_from_problem(
+            "heard_pedal", "pedal", "pedal_sha256", "events_version", PEDAL_EVENTS_VERSION, "pedal events"
+        )
+
+    def heard_velocity_problem(self) -> str | None:
+        """The same for a transcription scorer that learned from the key velocities a velocity model hears (its
+        ``heard_velocity`` metric names that model's sha256)."""
+        from pianocoach.features.note_velocity import NOTE_VELOCITY_VERSION
+
+        return self._learned_from_problem(
+            "heard_velocity", "velocity", "velocity_sha256", "features_version", NOTE_VELOCITY_VERSION, "note features"
+        )
+
+    def _learned_from_problem(
+        self, metric: str, role: str, sha_key: str, version_key: str, version: int, what: str
+    ) -> str | None:
+        """Whether the transcription scorer's ``metric`` (what it learned from: the ``role`` model of sha256
+        ``sha_key``, whose output version ``version_key`` the device makes as ``version``) fits this bundle."""
+        scorer = self.model("transcription_scorer")
+        learned = scorer.metrics.get(metric) if scorer is not None else None
+        if learned is None:
+            return None
+        wanted = learned.get(sha_key) if isinstance(learned, dict) else None
+        if not (isinstance(wanted, str) and SHA256_HEX.fullmatch(wanted)):
+            return f"its transcription scorer's {metric} does not name a {sha_key}"
+        assert isinstance(learned, dict)  # for mypy: wanted came from it
+        if learned.get(version_key) != version:
             return (
-                f"its transcription scorer learned pedal events version {str(version)[:20]}, this device makes "
-                f"version {PEDAL_EVENTS_VERSION}: rebuild it (make bundle-transcription)"
+                f"its transcription scorer learned {what} version {str(learned.get(version_key))[:20]}, this device "
+                f"makes version {version}: rebuild it (make bundle-transcription)"
             )
-        pedal = self.model("pedal")
-        found = self.files[pedal.file].sha256 if pedal is not None and pedal.file in self.files else None
+        carried = self.model(role)
+        found = self.files[carried.file].sha256 if carried is not None and carried.file in self.files else None
         if found == wanted:
             return None
-        carried = f"pedal model {found[:12]}" if found else "no pedal model"
+        has = f"{role} model {found[:12]}" if found else f"no {role} model"
         return (
-            f"its transcription scorer learned from the pedal heard by pedal model {wanted[:12]}, the bundle carries "
-            f"{carried}: rebuild it (make bundle-transcription)"
+            f"its transcription scorer learned from the {role} heard by {role} model {wanted[:12]}, the bundle carries "
+            f"{has}: rebuild it (make bundle-transcription)"
         )
 
     def learned_heard_pedal(self) -> bool:
         """Whether the transcription scorer learned from the bundle's pedal model's pedal (a consistent bundle)."""
         scorer = self.model("transcription_scorer")
         return scorer is not None and scorer.metrics.get("heard_pedal") is not None and not self.heard_pedal_problem()
+
+    def learned_heard_velocity(self) -> bool:
+        """Whether the transcription scorer learned from the bundle's velocity model's velocities (consistent)."""
+        scorer = self.model("transcription_scorer")
+        learned = scorer is not None and scorer.metrics.get("heard_velocity") is not None
+        return learned and not self.heard_velocity_problem()
 
     def model(self, role: str) -> ModelEntry | None:
         return next((m for m in self.models if m.role == role), None)

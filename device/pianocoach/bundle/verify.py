@@ -133,9 +133,9 @@ def _verify_folder(
     try:
         result.manifest = manifest = verified_manifest(source, keys)  # raises at the first problem
         result.problems += check_contents(source, manifest)
-        pairing = manifest.heard_pedal_problem()
-        if pairing:
-            result.problems.append(pairing)
+        for pairing in (manifest.heard_pedal_problem(), manifest.heard_velocity_problem()):
+            if pairing:
+                result.problems.append(pairing)
         if settings.sha256() != manifest.feature_settings_sha256:
             result.problems.append(
                 f"feature settings hash {manifest.feature_settings_sha256[:12]} differs from this device's feature "

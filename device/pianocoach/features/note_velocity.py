@@ -8,15 +8,17 @@ one frame every 46 ms, the frames the pedal model reads too) around its onset:
 
 - how far its first four harmonics' bands rose over what was sounding ``BEFORE_FRAMES`` earlier, and where they
   stand against the frame's level (the timbre: a hard strike has strong upper partials);
-- the frame's level against the take's own levels: the loudest frame before it, the take's loud level (95th percentile
-  of its frames) and the median and 10th percentile of its playing (the frames within ``PLAYING_RANGE_DB`` of the
-  loud level). A microphone's gain is unknown, so a level means something only against the rest of the take: every
-  number here is unchanged when the whole take is louder or quieter;
+- the frame's level against the levels of the frames the table's notes span (a whole take's, or a scoring window's):
+  the loudest frame before it, the loud level (95th percentile) and the median and 10th percentile of the playing
+  (the frames within ``PLAYING_RANGE_DB`` of the loud level). A microphone's gain is unknown, so a level means
+  something only against the rest of the playing: every number here is unchanged when the whole take is louder or
+  quieter;
 - the rise's spectral centre (brightness), the pitch and basic-pitch's own velocity.
 
-The take's levels make a note's velocity depend on the whole take (measured: with the loudest-so-far alone, a soft
-opening before a loud ending was heard as loud as the ending), so the velocities are computed once the take has
-ended. :class:`OnsetFrames` keeps the take's frames as float16 (84 bytes a frame with its level: 1.6 MB for a
+Against the span's levels, not only the loudest frame so far (measured: with the loudest-so-far alone, a soft
+opening before a loud ending was heard as loud as the ending). So a whole take's velocities are known at its end, and
+a scoring window's once its frames have come (the session scores a window's notes with the velocities heard in the
+window). :class:`OnsetFrames` keeps the take's frames as float16 (84 bytes a frame with its level: 1.6 MB for a
 15-minute take, the appliance's longest); the training renders keep the same float16 frames, so the device computes
 exactly what the model learned from.
 """
@@ -29,7 +31,7 @@ from pianocoach.features.notes import NoteTable
 from pianocoach.features.sound_profile import HOP, MEL_BANDS, MEL_RANGE_HZ, N_FFT, SAMPLE_RATE
 from pianocoach.features.spectrum import hz_to_mel, mel_to_hz
 
-NOTE_VELOCITY_VERSION = 1  # bump when a number below changes; a bundle's velocity model records the version it learned
+NOTE_VELOCITY_VERSION = 2  # bump when a number below changes; a bundle's velocity model records the version it learned
 HARMONICS = 4
 PEAK_FRAMES = 3  # the onset's frame and the two after it: the loudest of them is the strike
 BEFORE_FRAMES = 2  # what was sounding already: the frame this many before the onset's
@@ -74,7 +76,6 @@ class OnsetFrames:
     def __init__(self) -> None:
         self._bands = np.zeros((1024, MEL_BANDS), dtype=np.float16)  # doubles as it fills
         self._level = np.zeros(1024, dtype=np.float32)  # each frame's level (dB of the bands' summed power)
-        self._loudest = np.zeros(1024, dtype=np.float32)  # the loudest frame level up to each frame
         self.count = 0
 
     def add(self, bands: np.ndarray) -> None:
@@ -87,33 +88,40 @@ class OnsetFrames:
         if self.count + len(rows) > len(self._bands):
             size = max(2 * len(self._bands), self.count + len(rows))
             self._bands = np.resize(self._bands, (size, MEL_BANDS))
-            self._level, self._loudest = np.resize(self._level, size), np.resize(self._loudest, size)
+            self._level = np.resize(self._level, size)
         stop = self.count + len(rows)
         self._bands[self.count : stop] = rows
         level = (10 * np.log10((10.0 ** (rows.astype(np.float64) / 10)).sum(axis=1) + 1e-10)).astype(np.float32)
         self._level[self.count : stop] = level
-        before = self._loudest[self.count - 1] if self.count else -np.inf
-        self._loudest[self.count : stop] = np.maximum.accumulate(np.maximum(level, before))
         self.count = stop
+
+    def span(self, table: NoteTable) -> tuple[int, int]:
+        """The frames a table's notes span: from ``BEFORE_FRAMES`` before its first onset to ``PEAK_FRAMES`` after its
+        end (its last release), within the frames added (at least one)."""
+        first, last = onset_frame(np.array([table.start, table.end]))
+        low = int(np.clip(first - BEFORE_FRAMES, 0, self.count - 1))
+        return low, int(np.clip(last + PEAK_FRAMES, low + 1, self.count))
 
     def features(self, table: NoteTable) -> np.ndarray:
         """[len(table), len(FEATURE_NAMES)] float32 for the table's notes (onset, pitch and transcriber velocity),
-        against the levels of every frame added so far (call it once the take has ended); a note past the last frame
-        reads the last frames there are."""
+        against the levels of the frames its notes span (:meth:`span`): a whole take's against the whole take, a
+        window's against the window, so a window's numbers are final once its frames have come. A note past the last
+        frame added reads the last frames there are."""
         n = len(table)
         if not self.count or not n:
             return np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
-        last = self.count - 1
-        first = np.clip(onset_frame(table.onset), 0, last)
+        low, high = self.span(table)
+        bands = self._bands[low:high].astype(np.float32)
+        levels = self._level[low:high]
+        last = high - low - 1
+        first = np.clip(onset_frame(table.onset) - low, 0, last)
         peak_rows = np.minimum(first[:, None] + np.arange(PEAK_FRAMES), last)  # [n, PEAK_FRAMES]
-        bands = self._bands[: self.count].astype(np.float32)
         peak = bands[peak_rows].max(axis=1)  # [n, MEL_BANDS]
         before = bands[np.maximum(first - BEFORE_FRAMES, 0)]
-        level = self._level[peak_rows].max(axis=1)
+        level = levels[peak_rows].max(axis=1)
         rise = peak - before
         positive = np.maximum(rise, 0.0)
         brightness = (positive * np.arange(MEL_BANDS)).sum(axis=1) / (positive.sum(axis=1) + 1e-6)
-        levels = self._level[: self.count]
         loud = np.float32(np.percentile(levels, LOUD_PERCENTILE))
         playing = levels[levels >= loud - PLAYING_RANGE_DB]  # never empty: the loud level's own frames are in it
         which = harmonic_bands(table.pitch)
@@ -122,7 +130,7 @@ class OnsetFrames:
             [
                 table.pitch.astype(np.float32),
                 table.velocity.astype(np.float32),
-                level - self._loudest[first],
+                level - np.maximum.accumulate(levels)[first],  # the loudest frame so far within the span
                 level - loud,
                 level - np.float32(np.median(playing)),
                 level - np.float32(np.percentile(playing, 10)),

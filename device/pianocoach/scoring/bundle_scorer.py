@@ -92,6 +92,8 @@ class BundleScorer:
         # whether the transcription scorer learned from the pedal the bundle's pedal model hears (issue 19, item 3):
         # then a microphone take is scored with that pedal, as the scorer was trained
         self.transcription_hears_pedal = self._transcription_hears_pedal()
+        # and whether it learned from the key velocities the bundle's velocity model hears
+        self.transcription_hears_velocity = self._transcription_hears_velocity()
         log.info(
             "scoring with bundle %s (%s); audio input: %s", self.manifest.bundle_id, self.path, self.audio_path.mode
         )
@@ -135,6 +137,12 @@ class BundleScorer:
         if problem:  # verification says so first; kept for a manifest checked some other way
             raise BundleError(self.path, problem)
         return self.manifest.learned_heard_pedal()
+
+    def _transcription_hears_velocity(self) -> bool:
+        problem = self.manifest.heard_velocity_problem()
+        if problem:  # verification says so first; kept for a manifest checked some other way
+            raise BundleError(self.path, problem)
+        return self.manifest.learned_heard_velocity()
 
     def _optional_model(self, role: str, what: str, without: str) -> tuple[Any, dict] | None:
         """The ONNX session and metrics of the bundle's model of ``role``; None (logged: ``without``) without one."""

@@ -9,6 +9,8 @@ Every model in the bundle runs on a built-in input, as the appliance would run i
 - ``sound_check``: the "is this a piano?" model on the same synthesised audio gives a probability within 0..1
   (the tones are no piano, so the audio clip above is scored without the check);
 - ``pedal``: the pedal model on the same synthesised audio gives one probability within 0..1 per frame;
+- ``velocity``: the velocity model on the same synthesised audio gives one velocity 1..127 per note of a note table
+  spread over it;
 - ``jianzipu_reader``: a drawn test character; every head's probabilities finite and summing to 1;
 - ``feedback_llm``: the GGUF loaded by llama.cpp (hashed first) and a few tokens generated, when
   llama-cpp-python is installed (otherwise reported as not checked).
@@ -104,6 +106,31 @@ def check_sound_model(scorer, wav: Path) -> tuple[float, list[str]]:
     if not usable(p):
         return 0.0, [f"sound_check: gives {np.round(p, 4).tolist()}, not three probabilities summing to 1"]
     return float(p[PIANO]), []
+
+
+def check_velocity_model(scorer, wav: Path) -> tuple[float, list[str]]:
+    """The velocity model's mean velocity over notes spread across the synthesised clip, and a problem unless it gives
+    one velocity within 1..127 for each (a model that fails or gives non-numbers would leave every microphone take
+    without velocities). The velocities are not judged: the tones are no piano."""
+    import soundfile as sf
+
+    from pianocoach.features import NoteTable
+    from pianocoach.features.note_velocity import OnsetFrames
+    from pianocoach.features.sound_profile import SoundProfile
+    from pianocoach.scoring.velocity_model import VelocityModelError
+
+    audio, rate = sf.read(str(wav), dtype="float32")
+    frames = OnsetFrames()
+    frames.add(SoundProfile().feed(audio))
+    onsets = np.arange(0.2, max(0.3, len(audio) / rate - 0.5), 0.5)
+    table = NoteTable.from_arrays(onsets, onsets + 0.4, 48 + np.arange(len(onsets)) % 36, np.full(len(onsets), 64))
+    try:
+        velocities = scorer.velocity_model.velocities(frames.features(table))
+    except VelocityModelError as exc:
+        return 0.0, [f"velocity: {exc}"]
+    if len(velocities) != len(table) or velocities.min() < 1 or velocities.max() > 127:
+        return 0.0, [f"velocity: {len(velocities)} velocities for {len(table)} notes, not each within 1..127"]
+    return float(velocities.mean()), []
 
 
 PEDAL_CHUNK_TOLERANCE = 1e-4  # float rounding; a model whose frames see the whole window differs by far more
@@ -207,6 +234,10 @@ def health_check(bundle: Path) -> dict:
             share, found = check_pedal_model(scorer, wav)
             problems += found
             report["checks"]["pedal"] = {"synthesised_tone_down_share": round(share, 4)}
+        if scorer.velocity_model is not None:
+            mean, found = check_velocity_model(scorer, wav)
+            problems += found
+            report["checks"]["velocity"] = {"synthesised_tone_mean_velocity": round(mean, 2)}
     if scorer.manifest.model("jianzipu_reader") is not None:
         problems += check_reader(scorer.verification)
         report["checks"]["jianzipu_reader"] = "probabilities finite"

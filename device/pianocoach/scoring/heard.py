@@ -44,6 +44,7 @@ class Heard:
     out: str | None = None
     pedal_confidence: float | None = None  # the pedal model's, None without one
     velocities_heard: bool = False  # the velocities are the velocity model's (else basic-pitch's note amplitudes)
+    velocity_model_failed: bool = False  # there was a velocity model, and it failed on this recording
 
     def summary(self) -> str:
         where = f" -> {self.out}" if self.out else ""
@@ -56,7 +57,8 @@ class Heard:
         velocity = (
             "velocities heard by the velocity model"
             if self.velocities_heard
-            else "velocities are basic-pitch's note amplitudes (no velocity model)"
+            else "velocities are basic-pitch's note amplitudes "
+            + ("(the velocity model failed)" if self.velocity_model_failed else "(no velocity model)")
         )
         return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; {velocity}; {pedal}"
 
@@ -144,4 +146,5 @@ def transcribe_to_midi(
         None if out is None else str(out),
         None if heard is None else heard.confidence,
         velocities_heard,
+        velocity is not None and not velocities_heard,
     )

@@ -61,6 +61,10 @@ REASONS = {
         "en": "key velocities are not heard from a microphone without a velocity model in the bundle",
         "zh": "模型包没有力度模型，麦克风听不出触键力度",
     },
+    "velocity_failed": {
+        "en": "the velocity model failed on this take: its key velocities are unknown",
+        "zh": "力度模型在这次录音上出错，触键力度未知",
+    },
     "midi": {
         "en": "the MIDI input sent no pedal messages; set input.midi_sends_pedal = true if your piano sends them",
         "zh": "MIDI 输入没有发送踏板信息；如果钢琴会发送，请设 input.midi_sends_pedal = true",
@@ -75,9 +79,9 @@ class InputLimits:
     source: str  # "midi" or "audio"
     pedal_known: bool
     pedal_confidence: float | None = None  # a microphone take's pedal model, how sure it is (None: no model)
-    velocities_heard: bool = (
-        True  # False: a microphone take without a velocity model (basic-pitch's are not velocities)
-    )
+    # False: a microphone take whose velocities no velocity model heard (basic-pitch's are not velocities)
+    velocities_heard: bool = True
+    velocity_failed: bool = False  # the bundle's velocity model failed on this take
 
     @property
     def pedal_estimated(self) -> bool:
@@ -115,9 +119,8 @@ class InputLimits:
             elif name in PEDAL_MEASURES and not self.pedal_known:
                 item.update(value=None, estimated=False, unknown=self.reason("en"), unknown_zh=self.reason("zh"))
             elif name in VELOCITY_MEASURES and not self.velocities_heard:
-                item.update(
-                    value=None, estimated=False, unknown=REASONS["velocity"]["en"], unknown_zh=REASONS["velocity"]["zh"]
-                )
+                why = REASONS["velocity_failed" if self.velocity_failed else "velocity"]
+                item.update(value=None, estimated=False, unknown=why["en"], unknown_zh=why["zh"])
             else:
                 item["estimated"] = bool(item.get("estimated")) or (self.source == "audio" and name in NOTE_MEASURES)
             out[name] = item
@@ -130,16 +133,17 @@ def input_limits(
     sends_pedal: bool = False,
     heard: HeardPedal | None = None,
     velocities_heard: bool = True,
+    velocity_failed: bool = False,
 ) -> InputLimits:
     """The limits of a take from ``source`` ("midi" or "audio") whose notes are ``table``. ``sends_pedal``: the
     MIDI instrument is known to send the sustain pedal, so a take without CC64 was played without it. ``heard``: the
     pedal model's estimate for a microphone take. ``velocities_heard``: a microphone take's velocity model heard its
-    key velocities (a MIDI take always has them)."""
+    key velocities (a MIDI take always has them); ``velocity_failed``: the bundle has one, and it failed."""
     limits = limits_so_far(source, len(table.pedal_events) > 0, sends_pedal)
     velocities = source != "audio" or velocities_heard
     if source == "audio" and heard is not None:
-        return InputLimits("audio", pedal_known=False, pedal_confidence=heard.confidence, velocities_heard=velocities)
-    return replace(limits, velocities_heard=velocities)
+        limits = InputLimits("audio", pedal_known=False, pedal_confidence=heard.confidence)
+    return replace(limits, velocities_heard=velocities, velocity_failed=not velocities and velocity_failed)
 
 
 def limits_so_far(source: str, pedal_seen: bool, sends_pedal: bool = False) -> InputLimits:

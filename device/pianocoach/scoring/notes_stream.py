@@ -199,8 +199,8 @@ class AudioNoteStream:
         """``table`` (notes of this take) with the key velocities the bundle's velocity model hears, against the whole
         take's levels (after :meth:`final`); None without a model or when it failed (the velocities are then
         unknown)."""
-        if self.velocity_model is None or self.onset_frames is None:
-            return None
+        if self.velocity_model is None or self.onset_frames is None or not self.onset_frames.count:
+            return None  # no model, or no frames to hear them in
         try:
             velocity = self.velocity_model.velocities(self.onset_frames.features(table))
         except VelocityModelError as exc:

@@ -208,7 +208,7 @@ class ScoringSession:
             self._live_windows += 1
             notes_started = time.perf_counter()
             start = end - self.settings.window_seconds
-            window = self._with_pedal_so_far(self.notes.window(start, end, block.end), start, end)
+            window = self._with_pedal_so_far(self._as_learned(self.notes.window(start, end, block.end)), start, end)
             self._count_notes_time(notes_started)
             if window is None:
                 continue
@@ -245,14 +245,29 @@ class ScoringSession:
             self.blocks.append(result)
         return result
 
-    def _hears_pedal(self) -> bool:
-        """Whether this take's notes are scored with the pedal heard in them (a microphone take scored by a
-        transcription scorer that learned from the bundle's pedal model's pedal)."""
+    def _reads_heard(self, learned: bool) -> bool:
+        """Whether this take's notes are scored with something a bundle model hears in them (``learned``: the
+        transcription scorer learned from that model's output): only a microphone take's, read by the scorer."""
         return (
-            self.kind == "audio"
-            and self.scorer.transcription_hears_pedal
-            and self.audio_path.mode != "audio_model"  # the audio model alone reads no notes
-        )
+            self.kind == "audio" and learned and self.audio_path.mode != "audio_model"
+        )  # the audio model reads no notes
+
+    def _hears_pedal(self) -> bool:
+        """The pedal the bundle's pedal model hears (the transcription scorer learned from it)."""
+        return self._reads_heard(self.scorer.transcription_hears_pedal)
+
+    def _hears_velocity(self) -> bool:
+        """The key velocities the bundle's velocity model hears (the transcription scorer learned from them)."""
+        return self._reads_heard(self.scorer.transcription_hears_velocity)
+
+    def _as_learned(self, table: NoteTable | None) -> NoteTable | None:
+        """Notes as the transcription scorer learned them: with the key velocities heard over the table's own span
+        (a window's, or the whole take's; :mod:`pianocoach.features.note_velocity`), when it learned from those. A
+        velocity model that failed leaves basic-pitch's (``finish`` warns)."""
+        if table is None or not self._hears_velocity() or not isinstance(self.notes, AudioNoteStream):
+            return table
+        heard = self.notes.heard_velocities(table)
+        return table if heard is None else heard
 
     def _with_pedal_so_far(self, window: NoteTable | None, start: float, end: float) -> NoteTable | None:
         """A live window with the pedal heard so far (the tracker runs about 12 s behind: a provisional result)."""
@@ -304,7 +319,7 @@ class ScoringSession:
         if end <= min(final_until, self._live_windows * self.settings.block_seconds):
             self._final_windows += 1
             start = end - self.settings.window_seconds
-            window = self.notes.window(start, end, now)
+            window = self._as_learned(self.notes.window(start, end, now))
             if window is not None and pedal is not None:
                 window = window.with_columns(pedal_events=_events_between(pedal, start, end))
             if window is not None and end - min(self._first_onset, window.start) >= self.settings.min_playing_s:
@@ -438,13 +453,22 @@ class ScoringSession:
             )
         heard = self.notes.heard_pedal() if isinstance(self.notes, AudioNoteStream) else None
         scored = self._scored_table(table, heard, warnings)
+        # a microphone take's key velocities as the velocity model hears them over the whole take
+        velocities = self.notes.heard_velocities(table) if isinstance(self.notes, AudioNoteStream) else None
+        if self._hears_velocity() and velocities is None:
+            warnings.append("the key velocities could not be heard in this take: its scores may be less accurate")
         # a take scored whole: its windows are only counted (their final descriptors, most of the end-of-play time of
         # a microphone take, would go unused, and a window's scores cannot fail it)
-        whole = self._whole_take_scores(scored, context)
+        whole_table = (
+            scored.with_columns(velocity=velocities.velocity)
+            if self._hears_velocity() and velocities is not None
+            else scored
+        )
+        whole = self._whole_take_scores(whole_table, context)
         rows, weights = [], []
         computed_before = self.windows_computed  # the whole take's vector is not a window
         for start, window_end in spans if whole is None else []:
-            window = window_table(scored, start, window_end)
+            window = self._as_learned(window_table(scored, start, window_end))  # heard over the window, as live
             window_context = None
             if context is not None:  # the window's notes are the table's rows first..last (window_table)
                 first, last = np.searchsorted(table.onset, [start, float(window_end)], side="left")
@@ -454,7 +478,8 @@ class ScoringSession:
                 continue
             rows.append(scores)
             first, last = np.searchsorted(table.onset, [window_end - s.block_seconds, window_end], side="left")
-            recent = table.velocity[first:last]
+            # weighted by the notes' loudness: the heard velocities when there are (basic-pitch's say little of it)
+            recent = (velocities if velocities is not None else table).velocity[first:last]
             weights.append(float(len(recent)) * float(recent.mean() / 127.0) if len(recent) else 0.0)
         self.rescored_at_end = self.windows_computed - computed_before
         if whole is not None:
@@ -469,9 +494,10 @@ class ScoringSession:
             assert fused is not None and fused_mean is not None  # the notes path gave both
             weighted, mean = fused, fused_mean
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
-        # a microphone take's key velocities as the velocity model hears them (the scorer keeps those it learned)
-        velocities = self.notes.heard_velocities(table) if isinstance(self.notes, AudioNoteStream) else None
-        limits = input_limits(self.kind, table, s.midi_sends_pedal, heard, velocities_heard=velocities is not None)
+        failed = self.kind == "audio" and self.scorer.velocity_model is not None and velocities is None
+        limits = input_limits(
+            self.kind, table, s.midi_sends_pedal, heard, velocities_heard=velocities is not None, velocity_failed=failed
+        )
         measured = velocities if velocities is not None else table
         # the measures show the heard pedal only when the pedal model was sure enough of it
         if heard is not None and limits.pedal_estimated:

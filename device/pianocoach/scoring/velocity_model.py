@@ -2,7 +2,7 @@
 sound around its onset (:mod:`pianocoach.features.note_velocity` computes what it reads).
 
 A bundle's velocity model is checked before use: the feature version and names it learned must be this device's,
-one float input [notes, features] and one output, and its spread (below) within bounds.
+one float input [notes, features] (its first output is read), and its spread (below) within bounds.
 
 A model fitted to the least absolute error pulls every note toward the middle: its velocities spread about 30 % less
 than the keys' (held-out renders, reports/velocity), which would make every take sound flatter than it was played.
@@ -12,9 +12,12 @@ take comes out as wide as played: each velocity is ``centre + scale x (raw - cen
 A model that fails or gives anything but one finite number per note is dropped for that take: the take's velocities
 are then unknown, never made up.
 
-What the device does with the velocities: ``pianocoach transcribe`` writes them into the MIDI file, and a microphone
-take's velocity range is measured on them (estimated). The transcription scorer keeps reading basic-pitch's own
-velocities: it learned from those (issue 19, item 3 would retrain it on these).
+What the device does with the velocities: ``pianocoach transcribe`` writes them into the MIDI file, a microphone
+take's velocity range is measured on them (estimated), and a transcription scorer that learned from this model's
+velocities (its ``heard_velocity`` metric names the model's sha256; issue 19, item 3) scores a microphone take with
+them: the whole take with the velocities heard over the whole take, a window with those heard over the window
+(:meth:`pianocoach.features.note_velocity.OnsetFrames.features`). A scorer that learned from basic-pitch's velocities
+keeps reading those.
 """
 
 from __future__ import annotations
@@ -48,7 +51,13 @@ class VelocityModel:
         if inputs[0].type != "tensor(float)":
             raise BundleError(where, f"its velocity model reads {inputs[0].type[:40]}, not a float tensor")
         names = metrics.get("features")
-        if metrics.get("features_version") != NOTE_VELOCITY_VERSION or names != list(FEATURE_NAMES):
+        if metrics.get("features_version") == NOTE_VELOCITY_VERSION and names != list(FEATURE_NAMES):
+            raise BundleError(
+                where,
+                f"its velocity model reads other note features than this device's version "
+                f"{NOTE_VELOCITY_VERSION} computes: rebuild the bundle (make velocity-model bundle-velocity)",
+            )
+        if metrics.get("features_version") != NOTE_VELOCITY_VERSION:
             raise BundleError(
                 where,
                 f"its velocity model learned note features version {str(metrics.get('features_version'))[:20]}, "
@@ -78,10 +87,16 @@ def _spread(spread: object, where: Path) -> tuple[float, float]:
     """(centre, scale) of a model's stated spread: a centre within 1..127 and a scale within 0.5..3."""
     if not isinstance(spread, dict):
         raise BundleError(where, "its velocity model states no spread (centre and scale)")
-    centre, scale = spread.get("centre"), spread.get("scale")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (centre, scale)):
+    values = []
+    for value in (spread.get("centre"), spread.get("scale")):
+        try:  # a JSON integer may be too large for a float (OverflowError), or anything else at all
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+        except OverflowError:
+            number = np.nan
+        values.append(number)
+    centre, scale = values
+    if not (np.isfinite(centre) and np.isfinite(scale)):
         raise BundleError(where, f"its velocity model's spread {str(spread)[:60]} is not two numbers")
-    assert isinstance(centre, (int, float)) and isinstance(scale, (int, float))  # for mypy: checked just above
     if not (1 <= centre <= 127 and 0.5 <= scale <= 3):
         raise BundleError(where, f"its velocity model's spread (centre {centre}, scale {scale}) is out of bounds")
-    return float(centre), float(scale)
+    return centre, scale

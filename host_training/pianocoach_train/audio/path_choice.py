@@ -62,4 +62,6 @@ def release_models(choice: dict | None) -> tuple[str, ...]:
     if choice is None:
         return ()
     models = (choice["audio_model"],) if choice["mode"] in ("audio_model", "fusion") else ()
-    return models + (("transcription",) if choice["mode"] in ("fusion", "transcription") else ())
+    from pianocoach_train.audio.evaluate import SHIPPED_TRANSCRIPTION
+
+    return models + ((SHIPPED_TRANSCRIPTION,) if choice["mode"] in ("fusion", "transcription") else ())
