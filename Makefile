@@ -105,7 +105,7 @@ help:
 	@echo "make pedal-model  train and measure the sustain pedal heard in renders (~15 min); reports/pedal/"
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
 	@echo "make velocity-model  train and measure the key velocity heard in renders (needs make audio-render; ~4 min); reports/velocity/"
-	@echo "make bundle-velocity  put the trained velocity model into the committed default bundle (other models kept)"
+	@echo "make bundle-velocity  put the trained velocity model into the default bundle (refused where its scorer learned from another: make bundle-transcription)"
 	@echo "make bundle-transcription  retrain the transcription scorer with the heard velocities into the default bundle"
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"

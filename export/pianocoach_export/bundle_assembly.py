@@ -265,9 +265,12 @@ def _transcription_scorer_model(run_dir: Path, evaluation, progress: bool, row: 
             "events_version": PEDAL_EVENTS_VERSION,
         }
     if row == "transcription_heard_velocity":
+        from pianocoach.jsonio import read_json
+
         metrics["heard_velocity"] = {
             "velocity_sha256": learned_sha256(run_dir, "heard_velocity"),
             "features_version": NOTE_VELOCITY_VERSION,
+            "spread": read_json(Path(run_dir) / "run.json").get("velocity_spread"),  # the velocities depend on it too
         }
     return BundleModel("transcription_scorer", path, result.model, precision, tuple(SCALES), metrics, result.provenance)
 
@@ -304,6 +307,12 @@ def pairing_problem(models: list) -> str | None:
             return f"the transcription scorer's {metric} does not name a {sha_key}"
         carried = roles.get(role)
         found = hashlib.sha256(Path(carried.source).read_bytes()).hexdigest() if carried is not None else None
+        if found == learned and role == "velocity" and stated.get("spread") != carried.metrics.get("spread"):
+            return (
+                f"the transcription scorer learned velocities spread as {str(stated.get('spread'))[:80]}, the velocity "
+                f"model spreads them as {str(carried.metrics.get('spread'))[:80]}: make bundle-transcription "
+                "retrains it"
+            )
         if found != learned:
             return (
                 f"the transcription scorer learned from {role} model {str(learned)[:12]}, the bundle would carry "

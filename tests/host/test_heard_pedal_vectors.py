@@ -175,7 +175,7 @@ def test_a_microphone_take_is_scored_with_the_pedal_its_scorer_learned_from(perf
     assert scorer.transcription_hears_pedal
     heard = score(scorer)
     assert not any(UNHEARD in w for w in heard.warnings), heard.warnings
-    notes_alone = score(BundleScorer())  # the default bundle: its scorer learned from the notes alone
+    notes_alone = score(BundleScorer())  # the default bundle: its scorer learned without the heard pedal
     assert heard.scale_values != notes_alone.scale_values  # the pedal reached the scorer
     assert heard.measures == notes_alone.measures  # what is shown does not depend on the scorer
     scorer.pedal_model = None  # as when the pedal model fails on a take: scored on its notes alone, and said so

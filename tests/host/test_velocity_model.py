@@ -119,7 +119,11 @@ def _learned(manifest) -> dict:
     from pianocoach.features.note_velocity import NOTE_VELOCITY_VERSION
 
     entry = manifest.model("velocity")
-    return {"velocity_sha256": manifest.files[entry.file].sha256, "features_version": NOTE_VELOCITY_VERSION}
+    return {
+        "velocity_sha256": manifest.files[entry.file].sha256,
+        "features_version": NOTE_VELOCITY_VERSION,
+        "spread": entry.metrics["spread"],
+    }
 
 
 def test_a_bundle_pairs_the_transcription_scorer_with_the_velocity_model_it_learned_from(tmp_path, monkeypatch):
@@ -145,6 +149,7 @@ def test_a_bundle_pairs_the_transcription_scorer_with_the_velocity_model_it_lear
         (learned, ("velocity",), "carries no velocity model"),
         ({"sha": 1}, (), "does not name a velocity_sha256"),
         ({**learned, "features_version": learned["features_version"] + 1}, (), "note features version"),
+        ({**learned, "spread": {"centre": 30.0, "scale": 1.0}}, (), "learned velocities spread as"),
     ):
         folder, models = bundle_with_scorer_metrics(tmp_path, monkeypatch, {**metrics, "heard_velocity": heard}, drop)
         check = verify_bundle(folder)  # the install's verification refuses it, before any model is opened

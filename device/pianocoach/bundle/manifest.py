@@ -130,12 +130,25 @@ class Manifest:
 
     def heard_velocity_problem(self) -> str | None:
         """The same for a transcription scorer that learned from the key velocities a velocity model hears (its
-        ``heard_velocity`` metric names that model's sha256)."""
+        ``heard_velocity`` metric names that model's sha256 and the spread it applied: the velocities depend on
+        both)."""
         from pianocoach.features.note_velocity import NOTE_VELOCITY_VERSION
 
-        return self._learned_from_problem(
+        problem = self._learned_from_problem(
             "heard_velocity", "velocity", "velocity_sha256", "features_version", NOTE_VELOCITY_VERSION, "note features"
         )
+        scorer, carried = self.model("transcription_scorer"), self.model("velocity")
+        learned = scorer.metrics.get("heard_velocity") if scorer is not None else None
+        if problem or learned is None or carried is None:
+            return problem
+        assert isinstance(learned, dict)  # checked by _learned_from_problem
+        if learned.get("spread") != carried.metrics.get("spread"):
+            return (
+                f"its transcription scorer learned velocities spread as {str(learned.get('spread'))[:80]}, the "
+                f"bundle's velocity model spreads them as {str(carried.metrics.get('spread'))[:80]}: rebuild it "
+                "(make bundle-transcription)"
+            )
+        return None
 
     def _learned_from_problem(
         self, metric: str, role: str, sha_key: str, version_key: str, version: int, what: str

@@ -196,9 +196,9 @@ class AudioNoteStream:
         return bands
 
     def heard_velocities(self, table: NoteTable) -> NoteTable | None:
-        """``table`` (notes of this take) with the key velocities the bundle's velocity model hears, against the whole
-        take's levels (after :meth:`final`); None without a model or when it failed (the velocities are then
-        unknown)."""
+        """``table`` (notes of this take: the whole take after :meth:`final`, or a window of it) with the key velocities
+        the bundle's velocity model hears over the frames its notes span; None without a model, without frames, or
+        when the model failed (it is then dropped for the take: the velocities are unknown)."""
         if self.velocity_model is None or self.onset_frames is None or not self.onset_frames.count:
             return None  # no model, or no frames to hear them in
         try:

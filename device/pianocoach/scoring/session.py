@@ -125,6 +125,14 @@ def _events_between(events: np.ndarray, start: float, end: float) -> np.ndarray:
     return events[changes_in_window(events[:, 0], start, end)] if len(events) else events
 
 
+def _notes_key(table: NoteTable) -> str:
+    """The notes of a table (not its pedals): what the velocities heard in it depend on, with the frames."""
+    digest = hashlib.sha256()
+    for array in (table.onset, table.offset, table.pitch, table.velocity):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def _content_key(table: NoteTable) -> str:
     digest = hashlib.sha256()
     for array in (table.onset, table.offset, table.pitch, table.velocity, table.pedal_events, table.soft_pedal_events):
@@ -159,6 +167,7 @@ class ScoringSession:
         self.overflows = 0
         self._cache: dict[str, dict[str, float]] = {}  # window content -> its performance descriptors
         self.windows_computed = 0  # windows whose descriptors were computed (not found in the cache)
+        self._heard_windows: dict[str, np.ndarray] = {}  # settled windows' heard velocities, by their notes
         self.rescored_at_end = 0  # of those, the ones computed by finish()
         self._live_windows = 0  # grid windows already scored while playing
         self._final_windows = 0  # grid windows scored on their final notes (a long audio take's settled part)
@@ -260,14 +269,22 @@ class ScoringSession:
         """The key velocities the bundle's velocity model hears (the transcription scorer learned from them)."""
         return self._reads_heard(self.scorer.transcription_hears_velocity)
 
-    def _as_learned(self, table: NoteTable | None) -> NoteTable | None:
+    def _as_learned(self, table: NoteTable | None, keep: bool = False) -> NoteTable | None:
         """Notes as the transcription scorer learned them: with the key velocities heard over the table's own span
         (a window's, or the whole take's; :mod:`pianocoach.features.note_velocity`), when it learned from those. A
-        velocity model that failed leaves basic-pitch's (``finish`` warns)."""
+        velocity model that failed leaves basic-pitch's (``finish`` warns). ``keep``: a settled window's, kept for the
+        end (one array of velocities a window, as the windows' descriptors are)."""
         if table is None or not self._hears_velocity() or not isinstance(self.notes, AudioNoteStream):
             return table
+        key = _notes_key(table)
+        if key in self._heard_windows:
+            return table.with_columns(velocity=self._heard_windows[key])
         heard = self.notes.heard_velocities(table)
-        return table if heard is None else heard
+        if heard is None:
+            return table
+        if keep:
+            self._heard_windows[key] = heard.velocity
+        return heard
 
     def _with_pedal_so_far(self, window: NoteTable | None, start: float, end: float) -> NoteTable | None:
         """A live window with the pedal heard so far (the tracker runs about 12 s behind: a provisional result)."""
@@ -319,7 +336,7 @@ class ScoringSession:
         if end <= min(final_until, self._live_windows * self.settings.block_seconds):
             self._final_windows += 1
             start = end - self.settings.window_seconds
-            window = self._as_learned(self.notes.window(start, end, now))
+            window = self._as_learned(self.notes.window(start, end, now), keep=True)
             if window is not None and pedal is not None:
                 window = window.with_columns(pedal_events=_events_between(pedal, start, end))
             if window is not None and end - min(self._first_onset, window.start) >= self.settings.min_playing_s:
@@ -494,6 +511,10 @@ class ScoringSession:
             assert fused is not None and fused_mean is not None  # the notes path gave both
             weighted, mean = fused, fused_mean
         frame_db = np.asarray(self.notes.levels.frame_db) if isinstance(self.notes, AudioNoteStream) else None
+        # a velocity model that failed on a window after the whole take: those windows fell back to basic-pitch's
+        dropped = isinstance(self.notes, AudioNoteStream) and self.notes.velocity_model is None
+        if self._hears_velocity() and dropped and velocities is not None:
+            warnings.append("the key velocities could not be heard in this take: its scores may be less accurate")
         failed = self.kind == "audio" and self.scorer.velocity_model is not None and velocities is None
         limits = input_limits(
             self.kind, table, s.midi_sends_pedal, heard, velocities_heard=velocities is not None, velocity_failed=failed

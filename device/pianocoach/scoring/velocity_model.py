@@ -55,14 +55,14 @@ class VelocityModel:
             raise BundleError(
                 where,
                 f"its velocity model reads other note features than this device's version "
-                f"{NOTE_VELOCITY_VERSION} computes: rebuild the bundle (make velocity-model bundle-velocity)",
+                f"{NOTE_VELOCITY_VERSION} computes: rebuild the bundle (make velocity-model bundle-transcription)",
             )
         if metrics.get("features_version") != NOTE_VELOCITY_VERSION:
             raise BundleError(
                 where,
                 f"its velocity model learned note features version {str(metrics.get('features_version'))[:20]}, "
                 f"this device computes version {NOTE_VELOCITY_VERSION} ({len(FEATURE_NAMES)} numbers): rebuild the "
-                "bundle (make velocity-model bundle-velocity)",
+                "bundle (make velocity-model bundle-transcription)",
             )
         self.centre, self.scale = _spread(metrics.get("spread"), where)
         shape = inputs[0].shape

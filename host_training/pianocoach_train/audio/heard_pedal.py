@@ -103,7 +103,7 @@ def _cache_name(pedal: "PedalSource | None", velocity: "VelocitySource | None") 
     if pedal is not None:
         parts.append(f"pedal-{pedal.sha256[:12]}-e{PEDAL_EVENTS_VERSION}")
     if velocity is not None:
-        parts.append(f"velocity-{velocity.sha256[:12]}-v{NOTE_VELOCITY_VERSION}")
+        parts.append(f"velocity-{velocity.cache_tag()}-v{NOTE_VELOCITY_VERSION}")
     return "-".join([*parts, f"h{HEARD_VERSION}"]) + ".npz"
 
 
@@ -117,7 +117,7 @@ def heard_vectors(
 ) -> dict[str, np.ndarray]:
     """Descriptor vectors of each render's heard notes with the pedal ``pedal`` hears in it and the velocities
     ``velocity`` hears (either may be None; NaN: no notes); cached in
-    ``.cache/audio/<feature hash>/<soundfont>/heard-pedal-<sha256[:12]>-e<v>-velocity-<sha256[:12]>-v<v>-h<v>.npz``
+    ``.cache/audio/<feature hash>/<soundfont>/heard-pedal-<sha[:12]>-e<v>-velocity-<sha[:12]>-s<spread>-v<v>-h<v>.npz``
     (the parts present) beside the audio sha256 each came from, so a render made again is heard again."""
     if pedal is None and velocity is None:
         raise ValueError("heard_vectors needs a pedal model, a velocity model or both")

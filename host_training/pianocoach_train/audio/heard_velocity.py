@@ -23,9 +23,26 @@ from pianocoach_train.audio.model_source import ModelSource, find_source, onnx_s
 class VelocitySource(ModelSource):
     """A velocity model file, its sha256 and the metrics the device checks it by."""
 
+    @property
+    def spread(self) -> dict | None:
+        """The spread the device applies to the graph's velocities (a model's velocities are its graph and this)."""
+        return self.metrics.get("spread")
+
     def run_identity(self) -> dict:
         """What a run trained on this model's velocities records, and must match to be reused."""
-        return {"heard_velocity": self.sha256, "note_velocity_version": NOTE_VELOCITY_VERSION}
+        return {
+            "heard_velocity": self.sha256,
+            "note_velocity_version": NOTE_VELOCITY_VERSION,
+            "velocity_spread": self.spread,
+        }
+
+    def cache_tag(self) -> str:
+        """A short name for what these velocities depend on: the graph's sha256 and the spread."""
+        import hashlib
+        import json
+
+        spread = hashlib.sha256(json.dumps(self.spread, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.sha256[:12]}-s{spread}"
 
 
 def velocity_source() -> VelocitySource:

@@ -33,6 +33,12 @@ def fusion_weight(report: dict, model: str) -> float:
     return round(float(np.mean(weights)), 2) if weights else 0.5
 
 
+def shipped_transcription_row(report: dict) -> str:
+    from pianocoach_train.audio.evaluate import SHIPPED_TRANSCRIPTION
+
+    return SHIPPED_TRANSCRIPTION if mean_r2(report, SHIPPED_TRANSCRIPTION) is not None else "transcription"
+
+
 def choose_audio_path(path: Path = EVAL_REPORT) -> dict | None:
     if not path.is_file():
         return None
@@ -44,7 +50,8 @@ def choose_audio_path(path: Path = EVAL_REPORT) -> dict | None:
     candidates = {
         "audio_model": mean_r2(report, f"{best}:weighted"),
         "fusion": mean_r2(report, f"fusion_{best}"),
-        "transcription": mean_r2(report, "transcription"),
+        # the transcription path the bundle ships (the notes alone in a report from before it was measured)
+        "transcription": mean_r2(report, shipped_transcription_row(report)),
     }
     candidates = {k: v for k, v in candidates.items() if v is not None}
     mode = max((k for k in candidates if k != "transcription"), key=candidates.get)
