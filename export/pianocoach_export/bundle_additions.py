@@ -12,6 +12,19 @@ from pianocoach_export.bundle_writer import BundleModel, models_from_bundle
 log = logging.getLogger(__name__)
 
 
+def trained_files(
+    folder: Path, onnx_name: str, missing: type[Exception], what: str, target: str
+) -> tuple[Path, Path, dict]:
+    """The graph, ``model.json`` and its contents of a model trained into ``folder``; ``missing`` (naming ``what``
+    and ``make target``, which trains it) when either file is not there."""
+    import json
+
+    onnx_path, meta_path = folder / onnx_name, folder / "model.json"
+    if not (onnx_path.is_file() and meta_path.is_file()):
+        raise missing(f"{folder}: no trained {what} (make {target} trains it)")
+    return onnx_path, meta_path, json.loads(meta_path.read_text(encoding="utf-8"))
+
+
 def with_model(models: list[BundleModel], model: BundleModel) -> list[BundleModel]:
     """``models`` with ``model`` in place of any model of its role."""
     return [m for m in models if m.role != model.role] + [model]

@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pianocoach.errors import PianoCoachError
 from pianocoach.scoring.pedal_model import PEDAL_ROLE
+from pianocoach_export.bundle_additions import trained_files
 from pianocoach_export.bundle_writer import BundleModel
 
 METRIC_KEYS = ("frames_version", "bands", "reach_frames", "input", "output", "test")
@@ -46,10 +46,7 @@ def trained_pedal_model(folder: Path | None = None) -> BundleModel:
     from pianocoach_train.runs import artifacts_dir
 
     folder = folder or artifacts_dir() / "pedal"
-    onnx_path, meta_path = folder / "pedal.onnx", folder / "model.json"
-    if not (onnx_path.is_file() and meta_path.is_file()):
-        raise PedalModelMissing(f"{folder}: no trained pedal model (make pedal-model trains it)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    onnx_path, meta_path, meta = trained_files(folder, "pedal.onnx", PedalModelMissing, "pedal model", "pedal-model")
     if meta.get("frames_version") != PEDAL_FRAMES_VERSION or meta.get("bands") != MEL_BANDS:
         raise PedalModelMissing(
             f"{meta_path}: trained on frames version {meta.get('frames_version')}, the code computes "

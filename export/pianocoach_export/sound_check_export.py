@@ -5,11 +5,11 @@ verified first, then re-signed."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from pianocoach.errors import PianoCoachError
+from pianocoach_export.bundle_additions import trained_files
 from pianocoach_export.bundle_writer import BundleModel
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,9 @@ def trained_sound_check(folder: Path | None = None) -> BundleModel:
     from pianocoach_train.runs import artifacts_dir
 
     folder = folder or artifacts_dir() / "sound_check"
-    onnx_path, meta_path = folder / "sound_check.onnx", folder / "model.json"
-    if not (onnx_path.is_file() and meta_path.is_file()):
-        raise SoundCheckMissing(f"{folder}: no trained sound check (make sound-check trains it)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    onnx_path, meta_path, meta = trained_files(
+        folder, "sound_check.onnx", SoundCheckMissing, "sound check", "sound-check"
+    )
     if meta.get("profile_version") != PROFILE_VERSION or tuple(meta.get("profile_names", ())) != PROFILE_NAMES:
         raise SoundCheckMissing(
             f"{meta_path}: trained on sound profile version {meta.get('profile_version')}, the code computes "

@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pianocoach.errors import PianoCoachError
 from pianocoach.scoring.velocity_model import VELOCITY_ROLE
+from pianocoach_export.bundle_additions import trained_files
 from pianocoach_export.bundle_writer import BundleModel
 
 METRIC_KEYS = ("features_version", "features", "input", "spread", "test")
@@ -32,10 +32,9 @@ def trained_velocity_model(folder: Path | None = None) -> BundleModel:
     from pianocoach_train.runs import artifacts_dir
 
     folder = folder or artifacts_dir() / "velocity"
-    onnx_path, meta_path = folder / "velocity.onnx", folder / "model.json"
-    if not (onnx_path.is_file() and meta_path.is_file()):
-        raise VelocityModelMissing(f"{folder}: no trained velocity model (make velocity-model trains it)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    onnx_path, meta_path, meta = trained_files(
+        folder, "velocity.onnx", VelocityModelMissing, "velocity model", "velocity-model"
+    )
     if meta.get("features_version") != NOTE_VELOCITY_VERSION or meta.get("features") != list(FEATURE_NAMES):
         raise VelocityModelMissing(
             f"{meta_path}: trained on note features version {meta.get('features_version')}, the code computes "
