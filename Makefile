@@ -9,12 +9,12 @@ PIP := $(PY) -m pip
 # pip at a CUDA build, e.g. make setup TORCH_SPEC=torch==2.13.0 TORCH_INDEX_URL=<CUDA wheel index>
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
-# Debian packages the project uses: FluidSynth and four GM soundfonts (rendering audio; MuseScore
+# Debian packages the project uses: FluidSynth and five GM soundfonts (rendering audio; MuseScore
 # General is the held-out test soundfont),
 # PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), DejaVu (display text), Kai/Ming CJK fonts
 # (jianzipu renders, Chinese on the display). OpenSSH: flashing (the tests run a loopback sshd).
 # systemd: systemd-analyze rates the unit's hardening.
-APT_PACKAGES ?= openssh-client openssh-server fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont systemd \
+APT_PACKAGES ?= openssh-client openssh-server fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont csound-soundfont systemd \
 	libportaudio2 espeak-ng sox fonts-dejavu-core \
 	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming
 
@@ -86,7 +86,7 @@ KEY_NAME ?= release
 
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
-.PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity
+.PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity piano-distances
 .PHONY: golden
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
@@ -115,7 +115,8 @@ help:
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
 	@echo "make eval-quick  the same on one fold of the performer split (a smoke run)"
-	@echo "make audio-render  render PercePiano through 3 soundfonts, augmented, into audio features (cached, ~50 min)"
+	@echo "make audio-render  render PercePiano through 5 pianos, augmented, into audio features (cached, ~80 min)"
+	@echo "make piano-distances  how different the soundfonts' piano programmes sound (reports/audio/pianos.{md,png})"
 	@echo "make eval-audio  render (when missing), train and compare the audio scorers; table in reports/audio/audio.md"
 	@echo "make release-model  train MODEL on the performer split minus its test list (artifacts/release/)"
 	@echo "make export      release models EXPORT_MODELS=$(EXPORT_MODELS) -> ONNX, parity, INT8, figures, signed bundle"
@@ -308,6 +309,10 @@ eval-quick: setup
 
 release-model: setup
 	$(PY) -m pianocoach_train release --model $(MODEL)
+
+# which soundfont programmes are new pianos and which replay samples already heard (or the held-out piano's)
+piano-distances: setup
+	$(PY) -m pianocoach_train.audio.piano_distances
 
 audio-render: setup
 	$(PY) -m pianocoach_train audio render

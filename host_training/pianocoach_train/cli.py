@@ -20,6 +20,7 @@ from pathlib import Path
 from pianocoach.cli_args import choice_list, split_list
 from pianocoach.console import add_verbose_flag, run_command
 from pianocoach.jsonio import write_json_atomic
+from pianocoach_train.audio.soundfonts import HELD_OUT, TRAINING
 from pianocoach_train.llm.cli import add_llm_commands
 from pianocoach_train.paths import PERCEPIANO_ENV, REPO_ROOT, percepiano_root
 
@@ -228,13 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--soundfonts",
         type=split_list,
-        default="musescore_general,fluidr3_gm,timgm6mb",
+        default=",".join((HELD_OUT, *TRAINING)),
         help="comma-separated soundfonts (the held-out one renders clean test audio)",
     )
     render.add_argument(
         "--transcribe",
         type=split_list,
-        default="musescore_general,fluidr3_gm,timgm6mb",
+        default=",".join((HELD_OUT, *TRAINING)),
         help="soundfonts whose renders are also transcribed (the transcription path)",
     )
     render.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")

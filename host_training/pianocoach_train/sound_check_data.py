@@ -27,9 +27,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import logging
-import shutil
-import subprocess
-import tempfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +36,7 @@ import numpy as np
 from pianocoach.features import NoteTable, read_midi
 from pianocoach.features.audio import resample
 from pianocoach.features.sound_profile import PROFILE_NAMES, PROFILE_VERSION, SoundProfile
-from pianocoach_train.audio import augment
+from pianocoach_train.audio import augment, noises
 from pianocoach_train.audio.renders import CAPTURE_RATE, _synth
 
 log = logging.getLogger(__name__)
@@ -62,18 +59,11 @@ FAMILIES: dict[str, tuple[int, ...]] = {
     "plucked and folk": tuple(range(104, 112)),
 }
 ONE_NOTE_AT_A_TIME = {"brass", "reed", "pipe", "synth lead", "ensemble and choir", "bass"}
-TRAIN_VOICES = ("en", "en-us", "de", "fr", "es", "it", "pl", "sv")
 TEST_VOICES = ("cmn", "ru", "pt", "nl", "ja", "tr")
 TRAIN_NOISES = ("white", "pink", "hum", "fan")
 TEST_NOISES = ("brown", "babble", "traffic")
-TRAIN_SENTENCES = (
-    "Press the button and play when you are ready.",
-    "The weather this week will be mild, with some rain on Thursday.",
-    "Could you pass me the book on the table, please?",
-    "We practised the first movement slowly, then at the written tempo.",
-    "Turn left at the second crossing and the shop is on your right.",
-    "钢琴练习的时候要慢慢来，先把每一个音弹准。",
-)
+# the renders' augmentation, its background noises limited to the training kinds (no speech, no test kind)
+AUGMENT_RANGES = augment.AudioAugmentRanges(noise_kinds=TRAIN_NOISES)
 TEST_SENTENCES = (  # other sentences for the test voices and the babble
     "My teacher says I should count out loud in the difficult bars.",
     "The train to the city leaves every twenty minutes from platform two.",
@@ -114,7 +104,8 @@ def _code_hash() -> str:
     import pianocoach.features.sound_profile as profile_module
 
     digest = hashlib.sha256()
-    for path in (Path(profile_module.__file__), Path(__file__)):
+    # the clips are made by the noises and the renders' augmentation too
+    for path in (Path(profile_module.__file__), Path(__file__), Path(noises.__file__), Path(augment.__file__)):
         # the syntax tree without comments, docstrings aside: reformatting the code keeps the cache
         digest.update(ast.dump(ast.parse(path.read_text(encoding="utf-8"))).encode())
     return digest.hexdigest()[:16]
@@ -159,63 +150,19 @@ def _shifted(events: np.ndarray, start: float) -> np.ndarray:
 
 def speech(sentence: str, voice: str, rng: np.random.Generator) -> np.ndarray:
     """espeak-ng reading ``sentence`` (twice, so the clip is long enough) at the capture rate."""
-    import soundfile as sf
-
-    binary = shutil.which("espeak-ng")
-    if binary is None:
-        raise RuntimeError("espeak-ng is not installed (apt-get install --no-install-recommends espeak-ng)")
-    speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
-    with tempfile.TemporaryDirectory(prefix="pianocoach-speech-") as tmp:
-        wav = Path(tmp) / "speech.wav"
-        text = f"{sentence} {sentence}"
-        subprocess.run(
-            [binary, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    if rate != CAPTURE_RATE:
-        import soxr
-
-        audio = soxr.resample(audio, rate, CAPTURE_RATE)
-    return 0.5 * audio[: int(CLIP_S * CAPTURE_RATE)] / max(float(np.abs(audio).max()), 1e-6)
+    return noises.speech(sentence, voice, rng, CAPTURE_RATE, CLIP_S)
 
 
 def steady_noise(kind: str, rng: np.random.Generator) -> np.ndarray:
-    from scipy import signal
-
     n = int(CLIP_S * CAPTURE_RATE)
-    t = np.arange(n) / CAPTURE_RATE
-    if kind == "white":
-        out = rng.standard_normal(n)
-    elif kind == "pink":
-        out = augment.noise(n, True, rng)
-    elif kind == "brown":
-        out = np.cumsum(rng.standard_normal(n))
-        out = signal.sosfilt(signal.butter(1, 20, "highpass", fs=CAPTURE_RATE, output="sos"), out)
-    elif kind == "hum":
-        mains = rng.choice([50.0, 60.0])
-        out = sum(np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 6.3)) / k for k in range(1, 8))
-        out = out + 0.05 * rng.standard_normal(n)
-    elif kind == "fan":
-        low = signal.sosfilt(
-            signal.butter(2, 800, "lowpass", fs=CAPTURE_RATE, output="sos"), augment.noise(n, True, rng)
-        )
-        out = low * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(5, 25) * t))
-    elif kind == "traffic":
-        base = signal.sosfilt(signal.butter(2, 400, "lowpass", fs=CAPTURE_RATE, output="sos"), rng.standard_normal(n))
-        swell = np.interp(t, np.linspace(0, CLIP_S, 6), rng.uniform(0.2, 1.0, 6))
-        out = base * swell
-    elif kind == "babble":
+    if kind == "babble":
         voices = [
             speech(TEST_SENTENCES[int(rng.integers(len(TEST_SENTENCES)))], str(rng.choice(TEST_VOICES)), rng)
             for _ in range(5)
         ]
         out = sum(np.pad(v, (0, max(0, n - len(v))))[:n] for v in voices)
     else:
-        raise ValueError(f"unknown noise kind {kind!r}")
+        out = noises.steady(kind, n, CAPTURE_RATE, rng)
     out = np.asarray(out, dtype=np.float64)
     return (0.3 * out / max(float(np.abs(out).max()), 1e-9)).astype(np.float32)
 
@@ -234,7 +181,7 @@ def clip_audio(spec: ClipSpec, midi_files: dict[str, Path]) -> np.ndarray:
         fixed = augment.AudioAugmentation(gain_db=spec.gain_db or 0.0, snr_db=spec.snr_db, noise_seed=spec.seed)
         audio = augment.apply(audio, fixed, CAPTURE_RATE)
     elif spec.augmented:
-        audio = augment.apply(audio, augment.draw(rng), CAPTURE_RATE)
+        audio = augment.apply(audio, augment.draw(rng, AUGMENT_RANGES), CAPTURE_RATE)
     return with_room_tone(np.asarray(audio, dtype=np.float32), rng)
 
 
@@ -242,7 +189,7 @@ def with_room_tone(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``audio`` with pink hiss under it and before and after it (the silence a take on the appliance ends with)."""
     lead = int(rng.uniform(*ROOM_LEAD_S) * CAPTURE_RATE)
     tail = int(rng.uniform(*ROOM_TAIL_S) * CAPTURE_RATE)
-    hiss = augment.noise(lead + len(audio) + tail, True, rng) * 10 ** (rng.uniform(*ROOM_DB) / 20)
+    hiss = noises.pink(lead + len(audio) + tail, rng) * 10 ** (rng.uniform(*ROOM_DB) / 20)
     hiss[lead : lead + len(audio)] += audio
     return np.clip(hiss, -1.0, 1.0).astype(np.float32)
 

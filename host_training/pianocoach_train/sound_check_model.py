@@ -44,7 +44,8 @@ from pianocoach.scoring.sound_check import (
     decide,
     level_warnings,
 )
-from pianocoach_train.audio.soundfonts import HELD_OUT, training_soundfonts
+from pianocoach_train.audio.noises import TRAIN_SENTENCES, TRAIN_VOICES
+from pianocoach_train.audio.soundfonts import HELD_OUT, distinct_files, training_soundfonts
 from pianocoach_train.eval_report import write_benchmark
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
@@ -57,8 +58,6 @@ from pianocoach_train.sound_check_data import (
     TEST_SENTENCES,
     TEST_VOICES,
     TRAIN_NOISES,
-    TRAIN_SENTENCES,
-    TRAIN_VOICES,
     ClipSpec,
     profiles,
 )
@@ -94,7 +93,7 @@ def clip_specs(train_ids: list[str], test_ids: list[str], seed: int = 0) -> tupl
     """The training and test clips: every take of each list once as a piano, and once more as another instrument;
     speech and noise as a tenth of the clips each."""
     rng = np.random.default_rng(seed)
-    fonts = training_soundfonts()
+    fonts = distinct_files(training_soundfonts())  # the clips choose the programme themselves
 
     def instrument_specs(ids: list[str], font_choice) -> list[ClipSpec]:
         specs = []

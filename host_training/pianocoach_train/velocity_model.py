@@ -31,7 +31,6 @@ from tqdm import tqdm
 
 from pianocoach.features.note_velocity import FEATURE_NAMES, NOTE_VELOCITY_VERSION, OnsetFrames
 from pianocoach.features.notes import NoteTable
-from pianocoach.jsonio import read_json
 from pianocoach_train.eval_report import write_benchmark
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
@@ -96,12 +95,9 @@ def matched_take(job: tuple[str, str, str, int]) -> VelocityTake:
 
 
 def load_takes(soundfont: str, ids: list[str], midi: dict, workers: int, progress: bool = True) -> list[VelocityTake]:
-    from pianocoach_train.audio.renders import cache_root
+    from pianocoach_train.audio.renders import rendered_manifest
 
-    manifest = cache_root() / soundfont / "manifest.json"
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest}: {soundfont} is not rendered (make audio-render)")
-    seed = int(read_json(manifest).get("seed", 0))  # the renders' augmentation seed: the labels are its takes
+    seed = int(rendered_manifest(soundfont).get("seed", 0))  # the renders' augmentation seed: the labels are its takes
     jobs = [(soundfont, i, str(midi[i]), seed) for i in ids]
     bar = dict(total=len(jobs), desc=f"heard notes {soundfont}", unit="take", disable=not progress or None)
     if workers <= 1:

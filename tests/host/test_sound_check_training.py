@@ -15,11 +15,11 @@ from pianocoach.errors import PianoCoachError
 from pianocoach.features import NoteTable
 from pianocoach.features.sound_profile import PROFILE_NAMES, PROFILE_VERSION
 from pianocoach.scoring.sound_check import CLASSES, HELD, PIANO, STRUCK
+from pianocoach_train.audio.noises import TRAIN_SENTENCES
 from pianocoach_train.sound_check_data import (
     CLIP_S,
     ROOM_LEAD_S,
     ROOM_TAIL_S,
-    TRAIN_SENTENCES,
     ClipSpec,
     clip_audio,
     steady_noise,

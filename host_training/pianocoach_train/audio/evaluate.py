@@ -22,6 +22,7 @@ import numpy as np
 
 from pianocoach.errors import PianoCoachError
 from pianocoach.jsonio import write_json_atomic
+from pianocoach_train.audio import augment
 from pianocoach_train.audio.data import RenderedSet
 from pianocoach_train.audio.heard_pedal import PedalSource, pedal_source
 from pianocoach_train.audio.heard_velocity import VelocitySource, velocity_source
@@ -39,7 +40,8 @@ from pianocoach_train.train_config import TrainConfig
 log = logging.getLogger(__name__)
 
 TRANSCRIPTION_SOUNDFONT = "fluidr3_gm"  # the transcription path's first training soundfont (also its validation)
-TRANSCRIPTION_SOUNDFONTS = (TRANSCRIPTION_SOUNDFONT, "timgm6mb")  # every render it learns from
+# every render it learns from: all the training pianos
+TRANSCRIPTION_SOUNDFONTS = (TRANSCRIPTION_SOUNDFONT, *(n for n in TRAINING if n != TRANSCRIPTION_SOUNDFONT))
 # the transcription path, and the same with the pedal the bundle's pedal model hears in the renders (issue 19, item 3:
 # measured beside it, not adopted: see the README's *The scorer hears the pedal*)
 # and with the key velocities the bundle's velocity model hears instead of basic-pitch's amplitudes
@@ -71,8 +73,10 @@ class TranscribedStore(FeatureStore):
         self._matrices: dict[int, np.ndarray] = {}
 
     def run_identity(self) -> dict:
-        # runs on transcriptions with another pedal (or velocity) model's output, or none, are trained again
+        # runs on transcriptions with another pedal (or velocity) model's output, or none, are trained again, and so
+        # are runs on other pianos' renders or renders drawn by other augmentation
         identity = self.pedal.run_identity() if self.pedal is not None else {"heard_pedal": None}
+        identity["renders"] = {"soundfonts": [s.soundfont for s in self.sets], "augmentation": augment.VERSION}
         return {**identity, **self.velocity.run_identity()} if self.velocity is not None else identity
 
     def vectors(self, copy: int = 0, seed: int = 0, ranges=None) -> np.ndarray:

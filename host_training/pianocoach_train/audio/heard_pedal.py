@@ -152,11 +152,11 @@ def heard_pedal_quality(soundfont: str, midi_files: dict[str, Path], ids, source
     """How well the pedal model hears the pedal in these renders: frame precision / recall / F1 of pedal down through
     the device's tracker, and the mean error of the share of time down (points), against the MIDI the render played."""
     from pianocoach_train.audio.pedal_data import PedalTake, labels
-    from pianocoach_train.audio.renders import RenderJob, played_table
+    from pianocoach_train.audio.renders import RenderJob, played_table, rendered_manifest
     from pianocoach_train.pedal_model import frame_scores
 
     model = pedal_model(source)
-    seed = int(read_json(cache_root() / soundfont / "manifest.json").get("seed", 0))  # the renders' augmentation seed
+    seed = int(rendered_manifest(soundfont).get("seed", 0))  # the renders' augmentation seed
     pool, errors = [], []
     for ident in ids:
         bands = load_render(soundfont, ident)["profile_bands"].astype(np.float32)

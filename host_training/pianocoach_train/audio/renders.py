@@ -61,11 +61,13 @@ _SYNTHS: dict = {}
 
 
 def _synth(name: str):
+    """The process's synthesiser for this soundfont's file (shared by its programmes)."""
     from pianocoach_train.audio.synth import Synth
 
-    if name not in _SYNTHS:
-        _SYNTHS[name] = Synth(str(soundfont(name).path), CAPTURE_RATE)
-    return _SYNTHS[name]
+    path = str(soundfont(name).path)
+    if path not in _SYNTHS:
+        _SYNTHS[path] = Synth(path, CAPTURE_RATE)
+    return _SYNTHS[path]
 
 
 def render_audio(job: RenderJob, synth=None) -> tuple[np.ndarray, dict]:
@@ -93,7 +95,7 @@ def render_take(job: RenderJob, synth=None) -> tuple[np.ndarray, NoteTable, dict
     drawn: dict = {"midi": None, "audio": aug.to_dict()}
     if aug != augment.CLEAN:
         drawn["midi"] = "tempo/velocity/pitch drawn from AudioAugmentRanges.midi"
-    audio = (synth or _synth(job.soundfont)).render(table)
+    audio = (synth or _synth(job.soundfont)).render(table, soundfont(job.soundfont).program)
     return augment.apply(audio, aug, CAPTURE_RATE), table, drawn
 
 
@@ -146,6 +148,7 @@ def run_job(job: RenderJob) -> dict:
         "rhythm": arrays["rhythm"].astype(np.float32),
         "activity": np.array([b.activity for b in blocks], dtype=np.float32),
         "level_db": np.array([b.level_db for b in blocks], dtype=np.float32),
+        "augmentation": np.array(augment.VERSION if job.augmented else 0),  # load_render refuses another's
     }
     if job.transcribe:
         # what the device hears, kept so that models reading it (the pedal model) apply without rendering again
@@ -184,10 +187,20 @@ def render_soundfont(
     """Render (or reuse) every performance through one soundfont; returns its manifest."""
     soundfont(name)
     path = _manifest_path(name)
-    manifest = read_json(path) if path.is_file() else {"soundfont": name, "seed": seed, "renders": {}}
+    fresh = {"soundfont": name, "seed": seed, "augmentation": augment.VERSION, "renders": {}}
+    manifest = read_json(path) if path.is_file() else fresh
     if manifest.get("seed") != seed:
         log.warning("%s: rendered with seed %s before; rendering again with seed %d", name, manifest.get("seed"), seed)
-        manifest = {"soundfont": name, "seed": seed, "renders": {}}
+        manifest = fresh
+    elif _stale_augmentation(name, manifest):
+        log.warning(
+            "%s: rendered with augmentation %s before; rendering again with augmentation %d",
+            name,
+            manifest.get("augmentation", 1),
+            augment.VERSION,
+        )
+        manifest = fresh
+    manifest["augmentation"] = augment.VERSION
     todo = [
         RenderJob(i, str(p), name, seed, transcribe)
         for i, p in sorted(midi_files.items())
@@ -216,13 +229,43 @@ def _collect(results, manifest: dict, path: Path) -> None:
     write_json_atomic(path, manifest)
 
 
+def _stale_augmentation(name: str, manifest: dict) -> bool:
+    """Whether an augmented soundfont's renders were drawn by another augmentation than this code's (the held-out
+    soundfont's are clean: any version)."""
+    return name != HELD_OUT and manifest.get("augmentation", 1) != augment.VERSION
+
+
+class StaleRendersError(RuntimeError):
+    """Renders made by another augmentation: what this code would draw for them is not what they hold."""
+
+
+def rendered_manifest(name: str) -> dict:
+    """The soundfont's render manifest, refused when its renders are missing or were augmented by other code (the
+    note tables ``played_table`` draws for them would not be the ones they played)."""
+    path = _manifest_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {name} is not rendered (run: make audio-render)")
+    manifest = read_json(path)
+    if _stale_augmentation(name, manifest):
+        raise StaleRendersError(
+            f"{path}: rendered with augmentation {manifest.get('augmentation', 1)}, this code draws augmentation "
+            f"{augment.VERSION} (run: make audio-render)"
+        )
+    return manifest
+
+
 def load_render(name: str, ident: str) -> dict[str, np.ndarray]:
     """The cached arrays of one performance rendered with one soundfont."""
     file = cache_root() / name / f"{ident}.npz"
     if not file.is_file():
         raise FileNotFoundError(f"{file}: not rendered (run: make audio-render)")
     with np.load(file) as data:
-        return {k: data[k] for k in data.files}
+        arrays = {k: data[k] for k in data.files}
+    if _stale_augmentation(name, {"augmentation": int(arrays.pop("augmentation", 1))}):
+        raise StaleRendersError(
+            f"{file}: rendered with another augmentation than this code's {augment.VERSION} (run: make audio-render)"
+        )
+    return arrays
 
 
 def load_renders(name: str, ids) -> dict[str, dict[str, np.ndarray]]:

@@ -1,5 +1,6 @@
-"""The Debian General MIDI soundfonts PercePiano is rendered with. One is held out: it renders the test
-audio only and never a training or early-stopping example (``training_soundfonts`` refuses it)."""
+"""The pianos PercePiano is rendered with: a General MIDI programme of a Debian soundfont. One is held out: it
+renders the test audio only and never a training or early-stopping example (``training_soundfonts`` refuses it,
+and every other programme of its file and of the fuller edition of the same samples)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class Soundfont:
     name: str
     path: Path
     package: str  # the Debian package that installs it
+    program: int = 0  # the General MIDI programme it plays: 0 acoustic grand, 1 bright, 2 electric grand, 3 honky-tonk
 
 
 SOUNDFONTS = {
@@ -25,14 +27,26 @@ SOUNDFONTS = {
         Soundfont(
             "musescore_general", Path("/usr/share/sounds/sf3/MuseScore_General.sf3"), "musescore-general-soundfont"
         ),
+        Soundfont("csound_gm", Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont"),
+        # a CP-70-like electric grand: hammers on strings, picked up electrically
+        Soundfont("timgm6mb_electric_grand", Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont", 2),
     )
 }
 # MuseScore General's piano is sampled from another instrument than the FluidR3 family (FluidR3 Mono is
 # FluidR3 GM's samples in mono), so holding it out tests an unheard piano, not a remix of a heard one.
 HELD_OUT = "musescore_general"
+# the held-out piano's samples: no programme of these files may render training audio (the Full edition is the
+# same piano with more layers)
+HELD_OUT_FILES = (
+    Path("/usr/share/sounds/sf3/MuseScore_General.sf3"),
+    Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3"),
+)
 # FluidR3 Mono is FluidR3 GM's samples in mono: as a third training soundfont it added a third of the
-# training time and little new timbre, so it is rendered on request only (audio render --soundfonts)
-TRAINING = ("timgm6mb", "fluidr3_gm")
+# training time and little new timbre, so it is rendered on request only (audio render --soundfonts). FluidR3's
+# programmes 1 and 3 play its programme 0's samples (their spectra 1.3 and 1.5 dB apart, against 4-15 dB between
+# different pianos), and its electric grand is close to MuseScore General's (2.7 dB), so none of them is used
+# (python -m pianocoach_train.audio.piano_distances; README "More pianos, more rooms")
+TRAINING = ("timgm6mb", "fluidr3_gm", "csound_gm", "timgm6mb_electric_grand")
 
 
 class SoundfontError(PianoCoachError, RuntimeError):
@@ -50,6 +64,18 @@ def soundfont(name: str) -> Soundfont:
 
 def training_soundfonts(names: tuple[str, ...] = TRAINING) -> tuple[str, ...]:
     """The soundfonts training may use; the held-out one is refused."""
-    if HELD_OUT in names:
-        raise SoundfontError(f"{HELD_OUT} is the held-out test soundfont and cannot render training audio")
+    for name in names:
+        if name == HELD_OUT or soundfont(name).path in HELD_OUT_FILES:
+            raise SoundfontError(
+                f"{name} is (or shares samples with) the held-out test soundfont {HELD_OUT} "
+                "and cannot render training audio"
+            )
     return tuple(soundfont(n).name for n in names)
+
+
+def distinct_files(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The first of ``names`` for each soundfont file (for code that chooses the programme itself)."""
+    seen: dict[Path, str] = {}
+    for name in names:
+        seen.setdefault(soundfont(name).path, name)
+    return tuple(seen.values())

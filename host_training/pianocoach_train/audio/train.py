@@ -16,6 +16,7 @@ import torch
 from pianocoach.features import DEFAULT_SETTINGS
 from pianocoach.features.audio import frames_per_block
 from pianocoach.jsonio import read_json, write_json_atomic
+from pianocoach_train.audio import augment
 from pianocoach_train.audio.augment import augment_mel_batch
 from pianocoach_train.audio.data import RenderedSet, aggregate
 from pianocoach_train.audio.models import AudioScorerNet, build_net
@@ -159,6 +160,7 @@ def train_audio_run(
             meta.get("finished")
             and meta.get("config") == config.to_dict()
             and meta.get("soundfonts") == [s.soundfont for s in sets]
+            and meta.get("augmentation", 1) == augment.VERSION  # renders drawn by other augmentation: train again
         ):
             scorer = AudioScorer.load(run_dir)
             scorer.reused = True
@@ -167,6 +169,7 @@ def train_audio_run(
     meta = {
         "config": config.to_dict(),
         "soundfonts": [s.soundfont for s in sets],
+        "augmentation": augment.VERSION,
         "feature_settings_sha256": DEFAULT_SETTINGS.sha256(),
         "train_ids": list(train),
         "validation_ids": list(validation),
