@@ -133,6 +133,9 @@ def test_the_compressor_squeezes_only_what_lies_above_its_threshold():
         squeezed = augment.compress(level, -30.0, 4.0, RATE)
         change = _level_db(squeezed[RATE:]) - _level_db(level[RATE:])
         assert change == pytest.approx(expected, abs=1.0)
+        # a note's attack is caught: 10-50 ms after the onset the gain is already within 1.5 dB of where it settles
+        onset = _level_db(squeezed[RATE // 100 : RATE // 20]) - _level_db(level[RATE // 100 : RATE // 20])
+        assert onset == pytest.approx(expected, abs=1.5)
 
 
 @pytest.mark.parametrize("direct_db", [-3.0, 6.0, 15.0])
@@ -218,3 +221,13 @@ def test_renders_augmented_by_other_code_are_refused_then_made_again(synthetic_r
     again = render_soundfont("timgm6mb", files, seed=0, workers=1)
     assert "rendering again with augmentation" in caplog.text and again["augmentation"] == augment.VERSION
     assert set(again["renders"]) == set(files) and load_render("timgm6mb", next(iter(files)))["mel"].size
+    # the held-out soundfont's renders are clean: kept by any augmentation's code
+    render_soundfont(HELD_OUT, files, seed=0, workers=1)
+    clean = cache_root() / HELD_OUT / f"{next(iter(files))}.npz"
+    with np.load(clean) as data:
+        np.savez(clean, **{k: data[k] for k in data.files if k != "augmentation"})
+    write_json_atomic(
+        cache_root() / HELD_OUT / "manifest.json",
+        {**read_json(cache_root() / HELD_OUT / "manifest.json"), "augmentation": 1},
+    )
+    assert load_render(HELD_OUT, next(iter(files)))["mel"].size and rendered_manifest(HELD_OUT)["augmentation"] == 1

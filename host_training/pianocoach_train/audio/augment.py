@@ -1,10 +1,10 @@
 """Audio augmentation for renders: what lies between a piano and the device's ADC, drawn from seeded ranges.
 
 In the order it happens: a room (convolution with a generated impulse response, its direct sound from close to
-far from the microphone), the level drifting as the player moves, a microphone (a studio one's EQ, or a cheap USB
-microphone's or a phone's narrower band), background noise at a chosen SNR (white, pink or brown noise, mains
-hum, a fan, traffic, someone talking), the USB microphone's or phone's compressor and the phone's automatic gain
-control, the input gain; then clipping as a real input would. Plus the MIDI augmentations (tempo, velocity,
+far from the microphone), the level drifting as the player moves, background noise at a chosen SNR (white, pink or
+brown noise, mains hum, a fan, traffic, someone talking), the input gain, a microphone (a studio one's EQ, or a
+cheap USB microphone's or a phone's narrower band), the USB microphone's or phone's compressor and the phone's
+automatic gain control; then clipping as a real input would. Plus the MIDI augmentations (tempo, velocity,
 pitch shift) applied to the note table before rendering.
 
 FluidSynth plays each soundfont's velocity layers and release samples as the soundfont defines them; it models
@@ -193,12 +193,27 @@ def one_pole(values: np.ndarray, time_s: float, sample_rate: int) -> np.ndarray:
     return smoothed
 
 
-def compress(audio: np.ndarray, threshold_db: float, ratio: float, sample_rate: int) -> np.ndarray:
-    """A feed-forward compressor: above ``threshold_db`` (dBFS of a 5 ms power envelope) the level rises
-    ``1/ratio`` dB per dB; its gain recovers over 150 ms."""
-    level_db = 10 * np.log10(one_pole(audio**2, 0.005, sample_rate) + 1e-12)
-    reduction_db = np.minimum(0.0, (threshold_db - level_db) * (1.0 - 1.0 / ratio))
-    return audio * 10 ** (one_pole(reduction_db, 0.15, sample_rate) / 20)
+def compress(
+    audio: np.ndarray,
+    threshold_db: float,
+    ratio: float,
+    sample_rate: int,
+    attack_s: float = 0.002,
+    release_s: float = 0.15,
+) -> np.ndarray:
+    """A feed-forward compressor on 1 ms frames: above ``threshold_db`` (the frame's power, dBFS) the level rises
+    ``1/ratio`` dB per dB; the gain comes down within ``attack_s`` (a note's attack is caught) and recovers over
+    ``release_s``."""
+    hop = max(1, int(0.001 * sample_rate))
+    frames = -(-len(audio) // hop)
+    power = np.mean(np.pad(audio, (0, frames * hop - len(audio))).reshape(frames, hop) ** 2, axis=1)
+    wanted = np.minimum(0.0, (threshold_db - 10 * np.log10(power + 1e-12)) * (1.0 - 1.0 / ratio))
+    attack, release = (1.0 - float(np.exp(-hop / (t * sample_rate))) for t in (attack_s, release_s))
+    gain_db, current = np.empty(frames), 0.0
+    for i, target in enumerate(wanted.tolist()):  # 60,000 frames a minute: a plain loop costs ~30 ms
+        current += (target - current) * (attack if target < current else release)
+        gain_db[i] = current
+    return audio * np.repeat(10 ** (gain_db / 20), hop)[: len(audio)]
 
 
 AGC_TARGET_DB, AGC_RANGE_DB = -26.0, (-20.0, 20.0)
@@ -234,12 +249,12 @@ def apply(audio: np.ndarray, aug: AudioAugmentation, sample_rate: int) -> np.nda
         out = signal.fftconvolve(out, room_impulse(aug.rt60_s, sample_rate, rng, aug.direct_db))[: len(audio)]
     if aug.drift_db:
         out = drifting(out, aug, sample_rate)
-    out = out * 10 ** (aug.gain_db / 20)  # the level reaching the microphone's compressor and AGC
-    out = microphone_eq(out, aug, sample_rate)
-    if aug.snr_db is not None:
+    if aug.snr_db is not None:  # the room's other sounds reach the microphone with the piano's
         power = np.mean(out**2)
         if power > 0:
             out = out + noise(len(out), aug.noise_kind, rng, sample_rate) * np.sqrt(power / 10 ** (aug.snr_db / 10))
+    out = out * 10 ** (aug.gain_db / 20)  # the level reaching the microphone's compressor and AGC
+    out = microphone_eq(out, aug, sample_rate)
     if aug.compress_threshold_db is not None:
         out = compress(out, aug.compress_threshold_db, aug.compress_ratio, sample_rate)
     if aug.agc_s:

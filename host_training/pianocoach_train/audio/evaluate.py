@@ -76,13 +76,18 @@ class TranscribedStore(FeatureStore):
         # runs on transcriptions with another pedal (or velocity) model's output, or none, are trained again, and so
         # are runs on other pianos' renders or renders drawn by other augmentation
         identity = self.pedal.run_identity() if self.pedal is not None else {"heard_pedal": None}
-        identity["renders"] = {"soundfonts": [s.soundfont for s in self.sets], "augmentation": augment.VERSION}
+        identity["renders"] = transcription_renders([s.soundfont for s in self.sets])
         return {**identity, **self.velocity.run_identity()} if self.velocity is not None else identity
 
     def vectors(self, copy: int = 0, seed: int = 0, ranges=None) -> np.ndarray:
         if copy not in self._matrices:
             self._matrices[copy] = self.sets[copy].transcription_matrix(self.ids, self.pedal, self.velocity)
         return self._matrices[copy]
+
+
+def transcription_renders(soundfonts: list[str] | None = None) -> dict:
+    """The renders a transcription-path run learned from, as its run records them (another set is trained again)."""
+    return {"soundfonts": soundfonts or list(TRANSCRIPTION_SOUNDFONTS), "augmentation": augment.VERSION}
 
 
 def transcription_config() -> TrainConfig:
@@ -426,7 +431,9 @@ def finished_audio_release(model: str) -> Path | None:
     elif model == "transcription":
         expected["heard_pedal"] = None
     else:
-        expected["soundfonts"] = list(training_soundfonts(TRAINING))
+        expected.update(soundfonts=list(training_soundfonts(TRAINING)), augmentation=augment.VERSION)
+    if model in TRANSCRIPTION_ROWS:  # on these pianos' renders, drawn by this augmentation
+        expected["renders"] = transcription_renders()
     return out if finished_run(out, expected) else None
 
 

@@ -58,13 +58,19 @@ def steady(kind: str, length: int, rate: int, rng: np.random.Generator) -> np.nd
     raise ValueError(f"unknown noise kind {kind!r} (known: {', '.join(STEADY_KINDS)}, speech)")
 
 
+def require_espeak() -> str:
+    """espeak-ng's path, or a one-line error saying how to install it (checked before a long render starts)."""
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise RuntimeError("espeak-ng is not installed (apt-get install --no-install-recommends espeak-ng)")
+    return binary
+
+
 def speech(sentence: str, voice: str, rng: np.random.Generator, rate: int, max_s: float) -> np.ndarray:
     """espeak-ng reading ``sentence`` (twice) at ``rate``, at most ``max_s`` long, peak 0.5."""
     import soundfile as sf
 
-    binary = shutil.which("espeak-ng")
-    if binary is None:
-        raise RuntimeError("espeak-ng is not installed (apt-get install --no-install-recommends espeak-ng)")
+    binary = require_espeak()
     speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
     with tempfile.TemporaryDirectory(prefix="pianocoach-speech-") as tmp:
         wav = Path(tmp) / "speech.wav"

@@ -64,7 +64,8 @@ def code_hash() -> str:
     import pianocoach.features.pedal_frames as frames_module
     import pianocoach.features.sound_profile as profile_module
 
-    digest = hashlib.sha256(f"frames{PEDAL_FRAMES_VERSION}".encode())
+    # the takes are renders drawn by the renders' augmentation: another augmentation renders them again
+    digest = hashlib.sha256(f"frames{PEDAL_FRAMES_VERSION}|augmentation{augment.VERSION}".encode())
     for path in (Path(profile_module.__file__), Path(frames_module.__file__), Path(__file__)):
         digest.update(ast.dump(ast.parse(path.read_text(encoding="utf-8"))).encode())
     return digest.hexdigest()[:12]

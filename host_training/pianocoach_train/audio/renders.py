@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pianocoach.errors import PianoCoachError
 from pianocoach.features import DEFAULT_SETTINGS, NoteTable, feature_vector, read_midi
 from pianocoach.features.audio import frames_per_block, performance_features, resample, stack_blocks
 from pianocoach.features.sound_profile import SoundProfile
 from pianocoach.jsonio import read_json, write_json_atomic
-from pianocoach_train.audio import augment
+from pianocoach_train.audio import augment, noises
 from pianocoach_train.audio.soundfonts import HELD_OUT, soundfont
 from pianocoach_train.feature_store import cache_dir as features_cache_dir
 
@@ -207,6 +208,8 @@ def render_soundfont(
         if i not in manifest["renders"] or (transcribe and manifest["renders"][i].get("transcribed") != HEARD_VERSION)
     ]
     if todo:
+        if soundfont(name).name != HELD_OUT:
+            noises.require_espeak()  # someone talking in the room: fail now, not an hour in
         log.info("%s: rendering %d performances (%d cached)", name, len(todo), len(midi_files) - len(todo))
         bar = dict(total=len(todo), desc=f"render {name}", unit="file", disable=None)
         if workers <= 1:
@@ -235,7 +238,7 @@ def _stale_augmentation(name: str, manifest: dict) -> bool:
     return name != HELD_OUT and manifest.get("augmentation", 1) != augment.VERSION
 
 
-class StaleRendersError(RuntimeError):
+class StaleRendersError(PianoCoachError, RuntimeError):
     """Renders made by another augmentation: what this code would draw for them is not what they hold."""
 
 

@@ -44,7 +44,10 @@ HELD_OUT_FILES = (
 # FluidR3 Mono is FluidR3 GM's samples in mono: as a third training soundfont it added a third of the
 # training time and little new timbre, so it is rendered on request only (audio render --soundfonts). FluidR3's
 # programmes 1 and 3 play its programme 0's samples (their spectra 1.3 and 1.5 dB apart, against 4-15 dB between
-# different pianos), and its electric grand is close to MuseScore General's (2.7 dB), so none of them is used
+# different pianos), and its electric grand is close to MuseScore General's (2.7 dB), so none of them renders
+# training audio (and the sound check's clips, which choose programmes themselves, skip HELD_OUT_LOOKALIKES).
+# csound's grand is 4.4 dB from TimGM6mb's, about as far as TimGM6mb's own honky-tonk (4.2): it may share samples
+# with it, so it is counted as a new piano with that doubt
 # (python -m pianocoach_train.audio.piano_distances; README "More pianos, more rooms")
 TRAINING = ("timgm6mb", "fluidr3_gm", "csound_gm", "timgm6mb_electric_grand")
 
@@ -65,12 +68,28 @@ def soundfont(name: str) -> Soundfont:
 def training_soundfonts(names: tuple[str, ...] = TRAINING) -> tuple[str, ...]:
     """The soundfonts training may use; the held-out one is refused."""
     for name in names:
-        if name == HELD_OUT or soundfont(name).path in HELD_OUT_FILES:
+        if name == HELD_OUT or soundfont(name).path.resolve() in {f.resolve() for f in HELD_OUT_FILES}:
             raise SoundfontError(
                 f"{name} is (or shares samples with) the held-out test soundfont {HELD_OUT} "
                 "and cannot render training audio"
             )
     return tuple(soundfont(n).name for n in names)
+
+
+# other files' programmes that replay the held-out piano's samples (make piano-distances: FluidR3's and FluidR3 Mono's
+# electric grand are 2.7 and 1.4 dB from MuseScore General's): code choosing programmes itself must skip them
+HELD_OUT_LOOKALIKES = (
+    (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), 2),
+    (Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"), 2),
+)
+
+
+def plays_held_out_samples(path: Path, program: int) -> bool:
+    """Whether this programme of this file sounds like the held-out piano's samples (or is one of its files)."""
+    resolved = path.resolve()
+    return resolved in {f.resolve() for f in HELD_OUT_FILES} or any(
+        resolved == f.resolve() and program == p for f, p in HELD_OUT_LOOKALIKES
+    )
 
 
 def distinct_files(names: tuple[str, ...]) -> tuple[str, ...]:
