@@ -5,7 +5,7 @@ Every piano programme (0-3) of every soundfont file plays the same probe (six Cs
 velocities); each note's spectrum is summed into 60 log-spaced bands from 20 Hz (dB). The distance between two
 pianos is the mean absolute difference of those band levels over the probe's notes, after removing the median
 difference (a programme that is only louder is the same piano). Programmes that replay the same samples come out at
-1-2.5 dB, different pianos at 4-15 dB; a programme with its own EQ or detuning over the same samples can reach
+1-3 dB, different pianos at 4-15 dB; a programme with its own EQ or detuning over the same samples can reach
 4-5 dB (TimGM6mb's honky-tonk: 4.2), so distances of 4-5 dB do not tell a new piano for certain.
 
     python -m pianocoach_train.audio.piano_distances [--out reports/audio]

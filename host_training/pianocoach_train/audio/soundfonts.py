@@ -76,8 +76,9 @@ def training_soundfonts(names: tuple[str, ...] = TRAINING) -> tuple[str, ...]:
     return tuple(soundfont(n).name for n in names)
 
 
-# other files' programmes that replay the held-out piano's samples (make piano-distances: FluidR3's and FluidR3 Mono's
-# electric grand are 2.7 and 1.4 dB from MuseScore General's): code choosing programmes itself must skip them
+# other files' programmes that replay the held-out soundfont's own samples (make piano-distances: FluidR3's and FluidR3
+# Mono's electric grand are 2.7 and 1.4 dB from MuseScore General's programme 2, which the sound check's test plays):
+# code choosing programmes itself must skip them
 HELD_OUT_LOOKALIKES = (
     (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), 2),
     (Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"), 2),
@@ -85,7 +86,7 @@ HELD_OUT_LOOKALIKES = (
 
 
 def plays_held_out_samples(path: Path, program: int) -> bool:
-    """Whether this programme of this file sounds like the held-out piano's samples (or is one of its files)."""
+    """Whether this programme of this file replays the held-out soundfont's samples (or is one of its files)."""
     resolved = path.resolve()
     return resolved in {f.resolve() for f in HELD_OUT_FILES} or any(
         resolved == f.resolve() and program == p for f, p in HELD_OUT_LOOKALIKES
