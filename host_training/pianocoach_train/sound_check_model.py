@@ -114,7 +114,7 @@ def clip_specs(train_ids: list[str], test_ids: list[str], seed: int = 0) -> tupl
         specs = []
         for ident in ids:
             font = font_choice()
-            # training clips never play a programme replaying the held-out soundfont's samples (FluidR3's EP grand)
+            # training clips skip programmes replaying the held-out soundfont's samples (FluidR3's electric grand)
             programs = [p for p in PIANO_PROGRAMS if not (training and plays_held_out_samples(soundfont(font).path, p))]
             specs.append(ClipSpec("piano", "piano", ident, font, int(rng.choice(programs)), int(rng.integers(2**31))))
         return specs
