@@ -46,3 +46,25 @@ def test_an_unknown_audio_model_is_one_error_not_an_exit(tmp_path):
     with pytest.raises(UnknownModelError, match="unknown audio model 'nope' \\(known: transcription, "):
         run_audio_eval(("nope",), ("performer",), tmp_path / "report")
     assert not (tmp_path / "report").exists()
+
+
+def test_a_transcription_scorer_leaf_holds_three_performances_however_many_pianos_render_them():
+    """Each performance is one row per training piano, near-duplicates: the forest must not split them apart."""
+    import numpy as np
+
+    from pianocoach_train.audio.evaluate import LEAF_PERFORMANCES, transcription_config
+    from pianocoach_train.models.trees import extra_trees
+
+    config = transcription_config()
+    rows_per_performance = config.augment_copies + 1
+    assert rows_per_performance == len(TRANSCRIPTION_SOUNDFONTS)
+    rng = np.random.default_rng(0)
+    performances = rng.normal(size=(60, 5))
+    performance_of_row = np.repeat(np.arange(60), rows_per_performance)
+    x = performances[performance_of_row] + rng.normal(scale=0.01, size=(len(performance_of_row), 5))
+    y = x @ rng.normal(size=(5, 2))
+    forest = extra_trees(config).fit(x, y)
+    leaves = forest.apply(x)  # [rows, trees]
+    for tree in range(leaves.shape[1]):
+        for leaf in np.unique(leaves[:, tree]):
+            assert len(set(performance_of_row[leaves[:, tree] == leaf])) >= LEAF_PERFORMANCES
