@@ -87,7 +87,7 @@ KEY_NAME ?= release
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
 .PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity piano-distances
-.PHONY: golden
+.PHONY: golden eval-offsets
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
@@ -104,6 +104,7 @@ help:
 	@echo "make bundle-sound-check  put the trained sound check into the committed default bundle (other models kept)"
 	@echo "make pedal-model  train and measure the sustain pedal heard in renders (~15 min); reports/pedal/"
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
+	@echo "make eval-offsets  how far the heard note ends are from the sounding ones, and what the pedal gives back; reports/transcription/offsets.*"
 	@echo "make velocity-model  train and measure the key velocity heard in renders (needs make audio-render; ~4 min); reports/velocity/"
 	@echo "make bundle-velocity  put the trained velocity model into the default bundle (refused where its scorer learned from another: make bundle-transcription)"
 	@echo "make bundle-transcription  retrain the transcription scorer with the heard velocities into the default bundle"
@@ -248,6 +249,11 @@ eval-pipeline: setup
 # note / note-with-offset F1, velocity error, cost (mir_eval): reports/transcription/transcription.{json,md,png}
 eval-transcription: setup
 	$(PY) -m pianocoach_train.transcription_eval
+
+# why the heard note ends are wrong, and what the pedal could give back: the held-out renders make audio-render keeps,
+# the default bundle's pedal model (about a minute): reports/transcription/offsets.{json,md,png}
+eval-offsets: setup
+	$(PY) -m pianocoach_train.offset_analysis
 
 # the "is this a piano?" check (issue 19): clips of PercePiano played by many General MIDI instruments, espeak-ng
 # speech and noise; trained on the training soundfonts, measured on the held-out one (artifacts/sound_check/,

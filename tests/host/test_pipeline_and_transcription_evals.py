@@ -54,3 +54,18 @@ def test_pipeline_figures_split_by_take_length():
     assert out["r2"] == pytest.approx(round(r2_mean(labels, predicted), 4))
     assert [b["takes"] for b in out["by_length"]] == [10, 10, 10]
     assert out["by_length"][0]["r2"] == out["by_length"][1]["r2"] == 1.0 > out["by_length"][2]["r2"]
+
+
+def test_note_ends_held_on_by_a_pedal_match_the_sounding_ends_only_when_the_pedal_is_right():
+    from pianocoach_train.offset_analysis import duration_summary, take_figures
+
+    played = _table([0.0, 0.5, 1.0], [0.4, 0.9, 1.4], [60, 64, 67], [40, 60, 80], pedal=[(0.0, 100), (2.0, 0)])
+    keys = _table([0.0, 0.5, 1.0], [0.4, 0.9, 1.4], [60, 64, 67], [40, 60, 80])  # heard ending at the key releases
+    right = take_figures(played, keys, np.array([[0.0, 127.0], [2.0, 0.0]]))
+    assert right["offset_f1"]["heard"] < 0.5
+    assert right["offset_f1"]["played_pedal"] == right["offset_f1"]["heard_pedal"] == 1.0
+    assert right["pedal_held"] == [True, True, True] and right["sounding_s"] == pytest.approx([2.0, 1.5, 1.0])
+    late = take_figures(played, keys, np.array([[0.0, 127.0], [4.0, 0.0]]))  # a release heard 2 s late
+    assert late["offset_f1"]["heard_pedal"] < 0.5 and late["offset_f1"]["played_pedal"] == 1.0
+    summary = duration_summary(np.array(right["sounding_s"]), np.array(right["heard_s"]))
+    assert summary["heard_longer"] == 0.0 and summary["within_tolerance"] == 0.0 and summary["notes"] == 3
