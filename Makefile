@@ -87,7 +87,7 @@ KEY_NAME ?= release
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
 .PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity piano-distances
-.PHONY: golden eval-offsets
+.PHONY: golden eval-offsets note-end-model
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
@@ -105,6 +105,7 @@ help:
 	@echo "make pedal-model  train and measure the sustain pedal heard in renders (~15 min); reports/pedal/"
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
 	@echo "make eval-offsets  how far the heard note ends are from the sounding ones, and what the pedal gives back; reports/transcription/offsets.*"
+	@echo "make note-end-model  train and measure when each heard note stops sounding (needs make audio-render; ~15 min); reports/note_end/"
 	@echo "make velocity-model  train and measure the key velocity heard in renders (needs make audio-render; ~4 min); reports/velocity/"
 	@echo "make bundle-velocity  put the trained velocity model into the default bundle (refused where its scorer learned from another: make bundle-transcription)"
 	@echo "make bundle-transcription  retrain the transcription scorer with the heard velocities into the default bundle"
@@ -254,6 +255,11 @@ eval-transcription: setup
 # the default bundle's pedal model (about a minute): reports/transcription/offsets.{json,md,png}
 eval-offsets: setup
 	$(PY) -m pianocoach_train.offset_analysis
+
+# when each heard note stops sounding (issue 19): trained on the transcribed renders make audio-render keeps, with the
+# default bundle's pedal model, measured on the held-out ones (artifacts/note_end/, reports/note_end/; not in a bundle yet)
+note-end-model: setup
+	$(PY) -m pianocoach_train.note_end_model
 
 # the "is this a piano?" check (issue 19): clips of PercePiano played by many General MIDI instruments, espeak-ng
 # speech and noise; trained on the training soundfonts, measured on the held-out one (artifacts/sound_check/,

@@ -143,7 +143,7 @@ def markdown(report: dict) -> str:
         f"| note onset F1 (P / R) | {m['onset']['f1']:.3f} ({m['onset']['precision']:.3f} / "
         f"{m['onset']['recall']:.3f}) | ≥ 0.95 |",
         f"| note-with-offset F1 (P / R) | {m['onset_offset']['f1']:.3f} ({m['onset_offset']['precision']:.3f} / "
-        f"{m['onset_offset']['recall']:.3f}) | ≥ 0.80 |",
+        f"{m['onset_offset']['recall']:.3f}){_note_end_row()} | ≥ 0.80 |",
         f"| velocity MAE: raw / after a linear map / one constant for every note (r) | {v['mae_raw']} / "
         f"{v['mae_mapped']} / {v['mae_constant']} ({v['pearson']}){_velocity_row()} | ≤ 10 |",
         f"| sustain pedal frame F1, pedal-onset F1 | {_pedal_row()} | ≥ 0.90 |",
@@ -164,6 +164,16 @@ def _pedal_row(report_path: Path = REPO_ROOT / "reports" / "pedal" / "pedal.json
         f"not transcribed; the pedal model: {clean['frame']['f1']:.3f}, {clean['onset_f1_50ms']:.3f} "
         f"(always down: {clean['always_down_f1']:.3f}; reports/pedal)"
     )
+
+
+def _note_end_row(report_path: Path = REPO_ROOT / "reports" / "note_end" / "note_end.json") -> str:
+    """The note-end model's F1 on the same takes and soundfont (make note-end-model), where it has been measured."""
+    if not report_path.is_file():
+        return ""
+    from pianocoach.jsonio import read_json
+
+    f1 = read_json(report_path)["offset_f1"]["model"]
+    return f"; the note-end model: {f1:.3f} (reports/note_end; not yet on the device)"
 
 
 def _velocity_row(report_path: Path = REPO_ROOT / "reports" / "velocity" / "velocity.json") -> str:
