@@ -36,7 +36,9 @@ from pianocoach.features import DEFAULT_SETTINGS, NoteTable
 from pianocoach.features.descriptors import sounding_offsets
 from pianocoach.features.note_ends import FEATURE_NAMES, NOTE_END_VERSION, note_end_features, sounding_ends
 from pianocoach.features.sound_profile import HOP, SAMPLE_RATE
+from pianocoach_train import note_trees
 from pianocoach_train.eval_report import write_benchmark
+from pianocoach_train.note_trees import LEAVES, TREES, fit
 from pianocoach_train.offset_analysis import held_on
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
@@ -46,7 +48,6 @@ from pianocoach_train.transcription_eval import OFFSET_RATIO, ONSET_TOLERANCE_S
 log = logging.getLogger(__name__)
 
 ONNX_INPUT = "note_end_features"
-TREES, LEAVES, SUBSAMPLE = 200, 15, 0.5  # as the velocity model
 FRAME_SECONDS = HOP / SAMPLE_RATE
 DEFAULT_PEDAL = REPO_ROOT / "device" / "pianocoach" / "data" / "default_bundle" / "models" / "pedal.onnx"
 
@@ -130,20 +131,8 @@ def load_takes(
         return [t for t in tqdm(pool.map(take, jobs, chunksize=16), **bar) if t is not None]
 
 
-def fit(features: np.ndarray, label: np.ndarray, seed: int = 0):
-    from sklearn.ensemble import GradientBoostingRegressor
-
-    return GradientBoostingRegressor(
-        loss="absolute_error", n_estimators=TREES, max_leaf_nodes=LEAVES, subsample=SUBSAMPLE, random_state=seed
-    ).fit(features, label)
-
-
 def to_onnx(model) -> bytes:
-    from skl2onnx import to_onnx as convert
-    from skl2onnx.common.data_types import FloatTensorType
-
-    onx = convert(model, initial_types=[(ONNX_INPUT, FloatTensorType([None, len(FEATURE_NAMES)]))], target_opset=17)
-    return onx.SerializeToString()
+    return note_trees.to_onnx(model, ONNX_INPUT, len(FEATURE_NAMES))
 
 
 def onnx_log_ratios(model_bytes: bytes, features: np.ndarray) -> np.ndarray:

@@ -31,7 +31,9 @@ from tqdm import tqdm
 
 from pianocoach.features.note_velocity import FEATURE_NAMES, NOTE_VELOCITY_VERSION, OnsetFrames
 from pianocoach.features.notes import NoteTable
+from pianocoach_train import note_trees
 from pianocoach_train.eval_report import write_benchmark
+from pianocoach_train.note_trees import LEAVES, TREES, fit
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
 from pianocoach_train.runs import artifacts_dir, write_model_run
@@ -40,9 +42,6 @@ log = logging.getLogger(__name__)
 
 ONSET_TOLERANCE_S = 0.05  # mir_eval's default, as make eval-transcription
 ONNX_INPUT = "note_features"
-# 200 trees of 15 leaves, each on half the notes (HistGradientBoosting was 0.15 better on a first feature set, but
-# skl2onnx 1.20 cannot convert scikit-learn 1.9's: "Field onnx.AttributeProto.ints: Expected an int, got a boolean")
-TREES, LEAVES, SUBSAMPLE = 200, 15, 0.5
 
 
 @dataclass(frozen=True)
@@ -115,20 +114,8 @@ def stacked(takes: list[VelocityTake]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     )
 
 
-def fit(features: np.ndarray, played: np.ndarray, trees: int = TREES, leaves: int = LEAVES, seed: int = 0):
-    from sklearn.ensemble import GradientBoostingRegressor
-
-    return GradientBoostingRegressor(
-        loss="absolute_error", n_estimators=trees, max_leaf_nodes=leaves, subsample=SUBSAMPLE, random_state=seed
-    ).fit(features, played)
-
-
 def to_onnx(model) -> bytes:
-    from skl2onnx import to_onnx as convert
-    from skl2onnx.common.data_types import FloatTensorType
-
-    onx = convert(model, initial_types=[(ONNX_INPUT, FloatTensorType([None, len(FEATURE_NAMES)]))], target_opset=17)
-    return onx.SerializeToString()
+    return note_trees.to_onnx(model, ONNX_INPUT, len(FEATURE_NAMES))
 
 
 def spread_range(velocities: np.ndarray) -> float:
