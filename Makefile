@@ -105,7 +105,7 @@ help:
 	@echo "make pedal-model  train and measure the sustain pedal heard in renders (~15 min); reports/pedal/"
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
 	@echo "make eval-offsets  how far the heard note ends are from the sounding ones, and what the pedal gives back; reports/transcription/offsets.*"
-	@echo "make note-end-model  train and measure when each heard note stops sounding (needs make audio-render; ~15 min); reports/note_end/"
+	@echo "make note-end-model  train and measure when each heard note stops sounding (needs make audio-render; ~6 min); reports/note_end/"
 	@echo "make velocity-model  train and measure the key velocity heard in renders (needs make audio-render; ~4 min); reports/velocity/"
 	@echo "make bundle-velocity  put the trained velocity model into the default bundle (refused where its scorer learned from another: make bundle-transcription)"
 	@echo "make bundle-transcription  retrain the transcription scorer with the heard velocities into the default bundle"

@@ -10,7 +10,7 @@ models read):
 
 - the heard length, pitch and amplitude;
 - the time to the next onset at the same pitch (a key must come up before it is struck again) and to the next onset
-  at all, and the heard gap after the note;
+  at all, and the heard gap after the note (``HORIZON_S`` when nothing follows);
 - the pedal at the note's onset and at its heard end, and the time from the heard end until the pedal comes up;
 - how many heard notes sound at its onset;
 - its fundamental's band: the level at the heard end against the strike, and a few frames later against the end
@@ -26,13 +26,14 @@ import numpy as np
 
 from pianocoach.features.note_velocity import harmonic_bands, onset_frame
 from pianocoach.features.notes import NoteTable
-from pianocoach.features.sound_profile import MEL_BANDS
+from pianocoach.features.pedal_frames import down_frames
+from pianocoach.features.sound_profile import HOP, MEL_BANDS, SAMPLE_RATE
 
-NOTE_END_VERSION = 1  # bump when a number below changes; a note-end model records the version it learned
+NOTE_END_VERSION = 2  # bump when a number below changes; a note-end model records the version it learned
 HORIZON_S = 8.0  # times beyond this say only "long"
 MIN_SECONDS = 0.01  # shortest length a note is taken to have (logs stay finite)
 LONGEST_NOTE_S = 30.0  # a note-end model's ends stop here (a pedal held longer is read as this long)
-DOWN_FROM = 0.5  # a frame's pedal probability from which it is down (as the pedal model's tracker)
+FRAME_SECONDS = HOP / SAMPLE_RATE  # the sound profile's frames, which the pedal model's probabilities follow
 AFTER_FRAMES = 3  # how far past the heard end the fundamental's band is read again
 STRIKE_FRAMES = 3  # the onset frame and the two after it: the loudest of them is the strike
 FEATURE_NAMES: tuple[str, ...] = (
@@ -76,26 +77,26 @@ def _sounding_at(onset: np.ndarray, end: np.ndarray) -> np.ndarray:
     return (started - ended).astype(np.float64)
 
 
-def _to_pedal_up(frames: np.ndarray, down: np.ndarray, frame_seconds: float) -> np.ndarray:
+def _to_pedal_up(frames: np.ndarray, down: np.ndarray) -> np.ndarray:
     """Seconds from each frame index until the first frame at or after it with the pedal up (``HORIZON_S`` if none)."""
     up = np.flatnonzero(~down)
     if not len(up):  # down through the whole take
         return np.full(len(frames), HORIZON_S)
     at = np.searchsorted(up, frames, side="left")
-    seconds = np.where(at < len(up), (up[np.minimum(at, len(up) - 1)] - frames) * frame_seconds, HORIZON_S)
+    seconds = np.where(at < len(up), (up[np.minimum(at, len(up) - 1)] - frames) * FRAME_SECONDS, HORIZON_S)
     return np.clip(seconds, 0.0, HORIZON_S)
 
 
-def note_end_features(table: NoteTable, pedal: np.ndarray, bands: np.ndarray, frame_seconds: float) -> np.ndarray:
+def note_end_features(table: NoteTable, pedal: np.ndarray, bands: np.ndarray) -> np.ndarray:
     """[len(table), len(FEATURE_NAMES)] float32. ``pedal``: the pedal model's probability per frame; ``bands``: the
-    sound profile's frames [MEL_BANDS, frames] in dB, on the same grid (``frame_seconds`` apart). Notes past the last
-    frame read the last frame there is."""
+    sound profile's frames [MEL_BANDS, frames] in dB (``FRAME_SECONDS`` apart), the same frames. Notes past the last
+    frame read the last frame there is; with no frames at all there is nothing to read (NaN rows)."""
+    if bands.ndim != 2 or bands.shape[0] != MEL_BANDS:
+        raise ValueError(f"expected {MEL_BANDS} bands a frame, got an array of shape {bands.shape}")
     n = len(table)
-    frames = min(len(pedal), bands.shape[1] if bands.ndim == 2 else 0)
-    if not n or not frames:
-        return np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
-    if bands.shape[0] != MEL_BANDS:
-        raise ValueError(f"expected {MEL_BANDS} bands a frame, got {bands.shape[0]}")
+    frames = min(len(pedal), bands.shape[1])
+    if not frames:
+        return np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
     onset = table.onset.astype(np.float64)
     end = np.maximum(table.offset.astype(np.float64), onset + MIN_SECONDS)
     heard = end - onset
@@ -116,10 +117,10 @@ def note_end_features(table: NoteTable, pedal: np.ndarray, bands: np.ndarray, fr
             table.velocity.astype(np.float64),
             np.log(_next_same_pitch(onset, table.pitch)),
             np.log(next_onset),
-            np.clip(onset + next_onset - end, -HORIZON_S, HORIZON_S),
+            np.where(next_onset < HORIZON_S, np.clip(onset + next_onset - end, -HORIZON_S, HORIZON_S), HORIZON_S),
             probabilities[first],
             probabilities[stop],
-            _to_pedal_up(stop, probabilities >= DOWN_FROM, frame_seconds),
+            _to_pedal_up(stop, down_frames(probabilities)),  # down as the pedal tracker says (short runs merged)
             _sounding_at(onset, end),
             at_end - strike,
             after - at_end,

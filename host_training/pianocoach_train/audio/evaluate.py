@@ -90,16 +90,18 @@ def transcription_renders(soundfonts: list[str] | None = None) -> dict:
     return {"soundfonts": soundfonts or list(TRANSCRIPTION_SOUNDFONTS), "augmentation": augment.VERSION}
 
 
-# The MIDI blend's extra-trees leaves hold at least 3 performances' rows (min_samples_leaf 6 over 2 rows each).
+# Rows per leaf of the transcription blend's extra-trees forest, per soundfont: a leaf then holds at least this many
+# performances, however many pianos render them (the MIDI blend's 6 was set for two rows a performance).
 LEAF_PERFORMANCES = 3
 
 
 def transcription_config() -> TrainConfig:
     """The blend, its "augmented copies" being the other soundfonts' transcriptions.
 
-    Each performance gives one row per soundfont, near-duplicates of one another, so a leaf of the extra-trees forest
-    holds ``LEAF_PERFORMANCES`` rows per soundfont: with four pianos and the MIDI blend's 6, the forest grew twice the
-    leaves (7.0 MB of ONNX against 4.3, 29 MB more in ONNX Runtime) to split the renders of one performance apart."""
+    Each performance gives one row per soundfont (the same notes through another piano, most of them in a drawn room),
+    so a leaf of the extra-trees forest holds ``LEAF_PERFORMANCES`` rows per soundfont: with four pianos and the MIDI
+    blend's 6, the forest grew twice the leaves (7.0 MB of ONNX against 4.3, 29 MB more in ONNX Runtime) to split
+    the renders of one performance apart."""
     renders = len(TRANSCRIPTION_SOUNDFONTS)
     return TrainConfig(
         model="blend",
@@ -311,6 +313,7 @@ def run_audio_eval(
         else None,
         "fusion_grid": FUSION_GRID.tolist(),
         "audio_config": AUDIO_CONFIG.to_dict(),
+        "transcription_config": transcription_config().to_dict(),  # the transcription rows' blend (its leaf size)
         "splits": {},
         "quick": quick,
     }
