@@ -249,8 +249,11 @@ def train_and_measure(root: Path, limit: int | None, workers: int, pedal_model: 
         "log_ratio_mae": {k: round(float(np.mean(v)), 3) for k, v in errors.items()},
         # matched notes whose end is within mir_eval's offset tolerance, apart for keys the pedal held and did not
         "within_tolerance": {
-            group: {"notes": len(rows), "heard": round(float(np.mean([r[0] for r in rows])), 3) if rows else None,
-                    "model": round(float(np.mean([r[1] for r in rows])), 3) if rows else None}
+            group: {
+                "notes": len(rows),
+                "heard": round(float(np.mean([r[0] for r in rows])), 3) if rows else None,
+                "model": round(float(np.mean([r[1] for r in rows])), 3) if rows else None,
+            }
             for group, rows in within.items()
         },
         "importance": dict(zip(FEATURE_NAMES, np.round(model.feature_importances_, 3).tolist())),
