@@ -22,15 +22,12 @@ import argparse
 import hashlib
 import json
 import logging
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from pianocoach.features import DEFAULT_SETTINGS, NoteTable
 from pianocoach.features.descriptors import sounding_offsets
@@ -43,7 +40,7 @@ from pianocoach.features.note_ends import (
 )
 from pianocoach_train import note_trees
 from pianocoach_train.eval_report import write_benchmark
-from pianocoach_train.note_trees import LEAVES, TREES, fit
+from pianocoach_train.note_trees import LEAVES, TREES, fit, map_takes, matched_by_onset
 from pianocoach_train.offset_analysis import held_on
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
@@ -90,7 +87,6 @@ def pedal_probabilities(pedal_model: str, bands: np.ndarray) -> np.ndarray:
 
 
 def take(job: tuple[str, str, str, int, str]) -> NoteEndTake | None:
-    import mir_eval
 
     from pianocoach_train.audio.renders import RenderJob, load_render, played_table
     from pianocoach_train.velocity_model import heard_table
@@ -106,15 +102,7 @@ def take(job: tuple[str, str, str, int, str]) -> NoteEndTake | None:
     bands = render["profile_bands"].astype(np.float32)
     features = note_end_features(heard, pedal_probabilities(pedal_model, bands), bands)
     sounding = sounding_offsets(played, DEFAULT_SETTINGS.pedal_threshold)
-    pairs = mir_eval.transcription.match_notes(
-        np.c_[played.onset, played.onset + 0.1],
-        mir_eval.util.midi_to_hz(played.pitch.astype(float)),
-        np.c_[heard.onset, heard.onset + 0.1],
-        mir_eval.util.midi_to_hz(heard.pitch.astype(float)),
-        onset_tolerance=ONSET_TOLERANCE_S,
-        offset_ratio=None,
-    )
-    truth, found = (np.array(c, dtype=np.int64) for c in zip(*pairs)) if pairs else (np.zeros(0, int),) * 2
+    truth, found = matched_by_onset(played, heard)
     # against the heard onset: the device's end is the heard onset plus the heard length times the model's ratio
     sounding_s = np.maximum(sounding[truth] - heard.onset[found], 0.01)
     label = np.log(sounding_s / np.maximum(heard.offset[found] - heard.onset[found], 0.01))
@@ -130,12 +118,7 @@ def load_takes(
 
     seed = int(rendered_manifest(soundfont).get("seed", 0))
     jobs = [(soundfont, i, str(midi[i]), seed, pedal_model) for i in ids]
-    bar = dict(total=len(jobs), desc=f"note ends {soundfont}", unit="take", disable=not progress or None)
-    if workers <= 1:
-        return [t for t in tqdm(map(take, jobs), **bar) if t is not None]
-    # forkserver: a process forked after ONNX Runtime started its threads can hang (feature_store.py)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        return [t for t in tqdm(pool.map(take, jobs, chunksize=16), **bar) if t is not None]
+    return [t for t in map_takes(take, jobs, workers, f"note ends {soundfont}", progress) if t is not None]
 
 
 def to_onnx(model) -> bytes:

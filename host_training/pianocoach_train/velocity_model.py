@@ -20,27 +20,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from pianocoach.features.note_velocity import FEATURE_NAMES, NOTE_VELOCITY_VERSION, OnsetFrames
 from pianocoach.features.notes import NoteTable
 from pianocoach_train import note_trees
 from pianocoach_train.eval_report import write_benchmark
-from pianocoach_train.note_trees import LEAVES, TREES, fit
+from pianocoach_train.note_trees import LEAVES, TREES, fit, map_takes, matched_by_onset
 from pianocoach_train.paths import REPO_ROOT, percepiano_root
 from pianocoach_train.plots import pyplot, save_figure
 from pianocoach_train.runs import artifacts_dir, write_model_run
 
 log = logging.getLogger(__name__)
 
-ONSET_TOLERANCE_S = 0.05  # mir_eval's default, as make eval-transcription
 ONNX_INPUT = "note_features"
 
 
@@ -63,7 +59,6 @@ def heard_table(heard_notes: np.ndarray) -> NoteTable | None:
 
 def matched_take(job: tuple[str, str, str, int]) -> VelocityTake:
     """The heard notes of one render that match a played note, with their features and the velocity played."""
-    import mir_eval
 
     from pianocoach_train.audio.renders import RenderJob, load_render, played_table
 
@@ -79,15 +74,7 @@ def matched_take(job: tuple[str, str, str, int]) -> VelocityTake:
     frames = OnsetFrames()
     frames.add(render["profile_bands"].astype(np.float32))
     features = frames.features(heard)
-    pairs = mir_eval.transcription.match_notes(
-        np.c_[played.onset, played.onset + 0.1],
-        mir_eval.util.midi_to_hz(played.pitch.astype(float)),
-        np.c_[heard.onset, heard.onset + 0.1],
-        mir_eval.util.midi_to_hz(heard.pitch.astype(float)),
-        onset_tolerance=ONSET_TOLERANCE_S,
-        offset_ratio=None,
-    )
-    truth, found = (np.array(column, dtype=np.int64) for column in zip(*pairs)) if pairs else (np.zeros(0, int),) * 2
+    truth, found = matched_by_onset(played, heard)
     return VelocityTake(
         ident, features[found], played.velocity[truth].astype(np.float64), heard.velocity[found].astype(np.float64)
     )
@@ -98,12 +85,7 @@ def load_takes(soundfont: str, ids: list[str], midi: dict, workers: int, progres
 
     seed = int(rendered_manifest(soundfont).get("seed", 0))  # the renders' augmentation seed: the labels are its takes
     jobs = [(soundfont, i, str(midi[i]), seed) for i in ids]
-    bar = dict(total=len(jobs), desc=f"heard notes {soundfont}", unit="take", disable=not progress or None)
-    if workers <= 1:
-        return list(tqdm(map(matched_take, jobs), **bar))
-    # forkserver: a process forked after ONNX Runtime started its threads can hang (feature_store.py)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        return list(tqdm(pool.map(matched_take, jobs, chunksize=16), **bar))
+    return map_takes(matched_take, jobs, workers, f"heard notes {soundfont}", progress)
 
 
 def stacked(takes: list[VelocityTake]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
