@@ -87,7 +87,7 @@ KEY_NAME ?= release
 .PHONY: flash llama-cpp llm-data tiny-llm finetune export-llm bench-llm
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
 .PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity piano-distances
-.PHONY: golden eval-offsets note-end-model
+.PHONY: golden eval-offsets note-end-model bundle-note-end note-end-crossfit
 .PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
@@ -106,6 +106,8 @@ help:
 	@echo "make bundle-pedal  put the trained pedal model into the committed default bundle (other models kept)"
 	@echo "make eval-offsets  how far the heard note ends are from the sounding ones, and what the pedal gives back; reports/transcription/offsets.*"
 	@echo "make note-end-model  train and measure when each heard note stops sounding (needs make audio-render; ~6 min); reports/note_end/"
+	@echo "make bundle-note-end  put the trained note-end model into the default bundle (refused with another pedal model than it learned with)"
+	@echo "make note-end-crossfit  note-end models each blind to a quarter of the performances, for measuring the scorer on heard ends (~15 min)"
 	@echo "make velocity-model  train and measure the key velocity heard in renders (needs make audio-render; ~4 min); reports/velocity/"
 	@echo "make bundle-velocity  put the trained velocity model into the default bundle (refused where its scorer learned from another: make bundle-transcription)"
 	@echo "make bundle-transcription  retrain the transcription scorer with the heard velocities into the default bundle"
@@ -257,7 +259,8 @@ eval-offsets: setup
 	$(PY) -m pianocoach_train.offset_analysis
 
 # when each heard note stops sounding (issue 19): trained on the transcribed renders make audio-render keeps, with the
-# default bundle's pedal model, measured on the held-out ones (artifacts/note_end/, reports/note_end/; not in a bundle yet)
+# pedal model a bundle made now would carry (make pedal-model's, else the default bundle's), measured on the held-out ones (artifacts/note_end/, reports/note_end/); make
+# bundle-note-end puts it into the default bundle (pianocoach transcribe writes its ends)
 note-end-model: setup
 	$(PY) -m pianocoach_train.note_end_model
 
@@ -288,6 +291,16 @@ velocity-model: setup
 bundle-velocity: setup
 	$(PY) -m pianocoach_export velocity
 	$(VENV)/bin/pianocoach verify-bundle
+
+bundle-note-end: setup
+	$(PY) -m pianocoach_export note-end
+	$(VENV)/bin/pianocoach verify-bundle
+
+# note-end models each trained without a quarter of the performances, so that every take's heard ends come from a model
+# that never heard it (artifacts/note_end/crossfit/); `python -m pianocoach_train audio eval --models
+# transcription_heard_ends_crossfit` measures the transcription scorer on them (README *Note ends heard*)
+note-end-crossfit: setup
+	$(PY) -m pianocoach_train.note_end_crossfit
 
 # the transcription scorer retrained on the training renders' transcriptions with the key velocities the bundle's
 # velocity model hears in them (issue 19, item 3), put into the committed default bundle alone (needs make audio-render)

@@ -51,8 +51,14 @@ def trust(folder: Path, key: Ed25519PrivateKey, name: str = "test-release") -> P
 
 def bundle_with_scorer_metrics(tmp_path: Path, monkeypatch, transcription_metrics: dict, drop_roles=()):
     """A signed copy of the default bundle whose transcription scorer states ``transcription_metrics`` (and without the
-    models of ``drop_roles``), written without the exporter's own checks (as a hostile or mistaken bundle would come),
-    its key trusted; returns (folder, models). Host tests only: it writes with the exporter."""
+    models of ``drop_roles``): :func:`bundle_with_model_metrics`."""
+    return bundle_with_model_metrics(tmp_path, monkeypatch, "transcription_scorer", transcription_metrics, drop_roles)
+
+
+def bundle_with_model_metrics(tmp_path: Path, monkeypatch, role: str, metrics: dict, drop_roles=()):
+    """A signed copy of the default bundle whose model of ``role`` states ``metrics`` (and without the models of
+    ``drop_roles``), written without the exporter's own checks (as a hostile or mistaken bundle would come), its key
+    trusted; returns (folder, models). Host tests only: it writes with the exporter."""
     import dataclasses
 
     import pianocoach.bundle
@@ -62,8 +68,8 @@ def bundle_with_scorer_metrics(tmp_path: Path, monkeypatch, transcription_metric
     from pianocoach_export.signing import generate_key_pair
 
     models, audio_path = models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)  # read now: tests may point it elsewhere
-    scorer = next(m for m in models if m.role == "transcription_scorer")
-    models = [m for m in with_model(models, dataclasses.replace(scorer, metrics=transcription_metrics))]
+    changed = next(m for m in models if m.role == role)
+    models = with_model(models, dataclasses.replace(changed, metrics=metrics))
     models = [m for m in models if m.role not in drop_roles]
     key_path, public = tmp_path / "keys" / "test.key", tmp_path / "keys" / "test.pub"
     if not key_path.exists():

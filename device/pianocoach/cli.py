@@ -117,7 +117,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
 def _transcribe(args: argparse.Namespace) -> int:
     from pianocoach.errors import BundleError, PianoCoachError
     from pianocoach.inputs.files import MIDI_SUFFIXES
-    from pianocoach.scoring.heard import transcribe_to_midi
+    from pianocoach.scoring.heard import HearingModels, transcribe_to_midi
 
     if args.audio.suffix.lower() in MIDI_SUFFIXES:
         print(f"pianocoach: {args.audio}: is MIDI already: transcribe takes a recording", file=sys.stderr)
@@ -133,13 +133,15 @@ def _transcribe(args: argparse.Namespace) -> int:
         open_file(args.audio)  # a missing or unreadable recording is told in one line before the bundle loads
         try:
             scorer = BundleScorer(args.bundle)  # verified against the device's keys first
-            pedal, velocity = scorer.pedal_model, scorer.velocity_model
+            models = HearingModels(scorer.pedal_model, scorer.velocity_model, scorer.note_end_model)
         except BundleError as exc:
             if args.bundle is not None:  # the bundle asked for is refused: said, nothing written
                 raise
-            log.warning("no usable bundle (%s): the notes are written without the pedal or heard velocities", exc)
-            pedal, velocity = None, None
-        heard = transcribe_to_midi(args.audio, out, pedal=pedal, velocity=velocity)
+            log.warning(
+                "no usable bundle (%s): the notes are written without the pedal, heard velocities or heard ends", exc
+            )
+            models = HearingModels()
+        heard = transcribe_to_midi(args.audio, out, models=models)
     except PianoCoachError as exc:
         print(f"pianocoach: {exc}", file=sys.stderr)
         return 1

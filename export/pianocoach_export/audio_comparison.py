@@ -30,6 +30,8 @@ ROWS = {
     "transcription": "transcription path: blend retrained on transcribed renders",
     "transcription_heard_pedal": "the same with the pedal heard in the renders (measured, not adopted)",
     "transcription_heard_velocity": "the same with the key velocities heard in the renders (shipped)",
+    "transcription_heard_ends": "the same with the note ends heard too (measured, not adopted)",
+    "transcription_heard_ends_crossfit": "the same, each take's ends from a note-end model that never heard it",
     "pc_fcn:weighted": "PC-FCN (pitch contour)",
     "m_crnn:weighted": "M-CRNN (log-mel)",
     "hybrid:weighted": "Hybrid (PC-FCN + M-CRNN)",

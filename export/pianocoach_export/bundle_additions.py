@@ -36,7 +36,7 @@ def add_to_default_bundle(model: BundleModel | list[BundleModel], key_path: Path
     from pianocoach.bundle import Manifest, verify_bundle
     from pianocoach.bundle.signing import trusted_keys
     from pianocoach.errors import BundleRejected
-    from pianocoach_export.bundle_assembly import bundle_id, signing_key, write_verified
+    from pianocoach_export.bundle_assembly import bundle_id, signing_key, without_unpaired_note_end, write_verified
     from pianocoach_train.runs import artifacts_dir
 
     default = pianocoach.bundle.DEFAULT_BUNDLE  # read at call time (the tests point it at a copy)
@@ -53,6 +53,7 @@ def add_to_default_bundle(model: BundleModel | list[BundleModel], key_path: Path
     tar_path = artifacts_dir() / "bundles" / "default.tar"
     for each in added:
         models = with_model(models, each)
+    models = without_unpaired_note_end(models)  # a new pedal model leaves out a note-end model trained with the old
     write_verified(models, signing_key(key_path), default, tar_path, bundle_id(prefix), audio_path)
     log.info("%s added to %s (was %s)", ", ".join(m.role for m in added), default, previous)
     return default

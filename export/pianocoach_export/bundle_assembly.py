@@ -293,7 +293,7 @@ LEARNED_FROM = (("heard_pedal", "pedal_sha256", "pedal"), ("heard_velocity", "ve
 def pairing_problem(models: list) -> str | None:
     """Before anything is written: a transcription scorer that learned from one pedal (or velocity) model's output
     with another such model, or none, in the same bundle (the device would refuse it; ``Manifest.heard_pedal_problem``,
-    ``Manifest.heard_velocity_problem``)."""
+    ``Manifest.heard_velocity_problem``), or a note-end model with another pedal model."""
     import hashlib
 
     roles = {m.role: m for m in models}
@@ -319,7 +319,40 @@ def pairing_problem(models: list) -> str | None:
                 f"{role + ' model ' + found[:12] if found else 'none'}: make bundle-transcription retrains it with "
                 "this one"
             )
-    return None
+    return note_end_pairing_problem(roles)
+
+
+def without_unpaired_note_end(models: list) -> list:
+    """``models`` without a note-end model that learned with another pedal model than the one going in (it is optional:
+    a take's notes then keep basic-pitch's ends), said in a warning; the others as they are."""
+    roles = {m.role: m for m in models}
+    problem = note_end_pairing_problem(roles) if "note_end" in roles else None
+    if problem is None:
+        return models
+    log.warning("%s; the bundle goes without a note-end model (make note-end-model bundle-note-end adds one)", problem)
+    return [m for m in models if m.role != "note_end"]
+
+
+def note_end_pairing_problem(roles: dict) -> str | None:
+    """A note-end model with another pedal model than the one it learned with, or none
+    (``Manifest.note_end_problem``)."""
+    import hashlib
+
+    from pianocoach.bundle.manifest import SHA256_HEX
+
+    note_end, pedal = roles.get("note_end"), roles.get("pedal")
+    if note_end is None:
+        return None
+    learned = note_end.metrics.get("pedal_sha256")
+    if not (isinstance(learned, str) and SHA256_HEX.fullmatch(learned)):  # the device refuses it too
+        return "the note-end model does not name the pedal model it learned with (pedal_sha256): make note-end-model"
+    found = hashlib.sha256(Path(pedal.source).read_bytes()).hexdigest() if pedal is not None else None
+    if learned == found:
+        return None
+    return (
+        f"the note-end model learned with pedal model {str(learned)[:12]}, the bundle would carry "
+        f"{'pedal model ' + found[:12] if found else 'none'}: make note-end-model retrains it with this one"
+    )
 
 
 def write_verified(
@@ -403,6 +436,17 @@ def pedal_entry() -> BundleModel | None:
     return added_entry(PEDAL_ROLE, trained_pedal_model, PedalModelMissing, current)
 
 
+def note_end_entry() -> BundleModel | None:
+    """The note-end model trained in artifacts/ (``make note-end-model``), else the committed bundle's (verified), else
+    none: microphone takes' notes then keep the ends the transcriber heard."""
+    from pianocoach.features.note_ends import FEATURE_NAMES, NOTE_END_VERSION
+    from pianocoach_export.bundle_additions import added_entry
+    from pianocoach_export.note_end_export import NOTE_END_ROLE, NoteEndModelMissing, trained_note_end_model
+
+    current = {"features_version": NOTE_END_VERSION, "features": list(FEATURE_NAMES)}
+    return added_entry(NOTE_END_ROLE, trained_note_end_model, NoteEndModelMissing, current)
+
+
 def velocity_entry() -> BundleModel | None:
     """The velocity model trained in artifacts/ (``make velocity-model``), else the committed bundle's (verified), else
     none: the key velocities of microphone takes are then unknown."""
@@ -446,7 +490,7 @@ def assemble_default_bundle(
             audio_release_run(name)
     keep = ((READER_ROLE,) if reader == "keep" else ()) + (AUDIO_ROLES if audio == "keep" else ())
     kept, kept_audio_path = kept_models(keep) if keep else ({}, {})  # before anything replaces the bundle
-    sound_check, pedal, velocity = sound_check_entry(), pedal_entry(), velocity_entry()
+    sound_check, pedal, velocity, note_end = sound_check_entry(), pedal_entry(), velocity_entry(), note_end_entry()
     store = store_factory()
     result = export_release(model, store, prune=False, progress=progress)
     tar_path = artifacts_dir() / "bundles" / "default.tar"
@@ -457,7 +501,13 @@ def assemble_default_bundle(
     else:
         audio_entries, audio_path = audio_models(progress)
     default = pianocoach.bundle.DEFAULT_BUNDLE
-    models = [scorer, reader_entry, *audio_entries, *(m for m in (sound_check, pedal, velocity) if m is not None)]
+    models = [
+        scorer,
+        reader_entry,
+        *audio_entries,
+        *(m for m in (sound_check, pedal, velocity, note_end) if m is not None),
+    ]
+    models = without_unpaired_note_end(models)  # one trained with an older pedal model than the one going in
     key = signing_key(key_path)
     write_scaled(models, key, default, tar_path, bundle_id(f"default-{model}"), audio_path, result.run_dir, store)
     return DefaultBundle(default, tar_path, result, scorer, reader_entry, audio_entries, audio_path)

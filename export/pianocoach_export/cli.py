@@ -124,6 +124,19 @@ def _velocity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note_end(args: argparse.Namespace) -> int:
+    from pianocoach_export.note_end_export import add_to_default_bundle, trained_note_end_model
+
+    folder = add_to_default_bundle(args.key)
+    test = trained_note_end_model().metrics.get("test", {})
+    print(
+        f"default bundle: {folder} now hears when the notes of microphone takes end (held-out-soundfont renders: "
+        f"note-with-offset F1 {test.get('offset_f1')}, {test.get('offset_f1_heard')} with the transcriber's own ends); "
+        "the other models are unchanged"
+    )
+    return 0
+
+
 def _transcription(args: argparse.Namespace) -> int:
     import sys
 
@@ -333,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     velocity.add_argument("--key", type=Path, help=key_help)
     velocity.set_defaults(run=_velocity)
+
+    note_end = commands.add_parser(
+        "note-end", help="put the trained note-end model (make note-end-model) into the committed default bundle"
+    )
+    note_end.add_argument("--key", type=Path, help=key_help)
+    note_end.set_defaults(run=_note_end)
 
     transcription = commands.add_parser(
         "transcription",

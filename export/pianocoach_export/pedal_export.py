@@ -79,15 +79,17 @@ def trained_pedal_model(folder: Path | None = None) -> BundleModel:
 
 
 def add_to_default_bundle(key_path: Path | None) -> Path:
-    """Put the trained pedal model into the committed default bundle (the other models kept)."""
+    """Put the trained pedal model into the committed default bundle (the other models kept, but a note-end model that
+    learned with the old pedal model, which is left out with a warning)."""
     import pianocoach.bundle
     from pianocoach_export.bundle_additions import add_to_default_bundle as add
     from pianocoach_export.bundle_additions import with_model
-    from pianocoach_export.bundle_assembly import pairing_problem
+    from pianocoach_export.bundle_assembly import pairing_problem, without_unpaired_note_end
     from pianocoach_export.bundle_writer import models_from_bundle
 
     model = trained_pedal_model()
-    problem = pairing_problem(with_model(models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)[0], model))
+    models = with_model(models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)[0], model)
+    problem = pairing_problem(without_unpaired_note_end(models))  # a note-end model of the old pedal is left out
     if problem:  # the device would refuse a bundle whose transcription scorer learned from another pedal model's pedal
         raise PedalModelRefused(f"{pianocoach.bundle.DEFAULT_BUNDLE}: {problem}")
     return add(model, key_path)

@@ -1,5 +1,6 @@
 """The note-end model: when each note the device hears stops sounding (issue 19, note-with-offset F1 0.20; route
-"basic-pitch plus dedicated models"; ``make note-end-model``). Measured here, not yet in a bundle.
+"basic-pitch plus dedicated models"; ``make note-end-model``). Measured here; ``make bundle-note-end`` puts it into
+the default bundle.
 
 Data: the transcribed renders ``make audio-render`` keeps (the notes basic-pitch heard in each and the sound profile's
 frames). Each heard note whose onset matches a played note (same pitch, within 50 ms, mir_eval) is one example; its
@@ -12,7 +13,8 @@ Trained on the performer split's non-test performances through the transcription
 performer test list through the held-out soundfont, clean: renders, not a real piano. Gradient-boosted trees
 (absolute error) exported to ONNX. The figure that matters is mir_eval's note-with-offset F1 over all heard notes
 (unmatched ones too), against basic-pitch's own ends and against the ends the played pedal would give them
-(``make eval-offsets``). Writes ``artifacts/note_end/{note_end.onnx, model.json}`` and
+(``make eval-offsets``). The pedal is ``make pedal-model``'s when one is trained, else the default bundle's: the one a
+bundle made now would carry with it. Writes ``artifacts/note_end/{note_end.onnx, model.json}`` and
 ``reports/note_end/note_end.{json,md,png}``.
 """
 
@@ -51,6 +53,14 @@ log = logging.getLogger(__name__)
 
 ONNX_INPUT = "note_end_features"
 DEFAULT_PEDAL = REPO_ROOT / "device" / "pianocoach" / "data" / "default_bundle" / "models" / "pedal.onnx"
+
+
+def default_pedal() -> Path:
+    """The pedal model a bundle made now would carry: ``make pedal-model``'s when trained, else the default bundle's
+    (the note-end model must learn with that one: the bundle pairs them)."""
+    from pianocoach_train.audio.heard_pedal import pedal_source
+
+    return pedal_source().path
 
 
 @dataclass(frozen=True)
@@ -325,14 +335,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--takes", type=int, help="only the first N test takes (and 4N training takes)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--pedal", type=Path, default=DEFAULT_PEDAL, help="the pedal model (default: the default bundle's)"
+        "--pedal", type=Path, help="the pedal model (default: make pedal-model's when trained, else the bundle's)"
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "note_end")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not args.pedal.is_file():
-        raise SystemExit(f"{args.pedal}: no pedal model there")
-    report, model_bytes, meta = train_and_measure(percepiano_root(args.data), args.takes, args.workers, args.pedal)
+    pedal = args.pedal or default_pedal()
+    if not pedal.is_file():
+        raise SystemExit(f"{pedal}: no pedal model there")
+    report, model_bytes, meta = train_and_measure(percepiano_root(args.data), args.takes, args.workers, pedal)
     write_model_run(artifacts_dir() / "note_end", "note_end.onnx", model_bytes, meta)
     write_benchmark(args.out, "note_end", report, markdown, plot)
     print(json.dumps({"offset_f1": report["offset_f1"]}))

@@ -22,7 +22,7 @@ from pianocoach.feedback.templates import feedback_text
 from pianocoach.inputs import open_file
 from pianocoach.rating_scales import SCALE_NAMES, SCALES, overall_mark
 from pianocoach.scoring import score_source, write_feedback
-from pianocoach.scoring.heard import transcribe_file
+from pianocoach.scoring.heard import HearingModels, transcribe_file
 from pianocoach.scoring.input_limits import PEDAL_MEASURES, PEDAL_SCALES, input_limits
 from pianocoach.scoring.pedal_model import RELIABLE_FROM, HeardPedal
 from pianocoach.scoring.session import SessionSettings
@@ -72,7 +72,9 @@ def test_pedal_messages_or_a_piano_said_to_send_them_make_the_pedal_known(takes,
 def test_a_microphone_take_shows_the_heard_pedal_only_when_sure_and_marks_its_estimates(performance, scorer):
     audio = score_source(open_file(performance["wav"]), scorer)
     midi = score_source(open_file(performance["midi"]), scorer)
-    _, heard, _ = transcribe_file(performance["wav"], pedal=scorer.pedal_model)  # what the bundle's pedal model hears
+    heard = transcribe_file(
+        performance["wav"], models=HearingModels(scorer.pedal_model)
+    ).pedal  # the bundle's model hears
     assert heard is not None
     pedal = audio.measures["pedal_down_pct"]
     if heard.reliable:

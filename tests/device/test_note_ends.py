@@ -93,3 +93,10 @@ def test_sounding_ends_scale_the_heard_length_within_bounds():
     assert sounding_ends(table, np.zeros(3)) == pytest.approx(table.offset)
     assert sounding_ends(table, np.log([2.0, 0.5, 1.0])) == pytest.approx([1.0, 1.1, 3.0])
     assert sounding_ends(table, np.array([50.0, -50.0, 0.0]))[:2] == pytest.approx([LONGEST_NOTE_S, 1.01])
+
+
+def test_an_end_stops_where_its_pitch_is_struck_again():
+    """A MIDI file cannot hold one key twice: a note held past the next strike of its pitch ends at that strike."""
+    table = NoteTable.from_arrays([0.0, 0.5, 1.0], [0.4, 0.7, 1.3], [60, 64, 60], [60] * 3)
+    ends = sounding_ends(table, np.log([4.0, 4.0, 4.0]))  # every note four times as long as heard
+    assert ends == pytest.approx([1.0, 1.3, 2.2])  # the first C cut at the second; E and the last C not

@@ -14,7 +14,7 @@ from pianocoach.features.sound_profile import MEL_BANDS, SoundProfile
 from pianocoach.inputs.files import read_audio
 from pianocoach.render import render_midi
 from pianocoach.scoring import BundleScorer
-from pianocoach.scoring.heard import transcribe_file
+from pianocoach.scoring.heard import HearingModels, transcribe_file
 
 
 def _frames_of(wav) -> OnsetFrames:
@@ -114,14 +114,15 @@ def soft_then_loud(tmp_path_factory):
 def test_the_default_bundle_hears_soft_and_loud_playing(soft_then_loud):
     scorer = BundleScorer()
     assert scorer.velocity_model is not None
-    heard, _, velocities_heard = transcribe_file(soft_then_loud["wav"], velocity=scorer.velocity_model)
-    assert velocities_heard
+    transcribed = transcribe_file(soft_then_loud["wav"], models=HearingModels(velocity=scorer.velocity_model))
+    heard = transcribed.table
+    assert transcribed.velocities_heard
     played = read_midi(soft_then_loud["midi"])
     first_half = heard.onset < 8.5
     assert heard.velocity[~first_half].mean() > heard.velocity[first_half].mean() + 20, heard.velocity
     # against the keys of the same notes: the model's follow them, basic-pitch's amplitudes do not as well
-    plain, _, plain_heard = transcribe_file(soft_then_loud["wav"])
-    assert not plain_heard and np.array_equal(plain.pitch, heard.pitch)
+    plain = transcribe_file(soft_then_loud["wav"])
+    assert not plain.velocities_heard and np.array_equal(plain.table.pitch, heard.pitch)
     found, truth = [], []
     for j, (onset, pitch) in enumerate(zip(heard.onset, heard.pitch)):
         near = np.flatnonzero((played.pitch == pitch) & (np.abs(played.onset - onset) <= 0.05))
@@ -130,4 +131,4 @@ def test_the_default_bundle_hears_soft_and_loud_playing(soft_then_loud):
             truth.append(played.velocity[near[0]])
     assert len(found) > 0.8 * len(played)
     model_r = np.corrcoef(heard.velocity[found], truth)[0, 1]
-    assert model_r > 0.7 and model_r > np.corrcoef(plain.velocity[found], truth)[0, 1], model_r
+    assert model_r > 0.7 and model_r > np.corrcoef(plain.table.velocity[found], truth)[0, 1], model_r

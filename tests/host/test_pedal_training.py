@@ -186,7 +186,7 @@ def test_a_pedal_model_that_is_not_float_is_refused(tmp_path):
         PedalModel(_session(tmp_path / "double.onnx"), GOOD, tmp_path)
 
 
-def test_adding_it_to_the_default_bundle_keeps_every_other_model(isolated_outputs, tmp_path, monkeypatch):
+def test_adding_it_to_the_default_bundle_keeps_every_other_model(isolated_outputs, tmp_path, monkeypatch, caplog):
     from pianocoach.scoring import BundleScorer
     from pianocoach_export.pedal_export import add_to_default_bundle
     from pianocoach_export.signing import generate_key_pair
@@ -202,8 +202,11 @@ def test_adding_it_to_the_default_bundle_keeps_every_other_model(isolated_output
     roles = {m.role: m for m in after.models}
     assert roles["pedal"].metrics["test"] == {"clean_frame_f1": 0.5}
     for model in before.models:
-        if model.role != "pedal":
+        if model.role not in ("pedal", "note_end"):
             assert after.files[model.file].sha256 == before.files[model.file].sha256
+    # the note-end model learned with the old pedal model: left out (said), as the device would refuse the pair
+    assert before.model("note_end") is not None and after.model("note_end") is None
+    assert "the bundle goes without a note-end model" in caplog.text
     assert json.loads((copy / "manifest.json").read_text())["bundle_id"] != before.bundle_id
     (tmp_path / "trust").mkdir()
     shutil.copy(public, tmp_path / "trust" / public.name)
@@ -231,7 +234,8 @@ def test_the_health_check_refuses_a_signed_pedal_model_whose_chunks_differ(isola
     models, audio_path = models_from_bundle(pianocoach.bundle.DEFAULT_BUNDLE)
     key_path, public = generate_key_pair("test", tmp_path / "keys")
     out = tmp_path / "bundle"
-    write_verified(with_model(models, pedal), signing_key(key_path), out, None, bundle_id("test"), audio_path)
+    paired = [m for m in with_model(models, pedal) if m.role != "note_end"]  # it learned with the committed pedal
+    write_verified(paired, signing_key(key_path), out, None, bundle_id("test"), audio_path)
     (tmp_path / "trust").mkdir()
     shutil.copy(public, tmp_path / "trust" / public.name)
     monkeypatch.setenv("PIANOCOACH_TRUSTED_KEYS", str(tmp_path / "trust"))

@@ -150,6 +150,25 @@ class Manifest:
             )
         return None
 
+    def note_end_problem(self) -> str | None:
+        """A note-end model reads the pedal a pedal model hears (its ``pedal_sha256`` metric names that model): fed
+        another model's pedal, or none, its ends would be wrong. None when the bundle is consistent."""
+        model = self.model("note_end")
+        if model is None:
+            return None
+        wanted = model.metrics.get("pedal_sha256")
+        if not (isinstance(wanted, str) and SHA256_HEX.fullmatch(wanted)):
+            return "its note-end model does not name the pedal model it learned with (pedal_sha256)"
+        pedal = self.model("pedal")
+        found = self.files[pedal.file].sha256 if pedal is not None and pedal.file in self.files else None
+        if found == wanted:
+            return None
+        return (
+            f"its note-end model learned with the pedal heard by pedal model {wanted[:12]}, the bundle carries "
+            f"{'pedal model ' + found[:12] if found else 'no pedal model'}: rebuild it (make note-end-model "
+            "bundle-note-end)"
+        )
+
     def _learned_from_problem(
         self, metric: str, role: str, sha_key: str, version_key: str, version: int, what: str
     ) -> str | None:

@@ -133,7 +133,7 @@ def _verify_folder(
     try:
         result.manifest = manifest = verified_manifest(source, keys)  # raises at the first problem
         result.problems += check_contents(source, manifest)
-        for pairing in (manifest.heard_pedal_problem(), manifest.heard_velocity_problem()):
+        for pairing in (manifest.heard_pedal_problem(), manifest.heard_velocity_problem(), manifest.note_end_problem()):
             if pairing:
                 result.problems.append(pairing)
         if settings.sha256() != manifest.feature_settings_sha256:

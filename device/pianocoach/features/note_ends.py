@@ -52,14 +52,19 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-def _next_same_pitch(onset: np.ndarray, pitch: np.ndarray) -> np.ndarray:
-    """Seconds from each note's onset to the next onset of its pitch (``HORIZON_S`` when none)."""
+def _to_next_same_pitch(onset: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Seconds from each note's onset to the next onset of its pitch (infinite when none)."""
     order = np.lexsort((onset, pitch))  # by pitch, then onset
-    gap = np.full(len(onset), HORIZON_S)
+    gap = np.full(len(onset), np.inf)
     same = pitch[order][1:] == pitch[order][:-1]
     step = onset[order][1:] - onset[order][:-1]
     gap[order[:-1][same]] = step[same]
-    return np.clip(gap, MIN_SECONDS, HORIZON_S)
+    return gap
+
+
+def _next_same_pitch(onset: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Seconds from each note's onset to the next onset of its pitch (``HORIZON_S`` when none)."""
+    return np.clip(_to_next_same_pitch(onset, pitch), MIN_SECONDS, HORIZON_S)
 
 
 def _next_onset(onset: np.ndarray) -> np.ndarray:
@@ -130,7 +135,10 @@ def note_end_features(table: NoteTable, pedal: np.ndarray, bands: np.ndarray) ->
 
 
 def sounding_ends(table: NoteTable, log_ratio: np.ndarray) -> np.ndarray:
-    """The notes' ends from a note-end model's output (the log of sounding over heard length)."""
-    heard = np.maximum(table.offset - table.onset, MIN_SECONDS)
+    """The notes' ends from a note-end model's output (the log of sounding over heard length), each at the latest where
+    its pitch is struck again (a MIDI file cannot hold one key twice: a player would end the new note there)."""
+    onset = table.onset.astype(np.float64)
+    heard = np.maximum(table.offset - onset, MIN_SECONDS)
     ratio = np.exp(np.clip(np.asarray(log_ratio, dtype=np.float64), -6.0, 6.0))
-    return table.onset + np.clip(heard * ratio, MIN_SECONDS, LONGEST_NOTE_S)
+    length = np.minimum(heard * ratio, _to_next_same_pitch(onset, table.pitch))
+    return onset + np.clip(length, MIN_SECONDS, LONGEST_NOTE_S)

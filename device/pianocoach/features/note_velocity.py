@@ -95,6 +95,11 @@ class OnsetFrames:
         self._level[self.count : stop] = level
         self.count = stop
 
+    def bands(self) -> np.ndarray:
+        """Every frame added, [MEL_BANDS, frames] in dB (float32 of the float16 kept, as the training renders keep
+        them)."""
+        return self._bands[: self.count].T.astype(np.float32)
+
     def span(self, table: NoteTable) -> tuple[int, int]:
         """The frames a table's notes span: from ``BEFORE_FRAMES`` before its first onset to ``PEAK_FRAMES`` after its
         end (its last release), within the frames added (at least one)."""

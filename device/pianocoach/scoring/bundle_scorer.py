@@ -21,6 +21,7 @@ from pianocoach.bundle import DEFAULT_BUNDLE, load_verified
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError
 from pianocoach.rating_scales import SCALE_NAMES, ExpressionScale, overall_mark
+from pianocoach.scoring.note_end_model import NOTE_END_ROLE, NoteEndModel
 from pianocoach.scoring.pedal_model import PEDAL_ROLE, PedalModel
 from pianocoach.scoring.sound_check import SOUND_CHECK_ROLE, SoundCheck
 from pianocoach.scoring.velocity_model import VELOCITY_ROLE, VelocityModel
@@ -89,6 +90,7 @@ class BundleScorer:
         self.sound_check = self._sound_check()
         self.pedal_model = self._pedal_model()
         self.velocity_model = self._velocity_model()
+        self.note_end_model = self._note_end_model()
         # whether the transcription scorer learned from the pedal the bundle's pedal model hears (issue 19, item 3):
         # then a microphone take is scored with that pedal, as the scorer was trained
         self.transcription_hears_pedal = self._transcription_hears_pedal()
@@ -129,6 +131,17 @@ class BundleScorer:
             VELOCITY_ROLE, "velocity model", "the key velocities of microphone takes are unknown"
         )
         return None if found is None else VelocityModel(found[0], found[1], self.path)
+
+    def _note_end_model(self) -> NoteEndModel | None:
+        """The bundle's note-end model; None (a microphone take's notes end where the transcriber lost them) without
+        one. Verification refused a bundle pairing it with another pedal model than it learned with, or none."""
+        problem = self.manifest.note_end_problem()
+        if problem:  # verification says so first; kept for a manifest checked some other way
+            raise BundleError(self.path, problem)
+        found = self._optional_model(
+            NOTE_END_ROLE, "note-end model", "the notes of microphone takes end where the transcriber lost them"
+        )
+        return None if found is None else NoteEndModel(found[0], found[1], self.path)
 
     def _transcription_hears_pedal(self) -> bool:
         """True when the transcription scorer learned from the pedal the bundle's pedal model hears (verification

@@ -133,6 +133,30 @@ def check_velocity_model(scorer, wav: Path) -> tuple[float, list[str]]:
     return float(velocities.mean()), []
 
 
+def check_note_end_model(scorer, wav: Path) -> tuple[float, list[str]]:
+    """The note-end model's mean note length over notes spread across the synthesised clip (with the pedal the bundle's
+    pedal model hears in it), and a problem when it fails or gives anything but one number a note (it would leave every
+    recording's notes with the transcriber's ends; the lengths are bounded by ``sounding_ends`` whatever it gives).
+    The lengths are not judged: the tones are no piano."""
+    import soundfile as sf
+
+    from pianocoach.features import NoteTable
+    from pianocoach.features.sound_profile import SoundProfile
+    from pianocoach.scoring.note_end_model import NoteEndModelError
+    from pianocoach.scoring.pedal_model import PedalModelError
+
+    audio, rate = sf.read(str(wav), dtype="float32")
+    bands = SoundProfile().feed(audio)
+    onsets = np.arange(0.2, max(0.3, len(audio) / rate - 0.5), 0.5)
+    table = NoteTable.from_arrays(onsets, onsets + 0.4, 48 + np.arange(len(onsets)) % 36, np.full(len(onsets), 64))
+    try:
+        pedal = scorer.pedal_model.run(bands[None])
+        ends = scorer.note_end_model.ends(table, pedal, bands)
+    except (NoteEndModelError, PedalModelError) as exc:
+        return 0.0, [f"note_end: {exc}"]
+    return float((ends - table.onset).mean()), []
+
+
 PEDAL_CHUNK_TOLERANCE = 1e-4  # float rounding; a model whose frames see the whole window differs by far more
 
 
@@ -238,6 +262,10 @@ def health_check(bundle: Path) -> dict:
             mean, found = check_velocity_model(scorer, wav)
             problems += found
             report["checks"]["velocity"] = {"synthesised_tone_mean_velocity": round(mean, 2)}
+        if scorer.note_end_model is not None:  # verification refused a bundle with one and no pedal model
+            length, found = check_note_end_model(scorer, wav)
+            problems += found
+            report["checks"]["note_end"] = {"synthesised_tone_mean_note_seconds": round(length, 3)}
     if scorer.manifest.model("jianzipu_reader") is not None:
         problems += check_reader(scorer.verification)
         report["checks"]["jianzipu_reader"] = "probabilities finite"

@@ -2,8 +2,10 @@
 transcriber, in 2 s blocks), written as a MIDI file for the player to keep and for checking the transcriber against
 other transcriptions (`pianocoach transcribe`). basic-pitch gives the notes; their velocities are the bundle's
 velocity model's (:mod:`pianocoach.scoring.velocity_model`), or basic-pitch's note amplitudes without one (which say
-almost nothing of the keys: the summary says which); the sustain pedal is written as CC64 (down 127, up 0; part-way
-pedalling is not heard) when the bundle's pedal model heard it sure enough
+almost nothing of the keys: the summary says which); the notes end when the bundle's note-end model hears them stop
+sounding (:mod:`pianocoach.scoring.note_end_model`: the key release, or the pedal's when it holds the note), or where
+basic-pitch lost them without one (the summary says which); the sustain pedal is written as CC64 (down 127, up 0;
+part-way pedalling is not heard) when the bundle's pedal model heard it sure enough
 (:data:`pianocoach.scoring.pedal_model.RELIABLE_FROM`), and the summary says which."""
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pianocoach.features import NoteTable
 from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
 from pianocoach.inputs import AudioFileSource, open_file
 from pianocoach.scoring.limits import FILE_SILENCE_STOP_S, TakeLimits, TakeWatch, block_level
+from pianocoach.scoring.note_end_model import NoteEndModel
 from pianocoach.scoring.notes_stream import AudioNoteStream
 from pianocoach.scoring.pedal_model import HeardPedal, PedalModel
 from pianocoach.scoring.resample import StreamResampler
@@ -45,6 +48,9 @@ class Heard:
     pedal_confidence: float | None = None  # the pedal model's, None without one
     velocities_heard: bool = False  # the velocities are the velocity model's (else basic-pitch's note amplitudes)
     velocity_model_failed: bool = False  # there was a velocity model, and it failed on this recording
+    ends_heard: bool = False  # the note ends are the note-end model's (else where basic-pitch lost the notes)
+    note_end_model_failed: bool = False  # there was a note-end model, and it failed on this recording
+    note_end_without_pedal: bool = False  # there was a note-end model, and no pedal heard for it to read (none, failed)
 
     def summary(self) -> str:
         where = f" -> {self.out}" if self.out else ""
@@ -60,22 +66,50 @@ class Heard:
             else "velocities are basic-pitch's note amplitudes "
             + ("(the velocity model failed)" if self.velocity_model_failed else "(no velocity model)")
         )
-        return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; {velocity}; {pedal}"
+        ends = (
+            "note ends heard by the note-end model"
+            if self.ends_heard
+            else "note ends where basic-pitch lost the notes "
+            + (
+                "(the note-end model failed)"
+                if self.note_end_model_failed
+                else "(no pedal heard for the note-end model to read)"
+                if self.note_end_without_pedal
+                else "(no note-end model)"
+            )
+        )
+        return f"{self.input}: {self.notes} notes over {self.duration_s:.1f} s{where}; {velocity}; {ends}; {pedal}"
+
+
+@dataclass(frozen=True)
+class HearingModels:
+    """The bundle's models that hear more than notes in a recording; each None when the bundle has none."""
+
+    pedal: PedalModel | None = None
+    velocity: VelocityModel | None = None
+    note_end: NoteEndModel | None = None
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A recording's notes as the device heard them, and which of the bundle's models were heard with."""
+
+    table: NoteTable  # the sustain pedal in it only when the pedal model heard it sure enough
+    pedal: HeardPedal | None  # what the pedal model heard; None without one (or when it failed)
+    velocities_heard: bool  # the velocities are the velocity model's (else basic-pitch's note amplitudes)
+    ends_heard: bool  # the note ends are the note-end model's (else where basic-pitch lost the notes)
 
 
 def transcribe_file(
-    path: str | Path,
-    limits: TakeLimits = FILE_LIMITS,
-    pedal: PedalModel | None = None,
-    velocity: VelocityModel | None = None,
-) -> tuple[NoteTable, HeardPedal | None, bool]:
+    path: str | Path, limits: TakeLimits = FILE_LIMITS, models: HearingModels = HearingModels()
+) -> Transcription:
     """The notes the device hears in a recording (``limits``: the take's length cap, as for `pianocoach score`), with
-    the sustain pedal when ``pedal`` heard it sure enough and the velocities ``velocity`` heard; what the pedal model
-    heard (None without one), and whether the velocities are the velocity model's."""
+    the sustain pedal when the pedal model heard it sure enough, the velocities the velocity model heard and the ends
+    the note-end model heard."""
     source = open_file(path)
     if not isinstance(source, AudioFileSource):
         raise InputFileError(Path(path), "is MIDI already: transcribe takes a recording (.wav, .flac, .ogg, .mp3)")
-    stream = AudioNoteStream(str(path), pedal=pedal, velocity=velocity)
+    stream = AudioNoteStream(str(path), pedal=models.pedal, velocity=models.velocity, note_end=models.note_end)
     resampler = StreamResampler(TRANSCRIPTION_RATE, str(path))
     watch = TakeWatch(limits)
     for block in source.blocks():
@@ -87,11 +121,17 @@ def transcribe_file(
     table = stream.final(resampler.flush())
     if table is None:
         raise NoNotesError(Path(path), "no notes heard")
+    # both models read the notes as the transcriber gave them (its amplitudes, its ends), as they learned
+    ended, velocities = stream.heard_ends(table), stream.heard_velocities(table)
     heard = stream.heard_pedal()
+    changes: dict = {}
+    if ended is not None:
+        changes["offset"] = ended.offset
+    if velocities is not None:
+        changes["velocity"] = velocities.velocity
     if heard is not None and heard.reliable:
-        table = table.with_columns(pedal_events=heard.events)
-    velocities = stream.heard_velocities(table)
-    return (table, heard, False) if velocities is None else (velocities, heard, True)
+        changes["pedal_events"] = heard.events
+    return Transcription(table.with_columns(**changes), heard, velocities is not None, ended is not None)
 
 
 def write_midi(table: NoteTable, out: str | Path) -> None:
@@ -129,13 +169,10 @@ def write_midi(table: NoteTable, out: str | Path) -> None:
 
 
 def transcribe_to_midi(
-    path: str | Path,
-    out: str | Path | None,
-    limits: TakeLimits = FILE_LIMITS,
-    pedal: PedalModel | None = None,
-    velocity: VelocityModel | None = None,
+    path: str | Path, out: str | Path | None, limits: TakeLimits = FILE_LIMITS, models: HearingModels = HearingModels()
 ) -> Heard:
-    table, heard, velocities_heard = transcribe_file(path, limits, pedal, velocity)
+    heard = transcribe_file(path, limits, models)
+    table = heard.table
     if out is not None:
         write_midi(table, out)
     return Heard(
@@ -144,7 +181,10 @@ def transcribe_to_midi(
         round(table.end - table.start, 3),
         len(table.pedal_events) > 0,
         None if out is None else str(out),
-        None if heard is None else heard.confidence,
-        velocities_heard,
-        velocity is not None and not velocities_heard,
+        None if heard.pedal is None else heard.pedal.confidence,
+        heard.velocities_heard,
+        models.velocity is not None and not heard.velocities_heard,
+        heard.ends_heard,
+        models.note_end is not None and not heard.ends_heard and heard.pedal is not None,
+        models.note_end is not None and heard.pedal is None,
     )

@@ -19,6 +19,7 @@ from pianocoach.features.notes import SOFT_CC, SUSTAIN_CC
 from pianocoach.features.pedal_frames import PedalTracker, settled_events
 from pianocoach.features.sound_profile import SoundProfile
 from pianocoach.inputs.base import Block, MidiEvent
+from pianocoach.scoring.note_end_model import NoteEndModel, NoteEndModelError
 from pianocoach.scoring.pedal_model import HeardPedal, PedalModel, PedalModelError, pedal_from_probabilities
 from pianocoach.scoring.velocity_model import VelocityModel, VelocityModelError
 from pianocoach.transcription import FFT_HOP, SAMPLE_RATE, StreamingTranscriber, notes_to_table
@@ -168,6 +169,7 @@ class AudioNoteStream:
         transcriber: StreamingTranscriber | None = None,
         pedal: PedalModel | None = None,
         velocity: VelocityModel | None = None,
+        note_end: NoteEndModel | None = None,
     ) -> None:
         self.source = source
         self.transcriber = transcriber or StreamingTranscriber()
@@ -178,7 +180,10 @@ class AudioNoteStream:
         self._settled_pedal: tuple[int, tuple[np.ndarray, float]] | None = None  # (frames run, settled_events)
         # the key velocities heard (the bundle's velocity model reads the same frames); None: not heard
         self.velocity_model = velocity
-        self.onset_frames: OnsetFrames | None = OnsetFrames() if velocity is not None else None
+        # when the notes stop sounding (the note-end model reads the frames and the pedal heard); None: not heard
+        self.note_end_model = note_end if self.pedal_tracker is not None else None
+        kept = velocity is not None or self.note_end_model is not None
+        self.onset_frames: OnsetFrames | None = OnsetFrames() if kept else None  # float16: 80 bytes a 46 ms frame
         self.sample_rate = 0
 
     def _hear_pedal(self, bands: np.ndarray) -> None:
@@ -191,9 +196,13 @@ class AudioNoteStream:
             self.pedal_tracker = None
 
     def _keep_frames(self, bands: np.ndarray) -> np.ndarray:
+        """Keep the frames (float16) when a model reads them later, and give them on as the pedal model reads them:
+        rounded to float16 as the renders its models learned from keep them (within 0.03 dB; a tree's threshold
+        between the two would otherwise end a note where training never did)."""
+        rounded = np.asarray(bands, dtype=np.float16).astype(np.float32)
         if self.onset_frames is not None:
-            self.onset_frames.add(bands)
-        return bands
+            self.onset_frames.add(rounded)
+        return rounded
 
     def heard_velocities(self, table: NoteTable) -> NoteTable | None:
         """``table`` (notes of this take: the whole take after :meth:`final`, or a window of it) with the key velocities
@@ -209,6 +218,35 @@ class AudioNoteStream:
             return None
         return table.with_columns(velocity=velocity)
 
+    def heard_ends(self, table: NoteTable) -> NoteTable | None:
+        """The take's notes (after :meth:`final`, with the transcriber's amplitudes as velocities, as the model learned)
+        ending when the bundle's note-end model hears them stop sounding; None without a model, without frames or
+        pedal, or when it failed (it is then dropped for the take: the notes keep the ends the transcriber heard)."""
+        if self.note_end_model is None or self.onset_frames is None or not self.onset_frames.count:
+            return None
+        pedal = self._pedal_probabilities()
+        if pedal is None:
+            return None
+        try:
+            ends = self.note_end_model.ends(table, pedal, self.onset_frames.bands())
+        except NoteEndModelError as exc:
+            log.warning("%s: %s; its notes keep the ends the transcriber heard", self.source, exc)
+            self.note_end_model = None
+            return None
+        return table.with_columns(offset=ends)
+
+    def _pedal_probabilities(self) -> np.ndarray | None:
+        """The pedal model's probability per frame over the take (after :meth:`final`); None without a model or when it
+        failed (it is then dropped for the take)."""
+        if self.pedal_tracker is None:
+            return None
+        try:
+            return self.pedal_tracker.finish()
+        except (PedalModelError, ValueError) as exc:  # the tracker refuses a wrong count of probabilities
+            log.warning("%s: %s; its pedal is unknown", self.source, exc)
+            self.pedal_tracker = None
+            return None
+
     def settled_pedal(self) -> tuple[np.ndarray, float] | None:
         """The pedal events heard so far and the time before which they are final (those :meth:`heard_pedal` will
         give); None without a model or when it failed. Recomputed only when the tracker has run a new chunk."""
@@ -222,11 +260,12 @@ class AudioNoteStream:
     def heard_pedal(self) -> HeardPedal | None:
         """The pedal the bundle's pedal model heard over the take (after :meth:`final`); None without a model or
         when it failed."""
-        if self.pedal_tracker is None:
+        probabilities = self._pedal_probabilities()
+        if probabilities is None:
             return None
         try:
-            return pedal_from_probabilities(self.pedal_tracker.finish())
-        except (PedalModelError, ValueError) as exc:  # the tracker refuses a wrong count of probabilities
+            return pedal_from_probabilities(probabilities)
+        except (PedalModelError, ValueError) as exc:
             log.warning("%s: %s; its pedal is unknown", self.source, exc)
             self.pedal_tracker = None
             return None

@@ -29,6 +29,7 @@ import numpy as np
 
 from pianocoach.errors import BundleError, PianoCoachError
 from pianocoach.features.note_velocity import FEATURE_NAMES, NOTE_VELOCITY_VERSION
+from pianocoach.scoring.note_graph import note_input, per_note
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,6 @@ class VelocityModel:
 
     def __init__(self, session, metrics: dict, where: Path) -> None:
         self.session = session
-        inputs, outputs = session.get_inputs(), session.get_outputs()
-        if len(inputs) != 1 or len(outputs) < 1:
-            raise BundleError(where, f"its velocity model has {len(inputs)} inputs and {len(outputs)} outputs")
-        self.input_name = inputs[0].name
-        if inputs[0].type != "tensor(float)":
-            raise BundleError(where, f"its velocity model reads {inputs[0].type[:40]}, not a float tensor")
         names = metrics.get("features")
         if metrics.get("features_version") == NOTE_VELOCITY_VERSION and names != list(FEATURE_NAMES):
             raise BundleError(
@@ -65,21 +60,13 @@ class VelocityModel:
                 "bundle (make velocity-model bundle-transcription)",
             )
         self.centre, self.scale = _spread(metrics.get("spread"), where)
-        shape = inputs[0].shape
-        if not shape or len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != len(FEATURE_NAMES)):
-            raise BundleError(where, f"its velocity model reads {shape}, not [notes, {len(FEATURE_NAMES)}]")
+        self.input_name = note_input(session, where, "velocity model", len(FEATURE_NAMES))
 
     def velocities(self, features: np.ndarray) -> np.ndarray:
         """Key velocities 1..127 (int) of notes whose features are ``features`` [n, len(FEATURE_NAMES)]."""
         if not len(features):
             return np.zeros(0, dtype=np.int64)
-        try:
-            out = self.session.run(None, {self.input_name: np.asarray(features, dtype=np.float32)})[0]
-            values = np.asarray(out, dtype=np.float64).reshape(-1)
-        except Exception as exc:  # onnxruntime raises its own exception types; a non-tensor output fails to convert
-            raise VelocityModelError(f"the velocity model failed: {str(exc)[:200]}") from exc
-        if len(values) != len(features) or not np.all(np.isfinite(values)):
-            raise VelocityModelError(f"the velocity model gave {len(values)} values, not a number for each note")
+        values = per_note(self.session, self.input_name, features, VelocityModelError, "velocity model")
         return np.clip(np.round(self.centre + self.scale * (values - self.centre)), 1, 127).astype(np.int64)
 
 

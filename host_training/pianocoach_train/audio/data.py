@@ -15,6 +15,7 @@ from pianocoach.features.audio import INPUT_NAMES
 from pianocoach_train.audio.renders import load_render
 
 if TYPE_CHECKING:
+    from pianocoach_train.audio.heard_note_end import CrossFitNoteEnds, NoteEndSource
     from pianocoach_train.audio.heard_pedal import PedalSource
     from pianocoach_train.audio.heard_velocity import VelocitySource
 
@@ -63,20 +64,25 @@ class RenderedSet:
         return owner
 
     def transcription_matrix(
-        self, ids, pedal: "PedalSource | None" = None, velocity: "VelocitySource | None" = None
+        self,
+        ids,
+        pedal: "PedalSource | None" = None,
+        velocity: "VelocitySource | None" = None,
+        note_end: "NoteEndSource | CrossFitNoteEnds | None" = None,
     ) -> np.ndarray:
         """Descriptor vectors of the transcriptions (a transcription without notes: zeros); with ``pedal``, of the
         transcriptions with the sustain pedal that pedal model hears in them (as the device scores a take); with
-        ``velocity``, with the key velocities that velocity model hears instead of basic-pitch's amplitudes."""
+        ``velocity``, with the key velocities that velocity model hears instead of basic-pitch's amplitudes; with
+        ``note_end``, with the ends that note-end model hears instead of basic-pitch's."""
         missing = [i for i in ids if i not in self.transcriptions]
         if missing:
             raise KeyError(f"{self.soundfont}: {len(missing)} performances were not transcribed (e.g. {missing[0]})")
-        if pedal is None and velocity is None:
+        if pedal is None and velocity is None and note_end is None:
             vectors = self.transcriptions
         else:
             from pianocoach_train.audio.heard_pedal import heard_vectors
 
-            vectors = heard_vectors(self.soundfont, list(ids), pedal, velocity, progress=self.progress)
+            vectors = heard_vectors(self.soundfont, list(ids), pedal, velocity, note_end, progress=self.progress)
         return np.nan_to_num(np.stack([vectors[i] for i in ids]).astype(np.float32))
 
 

@@ -24,6 +24,7 @@ from pianocoach.errors import PianoCoachError
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.audio import augment
 from pianocoach_train.audio.data import RenderedSet
+from pianocoach_train.audio.heard_note_end import CrossFitNoteEnds, NoteEndSource, crossfit_source, note_end_source
 from pianocoach_train.audio.heard_pedal import PedalSource, pedal_source
 from pianocoach_train.audio.heard_velocity import VelocitySource, velocity_source
 from pianocoach_train.audio.models import ARCHITECTURES
@@ -45,7 +46,14 @@ TRANSCRIPTION_SOUNDFONTS = (TRANSCRIPTION_SOUNDFONT, *(n for n in TRAINING if n 
 # the transcription path, and the same with the pedal the bundle's pedal model hears in the renders (issue 19, item 3:
 # measured beside it, not adopted: see the README's *The scorer hears the pedal*)
 # and with the key velocities the bundle's velocity model hears instead of basic-pitch's amplitudes
-TRANSCRIPTION_ROWS = ("transcription", "transcription_heard_pedal", "transcription_heard_velocity")
+# and with those velocities and the note ends the bundle's note-end model hears instead of basic-pitch's (measured)
+TRANSCRIPTION_ROWS = (
+    "transcription",
+    "transcription_heard_pedal",
+    "transcription_heard_velocity",
+    "transcription_heard_ends",
+    "transcription_heard_ends_crossfit",
+)
 # the transcription path a bundle ships (make bundle, make bundle-transcription): the one with the heard velocities
 # (performer R² 0.347 -> 0.351, piece 0.396 -> 0.418, work -0.158 -> -0.124 on held-out-soundfont renders, README)
 SHIPPED_TRANSCRIPTION = "transcription_heard_velocity"
@@ -64,12 +72,14 @@ class TranscribedStore(FeatureStore):
         more: tuple[RenderedSet, ...] = (),
         pedal: PedalSource | None = None,
         velocity: VelocitySource | None = None,
+        note_end: NoteEndSource | CrossFitNoteEnds | None = None,
     ) -> None:
         super().__init__(dataset)
         self.rendered = rendered
         self.sets = (rendered, *more)
         self.pedal = pedal  # with a pedal model: the transcriptions carry the pedal it hears, as on the device
         self.velocity = velocity  # with a velocity model: the velocities it hears replace basic-pitch's amplitudes
+        self.note_end = note_end  # with a note-end model: the ends it hears replace basic-pitch's
         self._matrices: dict[int, np.ndarray] = {}
 
     def run_identity(self) -> dict:
@@ -77,11 +87,17 @@ class TranscribedStore(FeatureStore):
         # are runs on other pianos' renders or renders drawn by other augmentation
         identity = self.pedal.run_identity() if self.pedal is not None else {"heard_pedal": None}
         identity["renders"] = transcription_renders([s.soundfont for s in self.sets])
-        return {**identity, **self.velocity.run_identity()} if self.velocity is not None else identity
+        if self.velocity is not None:
+            identity.update(self.velocity.run_identity())
+        if self.note_end is not None:
+            identity.update(self.note_end.run_identity())
+        return identity
 
     def vectors(self, copy: int = 0, seed: int = 0, ranges=None) -> np.ndarray:
         if copy not in self._matrices:
-            self._matrices[copy] = self.sets[copy].transcription_matrix(self.ids, self.pedal, self.velocity)
+            self._matrices[copy] = self.sets[copy].transcription_matrix(
+                self.ids, self.pedal, self.velocity, self.note_end
+            )
         return self._matrices[copy]
 
 
@@ -182,8 +198,39 @@ class AudioEvaluation:
     def heard_velocity_test(self) -> TranscribedStore:
         return TranscribedStore(self.dataset, self.held_out, velocity=self.velocity)
 
+    @cached_property
+    def note_end(self) -> NoteEndSource:
+        """The note-end model whose heard ends the transcription path may learn from (the one its bundle carries)."""
+        return note_end_source()
+
+    @cached_property
+    def heard_ends_train(self) -> TranscribedStore:
+        """The transcriptions with the velocities and the note ends the bundle's models hear in the renders."""
+        sets = self._transcription_sets
+        return TranscribedStore(self.dataset, sets[0], tuple(sets[1:]), velocity=self.velocity, note_end=self.note_end)
+
+    @cached_property
+    def heard_ends_test(self) -> TranscribedStore:
+        return TranscribedStore(self.dataset, self.held_out, velocity=self.velocity, note_end=self.note_end)
+
+    @cached_property
+    def heard_ends_crossfit_train(self) -> TranscribedStore:
+        """The same with each take's ends from the cross-fitted note-end model that never heard its performance."""
+        sets = self._transcription_sets
+        return TranscribedStore(
+            self.dataset, sets[0], tuple(sets[1:]), velocity=self.velocity, note_end=crossfit_source()
+        )
+
+    @cached_property
+    def heard_ends_crossfit_test(self) -> TranscribedStore:
+        return TranscribedStore(self.dataset, self.held_out, velocity=self.velocity, note_end=crossfit_source())
+
     def transcription_stores(self, model: str) -> tuple[TranscribedStore, TranscribedStore]:
         """(training, test) vectors of a transcription row."""
+        if model == "transcription_heard_ends_crossfit":
+            return self.heard_ends_crossfit_train, self.heard_ends_crossfit_test
+        if model == "transcription_heard_ends":
+            return self.heard_ends_train, self.heard_ends_test
         if model == "transcription_heard_pedal":
             return self.heard_pedal_train, self.heard_pedal_test
         if model == "transcription_heard_velocity":
@@ -309,7 +356,13 @@ def run_audio_eval(
         if "transcription_heard_pedal" in models
         else None,
         "heard_velocity": {"model": str(evaluation.velocity.path), "sha256": evaluation.velocity.sha256}
-        if "transcription_heard_velocity" in models
+        if {"transcription_heard_velocity", "transcription_heard_ends"} & set(models)
+        else None,
+        "heard_note_end": {"model": str(evaluation.note_end.path), "sha256": evaluation.note_end.sha256}
+        if "transcription_heard_ends" in models
+        else None,
+        "heard_note_end_crossfit": {"folds": str(crossfit_source().folder), **crossfit_source().run_identity()}
+        if "transcription_heard_ends_crossfit" in models
         else None,
         "fusion_grid": FUSION_GRID.tolist(),
         "audio_config": AUDIO_CONFIG.to_dict(),
@@ -441,6 +494,8 @@ def finished_audio_release(model: str) -> Path | None:
         expected.update(pedal_source().run_identity())
     elif model == "transcription_heard_velocity":  # and with the velocities of the velocity model it would carry
         expected.update({"heard_pedal": None, **velocity_source().run_identity()})
+    elif model == "transcription_heard_ends":  # and with the ends of the note-end model it would carry
+        expected.update({"heard_pedal": None, **velocity_source().run_identity(), **note_end_source().run_identity()})
     elif model == "transcription":
         expected["heard_pedal"] = None
     else:

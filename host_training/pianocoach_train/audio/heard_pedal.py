@@ -20,6 +20,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from pianocoach_train.audio.model_source import ModelSource, NotHeardError, find
 from pianocoach_train.audio.renders import HEARD_VERSION, cache_root, load_render, notes_vector
 
 if TYPE_CHECKING:
+    from pianocoach_train.audio.heard_note_end import CrossFitNoteEnds, NoteEndSource
     from pianocoach_train.audio.heard_velocity import VelocitySource
 
 log = logging.getLogger(__name__)
@@ -64,18 +66,25 @@ def heard_pedal_events(bands: np.ndarray, source: PedalSource) -> np.ndarray:
     return pedal_from_probabilities(tracker.finish()).events
 
 
-def _vector_job(job: tuple[str, str, "PedalSource | None", "VelocitySource | None"]) -> np.ndarray:
-    soundfont, ident, pedal, velocity = job
+def _vector_job(
+    job: tuple[str, str, "PedalSource | None", "VelocitySource | None", "NoteEndSource | CrossFitNoteEnds | None"],
+) -> np.ndarray:
+    soundfont, ident, pedal, velocity, note_end = job
     data = load_render(soundfont, ident)
     if "heard_notes" not in data:
         raise NotHeardError(f"{soundfont}/{ident}: rendered before the heard notes were kept (run: make audio-render)")
     bands = data["profile_bands"]
     events = heard_pedal_events(bands, pedal) if pedal is not None else None
-    if velocity is None:
-        return notes_vector(data["heard_notes"], events)
-    from pianocoach_train.audio.heard_velocity import heard_velocities
+    hear_velocities = hear_ends = None
+    if velocity is not None:
+        from pianocoach_train.audio.heard_velocity import heard_velocities
 
-    return notes_vector(data["heard_notes"], events, lambda table: heard_velocities(table, bands, velocity))
+        hear_velocities = partial(heard_velocities, bands=bands, source=velocity)
+    if note_end is not None:
+        from pianocoach_train.audio.heard_note_end import heard_ends
+
+        hear_ends = partial(heard_ends, bands=bands, source=note_end.for_take(ident))
+    return notes_vector(data["heard_notes"], events, hear_velocities, hear_ends)
 
 
 def _render_shas(soundfont: str) -> dict[str, str]:
@@ -93,10 +102,14 @@ def heard_pedal_vectors(
     workers: int = min(2, os.cpu_count() or 1),
 ) -> dict[str, np.ndarray]:
     """Descriptor vectors of each render's heard notes with the pedal heard in it (NaN: no notes)."""
-    return heard_vectors(soundfont, ids, source, None, progress, workers)
+    return heard_vectors(soundfont, ids, source, None, progress=progress, workers=workers)
 
 
-def _cache_name(pedal: "PedalSource | None", velocity: "VelocitySource | None") -> str:
+def _cache_name(
+    pedal: "PedalSource | None",
+    velocity: "VelocitySource | None",
+    note_end: "NoteEndSource | CrossFitNoteEnds | None" = None,
+) -> str:
     from pianocoach.features.note_velocity import NOTE_VELOCITY_VERSION
 
     parts = ["heard"]
@@ -104,6 +117,8 @@ def _cache_name(pedal: "PedalSource | None", velocity: "VelocitySource | None") 
         parts.append(f"pedal-{pedal.sha256[:12]}-e{PEDAL_EVENTS_VERSION}")
     if velocity is not None:
         parts.append(f"velocity-{velocity.cache_tag()}-v{NOTE_VELOCITY_VERSION}")
+    if note_end is not None:
+        parts.append(note_end.cache_tag())
     return "-".join([*parts, f"h{HEARD_VERSION}"]) + ".npz"
 
 
@@ -112,16 +127,18 @@ def heard_vectors(
     ids: list[str],
     pedal: "PedalSource | None",
     velocity: "VelocitySource | None",
+    note_end: "NoteEndSource | CrossFitNoteEnds | None" = None,
     progress: bool = True,
     workers: int = min(2, os.cpu_count() or 1),
 ) -> dict[str, np.ndarray]:
-    """Descriptor vectors of each render's heard notes with the pedal ``pedal`` hears in it and the velocities
-    ``velocity`` hears (either may be None; NaN: no notes); cached in
-    ``.cache/audio/<feature hash>/<soundfont>/heard-pedal-<sha[:12]>-e<v>-velocity-<sha[:12]>-s<spread>-v<v>-h<v>.npz``
-    (the parts present) beside the audio sha256 each came from, so a render made again is heard again."""
-    if pedal is None and velocity is None:
-        raise ValueError("heard_vectors needs a pedal model, a velocity model or both")
-    path = cache_root() / soundfont / _cache_name(pedal, velocity)
+    """Descriptor vectors of each render's heard notes with the pedal ``pedal`` hears in it, the velocities
+    ``velocity`` hears and the ends ``note_end`` hears (any may be None, not all; NaN: no notes); cached in
+    ``.cache/audio/<feature hash>/<soundfont>/heard-pedal-<sha[:12]>-e<v>-velocity-<sha[:12]>-s<spread>-v<v>-ends-
+    <sha[:12]>-n<v>-h<v>.npz`` (the parts present) beside the audio sha256 each came from, so a render made again is
+    heard again."""
+    if pedal is None and velocity is None and note_end is None:
+        raise ValueError("heard_vectors needs a pedal, velocity or note-end model")
+    path = cache_root() / soundfont / _cache_name(pedal, velocity, note_end)
     shas = _render_shas(soundfont)
     cached: dict[str, np.ndarray] = {}
     if path.is_file():
@@ -130,7 +147,7 @@ def heard_vectors(
             cached = {k: data[k] for k in data.files if k != "__audio_sha256__" and audio.get(k) == shas.get(k)}
     todo = [i for i in ids if i not in cached]
     if todo:
-        jobs = [(soundfont, i, pedal, velocity) for i in todo]
+        jobs = [(soundfont, i, pedal, velocity, note_end) for i in todo]
         bar = dict(total=len(jobs), desc=f"heard {soundfont}", unit="take", disable=not progress)
         if workers <= 1:
             vectors = list(tqdm(map(_vector_job, jobs), **bar))

@@ -51,7 +51,7 @@ def find_source(kind: type[Source], role: str, folder: str, onnx_name: str, make
     return kind.of(default / entry.file, dict(entry.metrics))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)  # a worker of the cross-fitted ends reads six: the pedal, velocity and four note-end models
 def onnx_session(path: str, sha256: str):
     """An ONNX Runtime session of the file, on one thread as on the device (workers run side by side); refused when
     the file is no longer the one chosen."""

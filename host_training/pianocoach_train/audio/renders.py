@@ -109,16 +109,24 @@ def heard_notes(resampled: np.ndarray) -> np.ndarray:
     return np.array(transcriber.notes(final=True), dtype=np.float64).reshape(-1, 4)
 
 
-def notes_vector(notes: np.ndarray, pedal_events: np.ndarray | None = None, hear_velocities=None) -> np.ndarray:
-    """Heard notes (with the pedal heard with them, and ``hear_velocities(table)``'s velocities instead of
-    basic-pitch's amplitudes) as the MIDI scorer's descriptor vector (NaN: no notes)."""
+def notes_vector(
+    notes: np.ndarray, pedal_events: np.ndarray | None = None, hear_velocities=None, hear_ends=None
+) -> np.ndarray:
+    """Heard notes (with the pedal heard with them, ``hear_velocities(table)``'s velocities instead of basic-pitch's
+    amplitudes and ``hear_ends(table)``'s ends instead of basic-pitch's) as the MIDI scorer's descriptor vector (NaN: no
+    notes). Both models read the notes as basic-pitch gave them, as they learned (and as the device does)."""
     from pianocoach.transcription import notes_to_table
 
     table = notes_to_table([tuple(row) for row in notes], "transcription")
     if table is None:
         return np.full(len(DEFAULT_SETTINGS.vector_names), np.nan, dtype=np.float32)
+    changes = {}
+    if hear_ends is not None:
+        changes["offset"] = hear_ends(table)
     if hear_velocities is not None:  # before the pedal, as the device's session (its velocities are of the notes)
-        table = table.with_columns(velocity=hear_velocities(table))
+        changes["velocity"] = hear_velocities(table)
+    if changes:
+        table = table.with_columns(**changes)
     if pedal_events is not None:
         table = table.with_columns(pedal_events=pedal_events)
     return feature_vector(table).astype(np.float32)
