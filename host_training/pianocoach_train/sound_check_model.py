@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from pianocoach.scoring.sound_check import (
     QUIET_BELOW_DB,
     REFUSED,
     STRUCK,
+    SoundCheck,
     decide,
     level_warnings,
 )
@@ -315,7 +317,25 @@ def group_rows(specs: list[ClipSpec], outcome: np.ndarray, level_warned: np.ndar
     return rows
 
 
-def train_and_measure(root: Path, limit: int | None, workers: int, train_takes: int) -> tuple[dict, bytes, dict]:
+@dataclass
+class Clips:
+    """The training and test clips' specs and profiles (the last profile column is the loudness)."""
+
+    train_specs: list[ClipSpec]
+    test_specs: list[ClipSpec]
+    x_train: np.ndarray
+    x_test: np.ndarray
+    loudness: np.ndarray
+
+    @property
+    def level_warned(self) -> np.ndarray:
+        """The test clips the device warns about as very quiet or very noisy."""
+        flatness = self.x_test[:, PROFILE_NAMES.index("flatness_mean")]
+        return np.array([bool(level_warnings(float(a), float(b))) for a, b in zip(self.loudness, flatness)])
+
+
+def made_clips(root: Path, limit: int | None, workers: int, train_takes: int, train: bool = True) -> Clips:
+    """The clips (made, or read from .cache/sound_check); ``train=False``: the test clips only."""
     from pianocoach_train.percepiano import PercePiano
 
     dataset = PercePiano.open(root)
@@ -326,11 +346,37 @@ def train_and_measure(root: Path, limit: int | None, workers: int, train_takes: 
     test_ids = sorted(i for i in split.test if i in dataset.midi_files)[:limit]
     train_specs, test_specs = clip_specs(train_ids, test_ids)
     cache = REPO_ROOT / ".cache" / "sound_check"
-    x_train = profiles(train_specs, dataset.midi_files, cache, workers)[:, :-1]
+    x_train = profiles(train_specs, dataset.midi_files, cache, workers)[:, :-1] if train else np.zeros((0, 0))
     measured = profiles(test_specs, dataset.midi_files, cache, workers)
-    x_test, loudness = measured[:, :-1], measured[:, -1]
+    return Clips(train_specs, test_specs, x_train, measured[:, :-1], measured[:, -1])
+
+
+def outcome_figures(specs: list[ClipSpec], outcome: np.ndarray) -> dict[str, float]:
+    """What the device did with the test clips: the pianos refused or warned about, the other sounds let through."""
+    kind = np.array([s.kind for s in specs])
+    piano = kind == "piano"
+    other = np.isin(kind, ("instrument", "speech", "noise"))
+    test_class = np.array([sound_class(s) for s in specs])
+    return {
+        "piano_refused": round(float(np.mean(outcome[piano] == "refused")), 4),
+        "piano_warned_or_refused": round(float(np.mean(outcome[piano] != "accepted")), 4),
+        "held_speech_noise_refused": round(float(np.mean(outcome[other & (test_class == HELD)] == "refused")), 4),
+        "struck_warned_or_refused": round(float(np.mean(outcome[other & (test_class == STRUCK)] != "accepted")), 4),
+        "not_piano_scored_without_warning": round(float(np.mean(outcome[other] == "accepted")), 4),
+    }
+
+
+def train_and_measure(root: Path, limit: int | None, workers: int, train_takes: int) -> tuple[dict, bytes, dict]:
+    clips = made_clips(root, limit, workers, train_takes)
+    train_specs, test_specs, x_train, x_test, loudness = (
+        clips.train_specs,
+        clips.test_specs,
+        clips.x_train,
+        clips.x_test,
+        clips.loudness,
+    )
     flatness = x_test[:, PROFILE_NAMES.index("flatness_mean")]
-    level_warned = np.array([bool(level_warnings(float(a), float(b))) for a, b in zip(loudness, flatness)])
+    level_warned = clips.level_warned
     y_train = np.array([sound_class(s) for s in train_specs])
     groups = soundfont_groups(train_specs)
 
@@ -356,10 +402,7 @@ def train_and_measure(root: Path, limit: int | None, workers: int, train_takes: 
         chosen["warn_below"],
     )
     outcome = verdicts(p_test, refuse_above, refuse_piano_below, warn_below, level_warned)
-    kind = np.array([s.kind for s in test_specs])
-    piano = kind == "piano"
-    other = np.isin(kind, ("instrument", "speech", "noise"))
-    test_class = np.array([sound_class(s) for s in test_specs])
+    piano = np.array([s.kind for s in test_specs]) == "piano"
     report = {
         "data": "rendered and synthesised clips (no real recording): training = PercePiano performer-split "
         "training passages through the training soundfonts, espeak-ng voices "
@@ -375,11 +418,7 @@ def train_and_measure(root: Path, limit: int | None, workers: int, train_takes: 
         "refuse_piano_below": refuse_piano_below,
         "warn_below": warn_below,
         "onnx_parity_max_abs": parity,
-        "piano_refused": round(float(np.mean(outcome[piano] == "refused")), 4),
-        "piano_warned_or_refused": round(float(np.mean(outcome[piano] != "accepted")), 4),
-        "held_speech_noise_refused": round(float(np.mean(outcome[other & (test_class == HELD)] == "refused")), 4),
-        "struck_warned_or_refused": round(float(np.mean(outcome[other & (test_class == STRUCK)] != "accepted")), 4),
-        "not_piano_scored_without_warning": round(float(np.mean(outcome[other] == "accepted")), 4),
+        **outcome_figures(test_specs, outcome),
         "groups": group_rows(test_specs, outcome, level_warned),
         "level_thresholds": {"quiet_below_db": QUIET_BELOW_DB, "noisy_flatness": NOISY_FLATNESS},
         "loudness_db_piano_p5_p50_p95": _quantiles(loudness[piano & (loudness > -150)]),
@@ -473,6 +512,53 @@ def write_model(model_bytes: bytes, meta: dict, out: Path) -> None:
     write_model_run(out, "sound_check.onnx", model_bytes, meta)
 
 
+def loaded_check(folder: Path) -> SoundCheck:
+    """The sound check of a bundle folder (verified, against the device's keys) or of a model folder as
+    ``make sound-check`` writes it (``model.json`` and ``sound_check.onnx``)."""
+    from pianocoach.bundle.verify import open_session
+    from pianocoach.scoring import BundleScorer
+
+    if (folder / "manifest.json").exists():
+        check = BundleScorer(folder).sound_check
+        if check is None:
+            raise SystemExit(f"{folder}: the bundle has no sound check")
+        return check
+    meta_path, model_path = folder / "model.json", folder / "sound_check.onnx"
+    if not (meta_path.exists() and model_path.exists()):
+        raise SystemExit(f"{folder}: neither a bundle (manifest.json) nor a sound check (model.json, sound_check.onnx)")
+    return SoundCheck(open_session(model_path), json.loads(meta_path.read_text(encoding="utf-8")), folder)
+
+
+def measure_checks(folders: list[Path], clips: Clips) -> dict:
+    """Each sound check's verdicts on the same test clips (made by today's code), by the device's rule."""
+    level_warned = clips.level_warned
+    rows = {}
+    for folder in folders:
+        check = loaded_check(folder)
+        p = np.stack([check.probabilities(row) for row in clips.x_test])
+        outcome = verdicts(p, check.refuse_above, check.refuse_piano_below, check.warn_below, level_warned)
+        rows[str(folder)] = outcome_figures(clips.test_specs, outcome)
+    return {"test_clips": len(clips.test_specs), "checks": rows}
+
+
+def measured_markdown(report: dict) -> str:
+    lines = [
+        f"The same {report['test_clips']} test clips (held-out soundfont, test voices and noises), each sound check "
+        "by the device's rule.",
+        "",
+        "| sound check | pianos refused | pianos warned or refused | held sounds, speech, noise refused | struck or "
+        "plucked warned or refused | other sounds scored without a warning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, f in report["checks"].items():
+        lines.append(
+            f"| {name} | {100 * f['piano_refused']:.1f} % | {100 * f['piano_warned_or_refused']:.1f} % | "
+            f"{100 * f['held_speech_noise_refused']:.1f} % | {100 * f['struck_warned_or_refused']:.1f} % | "
+            f"{100 * f['not_piano_scored_without_warning']:.1f} % |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pianocoach_train.sound_check_model", description=__doc__.splitlines()[0]
@@ -487,8 +573,21 @@ def main(argv: list[str] | None = None) -> int:
         help="about this many training passages, every k-th of the 1,009 (default 600: every 2nd, 505)",
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "sound_check")
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        nargs="+",
+        metavar="FOLDER",
+        help="train nothing: measure these sound checks (bundle folders or model folders) on the same test clips; "
+        "writes measured.{json,md} in --out",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.measure:
+        clips = made_clips(percepiano_root(args.data), args.takes, args.workers, args.train_takes, train=False)
+        measured = measure_checks(args.measure, clips)
+        write_benchmark(args.out, "measured", measured, measured_markdown, lambda report, path: None)
+        return 0
     report, model_bytes, meta = train_and_measure(
         percepiano_root(args.data), args.takes, args.workers, args.train_takes
     )

@@ -196,3 +196,31 @@ def test_a_model_that_gives_no_probabilities_never_refuses_a_take(tmp_path):
     profile.feed((0.1 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * (t % 0.5))).astype(np.float32))
     verdict = judge(profile, None, check, "take.wav")  # no NotAPianoError
     assert verdict.piano_probability is None
+
+
+def test_measure_puts_each_sound_check_through_the_same_clips_by_the_devices_rule(tmp_path):
+    from pianocoach.bundle import DEFAULT_BUNDLE
+    from pianocoach_train.sound_check_model import Clips, loaded_check, measure_checks
+
+    x, y = separable(seed=3, n=90)
+    x[:, PROFILE_NAMES.index("flatness_mean")] = 0.01  # not noisy
+    kinds = {PIANO: ("piano", "piano"), STRUCK: ("instrument", "guitar"), HELD: ("speech", "en")}
+    specs = [ClipSpec(*kinds[int(c)], f"take{i}", program=25 if c == STRUCK else 0) for i, c in enumerate(y)]
+    loudness = np.full(len(y), -30.0)
+    loudness[:5] = -60.0  # five very quiet clips: warned, never refused
+    clips = Clips([], specs, np.zeros((0, 0)), x, loudness)
+    folder = trained(tmp_path / "check")
+    found = measure_checks([folder, DEFAULT_BUNDLE], clips)
+    assert found["test_clips"] == 90 and list(found["checks"]) == [str(folder), str(DEFAULT_BUNDLE)]
+    check = loaded_check(folder)
+    p = np.stack([check.probabilities(row) for row in x])
+    outcome = verdicts(p, 0.7, 0.01, 0.3, clips.level_warned)
+    assert clips.level_warned[:5].all() and not clips.level_warned[5:].any()
+    piano, held = y == PIANO, y == HELD
+    figures = found["checks"][str(folder)]
+    assert figures["piano_refused"] == round(float(np.mean(outcome[piano] == "refused")), 4)
+    assert figures["held_speech_noise_refused"] == round(float(np.mean(outcome[held] == "refused")), 4)
+    assert figures["held_speech_noise_refused"] > 0.5  # the planted held-sound number is found
+    assert found["checks"][str(folder)] != found["checks"][str(DEFAULT_BUNDLE)]  # another model, other verdicts
+    with pytest.raises(SystemExit, match="neither a bundle"):
+        loaded_check(tmp_path)
