@@ -16,7 +16,8 @@ TORCH_INDEX_URL ?=
 # systemd: systemd-analyze rates the unit's hardening.
 APT_PACKAGES ?= openssh-client openssh-server fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont csound-soundfont systemd \
 	libportaudio2 espeak-ng sox fonts-dejavu-core \
-	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming
+	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming \
+	qemu-user-static binfmt-support mmdebstrap arch-test p7zip-full
 
 # The dataset is read in place, never copied into the repository.
 export PIANOCOACH_PERCEPIANO ?= $(abspath ../shared/percepiano)
@@ -88,7 +89,7 @@ KEY_NAME ?= release
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
 .PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity piano-distances
 .PHONY: golden eval-offsets note-end-model bundle-note-end note-end-crossfit
-.PHONY: help setup apt test demo soak bench eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
+.PHONY: help setup apt test demo soak bench bench-pi llm-memory arm64-smoke eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
 	@echo "make demo        set up, then run the appliance on a sample piece (image display, speech to WAV); INPUT=file.wav|.mid"
@@ -114,6 +115,9 @@ help:
 	@echo "make eval-pipeline  the performer test list through the device pipeline against its model offline: reports/pipeline/"
 	@echo "make repertoire-percepiano  add PercePiano's MusicXML excerpts to DATA_DIR's repertoire (pianocoach repertoire add)"
 	@echo "make soak        100 performances through one daemon process; resident memory growth (reports/soak/)"
+	@echo "make arm64-smoke (root) install the device as on a Pi in an emulated arm64 Debian root and run it (~15 min cold)"
+	@echo "make llm-memory  the feedback model's memory (0.5B Q4_K_M shape, tiny) and the Pi 4 / Pi 5 budget; reports/llm/"
+	@echo "make bench-pi    (root) the bench cases on one core throttled to a Pi 4's and a Pi 5's speed; reports/bench/pi.json"
 	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
 	@echo "make eval-jianzipu  train (when missing), export and evaluate the jianzipu image reader; reports/jianzipu/"
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
@@ -322,6 +326,21 @@ soak: setup
 
 bench: setup
 	OMP_NUM_THREADS=1 $(PY) -m pianocoach.bench --out reports/bench/latest.json
+
+# the device installed (firmware_config/install.sh, offline, pinned aarch64 wheels) and run in an arm64 Debian
+# bookworm root under qemu-user; root only; the root and wheels cached in .cache/arm64/; reports/arm64/smoke.json
+arm64-smoke: setup
+	bash tests/arm64/smoke.sh
+
+# the local feedback model's memory beside the daemon: a Qwen2.5-0.5B-shaped Q4_K_M (random weights) and the tiny
+# model, per n_ctx, and the budget for a Pi 4 1 GB / 2 GB and a Pi 5 (about 3 minutes); reports/llm/memory_budget.*
+llm-memory: llama-cpp
+	$(PY) -m pianocoach_train.llm.memory_budget --out reports/llm
+
+# the bench cases on one core throttled to a Raspberry Pi 4's and 5's speed (root: a CPU cgroup), calibrated two
+# ways against published figures (pianocoach/bench_pi.py); reports/bench/pi.json
+bench-pi: setup
+	$(PY) -m pianocoach.bench_pi --out reports/bench/pi.json
 
 data-check: setup
 	$(PY) -m pianocoach_train data check

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Install PianoCoach on a Raspberry Pi (Raspberry Pi OS Bookworm, arm64) from a checkout of this repository:
 #
-#   sudo firmware_config/install.sh [--with-llm] [--no-service] [--release-key=FILE.pub]
+#   sudo firmware_config/install.sh [--with-llm] [--no-service] [--release-key=FILE.pub] [--wheels=DIR]
 #
 #   --with-llm     also build llama-cpp-python on this board (-march=native for its own CPU: a Pi 5's build
 #                  uses dot-product instructions a Pi 4 lacks; about an hour on a Pi 4) for the feedback model
 #   --no-service   install everything but do not enable or start the systemd service
+#   --wheels=DIR   install the Python packages from DIR only, offline (the pinned aarch64 wheels that
+#                  make arm64-smoke downloads; spidev comes as its source, built here); with every Debian
+#                  package already installed, apt is not run either
+#   --packages     print the Debian packages it installs (besides lgpio's) and stop
+#   --health-timeout=S  let the first bundle's health check take up to S seconds (default 180; an emulated
+#                  board, as in make arm64-smoke, needs several minutes)
 #   --release-key  trust this public key (make keygen KEY_NAME=release): it goes into
 #                  /etc/pianocoach/trusted_keys/ (root's), with the marker packaged-keys.disabled, so the
 #                  packaged development key is no longer trusted: from then on only bundles you signed
@@ -24,15 +30,29 @@ set -euo pipefail
 WITH_LLM=0
 SERVICE=1
 RELEASE_KEY=""
+WHEELS=""
+PRINT_PACKAGES=0
+HEALTH_TIMEOUT=180
 for arg in "$@"; do
     case "$arg" in
         --with-llm) WITH_LLM=1 ;;
         --no-service) SERVICE=0 ;;
         --release-key=*) RELEASE_KEY="${arg#--release-key=}" ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        --wheels=*) WHEELS="${arg#--wheels=}" ;;
+        --packages) PRINT_PACKAGES=1 ;;
+        --health-timeout=*) HEALTH_TIMEOUT="${arg#--health-timeout=}" ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
+
+# the Debian packages the device needs (make arm64-smoke builds its arm64 root with these: --packages)
+PACKAGES=(python3 python3-venv python3-dev build-essential libportaudio2 alsa-utils espeak-ng libsndfile1
+    fonts-dejavu-core fonts-arphic-uming i2c-tools sudo)
+if [ "$PRINT_PACKAGES" = 1 ]; then
+    echo "${PACKAGES[*]}"
+    exit 0
+fi
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX=/opt/pianocoach
@@ -60,23 +80,37 @@ if [ -n "$RELEASE_KEY" ]; then
         *) echo "install.sh: --release-key=$RELEASE_KEY: a public key file ending in .pub (make keygen writes NAME.pub)" >&2; exit 2 ;;
     esac
 fi
+case "$HEALTH_TIMEOUT" in
+    ''|*[!0-9]*) echo "install.sh: --health-timeout=$HEALTH_TIMEOUT: a whole number of seconds" >&2; exit 2 ;;
+esac
+if [ -n "$WHEELS" ] && [ ! -d "$WHEELS" ]; then
+    echo "install.sh: --wheels=$WHEELS: no such folder" >&2
+    exit 2
+fi
 if [ "$(uname -m)" != aarch64 ]; then
     echo "install.sh: warning: this is $(uname -m), not a 64-bit Raspberry Pi OS; carrying on" >&2
 fi
 
 echo "==> Debian packages"
-EXTRA_PACKAGES=()
 if [ "$WITH_LLM" = 1 ]; then
-    EXTRA_PACKAGES+=(cmake git)
+    PACKAGES+=(cmake git)
 fi
-apt-get update
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    python3 python3-venv python3-dev build-essential \
-    libportaudio2 alsa-utils espeak-ng libsndfile1 \
-    fonts-dejavu-core fonts-arphic-uming \
-    i2c-tools liblgpio1 python3-lgpio \
-    sudo \
-    "${EXTRA_PACKAGES[@]}"
+# gpiozero's pin factory on Bookworm: Raspberry Pi OS packages lgpio, Debian bookworm does not
+if [ -n "$(apt-cache madison python3-lgpio 2>/dev/null)" ] || dpkg-query -W python3-lgpio >/dev/null 2>&1; then
+    PACKAGES+=(liblgpio1 python3-lgpio)
+else
+    echo "    python3-lgpio is not in this system's archive (not Raspberry Pi OS): no GPIO pin factory, the button needs one"
+fi
+missing=()
+for package in "${PACKAGES[@]}"; do
+    [ "$(dpkg-query -W -f '${db:Status-Status}' "$package" 2>/dev/null)" = installed ] || missing+=("$package")
+done
+if [ "${#missing[@]}" = 0 ] && [ -n "$WHEELS" ]; then
+    echo "    all installed"
+else
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+fi
 
 echo "==> user pianocoach"
 if ! id pianocoach >/dev/null 2>&1; then
@@ -92,13 +126,18 @@ echo "==> Python environment in $VENV"
 install -d -m 0755 -o root -g root "$PREFIX"
 # system site packages: Debian's python3-lgpio is the pin factory gpiozero uses on Bookworm
 [ -x "$VENV/bin/python" ] || python3 -m venv --system-site-packages "$VENV"
-"$VENV/bin/pip" install --upgrade pip
-"$VENV/bin/pip" install -r "$REPO/device/requirements.txt"
+PIP_INSTALL=("$VENV/bin/pip" install --disable-pip-version-check)
+if [ -n "$WHEELS" ]; then
+    PIP_INSTALL+=(--no-index --find-links "$(cd "$WHEELS" && pwd)")  # offline: nothing but the given wheels
+else
+    "${PIP_INSTALL[@]}" --upgrade pip
+fi
+"${PIP_INSTALL[@]}" -r "$REPO/device/requirements.txt"
 # an older device software carried librosa and numba (a JIT compiler, about 250 MB resident): remove them
 "$VENV/bin/pip" uninstall -y -q librosa numba llvmlite resampy mir_eval scikit-learn scipy 2>/dev/null || true
 # basic-pitch's transcription model; its own metadata pulls tensorflow, which the device never needs
-"$VENV/bin/pip" install --no-deps basic-pitch==0.4.0
-"$VENV/bin/pip" install "$REPO/device[pi]"
+"${PIP_INSTALL[@]}" --no-deps basic-pitch==0.4.0
+"${PIP_INSTALL[@]}" "$REPO/device[pi]"
 if [ "$WITH_LLM" = 1 ]; then
     echo "==> llama-cpp-python for this board's CPU (long)"
     CMAKE_ARGS="-DGGML_NATIVE=ON" "$VENV/bin/pip" install --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON"
@@ -171,8 +210,8 @@ if not check.ok:
     print("    the built-in bundle is not installed: " + check.problems[0])
     print("    flash a bundle signed by a key this device trusts (make flash)")
     sys.exit(0)
-result = store.install(DEFAULT_BUNDLE)
-print(f"    installed {result.bundle_id} ({result.folder})")' "$DATA"
+result = store.install(DEFAULT_BUNDLE, health_timeout_s=float(sys.argv[2]))
+print(f"    installed {result.bundle_id} ({result.folder})")' "$DATA" "$HEALTH_TIMEOUT"
 
 echo "==> flashing from a workstation: group pianocoach-flash may run $GATE, and nothing else, as the service user"
 getent group pianocoach-flash >/dev/null || groupadd --system pianocoach-flash

@@ -52,7 +52,7 @@ def run_case(path: Path, bundle: str | None) -> dict:
 
     source = open_file(path)
     warm_s = warm_up(source.kind)
-    scorer = BundleScorer(bundle, threads=1)
+    scorer = BundleScorer(bundle, threads=1, inputs=(source.kind,))
     repertoire = load_index(Repertoire(Path(tempfile.gettempdir()) / "pianocoach-bench-no-added-pieces"))
     session = ScoringSession(scorer, source.kind, source.name, SessionSettings(), repertoire=repertoire)
     block_ms, audio_s, rss_mb, following_ms = [], 0.0, [], []

@@ -132,7 +132,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 
         open_file(args.audio)  # a missing or unreadable recording is told in one line before the bundle loads
         try:
-            scorer = BundleScorer(args.bundle)  # verified against the device's keys first
+            scorer = BundleScorer(args.bundle, inputs=("audio",))  # verified against the device's keys first
             models = HearingModels(scorer.pedal_model, scorer.velocity_model, scorer.note_end_model)
         except BundleError as exc:
             if args.bundle is not None:  # the bundle asked for is refused: said, nothing written
@@ -152,6 +152,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from pianocoach.errors import PianoCoachError
     from pianocoach.inputs import open_file
+    from pianocoach.inputs.files import input_kind
     from pianocoach.scoring import BundleScorer, SessionSettings, score_source, warm_up, write_feedback
     from pianocoach.scoring.limits import TakeLimits
     from pianocoach.terminal_report import format_report
@@ -162,7 +163,8 @@ def _score(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(repertoire.scores)) if repertoire else "none"
         print(f"pianocoach: no piece {piece_id!r} in the repertoire (pieces: {known})", file=sys.stderr)
         return 2
-    scorer = BundleScorer(args.bundle)  # verified against the device's keys; a refused bundle stops here
+    # verified against the device's keys (a refused bundle stops here); only the models these inputs need stay open
+    scorer = BundleScorer(args.bundle, inputs={input_kind(path) for path in args.files})
     settings = SessionSettings(
         block_seconds=args.block_seconds, language=args.language, midi_sends_pedal=args.sends_pedal
     )

@@ -23,6 +23,7 @@ from pianocoach.bundle.onnx_refs import (
     ENTRY_KEY,
     ENTRY_VALUE,
     MODEL,
+    SINGULAR,
     TENSOR,
     TENSOR_DATA_LOCATION,
     external_references,
@@ -54,6 +55,9 @@ def test_the_scanned_field_numbers_are_the_onnx_schema():
             if f.message_type in {PROTOS[k].DESCRIPTOR for k in (1, 2, 3, 4, 5, 6, 7)}
         }
         assert walked <= set(children), (PROTOS[kind].DESCRIPTOR.name, walked - set(children))
+        for number in children:  # the scanner's message types repeat the fields onnx repeats
+            repeated = fields[number].is_repeated
+            assert repeated == ((kind, number) not in SINGULAR), (PROTOS[kind].DESCRIPTOR.name, number)
     assert MODEL == 0 and TENSOR == 5 and ENTRY == 8
     tensor = {f.name: f.number for f in onnx.TensorProto.DESCRIPTOR.fields}
     assert tensor["data_location"] == TENSOR_DATA_LOCATION and tensor["external_data"] == 13
@@ -77,6 +81,23 @@ def test_external_data_in_a_subgraph_is_found(tmp_path):
     onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True, location="secret.bin", size_threshold=0)
     # two tensors keep their data there: the condition in the graph and the weights inside the If's branch
     assert external_references((tmp_path / "m.onnx").read_bytes()) == ["secret.bin", "secret.bin"]
+
+
+def test_what_is_not_an_onnx_model_or_nests_too_deep_is_refused_with_a_reason():
+    from pianocoach.bundle.onnx_refs import MAX_DEPTH, NotOnnx
+
+    # a bad wire type; a graph longer than the data; a graph's length cut off
+    for garbage in (b"\x08\x07not an onnx graph", b"\x3a\xff\xff\xff\x0f", b"\x3a"):
+        with pytest.raises(NotOnnx):
+            external_references(garbage)
+    leaf = helper.make_graph([], "leaf", [], [])
+    graph = leaf
+    for level in range(MAX_DEPTH):  # an If inside an If inside ...: a graph in an attribute of a node of a graph
+        graph = helper.make_graph(
+            [helper.make_node("If", ["c"], ["y"], then_branch=graph, else_branch=leaf)], f"g{level}", [], []
+        )
+    with pytest.raises(NotOnnx):
+        external_references(helper.make_model(graph).SerializeToString())
 
 
 def nan_scorer(path, inputs) -> None:

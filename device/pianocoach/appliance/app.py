@@ -82,8 +82,7 @@ def build_appliance(config: Config, factory=None, warm: bool = True) -> Applianc
     if warm:
         from pianocoach.scoring import warm_up
 
-        midi_file = config.input.source == "file" and config.input.file.lower().endswith((".mid", ".midi"))
-        warm_up("midi" if config.input.source == "midi" or midi_file else "audio")
+        warm_up(config.input.kind())
     daemon.start()
     return Appliance(daemon, button)
 

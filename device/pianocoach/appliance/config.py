@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pianocoach.inputs.base import BLOCK_SECONDS
+from pianocoach.inputs.files import input_kind
 from pianocoach.toml_config import ConfigFileError, fill_dataclass, fill_tables, read_toml
 
 
@@ -59,6 +60,12 @@ class InputConfig:
         "silence_db": (-120.0, 0.0),
         "max_minutes": (0.1, 120.0),
     }
+
+    def kind(self) -> str:
+        """What the daemon scores: "audio" (a microphone, a recording) or "midi" (a digital piano, a MIDI file)."""
+        if self.source == "file":
+            return input_kind(self.file)
+        return "midi" if self.source == "midi" else "audio"
 
 
 @dataclass(frozen=True)

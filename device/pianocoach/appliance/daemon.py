@@ -80,7 +80,8 @@ class Daemon:
         self.language = config.device.language
         self.display, self.speaker, self.history = display, speaker, history
         self.open_source = open_source
-        self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path()))  # the device's trusted keys
+        # verified against the device's trusted keys; only the models of the configured input stay open
+        self.load_scorer = load_scorer or (lambda: BundleScorer(config.bundle_path(), inputs=(config.input.kind(),)))
         self.scorer = scorer
         self.feedback = feedback or (load_feedback(scorer) if load_feedback and scorer else FeedbackWriter())
         self.load_feedback = load_feedback

@@ -111,10 +111,16 @@ class BundleStore:
 
     # -- installing ------------------------------------------------------------------------------
     def install(
-        self, source: str | Path, health_check: bool = True, reserve_mb: float = 50.0, fd: int | None = None
+        self,
+        source: str | Path,
+        health_check: bool = True,
+        reserve_mb: float = 50.0,
+        fd: int | None = None,
+        health_timeout_s: float = HEALTH_TIMEOUT_S,
     ) -> InstallResult:
         """Install a bundle folder or ``.tar`` (``fd``: the ``.tar`` already opened by the caller, who has
-        checked that very file; the store closes it)."""
+        checked that very file; the store closes it). ``health_timeout_s``: how long the health check may take (an
+        emulated board needs minutes)."""
         source = Path(source)
         started = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -132,7 +138,7 @@ class BundleStore:
                 assert check.manifest is not None  # a verification without problems has read the manifest
                 bundle_id = check.manifest.bundle_id
                 _checkpoint("verified")
-                health = run_health_check(staging) if health_check else {"skipped": True}
+                health = run_health_check(staging, health_timeout_s) if health_check else {"skipped": True}
                 _checkpoint("health_checked")
                 folder = self._free_name(bundle_id)
                 os.rename(staging, folder)

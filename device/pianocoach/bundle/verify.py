@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from pianocoach.bundle.onnx_refs import NotOnnx, external_references
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError, BundleRejected
 from pianocoach.features import DEFAULT_SETTINGS, FeatureSettings
+from pianocoach.native_memory import give_back_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,9 @@ ORT_DTYPES = {
     "tensor(float16)": "float16",
     "tensor(string)": "str",
 }
+
+# whether to keep a checked model's session, given the verified manifest
+KeepSession = Callable[[Manifest, ModelEntry], bool]
 
 
 @dataclass
@@ -93,12 +98,14 @@ def verify_bundle(
     keep_sessions: bool = False,
     threads: int = 0,
     check_models: bool = True,
+    keep: KeepSession | None = None,
 ) -> Verification:
     """Check everything; ``Verification.problems`` is empty only when the bundle is fit to use. ``keys``:
     the trusted keys (default: the device's, :func:`pianocoach.bundle.trust.device_keys`).
     ``keep_sessions`` (folders only) keeps the sessions the check opened, so a scorer need not open
-    each model twice (a tree ensemble's session holds tens of MB). ``check_models=False`` stops after
-    the signature, the files and their checksums (the bundle is intact, its models are not opened)."""
+    each model twice (a tree ensemble's session holds tens of MB); ``keep`` (with it): only those of the models
+    it accepts, every model is still opened and checked. ``check_models=False`` stops after the signature, the
+    files and their checksums (the bundle is intact, its models are not opened)."""
     if keys is None:
         from pianocoach.bundle.trust import device_keys
 
@@ -107,11 +114,12 @@ def verify_bundle(
     result = Verification(path)
     try:
         if path.is_dir():
-            _verify_folder(path, keys, settings, result, keep_sessions, threads, check_models)
+            kept = (keep or _every_model) if keep_sessions else None
+            _verify_folder(path, keys, settings, result, kept, threads, check_models)
         else:
             with tempfile.TemporaryDirectory(prefix="pianocoach-bundle-") as tmp:
                 unpack_verified(path, Path(tmp) / "bundle", keys)
-                _verify_folder(Path(tmp) / "bundle", keys, settings, result, False, threads, check_models)
+                _verify_folder(Path(tmp) / "bundle", keys, settings, result, None, threads, check_models)
                 result.folder = None
     except BundleError as exc:
         result.problems.append(exc.problem)
@@ -125,10 +133,11 @@ def _verify_folder(
     keys: list[TrustedKey],
     settings: FeatureSettings,
     result: Verification,
-    keep_sessions: bool = False,
+    keep: KeepSession | None = None,
     threads: int = 0,
     check_models: bool = True,
 ) -> None:
+    """``keep``: which models' sessions to keep (None: none)."""
     source = FolderBundle(folder)
     try:
         result.manifest = manifest = verified_manifest(source, keys)  # raises at the first problem
@@ -149,8 +158,10 @@ def _verify_folder(
                 _check_gguf(source, model, result.problems)
                 continue
             session = _check_model(source, manifest, model, result.problems, threads)
-            if keep_sessions and session is not None:
+            if keep is not None and session is not None and keep(manifest, model):
                 result.sessions[model.file] = session
+            del session  # a session not kept is freed before the next model is opened
+            give_back_free_memory()  # and what parsing the model left: the peak is one model's parse at a time
     finally:
         source.close()
 
@@ -223,12 +234,20 @@ def _check_gguf(source: FolderBundle, model: ModelEntry, problems: list[str]) ->
         problems.append(f"{model.file}: GGUF version {version} with {tensors} tensors is not a model llama.cpp reads")
 
 
-def load_verified(path: str | Path, keys: list[TrustedKey] | None = None, threads: int = 0) -> Verification:
+def load_verified(
+    path: str | Path, keys: list[TrustedKey] | None = None, threads: int = 0, keep: KeepSession | None = None
+) -> Verification:
     """Verify, or raise :class:`BundleRejected` listing every problem (the device keeps its old bundle).
-    The returned verification holds the models' sessions, ready to run."""
-    result = verify_bundle(path, keys, keep_sessions=True, threads=threads)
+    The returned verification holds the models' sessions, ready to run (``keep``: only those it accepts; every
+    model is checked all the same)."""
+    result = verify_bundle(path, keys, keep_sessions=True, threads=threads, keep=keep)
+    give_back_free_memory()  # what the checks and the sessions not kept left in the heap
     if not result.ok:
         for problem in result.problems[1:]:  # the first is the exception's own message
             log.error("%s: also: %s", path, problem)
         raise BundleRejected(path, result.problems)
     return result
+
+
+def _every_model(manifest: Manifest, model: ModelEntry) -> bool:
+    return True

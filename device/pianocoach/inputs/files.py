@@ -174,6 +174,11 @@ class MidiFileSource:
         self._stopped = True
 
 
+def input_kind(path: str | Path) -> str:
+    """The kind of input a file is: "midi" for a MIDI file, else "audio" (as :func:`open_file` opens it)."""
+    return "midi" if Path(path).suffix.lower() in MIDI_SUFFIXES else "audio"
+
+
 def open_file(path: str | Path, block_seconds: float = BLOCK_SECONDS, realtime: bool = False):
     path = Path(path)
     suffix = path.suffix.lower()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pianocoach.bundle import DEFAULT_BUNDLE, load_verified
+from pianocoach.bundle.manifest import Manifest
 from pianocoach.bundle.signing import TrustedKey
 from pianocoach.errors import BundleError
 from pianocoach.rating_scales import SCALE_NAMES, ExpressionScale, overall_mark
@@ -33,6 +34,22 @@ TRANSCRIPTION_SCORER = "transcription_scorer"  # trained on transcribed renders
 AUDIO_SCORER = "audio_scorer"  # block model on audio features
 SCORER_ROLES = (MIDI_SCORER, TRANSCRIPTION_SCORER, AUDIO_SCORER)
 AUDIO_MODES = ("audio_model", "fusion", "transcription")
+INPUT_KINDS = ("midi", "audio")
+# what scoring a microphone take runs, besides the MIDI scorer when the bundle has no transcription scorer
+AUDIO_ROLES = (TRANSCRIPTION_SCORER, AUDIO_SCORER, SOUND_CHECK_ROLE, PEDAL_ROLE, VELOCITY_ROLE, NOTE_END_ROLE)
+
+
+def roles_for(manifest: Manifest, inputs: Collection[str]) -> set[str]:
+    """The model roles that scoring ``inputs`` ("midi", "audio") runs with this bundle."""
+    unknown = set(inputs) - set(INPUT_KINDS)
+    if unknown:
+        raise ValueError(f"unknown input kinds {sorted(unknown)} (known: {', '.join(INPUT_KINDS)})")
+    roles = {MIDI_SCORER} if "midi" in inputs else set()
+    if "audio" in inputs:
+        roles.update(AUDIO_ROLES)
+        if manifest.model(TRANSCRIPTION_SCORER) is None:
+            roles.add(MIDI_SCORER)  # transcribed notes are scored by the MIDI scorer (provisional results)
+    return roles
 
 
 @dataclass(frozen=True)
@@ -51,8 +68,16 @@ class AudioPath:
 
 class BundleScorer:
     def __init__(
-        self, bundle: str | Path | None = None, keys: list[TrustedKey] | None = None, threads: int = 1
+        self,
+        bundle: str | Path | None = None,
+        keys: list[TrustedKey] | None = None,
+        threads: int = 1,
+        inputs: Collection[str] | None = None,
     ) -> None:
+        """``inputs``: the input kinds this scorer will score ("midi", "audio"); only their models stay open (every
+        model is verified all the same: a MIDI scorer session holds about 33 MB, the transcription scorer's 24 MB).
+        None: every model of the bundle stays open (the health check runs them all)."""
+        self.inputs = tuple(INPUT_KINDS if inputs is None else inputs)
         self.path = Path(bundle or DEFAULT_BUNDLE)
         if not self.path.exists():
             raise BundleError(self.path, "no model bundle installed here")
@@ -65,21 +90,23 @@ class BundleScorer:
         # the folder as it is now (``bundles/current`` is a link an install may switch): what is verified
         # here is what every later read (the feedback model) uses
         self.folder = Path(os.path.realpath(self.path))
-        self.verification = verified = load_verified(self.folder, keys, threads=threads)
+        keep = None if inputs is None else lambda manifest, model: model.role in roles_for(manifest, self.inputs)
+        self.verification = verified = load_verified(self.folder, keys, threads=threads, keep=keep)
         assert verified.manifest is not None  # load_verified raises unless the manifest was read and passed
         self.manifest = verified.manifest
-        self.sessions = {}
+        self.sessions = {}  # the scorers of the roles this scorer's inputs need
         self.input_names: dict[str, tuple[str, ...]] = {}
         self.input_widths: dict[str, int | None] = {}  # a vector model's declared feature count
         for model in self.manifest.models:
             if model.role in SCORER_ROLES:
                 if tuple(model.labels) != SCALE_NAMES:
                     raise BundleError(self.path, f"{model.file}: its labels are not the 19 PercePiano scales in order")
-                self.sessions[model.role] = verified.sessions[model.file]
+                if model.file in verified.sessions:
+                    self.sessions[model.role] = verified.sessions[model.file]
                 self.input_names[model.role] = tuple(t.name for t in model.inputs)
                 width = model.inputs[0].shape[-1] if model.inputs and model.inputs[0].shape else None
                 self.input_widths[model.role] = width if isinstance(width, int) else None
-        if MIDI_SCORER not in self.sessions:
+        if self.manifest.model(MIDI_SCORER) is None:
             raise BundleError(self.path, "the bundle has no midi_scorer model")
         midi_model = next(m for m in self.manifest.models if m.role == MIDI_SCORER)
         try:
@@ -87,10 +114,11 @@ class BundleScorer:
         except ValueError as exc:
             raise BundleError(self.path, f"{midi_model.file}: {exc}") from None
         self.audio_path = self._audio_path()
-        self.sound_check = self._sound_check()
-        self.pedal_model = self._pedal_model()
-        self.velocity_model = self._velocity_model()
-        self.note_end_model = self._note_end_model()
+        hears = "audio" in self.inputs  # the microphone's models, for a scorer of microphone takes only
+        self.sound_check = self._sound_check() if hears else None
+        self.pedal_model = self._pedal_model() if hears else None
+        self.velocity_model = self._velocity_model() if hears else None
+        self.note_end_model = self._note_end_model() if hears else None
         # whether the transcription scorer learned from the pedal the bundle's pedal model hears (issue 19, item 3):
         # then a microphone take is scored with that pedal, as the scorer was trained
         self.transcription_hears_pedal = self._transcription_hears_pedal()
@@ -103,12 +131,12 @@ class BundleScorer:
     def _audio_path(self) -> AudioPath:
         spec = self.manifest.audio_path
         if not spec:
-            return AudioPath("audio_model", 1.0) if AUDIO_SCORER in self.sessions else AudioPath()
+            return AudioPath("audio_model", 1.0) if self._has(AUDIO_SCORER) else AudioPath()
         mode = spec.get("mode")
         if mode not in AUDIO_MODES:
             raise BundleError(self.path, f"manifest audio_path mode {mode!r} is not one of {', '.join(AUDIO_MODES)}")
         weight = float(spec.get("audio_weight", 1.0 if mode == "audio_model" else 0.0))
-        if mode != "transcription" and AUDIO_SCORER not in self.sessions:
+        if mode != "transcription" and not self._has(AUDIO_SCORER):
             raise BundleError(self.path, f"manifest audio_path mode {mode!r} needs an audio_scorer model")
         if not 0.0 <= weight <= 1.0:
             raise BundleError(self.path, f"manifest audio_path audio_weight {weight} is not within 0..1")
@@ -174,7 +202,15 @@ class BundleScorer:
 
     def audio_is_provisional(self) -> bool:
         """Audio scores come from a scorer that never learned from audio."""
-        return not (self.audio_path.uses_audio_model or TRANSCRIPTION_SCORER in self.sessions)
+        return not (self.audio_path.uses_audio_model or self._has(TRANSCRIPTION_SCORER))
+
+    def _has(self, role: str) -> bool:
+        """The bundle has a model of ``role`` (open or not)."""
+        return self.manifest.model(role) is not None
+
+    def _loaded_for(self, source: str) -> None:
+        if source not in self.inputs:
+            raise ValueError(f"this scorer was loaded for {' and '.join(self.inputs)} input, not {source}")
 
     def expression_mark(self, scores: np.ndarray | list[float], leave_out: Collection[str] = ()) -> float:
         """The 19-scale mark of ``scores``, spread as the listeners' marks are (the bundle's expression scale);
@@ -184,7 +220,8 @@ class BundleScorer:
     def score(self, vector: np.ndarray, source: str = "midi") -> np.ndarray:
         """19 scale values for one descriptor vector (transcribed notes use the transcription scorer when
         the bundle has one)."""
-        role = TRANSCRIPTION_SCORER if source == "audio" and TRANSCRIPTION_SCORER in self.sessions else MIDI_SCORER
+        self._loaded_for(source)
+        role = TRANSCRIPTION_SCORER if source == "audio" and self._has(TRANSCRIPTION_SCORER) else MIDI_SCORER
         name = self.input_names[role][0]
         width = self.input_widths.get(role)
         if width is not None and width < len(vector):
@@ -195,5 +232,6 @@ class BundleScorer:
 
     def score_audio_block(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """19 scale values for one 2 s block of audio features (``BlockFeatures.feeds()``)."""
+        self._loaded_for("audio")
         names = self.input_names[AUDIO_SCORER]
         return self.sessions[AUDIO_SCORER].run(None, {n: feeds[n] for n in names})[0][0]

@@ -241,7 +241,7 @@ def health_check(bundle: Path) -> dict:
             scale_range=[round(min(midi.scale_values), 4), round(max(midi.scale_values), 4)],
         )
         wav = synthesize(clip, Path(tmp) / "clip.wav")
-        if scorer.audio_path.uses_audio_model or "transcription_scorer" in scorer.sessions:
+        if scorer.audio_path.uses_audio_model or scorer.manifest.model("transcription_scorer") is not None:
             audio = score_clip(scorer, wav)
             problems += check_scores(audio, f"audio ({audio.audio_path})")
             report["checks"]["audio"] = {
