@@ -326,6 +326,7 @@ soak: setup
 
 bench: setup
 	OMP_NUM_THREADS=1 $(PY) -m pianocoach.bench --out reports/bench/latest.json
+	$(PY) -m pianocoach.appliance.startup_bench --out reports/bench/startup.json
 
 # the device installed (firmware_config/install.sh, offline, pinned aarch64 wheels) and run in an arm64 Debian
 # bookworm root under qemu-user; root only; the root and wheels cached in .cache/arm64/; reports/arm64/smoke.json

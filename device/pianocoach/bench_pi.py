@@ -39,6 +39,7 @@ BOARDS = {
 }
 PERIOD_US = 10_000  # a short period: a 100 ms block is throttled evenly, not in one 100 ms stall
 CGROUP = "pianocoach-bench-pi"
+CPU = (os.cpu_count() or 1) - 1  # the cases run on the last CPU
 DGEMM_N = 1024
 DGEMM_SCRIPT = f"""
 import time, numpy as np
@@ -89,9 +90,9 @@ class CpuCgroup:
             (self.folder / "cpu.cfs_quota_us").write_text(f"{quota}\n")
 
     def enter(self) -> None:
-        """Move the calling process into the cgroup, on CPU 0 (run in the case's child before it starts)."""
+        """Move the calling process into the cgroup, on one CPU (run in the case's child before it starts)."""
         (self.folder / "cgroup.procs").write_text(f"{os.getpid()}\n")
-        os.sched_setaffinity(0, {0})
+        os.sched_setaffinity(0, {CPU})
 
     def remove(self) -> None:
         try:
@@ -101,10 +102,10 @@ class CpuCgroup:
 
 
 def run_case(path: Path, bundle: str | None, share: float | None) -> dict:
-    """One bench case in its own process, in a cgroup of ``share`` of a core (None: unthrottled, on CPU 0)."""
+    """One bench case in its own process, in a cgroup of ``share`` of a core (None: unthrottled), on :data:`CPU`."""
     command = [sys.executable, "-m", "pianocoach.bench", "--case", str(path)] + (["--bundle", bundle] if bundle else [])
     group = CpuCgroup(share) if share is not None and share < 1.0 else None
-    enter = group.enter if group else (lambda: os.sched_setaffinity(0, {0}))
+    enter = group.enter if group else (lambda: os.sched_setaffinity(0, {CPU}))
     try:
         run = subprocess.run(
             command, capture_output=True, text=True, env=single_thread_env(), preexec_fn=enter, check=False

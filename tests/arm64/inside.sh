@@ -6,8 +6,9 @@
 #   (which health-checks the bundle it installs), then, as the service user: pianocoach --help; verify-bundle on
 #   the built-in and the installed bundle; score a MIDI file twice (the first after the install as fast as the
 #   second: nothing compiles on the device) and a WAV; the appliance daemon (pianocoach.appliance.demo: gpiozero's
-#   mock pins, the image display, the file speech) for one performance of the MIDI take; jianzipu explain; no JIT
-#   compiler installed.
+#   mock pins, the image display, the file speech) for one performance of the MIDI take; the time pianocoach run
+#   takes to its idle screen (pianocoach.appliance.startup_bench); the bench's block time for both takes
+#   (pianocoach.bench --case); jianzipu explain; no JIT compiler installed.
 set -euo pipefail
 
 VENV=/opt/pianocoach/venv
@@ -52,6 +53,20 @@ step score_wav expect '"overall"' as_service "$VENV/bin/pianocoach" score --json
 step appliance expect "speech" as_service "$VENV/bin/python" -I -m pianocoach.appliance.demo \
     --input "$TAKES/take.mid" --fast --out /tmp/demo-output
 ls /tmp/demo-output/frames/*.png >/dev/null && ls /tmp/demo-output/speech/*.wav >/dev/null
+# the bench's block times on the emulated core (ratios only: compare with the same cases on the host)
+for kind in mid wav; do
+    as_service "$VENV/bin/python" -I -m pianocoach.bench --case "$TAKES/take.$kind" > "/tmp/bench-$kind.json"
+    "$VENV/bin/python" -I -c 'import json, sys
+case = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+print("arm64-smoke-block %s %.1f %.1f" % (case["input"], case["block_ms_median"], case["peak_memory_mb"]))' \
+        "/tmp/bench-$kind.json"
+done
+# pianocoach run from its start to the idle screen, as the service starts it (emulated; the goal is 10 s)
+step startup_bench expect "to the idle screen" as_service "$VENV/bin/python" -I -m pianocoach.appliance.startup_bench \
+    --runs 1 --take "$TAKES/take.mid" --timeout 600 --out /tmp/startup.json
+"$VENV/bin/python" -I -c 'import json
+row = next(iter(json.load(open("/tmp/startup.json"))["inputs"].values()))
+print("arm64-smoke-step run_to_idle_screen %.1f" % row["median_s"])'
 step jianzipu expect "勾" as_service "$VENV/bin/pianocoach" jianzipu explain 散勾三
 step no_jit as_service "$VENV/bin/python" -I -c 'import importlib.util, sys
 found = [m for m in ("numba", "llvmlite", "librosa", "resampy") if importlib.util.find_spec(m)]

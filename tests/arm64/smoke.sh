@@ -134,17 +134,21 @@ import time
 from pathlib import Path
 
 report, log, cached, root_s, wheels_s, unpack_s, inside_s = sys.argv[1:]
-steps = {}
+steps, blocks = {}, {}
 for line in Path(log).read_text().splitlines():
     if line.startswith("arm64-smoke-step "):
         _, name, seconds = line.split()
         steps[name] = float(seconds)
+    elif line.startswith("arm64-smoke-block "):  # input, block ms median, peak MB (pianocoach.bench --case)
+        _, kind, block_ms, peak_mb = line.split()
+        blocks[kind] = {"block_ms_median": float(block_ms), "peak_memory_mb": float(peak_mb)}
 data = {
     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     "machine": "x86_64 host, arm64 Debian bookworm root under qemu-user (emulated: compare as ratios)",
     "root_cached": cached == "true",
     "seconds": {"root": float(root_s), "wheels": float(wheels_s), "unpack": float(unpack_s), "inside": float(inside_s)},
     "inside_steps_s": steps,
+    "bench_cases_emulated": blocks,
 }
 Path(report).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 print(f"arm64-smoke: passed ({'cached' if data['root_cached'] else 'cold'} root {root_s} s, inside {inside_s} s); {report}")

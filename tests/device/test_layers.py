@@ -17,12 +17,22 @@ PACKAGE = Path(pianocoach.__file__).resolve().parent
 # Bottom to top. A part may import parts of lower layers only (not its neighbours in the same layer).
 LAYERS: list[set[str]] = [
     {"pianocoach", "errors"},  # the package itself (its version) and the exception tree
-    {"jsonio", "console", "render", "rating_scales", "toml_config", "cli_args", "note_decoder", "sample_piece"},
+    {
+        "jsonio",
+        "console",
+        "render",
+        "rating_scales",
+        "toml_config",
+        "cli_args",
+        "note_decoder",
+        "sample_piece",
+        "native_memory",
+    },
     {"features"},  # the feature contract: notes, descriptors, audio features, their settings
     {"bundle"},  # manifests, signatures, verification, the bundle store
     {"inputs", "transcription", "jianzipu", "feedback", "repertoire"},  # input, scores, numbers into words
     {"scoring"},  # sessions, the bundle's scorers, the health check of a bundle
-    {"terminal_report", "bench"},
+    {"terminal_report", "bench", "bench_pi"},
     {"appliance"},  # the daemon and its commands
     {"cli"},  # the `pianocoach` command
 ]
