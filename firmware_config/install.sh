@@ -81,7 +81,7 @@ if [ -n "$RELEASE_KEY" ]; then
     esac
 fi
 case "$HEALTH_TIMEOUT" in
-    ''|*[!0-9]*) echo "install.sh: --health-timeout=$HEALTH_TIMEOUT: a whole number of seconds" >&2; exit 2 ;;
+    ''|*[!0-9]*|0) echo "install.sh: --health-timeout=$HEALTH_TIMEOUT: a whole number of seconds, at least 1" >&2; exit 2 ;;
 esac
 if [ -n "$WHEELS" ] && [ ! -d "$WHEELS" ]; then
     echo "install.sh: --wheels=$WHEELS: no such folder" >&2
@@ -95,20 +95,23 @@ echo "==> Debian packages"
 if [ "$WITH_LLM" = 1 ]; then
     PACKAGES+=(cmake git)
 fi
-# gpiozero's pin factory on Bookworm: Raspberry Pi OS packages lgpio, Debian bookworm does not
-if [ -n "$(apt-cache madison python3-lgpio 2>/dev/null)" ] || dpkg-query -W python3-lgpio >/dev/null 2>&1; then
-    PACKAGES+=(liblgpio1 python3-lgpio)
-else
-    echo "    python3-lgpio is not in this system's archive (not Raspberry Pi OS): no GPIO pin factory, the button needs one"
-fi
 missing=()
 for package in "${PACKAGES[@]}"; do
     [ "$(dpkg-query -W -f '${db:Status-Status}' "$package" 2>/dev/null)" = installed ] || missing+=("$package")
 done
+# gpiozero's pin factory on Bookworm: Raspberry Pi OS packages lgpio, Debian bookworm does not
+NO_LGPIO="    python3-lgpio is not in this system's archive (not Raspberry Pi OS): no GPIO pin factory, the button needs one"
 if [ "${#missing[@]}" = 0 ] && [ -n "$WHEELS" ]; then
     echo "    all installed"
+    [ "$(dpkg-query -W -f '${db:Status-Status}' python3-lgpio 2>/dev/null)" = installed ] || echo "$NO_LGPIO"
 else
     apt-get update
+    lgpio="$(apt-cache policy python3-lgpio 2>/dev/null)"  # not piped into grep -q: pipefail and SIGPIPE
+    if grep -q 'Candidate: [0-9]' <<< "$lgpio"; then
+        PACKAGES+=(liblgpio1 python3-lgpio)
+    else
+        echo "$NO_LGPIO"
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}"
 fi
 
@@ -257,6 +260,17 @@ fi
 
 echo "==> systemd unit"
 install -m 0644 "$REPO/firmware_config/pianocoach.service" /etc/systemd/system/pianocoach.service
+if [ ! -d /run/systemd/system ]; then
+    # an SD-card image being built, a chroot (make arm64-smoke): systemd is not running, there is no bus to talk to;
+    # enabling works on the files alone, so the image boots with the service
+    if [ "$SERVICE" = 1 ]; then
+        systemctl --root=/ enable pianocoach.service
+        echo "installed and enabled; systemd is not running here: the service starts at the next boot"
+    else
+        echo "installed; systemd is not running here: on the device, start it with: sudo systemctl enable --now pianocoach"
+    fi
+    exit 0
+fi
 systemctl daemon-reload
 if [ "$SERVICE" = 1 ]; then
     systemctl enable --now pianocoach.service

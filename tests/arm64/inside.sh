@@ -41,7 +41,8 @@ expect() {  # expect TEXT COMMAND...: the command passes and prints TEXT
 # its first bundle goes in as every later one does: verified, health-checked (every model run), switched to
 step install expect "installed default-" bash /root/pianocoach/firmware_config/install.sh --no-service \
     --wheels=/root/wheels --health-timeout=1800
-install -d -m 0755 "$TAKES" && install -m 0644 /root/takes/* "$TAKES/"
+install -d -m 0755 "$TAKES"
+install -m 0644 /root/takes/* "$TAKES/"
 
 step help expect "COMMAND" as_service "$VENV/bin/pianocoach" --help
 step verify_builtin expect "OK" as_service "$VENV/bin/pianocoach" verify-bundle
@@ -52,7 +53,8 @@ step score_midi_second expect '"overall"' as_service "$VENV/bin/pianocoach" scor
 step score_wav expect '"overall"' as_service "$VENV/bin/pianocoach" score --json --no-piece "$TAKES/take.wav"
 step appliance expect "speech" as_service "$VENV/bin/python" -I -m pianocoach.appliance.demo \
     --input "$TAKES/take.mid" --fast --out /tmp/demo-output
-ls /tmp/demo-output/frames/*.png >/dev/null && ls /tmp/demo-output/speech/*.wav >/dev/null
+ls /tmp/demo-output/frames/*.png >/dev/null  # the daemon drew its screens
+ls /tmp/demo-output/speech/*.wav >/dev/null  # and spoke
 # the bench's block times on the emulated core (ratios only: compare with the same cases on the host)
 for kind in mid wav; do
     as_service "$VENV/bin/python" -I -m pianocoach.bench --case "$TAKES/take.$kind" > "/tmp/bench-$kind.json"

@@ -112,7 +112,8 @@ cp "$WORK/takes"/* "$ROOT/root/takes/"
 cp "$REPO/tests/arm64/inside.sh" "$ROOT/root/inside.sh"
 mount -t proc proc "$ROOT/proc"
 mount --bind /dev "$ROOT/dev"
-mount --rbind /sys "$ROOT/sys" && mount --make-rslave "$ROOT/sys"
+mount --rbind /sys "$ROOT/sys"
+mount --make-rslave "$ROOT/sys"
 # a Raspberry Pi 5's cores as ONNX Runtime's cpuinfo reader expects them (see the top of this file)
 for cpu in 0 1; do
     printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n' "$cpu"

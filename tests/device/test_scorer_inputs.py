@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import platform
 import shutil
 
 import pytest
@@ -94,18 +95,34 @@ def test_a_model_the_input_does_not_need_is_verified_all_the_same(tmp_path):
     files["models/transcription_scorer.onnx"] = {"size": len(broken), "sha256": hashlib.sha256(broken).hexdigest()}
     resign(copy, key, files=files)
     trust(tmp_path, key)
-    with pytest.raises(BundleRejected, match="transcription_scorer.onnx"):
+    with pytest.raises(BundleRejected, match="transcription_scorer.onnx: not an ONNX model"):
         BundleScorer(copy, inputs=("midi",))
+
+
+def test_an_unknown_input_kind_is_the_callers_mistake_not_the_bundles():
+    with pytest.raises(ValueError, match="unknown input kinds"):
+        BundleScorer(inputs=("video",))
 
 
 @pytest.mark.parametrize(
     "source, file, kind",
     [("microphone", "", "audio"), ("midi", "", "midi"), ("file", "take.wav", "audio"), ("file", "take.MID", "midi")],
 )
-def test_the_daemon_loads_the_models_of_its_configured_input(source, file, kind):
+def test_the_daemon_loads_the_models_of_its_configured_input(tmp_path, source, file, kind):
+    from appliance_helpers import appliance_config
+
+    from pianocoach.appliance.daemon import Daemon
+
     assert InputConfig(source=source, file=file).kind() == kind
+    config = appliance_config(tmp_path, file, **{"input.source": source})
+    daemon = Daemon(config, None, None, None, lambda: None)  # only its bundle loading is used here
+    scorer = daemon.load_scorer()
+    assert scorer.inputs == (kind,)
+    assert (MIDI_SCORER in scorer.sessions) == (kind == "midi")
+    assert (TRANSCRIPTION_SCORER in scorer.sessions) == (kind == "audio")
 
 
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_freed_heap_memory_is_given_back_on_glibc():
     blocks = [bytearray(64_000) for _ in range(300)]  # 19 MB below glibc's mmap threshold: in the heap
     del blocks

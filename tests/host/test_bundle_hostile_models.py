@@ -139,3 +139,15 @@ def test_a_bundle_whose_audio_scorer_returns_nan_fails_its_health_check(tmp_path
         store.install(bundle)
     assert "\n" not in str(caught.value)
     assert store.current() == first and not [p for p in store.root.iterdir() if p.name.startswith(".staging-")]
+
+
+def test_a_tensor_whose_data_location_is_not_default_counts_as_external():
+    """ONNX Runtime's proto2 enum keeps the last known value of a repeated data_location (1 then 5 reads as 1): the
+    scanner takes anything but DEFAULT as external."""
+    tensor = b"\x70\x01\x70\x05"  # data_location = EXTERNAL, then an unknown 5
+    graph = b"\x2a" + bytes([len(tensor)]) + tensor  # GraphProto.initializer
+    model = b"\x3a" + bytes([len(graph)]) + graph  # ModelProto.graph
+    assert external_references(model) == ["?"]
+    plain = b"\x70\x00"
+    graph = b"\x2a" + bytes([len(plain)]) + plain
+    assert external_references(b"\x3a" + bytes([len(graph)]) + graph) == []

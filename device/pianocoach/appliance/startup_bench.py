@@ -51,12 +51,15 @@ def time_to_idle(take: Path, folder: Path, bundle: Path | None = None, timeout_s
         "--set",
         'speech.sink="file"',  # frames and speech go to <data dir>/frames and /speech
     ] + (["--bundle", str(bundle)] if bundle else [])
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "daemon.log"  # a file, not a pipe nobody reads while polling (a full pipe would stall it)
     started = time.perf_counter()
-    daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(log_path, "w", encoding="utf-8") as daemon_log:
+        daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=daemon_log, text=True)
     try:
         while not any(frames.glob("*-idle.png")):
             if daemon.poll() is not None:
-                said = daemon.stderr.read() if daemon.stderr else ""
+                said = log_path.read_text(encoding="utf-8", errors="replace")
                 raise RuntimeError(f"pianocoach run ended before its idle screen: {said[-500:]}")
             if time.perf_counter() - started > timeout_s:
                 raise RuntimeError(f"no idle screen after {timeout_s:.0f} s")
@@ -69,8 +72,6 @@ def time_to_idle(take: Path, folder: Path, bundle: Path | None = None, timeout_s
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
-        if daemon.stderr:
-            daemon.stderr.close()
 
 
 def generated_takes(folder: Path) -> dict[str, Path]:

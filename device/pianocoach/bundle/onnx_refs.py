@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 MAX_DEPTH = 32  # subgraphs inside attributes inside subgraphs ...
-EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+DEFAULT_LOCATION, EXTERNAL = 0, 1  # TensorProto.DataLocation
 
 # message kind -> {field number: message kind of that field}; other fields are skipped
 MODEL, GRAPH, NODE, FUNCTION, ATTRIBUTE, TENSOR, SPARSE, TRAINING, ENTRY = range(9)
@@ -85,7 +85,9 @@ def _walk(message, kind: int, depth: int, found: list[str]) -> None:
         raise NotOnnx(f"messages nested deeper than {MAX_DEPTH}")
     if kind == TENSOR:
         entries = list(message.f13)
-        if entries or message.f14 == EXTERNAL:  # external data entries mean external data, whatever the flag says
+        # external data entries mean external data, whatever the flag says; and any data_location but DEFAULT (0) is
+        # taken as EXTERNAL: a proto2 enum keeps its last known value, which an int32 here would not see
+        if entries or message.f14 != DEFAULT_LOCATION:
             locations = [bytes(e.f2).decode("utf-8", "replace") for e in entries if bytes(e.f1) == b"location"]
             found.append(next((x for x in locations if x), "?"))
         return

@@ -72,6 +72,9 @@ def open_session(model: Path | bytes, threads: int = 0):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    # bytes with "ORTM" at offset 4 would otherwise load as ONNX Runtime's own flatbuffer format, which the external
+    # data scan (onnx_refs) never read: only ONNX protobuf is accepted
+    options.add_session_config_entry("session.load_model_format", "ONNX")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = threads

@@ -78,6 +78,9 @@ class BundleScorer:
         model is verified all the same: a MIDI scorer session holds about 33 MB, the transcription scorer's 24 MB).
         None: every model of the bundle stays open (the health check runs them all)."""
         self.inputs = tuple(INPUT_KINDS if inputs is None else inputs)
+        unknown = set(self.inputs) - set(INPUT_KINDS)
+        if unknown:  # a caller's mistake, said before any bundle is read
+            raise ValueError(f"unknown input kinds {sorted(unknown)} (known: {', '.join(INPUT_KINDS)})")
         self.path = Path(bundle or DEFAULT_BUNDLE)
         if not self.path.exists():
             raise BundleError(self.path, "no model bundle installed here")
@@ -108,6 +111,10 @@ class BundleScorer:
                 self.input_widths[model.role] = width if isinstance(width, int) else None
         if self.manifest.model(MIDI_SCORER) is None:
             raise BundleError(self.path, "the bundle has no midi_scorer model")
+        for role in sorted(roles_for(self.manifest, self.inputs) & set(SCORER_ROLES)):
+            entry = self.manifest.model(role)
+            if entry is not None and role not in self.sessions:  # listed, but verification opened no session
+                raise BundleError(self.path, f"its {role} {entry.file[:80]!r} is not an ONNX model")
         midi_model = next(m for m in self.manifest.models if m.role == MIDI_SCORER)
         try:
             self.expression_scale = ExpressionScale.from_metrics(midi_model.metrics.get("expression_scale"))
