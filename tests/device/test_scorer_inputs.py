@@ -85,8 +85,9 @@ def test_without_a_transcription_scorer_microphone_takes_need_the_midi_scorer():
 
 
 def test_a_model_the_input_does_not_need_is_verified_all_the_same(tmp_path):
-    """A broken transcription scorer refuses the bundle for a MIDI-only scorer too: every model is opened and
-    checked, only the sessions the input needs are kept."""
+    """A broken transcription scorer refuses the bundle for a MIDI-only scorer too: every model is hashed again
+    and parsed as self-contained ONNX; only those the input needs are opened by ONNX Runtime (the install's health
+    check opened and ran them all)."""
     key = Ed25519PrivateKey.generate()
     copy = shutil.copytree(DEFAULT_BUNDLE, tmp_path / "bundle")
     broken = b"\x08\x07not an onnx graph at all"

@@ -1,7 +1,7 @@
 """``make bench`` (start-up): how long ``pianocoach run`` takes from its start to the idle screen.
 
-Starts the real daemon as the service does (``python -m pianocoach.cli run``, which re-executes itself with the
-daemon's malloc settings), with the ``image`` display, gpiozero's mock pins and the ``file`` speech sink, replaying a
+Starts the real daemon as the service does (``python -m pianocoach.cli run`` with the unit's malloc settings in its
+environment), with the ``image`` display, gpiozero's mock pins and the ``file`` speech sink, replaying a
 recording (the microphone's models) or a MIDI file (the MIDI scorer's); the clock stops when the idle screen's frame
 is written. Each start is a fresh process: imports, bundle verification, the models loaded, the warm-up. Writes
 ``reports/bench/startup.json``.
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pianocoach.appliance.app import MALLOC_ENV
 from pianocoach.inputs.files import input_kind
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,11 @@ def time_to_idle(take: Path, folder: Path, bundle: Path | None = None, timeout_s
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "daemon.log"  # a file, not a pipe nobody reads while polling (a full pipe would stall it)
     started = time.perf_counter()
+    # the service's environment (firmware_config/pianocoach.service sets the malloc settings): without it the
+    # daemon re-executes itself to set them, a second interpreter start the service never pays
+    environment = {**os.environ, **MALLOC_ENV}
     with open(log_path, "w", encoding="utf-8") as daemon_log:
-        daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=daemon_log, text=True)
+        daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=daemon_log, text=True, env=environment)
     try:
         while not any(frames.glob("*-idle.png")):
             if daemon.poll() is not None:

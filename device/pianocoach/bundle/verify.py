@@ -102,13 +102,15 @@ def verify_bundle(
     threads: int = 0,
     check_models: bool = True,
     keep: KeepSession | None = None,
+    open_unkept: bool = True,
 ) -> Verification:
     """Check everything; ``Verification.problems`` is empty only when the bundle is fit to use. ``keys``:
     the trusted keys (default: the device's, :func:`pianocoach.bundle.trust.device_keys`).
     ``keep_sessions`` (folders only) keeps the sessions the check opened, so a scorer need not open
     each model twice (a tree ensemble's session holds tens of MB); ``keep`` (with it): only those of the models
-    it accepts, every model is still opened and checked. ``check_models=False`` stops after the signature, the
-    files and their checksums (the bundle is intact, its models are not opened)."""
+    it accepts. ``open_unkept=False`` (with ``keep``): the other models are read, hashed again and parsed as
+    self-contained ONNX, but ONNX Runtime does not open them. ``check_models=False`` stops after the signature,
+    the files and their checksums (the bundle is intact, its models are not opened)."""
     if keys is None:
         from pianocoach.bundle.trust import device_keys
 
@@ -118,7 +120,8 @@ def verify_bundle(
     try:
         if path.is_dir():
             kept = (keep or _every_model) if keep_sessions else None
-            _verify_folder(path, keys, settings, result, kept, threads, check_models)
+            opened = keep if (keep_sessions and keep is not None and not open_unkept) else None
+            _verify_folder(path, keys, settings, result, kept, threads, check_models, opened)
         else:
             with tempfile.TemporaryDirectory(prefix="pianocoach-bundle-") as tmp:
                 unpack_verified(path, Path(tmp) / "bundle", keys)
@@ -139,8 +142,10 @@ def _verify_folder(
     keep: KeepSession | None = None,
     threads: int = 0,
     check_models: bool = True,
+    opened: KeepSession | None = None,
 ) -> None:
-    """``keep``: which models' sessions to keep (None: none)."""
+    """``keep``: which models' sessions to keep (None: none); ``opened``: which models ONNX Runtime opens (None:
+    all; the others are parsed only)."""
     source = FolderBundle(folder)
     try:
         result.manifest = manifest = verified_manifest(source, keys)  # raises at the first problem
@@ -159,6 +164,9 @@ def _verify_folder(
         for model in manifest.models:
             if model.file.endswith(GGUF_SUFFIX):
                 _check_gguf(source, model, result.problems)
+                continue
+            if opened is not None and not opened(manifest, model):
+                _check_model_bytes(source, manifest, model, result.problems)
                 continue
             session = _check_model(source, manifest, model, result.problems, threads)
             if keep is not None and session is not None and keep(manifest, model):
@@ -186,19 +194,8 @@ def verified_bytes(source: FolderBundle, manifest: Manifest, name: str) -> bytes
 def _check_model(source: FolderBundle, manifest: Manifest, model: ModelEntry, problems: list[str], threads: int = 0):
     """Open the model from its verified bytes and compare its inputs and outputs with the manifest;
     returns the session."""
-    try:
-        data = verified_bytes(source, manifest, model.file)
-        references = external_references(data)
-    except NotOnnx as exc:
-        problems.append(f"{model.file}: not an ONNX model ({exc})")
-        return None
-    except BundleError as exc:
-        problems.append(exc.problem)
-        return None
-    if references:
-        problems.append(
-            f"{model.file}: refers to external data ({shown(references[0])}); bundle models must be self-contained"
-        )
+    data = _check_model_bytes(source, manifest, model, problems)
+    if data is None:
         return None
     try:
         session = open_session(data, threads)
@@ -217,6 +214,27 @@ def _check_model(source: FolderBundle, manifest: Manifest, model: ModelEntry, pr
     if widths and len(columns) == len(widths) and sum(columns) != len(model.labels):
         problems.append(f"{model.file}: {sum(columns)} output columns but {len(model.labels)} label names")
     return session
+
+
+def _check_model_bytes(
+    source: FolderBundle, manifest: Manifest, model: ModelEntry, problems: list[str]
+) -> bytes | None:
+    """The model's verified bytes when they parse as a self-contained ONNX protobuf (None: a problem was added)."""
+    try:
+        data = verified_bytes(source, manifest, model.file)
+        references = external_references(data)
+    except NotOnnx as exc:
+        problems.append(f"{model.file}: not an ONNX model ({exc})")
+        return None
+    except BundleError as exc:
+        problems.append(exc.problem)
+        return None
+    if references:
+        problems.append(
+            f"{model.file}: refers to external data ({shown(references[0])}); bundle models must be self-contained"
+        )
+        return None
+    return data
 
 
 GGUF_SUFFIX = ".gguf"
@@ -241,9 +259,11 @@ def load_verified(
     path: str | Path, keys: list[TrustedKey] | None = None, threads: int = 0, keep: KeepSession | None = None
 ) -> Verification:
     """Verify, or raise :class:`BundleRejected` listing every problem (the device keeps its old bundle).
-    The returned verification holds the models' sessions, ready to run (``keep``: only those it accepts; every
-    model is checked all the same)."""
-    result = verify_bundle(path, keys, keep_sessions=True, threads=threads, keep=keep)
+    The returned verification holds the models' sessions, ready to run. ``keep``: only those it accepts are
+    opened; every other model is still hashed again and parsed as self-contained ONNX, not opened by ONNX Runtime
+    (the install's health check opened and ran every model before the bundle could become current; opening them
+    all at every start cost about a third of the start here, more under emulation)."""
+    result = verify_bundle(path, keys, keep_sessions=True, threads=threads, keep=keep, open_unkept=keep is None)
     give_back_free_memory()  # what the checks and the sessions not kept left in the heap
     if not result.ok:
         for problem in result.problems[1:]:  # the first is the exception's own message
