@@ -89,7 +89,7 @@ KEY_NAME ?= release
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
 .PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity piano-distances
 .PHONY: golden eval-offsets note-end-model bundle-note-end note-end-crossfit
-.PHONY: help setup apt test demo soak bench bench-pi llm-memory arm64-smoke eval-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
+.PHONY: help setup apt test demo soak bench bench-pi llm-memory arm64-smoke eval-jianzipu bundle-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
 	@echo "make demo        set up, then run the appliance on a sample piece (image display, speech to WAV); INPUT=file.wav|.mid"
@@ -370,7 +370,13 @@ eval-audio-quick: audio-render
 	$(PY) -m pianocoach_train audio eval --quick
 
 eval-jianzipu: jianzipu-reader
+	$(PY) -m pianocoach_train jianzipu real-data
 	$(PY) -m pianocoach_export jianzipu
+
+# the reader trained on the real crops and renders (make jianzipu-reader), INT8, into the committed default bundle
+bundle-jianzipu: jianzipu-reader
+	$(PY) -m pianocoach_export jianzipu --bundle
+	$(VENV)/bin/pianocoach verify-bundle
 
 # Export trains nothing: it takes finished runs from artifacts/ and stops, naming the target below, when one is
 # missing. These targets train what is missing first; each command reuses a finished run of the same config

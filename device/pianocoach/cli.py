@@ -13,7 +13,7 @@ pianocoach rollback                             return to the bundle installed b
 pianocoach bundle-status [--json]               the current and the installed bundles
 pianocoach repertoire add FILE [--title T] | list [--json] | remove ID   the pieces the device knows
 pianocoach jianzipu explain 中七六挑五 [--json] [--tuning standard]   explain a guqin character
-pianocoach jianzipu read IMAGE [--json] [--bundle PATH]             read a character from an image
+pianocoach jianzipu read IMAGE [--column] [--json] [--bundle PATH]  read a character or a column
 """
 
 from __future__ import annotations
@@ -222,7 +222,15 @@ def _jianzipu_explain(args: argparse.Namespace) -> int:
 def _jianzipu_read(args: argparse.Namespace) -> int:
     from pianocoach.jianzipu.reader import JianzipuReader
 
-    result = JianzipuReader(args.bundle).read(args.image, args.tuning)
+    result = JianzipuReader(args.bundle).read_any(args.image, args.tuning, column=args.column)
+    if "characters" in result:  # a column
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            count = len(result["characters"])
+            print(f"{args.image}: {count} character{'s' if count != 1 else ''}, top to bottom")
+            print(result["line"]["text"])
+        return 0
     _print_jianzipu(result, args.json)
     return 0
 
@@ -231,8 +239,19 @@ def _print_jianzipu(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
-    confidence = f" (confidence {result['confidence']:.2f})" if "confidence" in result else ""
-    print(f"{result['written']}{confidence}: {result['note']} {result['frequency_hz']:.1f} Hz")
+    if result.get("outside"):
+        print(f"{result['input']}: not read: {result['said']} (probability {result['outside_probability']:.2f})")
+        return
+    if not result.get("written"):
+        print(f"{result['input']}: no character could be read")
+        return
+    confidence = (
+        f" (confidence {result['confidence']:.2f}{', unsure' if result.get('unsure') else ''})"
+        if ("confidence" in result)
+        else ""
+    )
+    pitch = f"{result['note']} {result['frequency_hz']:.1f} Hz" if result.get("frequency_hz") else "pitch not fixed"
+    print(f"{result['written']}{confidence}: {pitch}")
     print(f"  {result['explanation_zh']}")
     print(f"  {result['explanation_en']}")
     if "top5" in result:
@@ -380,8 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
     jianzipu_commands = jianzipu.add_subparsers(dest="jianzipu_command", required=True, metavar="COMMAND")
     explain = jianzipu_commands.add_parser("explain", help="parse and explain a written character, e.g. 中七六挑五")
     explain.add_argument("character", help="the character written out, e.g. 中七六挑五 or 散勾三")
-    read = jianzipu_commands.add_parser("read", help="recognise a character in an image and explain it")
-    read.add_argument("image", type=Path, help="an image of one character (PNG, JPEG, ...)")
+    read = jianzipu_commands.add_parser(
+        "read", help="recognise a character (or a column of them) in an image and explain it"
+    )
+    read.add_argument("image", type=Path, help="an image of one character, or a column (PNG, JPEG, ...)")
+    shape = read.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--column",
+        dest="column",
+        action="store_true",
+        default=None,
+        help="characters stacked top to bottom (default: when the image is 2.5 times taller than wide)",
+    )
+    shape.add_argument("--single", dest="column", action="store_false", help="one character, whatever its shape")
     read.add_argument("--bundle", type=Path, help="model bundle folder (default: the installed default bundle)")
     for sub, handler in ((explain, _jianzipu_explain), (read, _jianzipu_read)):
         sub.add_argument("--json", action="store_true", help="print JSON")

@@ -68,12 +68,12 @@ def _default_bundle(args: argparse.Namespace) -> int:
     )
     result, scorer = made.result, made.scorer
     size = sum(p.stat().st_size for p in made.path.rglob("*") if p.is_file())
-    top1 = made.reader.metrics["int8"]["benchmark_96"]["exact_top1"]
+    top1 = made.reader.metrics["int8"]["real_validation_pages"]["exact_top1"]
     print(
         f"default bundle: {made.path} ({size / 1e6:.2f} MB; {result.model}, {scorer.precision}; "
         f"R² {result.float['r2']:.3f} float / {result.int8['r2'] if result.int8 else '—'} int8 on the performer test "
         f"list; "
-        f"jianzipu reader int8, top-1 {top1:.3f} on the 96-character set)"
+        f"jianzipu reader int8, top-1 {top1:.3f} on the real validation pages)"
     )
     if made.audio_path:
         print(
@@ -189,6 +189,10 @@ def _jianzipu(args: argparse.Namespace) -> int:
     paths = write_report(export_reader(progress=sys.stderr.isatty()), args.report_dir)
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"report: {paths['markdown']} ({paths['json'].name}, {paths['plot'].name})")
+    if args.bundle:
+        from pianocoach_export.jianzipu_export import add_to_default_bundle
+
+        print(f"default bundle: {add_to_default_bundle(args.key, progress=sys.stderr.isatty())} (new jianzipu reader)")
     return 0
 
 
@@ -370,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
         "jianzipu", help="export and evaluate the trained jianzipu image reader (make jianzipu-reader trains it)"
     )
     reader.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")
+    reader.add_argument(
+        "--bundle", action="store_true", help="then put it into the committed default bundle (the other models kept)"
+    )
+    reader.add_argument("--key", type=Path, help="Ed25519 private key (PEM) to sign with (default: development key)")
     reader.set_defaults(run=_jianzipu)
 
     llm = commands.add_parser("llm", help="fine-tuned feedback model -> GGUF -> Q4_K_M/Q8_0 -> greedy check -> bundle")

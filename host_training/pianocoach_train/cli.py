@@ -4,7 +4,7 @@ python -m pianocoach_train data check [--data PATH] [--json FILE] [--no-midi]
 python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
 python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
 python -m pianocoach_train release --model blend [--out DIR]
-python -m pianocoach_train jianzipu train | qa [--out FILE] [--count N]
+python -m pianocoach_train jianzipu train [--variant all|real|mixed|renders] | real-data | qa [--out FILE] [--count N]
 python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
 python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
 python -m pianocoach_train audio release [--models m_crnn,transcription | --chosen]
@@ -97,9 +97,19 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _jianzipu_train(args: argparse.Namespace) -> int:
-    from pianocoach_train.jianzipu.train import train_reader
+    from pianocoach_train.jianzipu.train import VARIANTS, train_reader
 
-    print(f"jianzipu reader: {train_reader(progress=sys.stderr.isatty())}")
+    for variant in VARIANTS if args.variant == "all" else (args.variant,):
+        print(f"jianzipu reader ({variant}): {train_reader(variant, progress=sys.stderr.isatty(), root=args.data)}")
+    return 0
+
+
+def _jianzipu_real_data(args: argparse.Namespace) -> int:
+    from pianocoach_train.jianzipu.real_crops import write_real_data_report
+
+    paths = write_real_data_report(args.report_dir, args.data)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['markdown']} ({paths['json'].name})")
     return 0
 
 
@@ -210,8 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     jianzipu = groups.add_parser("jianzipu", help="guqin jianzipu: train the image reader, make Q&A data")
     jianzipu_commands = jianzipu.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    train = jianzipu_commands.add_parser("train", help="render the character images and train the reader")
+    train = jianzipu_commands.add_parser(
+        "train", help="train the reader on the real crops and renders (every variant, or one)"
+    )
+    train.add_argument("--variant", choices=("all", "real", "mixed", "renders"), default="all")
+    train.add_argument("--data", type=Path, help="the guqin data folder (default $PIANOCOACH_GUQIN or ../shared/guqin)")
     train.set_defaults(run=_jianzipu_train)
+    real = jianzipu_commands.add_parser(
+        "real-data", help="parse the real crops' labels into the reader's parts: what maps, what does not, the split"
+    )
+    real.add_argument("--data", type=Path, help="the guqin data folder (default $PIANOCOACH_GUQIN or ../shared/guqin)")
+    real.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")
+    real.set_defaults(run=_jianzipu_real_data)
     qa = jianzipu_commands.add_parser("qa", help="question-and-answer turns for the feedback language model (JSONL)")
     qa.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts" / "llm" / "jianzipu_qa.jsonl")
     qa.add_argument("--count", type=int, default=2000, help="character questions (besides one per component)")

@@ -474,7 +474,9 @@ def test_score_and_the_reader_trust_the_device_keys_not_only_the_packaged_ones(d
     bundle = a_bundle(device)
     clip = write_sample_piece(tmp_path / "clip.mid", seconds=8)
     image = tmp_path / "char.png"
-    Image.new("L", (96, 96), 255).save(image)
+    drawn = Image.new("L", (96, 96), 255)
+    drawn.paste(0, (40, 10, 56, 86))  # a stroke: a blank page is refused before any model runs
+    drawn.save(image)
     cli = [sys.executable, "-I", "-m", "pianocoach.cli"]
     score = subprocess.run(
         cli + ["score", "--json", "--bundle", str(bundle), str(clip)], capture_output=True, text=True, timeout=180

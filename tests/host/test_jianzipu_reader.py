@@ -1,5 +1,6 @@
-"""The jianzipu image reader on the host: deterministic renders, held-out splits, model shapes, Q&A data,
-and a tiny reader trained, exported to INT8, bundled and used to read an image."""
+"""The jianzipu image reader on the host: deterministic renders, held-out splits, the real crops' labels in the
+reader's parts and their split by page, model shapes, Q&A data, and a tiny reader trained on real crops and renders,
+exported to INT8, bundled and used to read an image and a column."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 from pianocoach.jianzipu import parse
 from pianocoach.jianzipu.image import SIZE
-from pianocoach.jianzipu.vocab import HEADS
+from pianocoach.jianzipu.vocab import HEADS, MARKS
 from pianocoach_train.jianzipu.dataset import Sizes, benchmark_96, is_held_out, plan
 from pianocoach_train.jianzipu.model import JianzipuNet, ProbabilityNet
 from pianocoach_train.jianzipu.qa import build_turns
@@ -41,9 +42,10 @@ def test_held_out_combinations_and_font_never_reach_training():
 def test_model_heads_have_the_vocabulary_shapes():
     net = JianzipuNet().eval()
     outputs = net(torch.zeros(3, 1, SIZE, SIZE))
-    assert [tuple(o.shape) for o in outputs] == [(3, len(classes)) for classes in HEADS.values()]
-    probabilities = ProbabilityNet(net)(torch.rand(2, 1, SIZE, SIZE))
+    assert [tuple(o.shape) for o in outputs] == [(3, len(c)) for c in HEADS.values()] + [(3, len(MARKS)), (3, 1)]
+    *probabilities, marks, outside = ProbabilityNet(net)(torch.rand(2, 1, SIZE, SIZE))
     assert all(torch.allclose(p.sum(dim=1), torch.ones(2)) for p in probabilities)
+    assert ((marks > 0) & (marks < 1)).all() and ((outside > 0) & (outside < 1)).all()  # sigmoids, not a softmax
 
 
 def test_question_and_answer_turns_are_deterministic_and_well_formed():
@@ -64,18 +66,22 @@ def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_
     from pianocoach_export.jianzipu_export import LABELS, ROLE, export_reader
     from pianocoach_export.signing import generate_key_pair, load_private_key
     from pianocoach_export.trained_models import MissingArtifactError
+    from pianocoach_train.jianzipu.evaluate import REAL_SET
     from pianocoach_train.jianzipu.train import train_reader
 
-    config = TrainConfig(model="jianzipu_reader", epochs=2, batch_size=64)
+    config = TrainConfig(model="jianzipu_reader", epochs=1, batch_size=64)
     with pytest.raises(MissingArtifactError, match="run `make jianzipu-reader` first"):  # export trains nothing
-        export_reader(tmp_path / "export", TINY, progress=False, config=config)
-    train_reader(TINY, config, progress=False)
-    export = export_reader(tmp_path / "export", TINY, progress=False, config=config)
+        export_reader(tmp_path / "export", progress=False, sizes=TINY, config=config)
+    train_reader("mixed", TINY, config, progress=False)
+    export = export_reader(tmp_path / "export", progress=False, sizes=TINY, config=config)
     assert export.parity_max_abs <= 1e-4
     assert export.quantization["int8_ops"].get("Conv") == 4 and export.bytes["int8"] < export.bytes["float"]
+    assert export.coverage["labelled"] == 2438 and export.coverage["share_within"] > 0.9
+    assert export.unsure["outside"]["n"] > 0 and 0 <= export.unsure["outside"]["unsure"] <= 1
     for variant in export.results.values():
-        assert set(variant) == {"benchmark_96", "held_out_combinations", "held_out_font"}
+        assert set(variant) == {REAL_SET, "benchmark_96", "held_out_combinations", "held_out_font"}
         assert all(0 <= r["exact_top1"] <= r["exact_top5"] <= 1 for r in variant.values())
+        assert variant[REAL_SET]["n"] == 494  # the validation pages' characters within the vocabulary
     private, public = generate_key_pair("test", tmp_path / "keys")
     model = BundleModel(ROLE, export.int8_path, "cnn", "int8", LABELS)
     write_bundle(tmp_path / "bundle", [model], load_private_key(private), "reader-test")
@@ -83,40 +89,77 @@ def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_
     render(parse("中七六挑五"), TRAIN_FONTS[1], seed=0, strength=0.0).save(image)
     from pianocoach.jianzipu.reader import JianzipuReader
 
-    result = JianzipuReader(tmp_path / "bundle", keys=[load_public_key(public)]).read(image)
+    reader = JianzipuReader(tmp_path / "bundle", keys=[load_public_key(public)])
+    result = reader.read(image)
     assert {"form", "finger", "hui", "technique", "string", "note", "frequency_hz", "confidence", "top5"} <= set(result)
-    assert len(result["top5"]) == 5 and 0 < result["confidence"] <= 1
+    assert 0 < len(result["top5"]) <= 5 and 0 < result["confidence"] <= 1
+    column = reader.read_column(stacked_column(tmp_path))
+    assert len(column["characters"]) == 3 and len(column["line"]["notes"]) == 3
+
+
+def stacked_column(tmp_path):
+    """Three real crops of a validation page stacked top to bottom with paper between, as a handbook's column."""
+    from PIL import Image
+
+    from pianocoach_train.jianzipu.real_crops import VALIDATION_PAGES, load_crops
+
+    crops = [c for c in load_crops() if c.page == VALIDATION_PAGES[0] and c.reading is not None][:3]
+    images = [Image.open(c.path).convert("L") for c in crops]
+    width = max(i.width for i in images)
+    paper = int(np.percentile(np.asarray(images[0]), 90))
+    column = Image.new("L", (width, sum(i.height + 8 for i in images)), paper)
+    y = 4
+    for image in images:
+        column.paste(image, ((width - image.width) // 2, y))
+        y += image.height + 8
+    path = tmp_path / "column.png"
+    column.save(path)
+    return path
 
 
 @pytest.mark.slow
-def test_the_default_bundle_reads_a_clean_character_from_the_command_line(tmp_path):
+def test_the_default_bundle_reads_real_printed_characters_from_the_command_line(tmp_path):
+    """The shipped reader on crops of the validation pages (never trained on): every one of the first ten has its
+    reading in the top 5, most as the top reading; a stacked column reads in order."""
     import json
     import subprocess
     import sys
 
-    image = tmp_path / "zhong.png"
-    render(parse("中七六挑五"), TRAIN_FONTS[1], seed=0, strength=0.0).save(image)
-    run = subprocess.run(
-        [sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", "--json", str(image)],
+    from pianocoach_train.jianzipu.real_crops import VALIDATION_PAGES, load_crops
+
+    crops = [c for c in load_crops() if c.page == VALIDATION_PAGES[1] and c.reading is not None][:10]
+    first = 0
+    for crop in crops:
+        run = subprocess.run(
+            [sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", "--json", str(crop.path)],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+        result = json.loads(run.stdout)
+        assert {"form", "finger", "hui", "technique", "string", "note", "confidence", "top5", "explanation_en"} <= set(
+            result
+        )
+        assert crop.reading.text in [t["written"] for t in result["top5"]], (crop.path.name, crop.label)
+        first += result["written"] == crop.reading.text
+    assert first >= 7
+    column = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pianocoach.cli",
+            "jianzipu",
+            "read",
+            "--column",
+            "--json",
+            str(stacked_column(tmp_path)),
+        ],
         capture_output=True,
         text=True,
     )
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)
-    assert {
-        "form",
-        "finger",
-        "hui",
-        "technique",
-        "string",
-        "note",
-        "frequency_hz",
-        "confidence",
-        "top5",
-        "explanation_zh",
-        "explanation_en",
-    } <= set(result)
-    assert "中七六挑五" in [t["written"] for t in result["top5"]]  # a clean render of a 96-set character
+    assert column.returncode == 0, column.stderr
+    line = json.loads(column.stdout)["line"]
+    assert len(line["notes"]) == 3 and line["text"].count("\n") == 2
     (tmp_path / "blank.png").write_bytes(b"not an image")
     bad = subprocess.run(
         [sys.executable, "-m", "pianocoach.cli", "jianzipu", "read", str(tmp_path / "blank.png")],

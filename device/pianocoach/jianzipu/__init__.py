@@ -2,7 +2,17 @@
 
 from pianocoach.jianzipu.explain import explain
 from pianocoach.jianzipu.knowledge import Knowledge, load_knowledge
-from pianocoach.jianzipu.parser import Character, JianzipuError, parse
+from pianocoach.jianzipu.parser import Character, JianzipuError, mark_order, parse
 from pianocoach.jianzipu.pitch import Pitch, pitch
 
-__all__ = ["Character", "JianzipuError", "Knowledge", "Pitch", "explain", "load_knowledge", "parse", "pitch"]
+__all__ = [
+    "Character",
+    "JianzipuError",
+    "Knowledge",
+    "Pitch",
+    "explain",
+    "load_knowledge",
+    "mark_order",
+    "parse",
+    "pitch",
+]

@@ -1,6 +1,13 @@
 """The jianzipu knowledge data (``pianocoach/data/jianzipu/knowledge.json``, schema beside it): every
 component with its written form, reading, abbreviation and explanation, the tunings, and the relations
-between components (a small knowledge graph)."""
+between components (a small knowledge graph).
+
+Kinds: form (按 stopped, 散 open, 泛 harmonic, 未标 nothing written for the left hand), finger, hui (1..13,
+each exactly once), hui_fraction (tenths and 半), hui_region (徽外: past the 13th hui, no fixed place),
+technique (right-hand strokes, with ``layout``, ``strings`` one/two/several and ``string_optional``),
+string, ornament (left-hand marks, each ``requires`` a stopped string and has a ``placement``: written
+before the stroke or after the string; ``left_hand_sound`` marks sound without the right hand) and marker
+(间 between two strokes, and the passage markers 泛起 泛止 少息)."""
 
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ from pianocoach.errors import InputFileError
 from pianocoach.jsonio import read_json
 
 KNOWLEDGE_PATH = Path(__file__).resolve().parent.parent / "data" / "jianzipu" / "knowledge.json"
-KINDS = ("form", "finger", "hui", "hui_fraction", "technique", "string", "ornament", "marker")
+KINDS = ("form", "finger", "hui", "hui_fraction", "hui_region", "technique", "string", "ornament", "marker")
+PLACEMENTS = ("before_stroke", "between_strokes", "after_string")  # where a mark is written, in that order
 
 
 class KnowledgeError(InputFileError):
@@ -75,4 +83,11 @@ def load_knowledge(path: str | Path = KNOWLEDGE_PATH) -> Knowledge:
     hui = [c for c in components if c.kind == "hui"]
     if sorted(c.get("value") for c in hui) != list(range(1, 14)):
         raise KnowledgeError(path, "the hui must be numbered 1 to 13 exactly once")
+    for c in components:
+        if c.kind == "hui_region" and c.get("after_hui") not in range(1, 14):
+            raise KnowledgeError(path, f"hui region {c.name} must name the hui it lies beyond (after_hui 1..13)")
+        if c.kind == "ornament" and c.get("placement") not in PLACEMENTS:
+            raise KnowledgeError(path, f"ornament {c.name}: placement must be one of {', '.join(PLACEMENTS)}")
+        if c.kind == "technique" and c.get("layout") not in ("enclosing", "above"):
+            raise KnowledgeError(path, f"technique {c.name}: layout must be enclosing or above")
     return Knowledge(tuple(components), relations, dict(data["tunings"]), dict(data["benchmark_96"]))

@@ -4,6 +4,10 @@ A stopped string sounds over the part between the bridge (岳山) and the finger
 length is the hui's string-length fraction p(h) (hui 7 = 1/2: an octave up), so f = f_open / p(h).
 Between hui, x tenths past hui h lie at p(h) + x/10 (p(h+1) - p(h)), with the nut (龙龈, p = 1) after
 hui 13. A harmonic at a hui whose fraction is k/n (in lowest terms) sounds the n-th partial: n f_open.
+
+An unmarked character (nothing written for the left hand) sounds its open string, if it is open. No pitch
+(None) where the notation does not fix one: no string written, 徽外 (no exact place), or an unmarked
+character whose marks need a finger on the string (the left hand keeps an unwritten place).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from pianocoach.jianzipu.knowledge import Knowledge, load_knowledge
-from pianocoach.jianzipu.parser import Character
+from pianocoach.jianzipu.parser import Character, keeps_place
 
 NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -54,14 +58,18 @@ def sounding_fraction(hui: float, knowledge: Knowledge | None = None) -> float:
     return positions[whole - 1] + (hui - whole) * (positions[whole] - positions[whole - 1])
 
 
-def pitch(character: Character, tuning: str = "standard", knowledge: Knowledge | None = None) -> Pitch:
+def pitch(character: Character, tuning: str = "standard", knowledge: Knowledge | None = None) -> Pitch | None:
+    """The pitch the character sounds, or None where the notation does not fix it (see the module doc)."""
     knowledge = knowledge or load_knowledge()
     if tuning not in knowledge.tunings:
         raise ValueError(f"unknown tuning {tuning!r}; known: {', '.join(knowledge.tunings)}")
+    if character.string is None or keeps_place(character, knowledge):
+        return None
     open_hz = midi_to_hz(knowledge.tunings[tuning]["open_midi"][character.string - 1])
-    if character.form == "open":
+    if character.form in ("open", "unmarked"):
         return pitch_of_frequency(open_hz)
-    assert character.hui is not None  # only an open string has no hui
+    if character.hui is None:  # 徽外: past the 13th hui, no fixed place
+        return None
     if character.form == "harmonic":
         partial = Fraction(knowledge.hui_positions()[int(character.hui) - 1]).denominator
         return pitch_of_frequency(open_hz * partial)

@@ -11,7 +11,8 @@ Every model in the bundle runs on a built-in input, as the appliance would run i
 - ``pedal``: the pedal model on the same synthesised audio gives one probability within 0..1 per frame;
 - ``velocity``: the velocity model on the same synthesised audio gives one velocity 1..127 per note of a note table
   spread over it;
-- ``jianzipu_reader``: a drawn test character; every head's probabilities finite and summing to 1;
+- ``jianzipu_reader``: a drawn test character; every head's probabilities finite and summing to 1 (each mark's
+  between 0 and 1);
 - ``feedback_llm``: the GGUF loaded by llama.cpp (hashed first) and a few tokens generated, when
   llama-cpp-python is installed (otherwise reported as not checked).
 
@@ -190,6 +191,7 @@ def check_reader(verification) -> list[str]:
     from PIL import Image, ImageDraw
 
     from pianocoach.jianzipu.reader import JianzipuReader
+    from pianocoach.jianzipu.vocab import MARKS_OUTPUT, OUTSIDE_OUTPUT
 
     image = Image.new("L", (96, 96), 255)
     draw = ImageDraw.Draw(image)
@@ -198,7 +200,10 @@ def check_reader(verification) -> list[str]:
     problems = []
     for head, probabilities in JianzipuReader.from_verified(verification).probabilities(image).items():
         p = np.asarray(probabilities, dtype=np.float64)
-        if not np.all(np.isfinite(p)) or abs(p.sum() - 1.0) > 1e-3 or p.min() < -1e-6:
+        if head in (MARKS_OUTPUT, OUTSIDE_OUTPUT):  # independent marks and "outside": each a probability, no sum
+            if not np.all(np.isfinite(p)) or p.min() < -1e-6 or p.max() > 1 + 1e-6:
+                problems.append(f"jianzipu_reader: the marks are not probabilities ({p.min():.3g} to {p.max():.3g})")
+        elif not np.all(np.isfinite(p)) or abs(p.sum() - 1.0) > 1e-3 or p.min() < -1e-6:
             problems.append(f"jianzipu_reader: head {head} gives no probabilities (sum {p.sum():.3g})")
     return problems
 

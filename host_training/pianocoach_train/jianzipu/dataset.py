@@ -22,19 +22,22 @@ import numpy as np
 from tqdm import tqdm
 
 from pianocoach.jianzipu import Character, load_knowledge, parse
-from pianocoach.jianzipu.image import prepare
+from pianocoach.jianzipu.image import SIZE, prepare
 from pianocoach.jianzipu.parser import hui_text
-from pianocoach.jianzipu.vocab import FINGERS, HEADS, TECHNIQUES, labels
+from pianocoach.jianzipu.vocab import HEADS, MARKS, Reading, labels, mark_targets, reading_of
 from pianocoach_train.feature_store import cache_dir
 from pianocoach_train.jianzipu.render import HELD_OUT_FONT, TRAIN_FONTS, render
 
 log = logging.getLogger(__name__)
 
-RENDER_VERSION = 3  # bump when the renderer or the preparation changes: it keys the cache
+RENDER_VERSION = 4  # bump when the renderer or the preparation changes: it keys the cache
 HELD_OUT_FINGER_TECHNIQUE = {("名", "打"), ("食", "摘"), ("大", "托"), ("中", "擘")}
 HELD_OUT_HUI_STRING = {(3, 2), (11, 6), (5, 1)}
 HELD_OUT_OPEN = {("打", 7), ("勾", 2)}
 TEST_SEED_OFFSET = 1_000_000  # test renders never reuse a training seed
+# what the renderer draws: the basic grammar's strokes, and the fingers whose glyphs every font has (not 跪)
+TECHNIQUES = ("擘", "托", "抹", "挑", "勾", "剔", "打", "摘")
+FINGERS = ("大", "食", "中", "名")
 
 
 def is_held_out(c: Character) -> bool:
@@ -49,7 +52,7 @@ def random_character(rng: np.random.Generator) -> Character:
     string = int(rng.integers(1, 8))
     if form == "open":
         return Character("open", None, None, None, technique, string)
-    finger = str(rng.choice(FINGERS[1:]))
+    finger = str(rng.choice(FINGERS))
     whole = int(rng.integers(1, 14))
     tenth = 0 if form == "harmonic" or rng.random() < 0.5 else int(rng.integers(1, 10))
     hui = whole + tenth / 10
@@ -120,11 +123,31 @@ def _render_job(job: tuple[str, int, int]) -> np.ndarray:
     return (prepare(render(parse(text), spec, seed))[0, 0] * 255).astype(np.uint8)
 
 
+def target_rows(readings: list[Reading | None]) -> np.ndarray:
+    """float32 (n, heads + marks + 1): each head's class index (vocab.HEADS order), each mark's 0/1, then 1 for a
+    character outside the vocabulary (None: its head classes are -1 and its marks 0, neither scored)."""
+    width = len(HEADS) + len(MARKS) + 1
+    rows = np.zeros((len(readings), width), dtype=np.float32)
+    for i, reading in enumerate(readings):
+        if reading is None:
+            rows[i, : len(HEADS)] = -1
+            rows[i, -1] = 1
+        else:
+            rows[i, : len(HEADS)] = [labels(reading)[h] for h in HEADS]
+            rows[i, len(HEADS) : -1] = mark_targets(reading)
+    return rows
+
+
+def _targets(jobs: list[tuple[str, int, int]]) -> np.ndarray:
+    return target_rows([reading_of(parse(text)) for text, _, _ in jobs])
+
+
 @dataclass
 class ImageSet:
     images: np.ndarray  # uint8 (n, SIZE, SIZE), ink = 255
-    targets: np.ndarray  # int64 (n, heads) in vocab.HEADS order
+    targets: np.ndarray  # float32 (n, heads + marks + 1): target_rows
     texts: list[str]
+    names: list[str] | None = None  # the image files, for real crops
 
     def tensors(self):
         import torch
@@ -139,14 +162,16 @@ def build(
     sets = plan(sizes, seed)
     key = hashlib.sha256(
         json.dumps(
-            [RENDER_VERSION, asdict(sizes), seed, [f.name for f in TRAIN_FONTS], HELD_OUT_FONT.name], sort_keys=True
+            [RENDER_VERSION, SIZE, asdict(sizes), seed, [f.name for f in TRAIN_FONTS], HELD_OUT_FONT.name],
+            sort_keys=True,
         ).encode()
     ).hexdigest()[:12]
     path = cache_dir().parent / "jianzipu" / f"images-{key}.npz"
     if path.is_file():
         data = np.load(path)
         return {
-            name: ImageSet(data[f"{name}_images"], data[f"{name}_targets"], [t for t, _, _ in jobs])
+            # the targets come from the texts each time: the vocabulary may have grown since the images were cached
+            name: ImageSet(data[f"{name}_images"], _targets(jobs), [t for t, _, _ in jobs])
             for name, jobs in sets.items()
         }
     out = {}
@@ -162,10 +187,10 @@ def build(
                     disable=not progress,
                 )
             )
-            targets = np.array([[labels(parse(t))[h] for h in HEADS] for t, _, _ in jobs], dtype=np.int64)
+            targets = _targets(jobs)
             out[name] = ImageSet(np.stack(images), targets, [t for t, _, _ in jobs])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **{f"{n}_{k}": getattr(s, k) for n, s in out.items() for k in ("images", "targets")})
+    np.savez_compressed(tmp, **{f"{n}_images": s.images for n, s in out.items()})
     tmp.replace(path)
     return out
