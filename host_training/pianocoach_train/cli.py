@@ -4,7 +4,8 @@ python -m pianocoach_train data check [--data PATH] [--json FILE] [--no-midi]
 python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
 python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
 python -m pianocoach_train release --model blend [--out DIR]
-python -m pianocoach_train jianzipu train [--variant all|real|mixed|renders] | real-data | qa [--out FILE] [--count N]
+python -m pianocoach_train jianzipu train [--variant all|real|mixed|renders|composites]
+python -m pianocoach_train jianzipu real-data | qa [--out FILE] [--count N]
 python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
 python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
 python -m pianocoach_train audio release [--models m_crnn,transcription | --chosen]
@@ -223,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = jianzipu_commands.add_parser(
         "train", help="train the reader on the real crops and renders (every variant, or one)"
     )
-    train.add_argument("--variant", choices=("all", "real", "mixed", "renders"), default="all")
+    train.add_argument("--variant", choices=("all", "real", "mixed", "renders", "composites"), default="all")
     train.add_argument("--data", type=Path, help="the guqin data folder (default $PIANOCOACH_GUQIN or ../shared/guqin)")
     train.set_defaults(run=_jianzipu_train)
     real = jianzipu_commands.add_parser(

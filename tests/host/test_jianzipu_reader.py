@@ -67,12 +67,12 @@ def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_
     from pianocoach_export.signing import generate_key_pair, load_private_key
     from pianocoach_export.trained_models import MissingArtifactError
     from pianocoach_train.jianzipu.evaluate import REAL_SET
-    from pianocoach_train.jianzipu.train import train_reader
+    from pianocoach_train.jianzipu.train import SHIPPED_VARIANT, train_reader
 
     config = TrainConfig(model="jianzipu_reader", epochs=1, batch_size=64)
     with pytest.raises(MissingArtifactError, match="run `make jianzipu-reader` first"):  # export trains nothing
         export_reader(tmp_path / "export", progress=False, sizes=TINY, config=config)
-    train_reader("mixed", TINY, config, progress=False)
+    train_reader(SHIPPED_VARIANT, TINY, config, progress=False)
     export = export_reader(tmp_path / "export", progress=False, sizes=TINY, config=config)
     assert export.parity_max_abs <= 1e-4
     assert export.quantization["int8_ops"].get("Conv") == 4 and export.bytes["int8"] < export.bytes["float"]

@@ -99,3 +99,26 @@ def test_a_photograph_of_a_crop_prepares_like_the_scan():
     assert len(crops) >= 15
     assert float(np.max(flattened)) < 0.05, flattened
     assert float(np.mean(raw)) > 0.05  # the lamp alone would have turned paper into ink
+
+
+def test_composites_are_new_combinations_in_the_books_own_hand():
+    """The left hand of one training crop over the right hand of another: valid readings the training pages lack,
+    never a validation page's crop."""
+    import numpy as np
+
+    from pianocoach.jianzipu.image import SIZE
+    from pianocoach_train.jianzipu.composites import composite_reading, composites, split_row
+    from pianocoach_train.jianzipu.train import held_out_pages
+
+    crops = [c for c in load_crops() if c.page not in held_out_pages()]
+    images, readings = composites(crops, 40, seed=3)
+    assert images.shape == (40, SIZE, SIZE) and len(readings) == 40
+    seen = {c.reading for c in crops if c.reading is not None}
+    assert all(r.valid() and r not in seen for r in readings)
+    assert all((image > 64).mean() > 0.02 for image in images)  # ink from both halves
+    top = Reading("stopped", "名", "10", 0, None, "勾", 2)
+    bottom = Reading("open", None, "none", 0, "抹", "挑", 7)
+    assert composite_reading(top, bottom) == Reading("stopped", "名", "10", 0, "抹", "挑", 7)
+    page = np.full((60, 30), 255, dtype=np.uint8)
+    page[5:25], page[33:55] = 0, 0  # ink above and below an empty band at rows 25-32
+    assert 25 <= split_row(page) < 33

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pianocoach.errors import InputFileError
+from pianocoach.errors import InputFileError, PianoCoachError
 from pianocoach.jianzipu.vocab import Reading
 from pianocoach_train.paths import REPO_ROOT
 
@@ -92,7 +92,7 @@ TECHNIQUES = {
 HUI_OUTSIDE = "LEFT_WAI"  # 徽外
 
 
-class NotInVocabulary(ValueError):
+class NotInVocabulary(PianoCoachError):
     """A real character the reader's parts cannot describe; the message says which part or structure."""
 
 

@@ -10,7 +10,9 @@ binary cross-entropy, Adam, the best epoch kept; then a second stage from it at 
 Variants (``make eval-jianzipu`` compares them; the bundle takes ``SHIPPED_VARIANT``):
 - ``real``: real crops only;
 - ``mixed``: every batch half real crops, half renders;
-- ``renders``: renders only (what the reader was before issue 21).
+- ``renders``: renders only (what the reader was before issue 21);
+- ``composites``: every batch a third real crops, a third composites (the left hand of one training crop over the
+  right hand of another: combinations the pages lack, in the woodblock's hand), a third renders.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
 from pianocoach_train.feature_store import cache_dir
 from pianocoach_train.jianzipu import real_crops
+from pianocoach_train.jianzipu.composites import composites
 from pianocoach_train.jianzipu.dataset import ImageSet, Sizes, build, target_rows
 from pianocoach_train.jianzipu.model import JianzipuNet, heads_loss
 from pianocoach_train.jianzipu.render import HELD_OUT_FONT, TRAIN_FONTS
@@ -41,8 +44,9 @@ from pianocoach_train.training import train_torch
 log = logging.getLogger(__name__)
 
 CONFIG = TrainConfig(model="jianzipu_reader", epochs=60, batch_size=64, lr=2e-3, weight_decay=1e-4, patience=10, seed=0)
-VARIANTS = ("real", "mixed", "renders")
-SHIPPED_VARIANT = "mixed"
+VARIANTS = ("real", "mixed", "renders", "composites")
+COMPOSITES = 6000  # the composites variant's real-part composites (pianocoach_train.jianzipu.composites)
+SHIPPED_VARIANT = "composites"
 DEVELOPMENT_PAGES = (8, 18)  # early stopping only
 EPOCH_SAMPLES = 4000  # images per epoch (real crops are drawn again, differently augmented)
 PREPARE_VERSION = 2  # bump when pianocoach.jianzipu.image.prepare changes: it keys the real crops' cache
@@ -60,6 +64,11 @@ def load_reader(run_dir: Path | None = None) -> JianzipuNet:
     net.load_state_dict(state["model"])
     net.eval()
     return net
+
+
+def held_out_pages() -> set[int]:
+    """The pages nothing trains on: validation and development."""
+    return set(real_crops.VALIDATION_PAGES) | set(DEVELOPMENT_PAGES)
 
 
 def real_data_key(root: Path | None = None) -> str:
@@ -82,6 +91,7 @@ def reader_record(
         "config": config.to_dict(),
         "fine_tune": fine_tune_config(config).to_dict(),
         "sizes": asdict(sizes) if variant != "real" else None,
+        "composites": COMPOSITES if variant == "composites" else None,
         "image_size": SIZE,
         "train_fonts": [f.name for f in TRAIN_FONTS],
         "held_out_font": HELD_OUT_FONT.name,
@@ -182,7 +192,13 @@ def train_reader(
     sources = []
     if variant in ("real", "mixed"):
         sources.append(real["train"].tensors())
-    if variant in ("mixed", "renders"):
+    if variant == "composites":
+        sources.append(real["train"].tensors())
+        training_crops = [c for c in real_crops.load_crops(root) if c.page not in held_out_pages()]
+        images, readings = composites(training_crops, COMPOSITES, seed=config.seed)
+        made = ImageSet(images, target_rows(readings), [r.text for r in readings])
+        sources.append(made.tensors())
+    if variant in ("mixed", "renders", "composites"):
         sources.append(build(sizes, progress=progress)["train"].tensors())
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
