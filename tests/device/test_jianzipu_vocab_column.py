@@ -221,3 +221,14 @@ def test_a_blank_image_has_no_ink_and_transparency_lies_on_white_paper(tmp_path)
     clear.save(tmp_path / "clear.png")
     square = prepare(load_image(tmp_path / "clear.png"))[0, 0]
     assert 0.1 < (square > 0.5).mean() < 0.9  # the stroke, not a black page
+
+
+def test_the_heads_classes_are_the_knowledge_datas_strokes_and_the_parsers_marks():
+    from pianocoach.jianzipu import load_knowledge
+    from pianocoach.jianzipu.parser import mark_order
+    from pianocoach.jianzipu.vocab import FINGERS, STROKES
+
+    knowledge = load_knowledge()
+    assert set(STROKES) == {c.name for c in knowledge.of_kind("technique")}
+    assert set(FINGERS[1:]) == {c.name for c in knowledge.of_kind("finger")}
+    assert MARKS == mark_order(knowledge)

@@ -22,6 +22,8 @@ FINGERS = ("none", "大", "食", "中", "名", "跪")
 HUI_OUTSIDE = "外"  # 徽外: beyond the 13th hui
 HUI_WHOLE = ("none",) + tuple(str(i) for i in range(1, 14)) + (HUI_OUTSIDE,)
 HUI_TENTH = tuple(str(i) for i in range(10))
+# the model's output layout: a fixed copy, not read from the knowledge data (a new stroke there must not shift a
+# trained reader's classes); tests/device/test_jianzipu_vocab_column.py keeps it in step with the knowledge data
 STROKES = (
     "擘",
     "托",
