@@ -371,6 +371,7 @@ eval-audio-quick: audio-render
 
 eval-jianzipu: jianzipu-reader
 	$(PY) -m pianocoach_train jianzipu real-data
+	$(PY) -m pianocoach_train jianzipu woodblock
 	$(PY) -m pianocoach_export jianzipu
 
 # the reader trained on the real crops and renders (make jianzipu-reader), INT8, into the committed default bundle

@@ -24,6 +24,7 @@ from pianocoach_export.trained_models import reader_run
 from pianocoach_train.jianzipu import real_crops
 from pianocoach_train.jianzipu.dataset import ImageSet, Sizes, build
 from pianocoach_train.jianzipu.evaluate import (
+    DEVELOPMENT_SET,
     GOALS,
     PARTS,
     REAL_SET,
@@ -39,6 +40,7 @@ from pianocoach_train.jianzipu.train import (
     CONFIG,
     DEVELOPMENT_PAGES,
     READER_SIZES,
+    SHIPPED_VARIANT,
     VARIANTS,
     load_reader,
     reader_dir,
@@ -137,7 +139,14 @@ def export_reader(
     for variant in VARIANTS:  # every trained variant, in torch (the comparison the issue asks for)
         folder = reader_dir(variant)
         if (folder / "model.pt").is_file():
-            results[f"{variant} (torch)"] = evaluate_all(_torch_predict(ProbabilityNet(load_reader(folder))), sets)
+            predict = _torch_predict(ProbabilityNet(load_reader(folder)))
+            development = real["development"]
+            results[f"{variant} (torch)"] = {
+                **evaluate_all(predict, sets),
+                DEVELOPMENT_SET: evaluate_set(
+                    head_probabilities(predict, development.images), development.targets, development.texts
+                ),
+            }
     for variant, predict in (("float (ONNX)", _onnx_predict(float_path)), ("INT8 (ONNX)", _onnx_predict(int8_path))):
         results[variant] = evaluate_all(predict, sets)
     int8_predict = _onnx_predict(int8_path)
@@ -198,6 +207,8 @@ def write_report(export: ReaderExport, out_dir: Path) -> dict[str, Path]:
         "right. Exact = every part right, top-1 and top-5 over whole readings from the part probabilities.\n\n"
         "On the real validation pages (INT8, as shipped): " + "; ".join(verdicts) + ".\n\n"
         f"{markdown(export.results)}\n\n"
+        f"The bundle's reader is the `{SHIPPED_VARIANT}` variant, chosen on the development pages (the "
+        f"`{DEVELOPMENT_SET}` rows, pages {', '.join(map(str, DEVELOPMENT_PAGES))}), never on the validation pages.\n\n"
         f"Outside the vocabulary (not read, counted): {outside}.\n\n"
         "Declined (said to be outside the vocabulary, or unsure: best reading below "
         f"{export.unsure['threshold']:.2f}) on the validation pages: {export.unsure['outside']['declined']:.3f} of "

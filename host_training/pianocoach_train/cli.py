@@ -4,8 +4,8 @@ python -m pianocoach_train data check [--data PATH] [--json FILE] [--no-midi]
 python -m pianocoach_train eval --model blend [--splits performer,piece,work,random] [--quick]
 python -m pianocoach_train report reports/eval/<run>.json     (redraw table and chart)
 python -m pianocoach_train release --model blend [--out DIR]
-python -m pianocoach_train jianzipu train [--variant all|real|mixed|renders|composites]
-python -m pianocoach_train jianzipu real-data | qa [--out FILE] [--count N]
+python -m pianocoach_train jianzipu train [--variant all|VARIANT]   (real, mixed, renders, composites, woodblock, ...)
+python -m pianocoach_train jianzipu real-data | woodblock | qa [--out FILE] [--count N]
 python -m pianocoach_train audio render [--soundfonts a,b] [--seed N]
 python -m pianocoach_train audio eval [--models pc_fcn,m_crnn,hybrid] [--splits ...]
 python -m pianocoach_train audio release [--models m_crnn,transcription | --chosen]
@@ -111,6 +111,15 @@ def _jianzipu_real_data(args: argparse.Namespace) -> int:
     paths = write_real_data_report(args.report_dir, args.data)
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"report: {paths['markdown']} ({paths['json'].name})")
+    return 0
+
+
+def _jianzipu_woodblock(args: argparse.Namespace) -> int:
+    from pianocoach_train.jianzipu.woodblock_report import write_woodblock_report
+
+    paths = write_woodblock_report(args.report_dir, args.data)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['markdown']} ({paths['json'].name}, {paths['plot'].name})")
     return 0
 
 
@@ -224,7 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = jianzipu_commands.add_parser(
         "train", help="train the reader on the real crops and renders (every variant, or one)"
     )
-    train.add_argument("--variant", choices=("all", "real", "mixed", "renders", "composites"), default="all")
+    train.add_argument(
+        "--variant",
+        # the variants of pianocoach_train.jianzipu.train.VARIANTS (not imported here: it loads torch)
+        choices=("all", "real", "mixed", "renders", "composites", "woodblock", "composites-woodblock", "blend"),
+        default="all",
+    )
     train.add_argument("--data", type=Path, help="the guqin data folder (default $PIANOCOACH_GUQIN or ../shared/guqin)")
     train.set_defaults(run=_jianzipu_train)
     real = jianzipu_commands.add_parser(
@@ -233,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     real.add_argument("--data", type=Path, help="the guqin data folder (default $PIANOCOACH_GUQIN or ../shared/guqin)")
     real.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")
     real.set_defaults(run=_jianzipu_real_data)
+    wood = jianzipu_commands.add_parser(
+        "woodblock", help="the woodblock renderer: the layouts it learned, its characters beside the real ones"
+    )
+    wood.add_argument("--data", type=Path, help="the guqin data folder (default $PIANOCOACH_GUQIN or ../shared/guqin)")
+    wood.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "jianzipu")
+    wood.set_defaults(run=_jianzipu_woodblock)
     qa = jianzipu_commands.add_parser("qa", help="question-and-answer turns for the feedback language model (JSONL)")
     qa.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts" / "llm" / "jianzipu_qa.jsonl")
     qa.add_argument("--count", type=int, default=2000, help="character questions (besides one per component)")

@@ -18,6 +18,7 @@ import numpy as np
 
 from pianocoach.jianzipu.image import load_image, prepare
 from pianocoach.jianzipu.vocab import Reading
+from pianocoach_train.jianzipu.layouts import emptiest
 from pianocoach_train.jianzipu.real_crops import Crop, leaves, parse_tree
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,7 @@ def left_is_top(crop: Crop) -> bool:
 
 def split_row(gray: np.ndarray) -> int:
     """The emptiest row in the middle band (ties: the one nearest the middle)."""
-    amount = 1.0 - gray.astype(np.float32) / 255.0
-    profile = amount.mean(axis=1)
-    height = len(profile)
-    low, high = int(height * BAND[0]), max(int(height * BAND[1]), int(height * BAND[0]) + 1)
-    band = profile[low:high]
-    middle = (high - low) / 2
-    order = np.lexsort((np.abs(np.arange(len(band)) - middle), band))
-    return low + int(order[0])
+    return emptiest((1.0 - gray.astype(np.float32) / 255.0).mean(axis=1), BAND)
 
 
 def halves(crops: list[Crop]) -> list[Halves]:

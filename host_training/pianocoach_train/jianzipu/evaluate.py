@@ -24,6 +24,7 @@ from pianocoach.jianzipu.vocab import (
 
 PUBLISHED = {"top1": 0.804, "top5": 0.967}  # the reference's large multimodal model on its real test set
 REAL_SET = "real_validation_pages"
+DEVELOPMENT_SET = "real_development_pages"  # early stopping, and the choice of the shipped variant
 TEST_SETS = (REAL_SET, "benchmark_96", "held_out_combinations", "held_out_font")
 PARTS = ("form", "finger", "hui", "prefix", "technique", "string", "marks")
 GOALS = {"exact_top1": 0.85, "parts": 0.95, "share_within": 0.9}  # issue 21, on the real validation pages

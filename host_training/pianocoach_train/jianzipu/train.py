@@ -12,7 +12,11 @@ Variants (``make eval-jianzipu`` compares them; the bundle takes ``SHIPPED_VARIA
 - ``mixed``: every batch half real crops, half renders;
 - ``renders``: renders only (what the reader was before issue 21);
 - ``composites``: every batch a third real crops, a third composites (the left hand of one training crop over the
-  right hand of another: combinations the pages lack, in the woodblock's hand), a third renders.
+  right hand of another: combinations the pages lack, in the woodblock's hand), a third renders;
+- ``woodblock``: woodblock renders only (``woodblock``: drawn to the layouts and finish measured on the training
+  pages), what the renderer alone teaches;
+- ``composites-woodblock``: a third real crops, a third composites, a third woodblock renders;
+- ``blend``: a quarter each of real crops, composites, woodblock renders and font renders.
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ import torch
 from torch.nn import functional
 
 from pianocoach.jianzipu.image import SIZE
+from pianocoach.jianzipu.vocab import Reading
 from pianocoach.jsonio import write_json_atomic
 from pianocoach_train.checkpoints import load_checkpoint, save_checkpoint
 from pianocoach_train.feature_store import cache_dir
 from pianocoach_train.jianzipu import real_crops
 from pianocoach_train.jianzipu.composites import composites
 from pianocoach_train.jianzipu.dataset import ImageSet, Sizes, build, target_rows
+from pianocoach_train.jianzipu.layouts import learn as learn_layouts
 from pianocoach_train.jianzipu.model import JianzipuNet, heads_loss
 from pianocoach_train.jianzipu.render import HELD_OUT_FONT, TRAIN_FONTS
+from pianocoach_train.jianzipu.woodblock import woodblock_images
 from pianocoach_train.runs import artifacts_dir, finished_run
 from pianocoach_train.train_config import TrainConfig
 from pianocoach_train.training import train_torch
@@ -44,9 +51,14 @@ from pianocoach_train.training import train_torch
 log = logging.getLogger(__name__)
 
 CONFIG = TrainConfig(model="jianzipu_reader", epochs=60, batch_size=64, lr=2e-3, weight_decay=1e-4, patience=10, seed=0)
-VARIANTS = ("real", "mixed", "renders", "composites")
+VARIANTS = ("real", "mixed", "renders", "composites", "woodblock", "composites-woodblock", "blend")
+FONT_RENDERS = ("mixed", "renders", "composites", "blend")  # the variants trained on font renders (dataset.build)
+WOODBLOCK_RENDERS = ("woodblock", "composites-woodblock", "blend")
+WITH_COMPOSITES = ("composites", "composites-woodblock", "blend")
+WOODBLOCK = 12000  # woodblock renders in the variants that use them
+WOODBLOCK_VERSION = 1  # bump when the woodblock renderer or its layouts change: it keys their cache
 COMPOSITES = 6000  # the composites variant's real-part composites (pianocoach_train.jianzipu.composites)
-SHIPPED_VARIANT = "composites"
+SHIPPED_VARIANT = "composites-woodblock"
 DEVELOPMENT_PAGES = (8, 18)  # early stopping only
 EPOCH_SAMPLES = 4000  # images per epoch (real crops are drawn again, differently augmented)
 PREPARE_VERSION = 2  # bump when pianocoach.jianzipu.image.prepare changes: it keys the real crops' cache
@@ -90,14 +102,16 @@ def reader_record(
         "variant": variant,
         "config": config.to_dict(),
         "fine_tune": fine_tune_config(config).to_dict(),
-        "sizes": asdict(sizes) if variant != "real" else None,
-        "composites": COMPOSITES if variant == "composites" else None,
+        "sizes": asdict(sizes) if variant in FONT_RENDERS else None,
+        "composites": COMPOSITES if variant in WITH_COMPOSITES else None,
         "image_size": SIZE,
         "train_fonts": [f.name for f in TRAIN_FONTS],
         "held_out_font": HELD_OUT_FONT.name,
         "real_labels": real_data_key(root) if variant != "renders" else None,
         "validation_pages": list(real_crops.VALIDATION_PAGES),
         "development_pages": list(DEVELOPMENT_PAGES),
+        # only where used, so that adding the woodblock renders left the other variants' finished runs valid
+        **({"woodblock": {"count": WOODBLOCK, "version": WOODBLOCK_VERSION}} if variant in WOODBLOCK_RENDERS else {}),
     }
 
 
@@ -135,6 +149,27 @@ def real_sets(root: Path | None = None, progress: bool = True) -> dict[str, Imag
         )
         for name, found in chosen.items()
     }
+
+
+def woodblock_set(training_crops: list, root: Path | None, seed: int, progress: bool = True) -> ImageSet:
+    """WOODBLOCK woodblock renders drawn to the layouts of ``training_crops`` (cached by labels, version, seed)."""
+    path = (
+        cache_dir().parent
+        / "jianzipu"
+        / f"woodblock-{real_data_key(root)}-{SIZE}-{WOODBLOCK}-{seed}-v{WOODBLOCK_VERSION}.npz"
+    )
+    if path.is_file():
+        data = np.load(path)
+        rows = [json.loads(str(r)) for r in data["readings"]]
+        readings = [Reading(**{**row, "marks": frozenset(row["marks"])}) for row in rows]
+        return ImageSet(data["images"], target_rows(readings), [r.text for r in readings])
+    images, readings = woodblock_images(learn_layouts(training_crops), WOODBLOCK, seed, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    rows = [json.dumps({**asdict(r), "marks": sorted(r.marks)}, ensure_ascii=False) for r in readings]
+    np.savez_compressed(tmp, images=images, readings=np.array(rows))
+    tmp.replace(path)
+    return ImageSet(images, target_rows(readings), [r.text for r in readings])
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -192,14 +227,16 @@ def train_reader(
     sources = []
     if variant in ("real", "mixed"):
         sources.append(real["train"].tensors())
-    if variant == "composites":
+    training_crops = [c for c in real_crops.load_crops(root) if c.page not in held_out_pages()]
+    if variant in WITH_COMPOSITES:
         sources.append(real["train"].tensors())
-        training_crops = [c for c in real_crops.load_crops(root) if c.page not in held_out_pages()]
         images, readings = composites(training_crops, COMPOSITES, seed=config.seed)
         made = ImageSet(images, target_rows(readings), [r.text for r in readings])
         sources.append(made.tensors())
-    if variant in ("mixed", "renders", "composites"):
+    if variant in FONT_RENDERS:
         sources.append(build(sizes, progress=progress)["train"].tensors())
+    if variant in WOODBLOCK_RENDERS:
+        sources.append(woodblock_set(training_crops, root, config.seed, progress).tensors())
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     net = JianzipuNet()
