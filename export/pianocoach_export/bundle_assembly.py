@@ -132,10 +132,12 @@ def reader_model(progress: bool) -> BundleModel:
             for name, r in int8.items()
         },
     }
-    provenance = {k: v for k, v in read_json(Path(export.run_dir) / "run.json").items() if k != "finished"}
-    return BundleModel(
-        READER_ROLE, Path(export.int8_path), "cnn, one head per part", "int8", LABELS, metrics, provenance
-    )
+    members = [
+        {k: v for k, v in read_json(Path(run) / "run.json").items() if k != "finished"} for run in export.members
+    ]
+    provenance = {"averaged": members}
+    architecture = f"{len(members)} cnns averaged, one head per part"
+    return BundleModel(READER_ROLE, Path(export.int8_path), architecture, "int8", LABELS, metrics, provenance)
 
 
 def kept_models(roles: tuple[str, ...]) -> tuple[dict, dict]:
@@ -397,12 +399,12 @@ def assemble_export(
 ) -> ExportedBundle:
     """Export each release scorer, write the float vs INT8 report, bundle the first with the jianzipu reader."""
     from pianocoach_export.export_report import write
-    from pianocoach_export.trained_models import reader_run, release_run
+    from pianocoach_export.trained_models import reader_runs, release_run
     from pianocoach_train.runs import artifacts_dir
 
     for model in models:  # every trained model there before the first export starts
         release_run(model)
-    reader_run()
+    reader_runs()
     results = [export_release(model, store, prune=prune, progress=progress) for model in models]
     paths = write(results, report_dir, report_name)
     best = results[0]
@@ -478,13 +480,13 @@ def assemble_default_bundle(
     kept from the committed bundle (``"keep"``, verified first) or exported from their release runs
     (``"train"``: ``make jianzipu-reader`` / ``make audio-release`` trained them)."""
     import pianocoach.bundle
-    from pianocoach_export.trained_models import audio_release_run, reader_run, release_run
+    from pianocoach_export.trained_models import audio_release_run, reader_runs, release_run
     from pianocoach_train.audio.path_choice import choose_audio_path, release_models
     from pianocoach_train.runs import artifacts_dir
 
     release_run(model)  # every trained model there before anything is exported or replaced
     if reader == "train":
-        reader_run()
+        reader_runs()
     if audio == "train":
         for name in release_models(choose_audio_path()):
             audio_release_run(name)

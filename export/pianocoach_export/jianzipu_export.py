@@ -20,7 +20,7 @@ from pianocoach.jsonio import write_json_atomic
 from pianocoach_export.export_models import PARITY_TOLERANCE, ExportError, save_model
 from pianocoach_export.measure import latency_ms, parity
 from pianocoach_export.quantize import quantize_model
-from pianocoach_export.trained_models import reader_run
+from pianocoach_export.trained_models import reader_runs
 from pianocoach_train.jianzipu import real_crops
 from pianocoach_train.jianzipu.dataset import ImageSet, Sizes, build
 from pianocoach_train.jianzipu.evaluate import (
@@ -35,12 +35,12 @@ from pianocoach_train.jianzipu.evaluate import (
     plot,
     unsure_shares,
 )
-from pianocoach_train.jianzipu.model import ProbabilityNet
+from pianocoach_train.jianzipu.model import AveragedProbabilities, ProbabilityNet
 from pianocoach_train.jianzipu.train import (
     CONFIG,
     DEVELOPMENT_PAGES,
+    ENSEMBLE,
     READER_SIZES,
-    SHIPPED_VARIANT,
     VARIANTS,
     load_reader,
     reader_dir,
@@ -62,7 +62,8 @@ LABELS = (
 
 @dataclass
 class ReaderExport:
-    run_dir: str
+    run_dir: str  # the first member's run
+    members: list[str]  # every member's run (the reader averages their probabilities)
     float_path: str
     int8_path: str
     parity_max_abs: float
@@ -104,13 +105,13 @@ def evaluate_all(predict, sets: dict[str, ImageSet]) -> dict[str, dict]:
 def export_reader(
     out_dir: Path | None = None, progress: bool = True, sizes: Sizes = READER_SIZES, config: TrainConfig = CONFIG
 ) -> ReaderExport:
-    run_dir = reader_run(sizes, config)  # trained by `make jianzipu-reader`; a missing one stops here
+    runs = reader_runs(sizes, config)  # trained by `make jianzipu-reader`; a missing one stops here
     real = real_sets(progress=progress)
     renders = build(sizes, progress=progress)
     sets: dict[str, ImageSet] = {**{n: renders[n] for n in TEST_SETS if n in renders}, REAL_SET: real["validation"]}
     out_dir = out_dir or artifacts_dir() / "export" / ROLE
     out_dir.mkdir(parents=True, exist_ok=True)
-    net = ProbabilityNet(load_reader(run_dir)).eval()
+    net = AveragedProbabilities([ProbabilityNet(load_reader(run)) for run in runs]).eval()
     model = torch_to_onnx(
         net, (torch.zeros(1, 1, SIZE, SIZE),), ["image"], {"image": {0: "batch"}}, output_names=OUTPUTS
     )
@@ -158,7 +159,8 @@ def export_reader(
     one = {"image": probe[:1]}
     times = latency_ms({"float": float_path, "int8": int8_path}, one)
     export = ReaderExport(
-        str(run_dir),
+        str(runs[0]),
+        [str(run) for run in runs],
         str(float_path),
         str(int8_path),
         max_abs,
@@ -207,7 +209,9 @@ def write_report(export: ReaderExport, out_dir: Path) -> dict[str, Path]:
         "right. Exact = every part right, top-1 and top-5 over whole readings from the part probabilities.\n\n"
         "On the real validation pages (INT8, as shipped): " + "; ".join(verdicts) + ".\n\n"
         f"{markdown(export.results)}\n\n"
-        f"The bundle's reader is the `{SHIPPED_VARIANT}` variant, chosen on the development pages (the "
+        "The bundle's reader (the float and INT8 rows) averages the probabilities of the "
+        + " and ".join(f"`{v}`" for v in ENSEMBLE)
+        + " variants, chosen on the development pages (the "
         f"`{DEVELOPMENT_SET}` rows, pages {', '.join(map(str, DEVELOPMENT_PAGES))}), never on the validation pages.\n\n"
         f"Outside the vocabulary (not read, counted): {outside}.\n\n"
         "Declined (said to be outside the vocabulary, or unsure: best reading below "

@@ -17,7 +17,7 @@ from pianocoach.errors import InputFileError
 from pianocoach.features import DEFAULT_SETTINGS
 from pianocoach_train.jianzipu.dataset import Sizes
 from pianocoach_train.jianzipu.train import CONFIG as READER_CONFIG
-from pianocoach_train.jianzipu.train import READER_SIZES, reader_dir, reader_record
+from pianocoach_train.jianzipu.train import ENSEMBLE, READER_SIZES, reader_dir, reader_record
 from pianocoach_train.release import release_dir
 from pianocoach_train.runs import finished_run
 from pianocoach_train.train_config import TrainConfig
@@ -42,12 +42,15 @@ def release_run(model: str) -> Path:
     return run_dir
 
 
-def reader_run(sizes: Sizes = READER_SIZES, config: TrainConfig = READER_CONFIG) -> Path:
-    """``artifacts/jianzipu/reader``: the shipped jianzipu image reader (``make jianzipu-reader``)."""
-    run_dir = reader_dir()
-    if not finished_run(run_dir, reader_record(sizes=sizes, config=config)):
-        raise MissingArtifactError(run_dir, "jianzipu reader", "jianzipu-reader")
-    return run_dir
+def reader_runs(sizes: Sizes = READER_SIZES, config: TrainConfig = READER_CONFIG) -> list[Path]:
+    """The runs of the shipped jianzipu image reader's members (``ENSEMBLE``; ``make jianzipu-reader``)."""
+    runs = []
+    for variant in ENSEMBLE:
+        run_dir = reader_dir(variant)
+        if not finished_run(run_dir, reader_record(variant, sizes=sizes, config=config)):
+            raise MissingArtifactError(run_dir, f"jianzipu reader ({variant})", "jianzipu-reader")
+        runs.append(run_dir)
+    return runs
 
 
 def audio_release_run(model: str) -> Path:

@@ -11,7 +11,7 @@ import pytest
 import pianocoach.bundle
 from pianocoach.bundle import DEFAULT_BUNDLE, sha256_file
 from pianocoach_export.bundle_assembly import assemble_default_bundle, assemble_export
-from pianocoach_export.trained_models import MissingArtifactError, reader_run, release_run
+from pianocoach_export.trained_models import MissingArtifactError, reader_runs, release_run
 from pianocoach_train.audio.path_choice import release_models
 from pianocoach_train.release import train_release
 from pianocoach_train.train_config import TrainConfig
@@ -34,7 +34,7 @@ def test_a_missing_release_model_names_the_make_target(isolated_outputs):
     with pytest.raises(MissingArtifactError, match="trained on these features"):
         release_run("blend")
     with pytest.raises(MissingArtifactError, match=r"reader: no finished jianzipu reader .* `make jianzipu-reader`"):
-        reader_run()
+        reader_runs()
 
 
 def test_a_finished_release_run_is_taken_and_an_outdated_one_is_not(synthetic_store):

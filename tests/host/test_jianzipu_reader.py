@@ -68,17 +68,25 @@ def test_a_tiny_reader_exports_to_int8_and_reads_an_image(isolated_outputs, tmp_
     from pianocoach_export.signing import generate_key_pair, load_private_key
     from pianocoach_export.trained_models import MissingArtifactError
     from pianocoach_train.jianzipu.evaluate import DEVELOPMENT_SET, REAL_SET
-    from pianocoach_train.jianzipu.train import SHIPPED_VARIANT, train_reader
+    from pianocoach_train.jianzipu.train import ENSEMBLE, train_reader
 
     monkeypatch.setattr(reader_training, "WOODBLOCK", 64)  # a tiny run: few woodblock renders and composites
     monkeypatch.setattr(reader_training, "COMPOSITES", 64)
     config = TrainConfig(model="jianzipu_reader", epochs=1, batch_size=64)
     with pytest.raises(MissingArtifactError, match="run `make jianzipu-reader` first"):  # export trains nothing
         export_reader(tmp_path / "export", progress=False, sizes=TINY, config=config)
-    train_reader(SHIPPED_VARIANT, TINY, config, progress=False)
+    train_reader(ENSEMBLE[0], TINY, config, progress=False)
+    with pytest.raises(MissingArtifactError, match=ENSEMBLE[1]):  # every member of the averaged reader is needed
+        export_reader(tmp_path / "export", progress=False, sizes=TINY, config=config)
+    for variant in ENSEMBLE[1:]:
+        train_reader(variant, TINY, config, progress=False)
     export = export_reader(tmp_path / "export", progress=False, sizes=TINY, config=config)
+    assert len(export.members) == len(ENSEMBLE) == 2
     assert export.parity_max_abs <= 1e-4
-    assert export.quantization["int8_ops"].get("Conv") == 4 and export.bytes["int8"] < export.bytes["float"]
+    assert (
+        export.quantization["int8_ops"].get("Conv") == 4 * len(ENSEMBLE)
+        and export.bytes["int8"] < export.bytes["float"]
+    )
     assert export.coverage["labelled"] == 2438 and export.coverage["share_within"] > 0.9
     assert export.unsure["outside"]["n"] > 0 and 0 <= export.unsure["outside"]["unsure"] <= 1
     assert {"composites-woodblock (torch)", "INT8 (ONNX)"} <= set(export.results)

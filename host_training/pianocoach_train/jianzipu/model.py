@@ -44,6 +44,19 @@ class ProbabilityNet(nn.Module):
         return tuple(torch.softmax(logits, dim=-1) for logits in heads) + (torch.sigmoid(marks), torch.sigmoid(outside))
 
 
+class AveragedProbabilities(nn.Module):
+    """Several readers as one: each output the mean of theirs (an ensemble exported as one graph, so the device
+    reads it as it reads one reader)."""
+
+    def __init__(self, members: list[ProbabilityNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = [member(image) for member in self.members]
+        return tuple(torch.stack(parts).mean(dim=0) for parts in zip(*outputs))
+
+
 def heads_loss(outputs: tuple[torch.Tensor, ...], targets: torch.Tensor) -> torch.Tensor:
     """Sum over heads of the cross-entropy of each part, plus the marks' binary cross-entropy (summed over marks),
     plus the outside head's. ``targets``: (batch, heads + marks + 1), the head classes, the marks' 0/1, then 1 for a
