@@ -13,11 +13,11 @@ TORCH_INDEX_URL ?=
 # General is the held-out test soundfont),
 # PortAudio (sounddevice), espeak-ng (speech), sox (audio checks), DejaVu (display text), Kai/Ming CJK fonts
 # (jianzipu renders, Chinese on the display). OpenSSH: flashing (the tests run a loopback sshd).
-# systemd: systemd-analyze rates the unit's hardening.
+# systemd: systemd-analyze rates the unit's hardening. Chromium and its driver: the web page's browser tests.
 APT_PACKAGES ?= openssh-client openssh-server fluidsynth timgm6mb-soundfont fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont csound-soundfont systemd \
 	libportaudio2 espeak-ng sox fonts-dejavu-core \
 	fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-uming \
-	qemu-user-static binfmt-support mmdebstrap arch-test p7zip-full
+	qemu-user-static binfmt-support mmdebstrap arch-test p7zip-full chromium chromium-driver
 
 # The dataset is read in place, never copied into the repository.
 export PIANOCOACH_PERCEPIANO ?= $(abspath ../shared/percepiano)

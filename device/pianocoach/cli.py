@@ -387,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_repertoire_commands(commands)
 
+    from pianocoach.web.server import add_web_command
+
+    add_web_command(commands)
+
     history = commands.add_parser("history", help="the performances the appliance has scored, newest first")
     add_config_flags(history)
     history.add_argument("--last", type=int, default=10, help="how many (default 10)")

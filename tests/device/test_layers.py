@@ -34,6 +34,7 @@ LAYERS: list[set[str]] = [
     {"scoring"},  # sessions, the bundle's scorers, the health check of a bundle
     {"terminal_report", "bench", "bench_pi"},
     {"appliance"},  # the daemon and its commands
+    {"web"},  # the companion page over the daemon's history
     {"cli"},  # the `pianocoach` command
 ]
 LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}

@@ -154,6 +154,16 @@ class FeedbackConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = False  # the companion page (`pianocoach web`, pianocoach-web.service): off unless switched on
+    host: str = "0.0.0.0"  # the address it listens on; requests from outside private networks are refused anyway
+    port: int = 8080
+    session_days: int = 30  # a paired browser stays paired this long
+
+    RANGES = {"port": (1, 65535), "session_days": (1, 365)}
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     input: InputConfig = field(default_factory=InputConfig)
@@ -162,6 +172,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: str = "defaults"  # where it came from, for messages
 
     @property

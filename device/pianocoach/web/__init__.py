@@ -1,0 +1,1 @@
+"""The device's companion web page for the player and the teacher (``pianocoach web``)."""

@@ -1,0 +1,404 @@
+"""The companion page: Flask routes over the read-only history (``history_view``), behind pairing (``access``).
+
+Pages: ``/`` today, ``/history`` (filters and paging), ``/take/<id>`` (scales, measurements, advice, bar by bar),
+``/take/<id>/report`` (printable), ``/piece/<id>`` (charts over time), ``/device``; ``/export.csv`` and
+``/export.json`` (``from``/``to``, or ``take``); ``/pair``. Charts are drawn by Chart.js, served from the device
+(``static/vendor``), from JSON the page carries; no inline script (the Content-Security-Policy forbids it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from pianocoach import __version__
+from pianocoach.appliance.history import HistoryError
+from pianocoach.web.access import Pairing, from_room, new_csrf_token, same_token, session_secret
+from pianocoach.web.history_view import PAGE_SIZE, Filters, HistoryView, parse_date
+from pianocoach.web.words import translate
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 16 * 1024  # every form the page sends is tiny
+EXPORT_COLUMNS = (
+    "id",
+    "started_at",
+    "duration_s",
+    "source",
+    "input",
+    "piece",
+    "overall",
+    "accuracy_pct",
+    "tempo_qpm",
+    "feedback",
+    "bundle_id",
+)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    data_dir: Path
+    history_path: Path
+    language: str = "en"
+    session_days: int = 30
+    bundle_path: Path | None = None  # the active bundle folder (None: the built-in one)
+
+
+def create_app(settings: WebSettings) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=session_secret(settings.data_dir),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="pianocoach_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=settings.session_days),
+        MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_BYTES,
+    )
+    view = HistoryView(settings.history_path)
+    pairing = Pairing(settings.data_dir)
+    app.extensions["pianocoach"] = {"settings": settings, "view": view, "pairing": pairing}
+
+    def t(key: str, **values: object) -> str:
+        return translate(key, settings.language, **values)
+
+    @app.context_processor
+    def words() -> dict[str, Any]:
+        return {"t": t, "language": settings.language, "csrf": session.get("csrf", "")}
+
+    @app.before_request
+    def guard() -> ResponseReturnValue | None:
+        if not from_room(request.remote_addr):
+            abort(403)
+        if request.endpoint in ("static", "pair", "pair_start", "pair_submit"):
+            return None
+        if not paired():
+            return redirect(url_for("pair"))
+        if request.method == "POST" and not same_token(request.form.get("csrf"), session.get("csrf")):
+            log.warning("a change without a valid CSRF token was refused")
+            abort(403)
+        return None
+
+    def paired() -> bool:
+        since = session.get("paired_at")
+        return isinstance(since, (int, float)) and time.time() - since < settings.session_days * 86400
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(HistoryError)
+    def no_history(exc: HistoryError) -> tuple[str, int]:
+        log.warning("%s", exc)
+        return render_template("message.html", title=t("history"), message=t("no_history")), 503
+
+    @app.errorhandler(400)
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    def refused(exc: Any) -> tuple[str, int]:
+        key = {400: "bad_request", 403: "forbidden", 404: "not_found"}.get(exc.code, "bad_request")
+        return render_template("message.html", title=t(key), message=t(key)), exc.code
+
+    # -- pairing -----------------------------------------------------------------------------------------
+    @app.get("/pair")
+    def pair() -> ResponseReturnValue:
+        if paired():
+            return redirect(url_for("today"))
+        return render_template("pair.html", locked=pairing.locked_for(), shown=pairing.current() is not None)
+
+    @app.post("/pair/start")
+    def pair_start() -> ResponseReturnValue:
+        if pairing.locked_for() == 0:
+            pairing.new_code()
+        return redirect(url_for("pair"))
+
+    @app.post("/pair")
+    def pair_submit() -> ResponseReturnValue:
+        locked = pairing.locked_for()
+        if locked > 0 or not pairing.attempt(request.form.get("code", "")):
+            locked = pairing.locked_for()
+            message = t("pair_locked", minutes=max(1, round(locked / 60))) if locked > 0 else t("pair_wrong")
+            return render_template("pair.html", locked=locked, shown=False, error=message), 403
+        session.clear()
+        session.permanent = True
+        session["paired_at"] = time.time()
+        session["csrf"] = new_csrf_token()
+        return redirect(url_for("today"))
+
+    # -- pages -------------------------------------------------------------------------------------------
+    @app.get("/")
+    def today() -> str:
+        latest = view.latest()
+        week = view.practice_since(datetime.now(timezone.utc) - timedelta(days=7))
+        return render_template("today.html", take=latest, week=week)
+
+    @app.get("/history")
+    def history() -> str:
+        filters = filters_from(request.args)
+        number = int_arg("page", 1)
+        total = view.count(filters)
+        pages = max(1, -(-total // PAGE_SIZE))
+        rows = view.page(filters, min(number, pages))
+        query = {k: v for k, v in (("piece", filters.piece), ("from", filters.date_from), ("to", filters.date_to)) if v}
+        return render_template(
+            "history.html",
+            rows=rows,
+            total=total,
+            page=min(number, pages),
+            pages=pages,
+            filters=filters,
+            pieces=view.pieces(),
+            query=query,
+        )
+
+    @app.get("/take/<int:take_id>")
+    def take(take_id: int) -> str:
+        item = view.take(take_id) or abort(404)
+        return render_template("take.html", take=item, scales=scale_rows(item), chart=bars_chart(item, t))
+
+    @app.get("/take/<int:take_id>/report")
+    def report(take_id: int) -> str:
+        item = view.take(take_id) or abort(404)
+        return render_template("report.html", take=item, scales=scale_rows(item))
+
+    @app.get("/take/<int:take_id>/delete")
+    def delete_ask(take_id: int) -> str:
+        item = view.take(take_id) or abort(404)
+        return render_template("delete.html", take=item)
+
+    @app.post("/take/<int:take_id>/delete")
+    def delete(take_id: int) -> str:
+        if not view.delete(take_id):
+            abort(404)
+        log.info("take %d deleted from the page", take_id)
+        return render_template("message.html", title=t("deleted"), message=t("deleted"))
+
+    @app.get("/piece/<piece_id>")
+    def piece(piece_id: str) -> str:
+        takes = view.series(piece_id[:200])
+        if not takes:
+            abort(404)
+        scale_names = list(takes[-1]["scales"])
+        chosen = request.args.get("scale", "")
+        chosen = chosen if chosen in scale_names else scale_names[0] if scale_names else ""
+        return render_template(
+            "piece.html",
+            takes=takes,
+            title=takes[-1]["title"],
+            piece_id=piece_id,
+            scale_names=scale_names,
+            chosen=chosen,
+            chart=piece_chart(takes, chosen, t),
+        )
+
+    @app.get("/device")
+    def device() -> str:
+        return render_template("device.html", info=device_info(settings, view))
+
+    @app.get("/export.json")
+    def export_json() -> Response:
+        rows = [export_row(item) for item in export_rows(view)]
+        body = json.dumps(rows, ensure_ascii=False, indent=1)
+        return Response(body, mimetype="application/json", headers=download("pianocoach-takes.json"))
+
+    @app.get("/export.csv")
+    def export_csv() -> Response:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for item in export_rows(view):
+            writer.writerow(
+                {k: v if not isinstance(v, (dict, list)) else json.dumps(v) for k, v in export_row(item).items()}
+            )
+        return Response(out.getvalue(), mimetype="text/csv", headers=download("pianocoach-takes.csv"))
+
+    return app
+
+
+def download(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+def int_arg(name: str, default: int) -> int:
+    try:
+        return max(1, int(request.args.get(name, default)))
+    except ValueError:
+        abort(400)
+
+
+def filters_from(args: Any) -> Filters:
+    try:
+        piece = args.get("piece")
+        return Filters(
+            piece=None if piece in (None, "*") else piece[:200],
+            date_from=parse_date(args.get("from")),
+            date_to=parse_date(args.get("to")),
+        )
+    except ValueError:
+        abort(400)
+
+
+def export_rows(view: HistoryView) -> list[dict]:
+    if request.args.get("take"):
+        item = view.take(int_arg("take", 1))
+        return [item] if item else []
+    return list(view.export(filters_from(request.args)))
+
+
+def export_row(item: dict) -> dict:
+    return {
+        "id": item["id"],
+        "started_at": item["started_at"],
+        "duration_s": item["duration_s"],
+        "source": item["source"],
+        "input": item["input"],
+        "piece": item["title"],
+        "overall": item["overall"],
+        "accuracy_pct": item["accuracy_pct"],
+        "tempo_qpm": item["tempo_qpm"],
+        "feedback": item["feedback"],
+        "bundle_id": item["bundle_id"],
+        "scales": item["scales"],
+        "measures": item["measures"],
+        "fundamentals": item["fundamentals"],
+    }
+
+
+def scale_rows(item: dict) -> list[dict]:
+    """The 19 scales as (left word, right word, position 0-100 or None)."""
+    rows = []
+    for name, value in (item.get("scales") or {}).items():
+        group, _, ends = name.partition(": ")
+        left, _, right = ends.partition(" / ")
+        rows.append(
+            {
+                "group": group,
+                "left": left,
+                "right": right,
+                "position": None if value is None else round(100 * min(max(float(value), 0.0), 1.0), 1),
+            }
+        )
+    return rows
+
+
+def bars_chart(item: dict, t: Any) -> dict | None:
+    """A stacked bar chart per bar: notes right, wrong, missed, extra (Chart.js config)."""
+    bars = item.get("bars") or []
+    if not bars:
+        return None
+    labels = [str(b.get("bar", "")) for b in bars]
+    kinds = (("correct", "#4caf50"), ("wrong", "#e53935"), ("missed", "#fb8c00"), ("extra", "#8e24aa"))
+
+    def count(bar: dict, kind: str) -> int:
+        return int(bar.get("correct", 0)) if kind == "correct" else len((bar.get("errors") or {}).get(kind, []))
+
+    return {
+        "type": "bar",
+        "data": {
+            "labels": labels,
+            "datasets": [
+                {"label": t(kind), "data": [count(b, kind) for b in bars], "backgroundColor": colour}
+                for kind, colour in kinds
+            ],
+        },
+        "options": {
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "animation": False,
+            "scales": {"x": {"stacked": True}, "y": {"stacked": True, "beginAtZero": True}},
+        },
+    }
+
+
+def piece_chart(takes: list[dict], scale: str, t: Any) -> dict:
+    """Mark, notes right and tempo over the takes, and one chosen scale (0-100), as lines."""
+    labels = [item["started_at"][:16].replace("T", " ") for item in takes]
+
+    def line(label: str, values: list[Any], colour: str, axis: str = "y") -> dict:
+        return {
+            "label": label,
+            "data": values,
+            "borderColor": colour,
+            "backgroundColor": colour,
+            "yAxisID": axis,
+            "spanGaps": True,
+            "tension": 0.2,
+        }
+
+    datasets = [
+        line(t("mark"), [item["overall"] for item in takes], "#1e88e5"),
+        line(t("accuracy") + " %", [item["accuracy_pct"] for item in takes], "#43a047"),
+        line(t("tempo"), [item["tempo_qpm"] for item in takes], "#fb8c00", "tempo"),
+    ]
+    if scale:
+        values = [
+            None if item["scales"].get(scale) is None else round(100 * item["scales"][scale], 1) for item in takes
+        ]
+        datasets.append(line(scale, values, "#8e24aa"))
+    return {
+        "type": "line",
+        "data": {"labels": labels, "datasets": datasets},
+        "options": {
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "animation": False,
+            "scales": {"y": {"min": 0, "max": 100}, "tempo": {"position": "right", "beginAtZero": False}},
+        },
+    }
+
+
+def device_info(settings: WebSettings, view: HistoryView) -> dict:
+    from pianocoach.bundle import DEFAULT_BUNDLE
+    from pianocoach.bundle.manifest import Manifest
+    from pianocoach.bundle.store import BundleStore, InstallError
+    from pianocoach.errors import BundleError
+
+    folder = settings.bundle_path or DEFAULT_BUNDLE
+    bundle: dict[str, Any]
+    try:
+        manifest = Manifest.read(folder)
+        bundle = {
+            "id": manifest.bundle_id,
+            "created": manifest.created,
+            "models": [f"{m.role}: {m.architecture}, {m.precision}" for m in manifest.models],
+        }
+    except BundleError as exc:
+        bundle = {"id": None, "error": str(exc), "models": []}
+    installs: dict[str, Any]
+    try:
+        installs = BundleStore(settings.data_dir / "bundles").status()
+    except (InstallError, OSError) as exc:
+        installs = {"installed": [], "current": None, "error": str(exc)}
+    usage = shutil.disk_usage(settings.data_dir if settings.data_dir.exists() else "/")
+    history_bytes = settings.history_path.stat().st_size if settings.history_path.is_file() else 0
+    try:
+        takes = view.count()
+    except HistoryError:
+        takes = 0
+    return {
+        "bundle": bundle,
+        "builtin": settings.bundle_path is None,
+        "installs": installs,
+        "disk": {"total": usage.total, "free": usage.free},
+        "history": {"bytes": history_bytes, "takes": takes},
+        "version": __version__,
+    }

@@ -1,0 +1,66 @@
+"""``pianocoach web``: the companion page served by waitress (a pure-Python production WSGI server: no build step
+on a Pi, a fixed pool of threads, bounded request sizes)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pianocoach.appliance.config import add_config_flags, config_from_args
+from pianocoach.web.access import CODE_TTL_S, Pairing
+
+log = logging.getLogger(__name__)
+
+THREADS = 4  # waitress worker threads: a few browsers in one room
+
+
+def settings_from_args(args: argparse.Namespace):
+    from pianocoach.web.app import WebSettings
+
+    config = config_from_args(args)
+    return config, WebSettings(
+        data_dir=config.data_dir,
+        history_path=config.history_path(),
+        language=config.device.language,
+        session_days=config.web.session_days,
+        bundle_path=config.bundle_path(),
+    )
+
+
+def web_command(args: argparse.Namespace) -> int:
+    config, settings = settings_from_args(args)
+    if args.print_pairing_code:
+        code = Pairing(settings.data_dir).new_code()
+        print(f"pairing code: {code} (valid {CODE_TTL_S / 60:.0f} minutes, once)")
+        return 0
+    from waitress import serve  # type: ignore[import-untyped]
+
+    from pianocoach.web.app import create_app
+
+    host = args.host or config.web.host
+    port = args.port or config.web.port
+    app = create_app(settings)
+    log.info("companion page on http://%s:%d/ (history %s)", host, port, settings.history_path)
+    print(f"pianocoach web: serving http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    serve(
+        app,
+        host=host,
+        port=port,
+        threads=THREADS,
+        ident="pianocoach",
+        max_request_body_size=64 * 1024,
+        clear_untrusted_proxy_headers=True,
+    )
+    return 0
+
+
+def add_web_command(commands) -> None:
+    web = commands.add_parser("web", help="the companion page for the player and the teacher, on the local network")
+    add_config_flags(web)
+    web.add_argument("--host", help="listen address (default web.host)")
+    web.add_argument("--port", type=int, help="port (default web.port)")
+    web.add_argument("--language", choices=("en", "zh"), help="override device.language")
+    web.add_argument(
+        "--print-pairing-code", action="store_true", help="make a pairing code and print it (a device without display)"
+    )
+    web.set_defaults(run=web_command)

@@ -1,0 +1,90 @@
+"""The page's words in English and Chinese (the device's ``device.language``)."""
+
+from __future__ import annotations
+
+WORDS: dict[str, dict[str, str]] = {
+    "app": {"en": "PianoCoach", "zh": "钢琴教练"},
+    "today": {"en": "Today", "zh": "今天"},
+    "history": {"en": "History", "zh": "历史"},
+    "pieces": {"en": "Pieces", "zh": "乐曲"},
+    "device": {"en": "Device", "zh": "设备"},
+    "latest": {"en": "Latest take", "zh": "最近一次演奏"},
+    "no_takes": {
+        "en": "No takes yet: play something and press the button.",
+        "zh": "还没有演奏记录：弹一段并按下按钮。",
+    },
+    "this_week": {"en": "This week", "zh": "本周"},
+    "takes": {"en": "takes", "zh": "次演奏"},
+    "minutes_played": {"en": "minutes played", "zh": "分钟练习"},
+    "mark": {"en": "Mark", "zh": "评分"},
+    "accuracy": {"en": "Notes right", "zh": "音符正确率"},
+    "tempo": {"en": "Tempo", "zh": "速度"},
+    "when": {"en": "When (UTC)", "zh": "时间（UTC）"},
+    "piece": {"en": "Piece", "zh": "乐曲"},
+    "length": {"en": "Length", "zh": "时长"},
+    "source": {"en": "Source", "zh": "来源"},
+    "free_play": {"en": "free play", "zh": "自由演奏"},
+    "all_pieces": {"en": "all pieces", "zh": "全部乐曲"},
+    "from": {"en": "From", "zh": "从"},
+    "to": {"en": "To", "zh": "到"},
+    "filter": {"en": "Filter", "zh": "筛选"},
+    "page": {"en": "Page", "zh": "第"},
+    "of": {"en": "of", "zh": "页，共"},
+    "newer": {"en": "Newer", "zh": "较新"},
+    "older": {"en": "Older", "zh": "较旧"},
+    "delete": {"en": "Delete", "zh": "删除"},
+    "delete_ask": {"en": "Delete this take for good?", "zh": "确定永久删除这次演奏吗？"},
+    "cancel": {"en": "Cancel", "zh": "取消"},
+    "deleted": {"en": "The take was deleted.", "zh": "已删除这次演奏。"},
+    "scales": {"en": "How it came across", "zh": "听感"},
+    "measures": {"en": "Measurements", "zh": "测量"},
+    "feedback": {"en": "Advice", "zh": "建议"},
+    "bars": {"en": "Bar by bar", "zh": "逐小节"},
+    "correct": {"en": "right", "zh": "正确"},
+    "wrong": {"en": "wrong", "zh": "错音"},
+    "missed": {"en": "missed", "zh": "漏音"},
+    "extra": {"en": "extra", "zh": "多音"},
+    "stops": {"en": "stops", "zh": "停顿"},
+    "estimated": {"en": "estimated", "zh": "估计"},
+    "unknown": {"en": "not shown by this input", "zh": "此输入无法判断"},
+    "report": {"en": "Printable report", "zh": "打印报告"},
+    "export": {"en": "Export", "zh": "导出"},
+    "over_time": {"en": "Over time", "zh": "随时间变化"},
+    "scale": {"en": "Scale", "zh": "维度"},
+    "show": {"en": "Show", "zh": "显示"},
+    "bundle": {"en": "Model bundle", "zh": "模型包"},
+    "models": {"en": "Models", "zh": "模型"},
+    "installs": {"en": "Install history", "zh": "安装记录"},
+    "disk": {"en": "Disk", "zh": "磁盘"},
+    "free": {"en": "free", "zh": "可用"},
+    "software": {"en": "Software", "zh": "软件"},
+    "history_size": {"en": "History", "zh": "历史记录"},
+    "pair_title": {"en": "Pair this browser", "zh": "配对此浏览器"},
+    "pair_intro": {
+        "en": "This page is for the people at the piano. Ask the device for a code, then type the code it shows.",
+        "zh": "此页面仅供钢琴旁的人使用。请让设备显示配对码，然后输入设备上显示的配对码。",
+    },
+    "pair_start": {"en": "Show a code on the device", "zh": "在设备上显示配对码"},
+    "pair_code": {"en": "Code", "zh": "配对码"},
+    "pair_submit": {"en": "Pair", "zh": "配对"},
+    "pair_wrong": {"en": "That code is not right (or has expired).", "zh": "配对码不正确（或已过期）。"},
+    "pair_locked": {
+        "en": "Too many wrong codes: try again in {minutes} minutes.",
+        "zh": "错误次数过多：请在{minutes}分钟后再试。",
+    },
+    "pair_shown": {
+        "en": "A code is on the device's display for five minutes.",
+        "zh": "设备屏幕上已显示配对码，五分钟内有效。",
+    },
+    "not_found": {"en": "No such take.", "zh": "没有这次演奏。"},
+    "bad_request": {"en": "That request is not valid.", "zh": "请求无效。"},
+    "forbidden": {"en": "Refused.", "zh": "拒绝访问。"},
+    "no_history": {"en": "No history yet.", "zh": "还没有历史记录。"},
+}
+
+
+def translate(key: str, language: str, **values: object) -> str:
+    entry = WORDS.get(key)
+    if entry is None:
+        return key
+    return entry.get(language, entry["en"]).format(**values)
