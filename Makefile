@@ -89,7 +89,7 @@ KEY_NAME ?= release
 .PHONY: test-host test-device test-quick device-setup lint repertoire-percepiano eval-identify eval-fundamentals eval-pipeline eval-transcription
 .PHONY: sound-check bundle-sound-check pedal-model bundle-pedal velocity-model bundle-velocity piano-distances
 .PHONY: golden eval-offsets note-end-model bundle-note-end note-end-crossfit
-.PHONY: help setup apt test demo soak bench bench-pi llm-memory arm64-smoke eval-jianzipu bundle-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
+.PHONY: help setup apt test demo bench-web web-screenshots soak bench bench-pi llm-memory arm64-smoke eval-jianzipu bundle-jianzipu audio-render eval-audio eval-audio-quick data-check eval eval-quick release-model export bundle keygen verify-bundle clean
 
 help:
 	@echo "make demo        set up, then run the appliance on a sample piece (image display, speech to WAV); INPUT=file.wav|.mid"
@@ -119,6 +119,8 @@ help:
 	@echo "make llm-memory  the feedback model's memory (0.5B Q4_K_M shape, tiny) and the Pi 4 / Pi 5 budget; reports/llm/"
 	@echo "make bench-pi    (root) the bench cases on one core throttled to a Pi 4's and a Pi 5's speed; reports/bench/pi.json"
 	@echo "make bench       time the scoring pipeline on one thread (60 s audio and MIDI); reports/bench/latest.json"
+	@echo "make bench-web     the companion page on 10,000 takes: page times, memory, block timing; reports/web/bench.json"
+	@echo "make web-screenshots  every page of the companion page at phone and laptop width (Chromium): reports/web/"
 	@echo "make eval-jianzipu  train (when missing), export and evaluate the jianzipu image reader; reports/jianzipu/"
 	@echo "make data-check  report on the PercePiano data (PIANOCOACH_PERCEPIANO=$(PIANOCOACH_PERCEPIANO))"
 	@echo "make eval        train and score MODEL=$(MODEL) on every split and fold; report in reports/eval/"
@@ -233,10 +235,28 @@ $(DEVICE_STAMP): $(DEVICE_SETUP_INPUTS)
 INPUT ?=
 DEMO_OUT ?= demo-output
 DEMO_LANGUAGE ?= en
+# make demo WEB=0: no companion page after the take; WEB_PORT: where it listens (127.0.0.1 only)
+WEB ?= 1
+WEB_PORT ?= 8080
 
 demo: setup
 	$(VENV)/bin/pianocoach verify-bundle
 	$(PY) -m pianocoach.appliance.demo --out $(DEMO_OUT) --language $(DEMO_LANGUAGE) $(if $(INPUT),--input "$(INPUT)")
+	@if [ "$(WEB)" != 0 ]; then \
+		echo; echo "The companion page for the demo's history: http://127.0.0.1:$(WEB_PORT)/"; \
+		echo "  press \"Show a code on the device\" there: the code appears here; Ctrl-C stops (make demo WEB=0 skips this)"; \
+		$(PY) -m pianocoach.web --data-dir $(DEMO_OUT) --language $(DEMO_LANGUAGE) --host 127.0.0.1 \
+			--port $(WEB_PORT) --codes-to-console; \
+	fi
+
+# the companion page on a history of 10,000 takes: page times (server and Chromium), memory, the daemon's block
+# timing while it is browsed; reports/web/bench.json
+bench-web: setup
+	$(PY) -m pianocoach.web.bench --out reports/web/bench.json
+
+# every page at phone and laptop width in Chromium: reports/web/*.png (the README shows them)
+web-screenshots: setup
+	$(PY) -m pianocoach.web.screenshots --out reports/web
 
 # which piece is this? PercePiano's takes identified among its passages; reports/repertoire/identify.{json,md,png}
 eval-identify: setup

@@ -258,13 +258,19 @@ fi
 "$VENV/bin/python" -I -c 'import sys; from pianocoach.appliance.config import load_config; load_config(sys.argv[1])' \
     /etc/pianocoach/config.toml
 
-echo "==> systemd unit"
+echo "==> systemd units"
 install -m 0644 "$REPO/firmware_config/pianocoach.service" /etc/systemd/system/pianocoach.service
+install -m 0644 "$REPO/firmware_config/pianocoach-web.service" /etc/systemd/system/pianocoach-web.service
+# the companion page runs only when [web] enabled = true (one switch in config.toml)
+WEB=0
+"$VENV/bin/python" -I -c 'import sys; from pianocoach.appliance.config import load_config
+sys.exit(0 if load_config(sys.argv[1]).web.enabled else 1)' /etc/pianocoach/config.toml && WEB=1
 if [ ! -d /run/systemd/system ]; then
     # an SD-card image being built, a chroot (make arm64-smoke): systemd is not running, there is no bus to talk to;
     # enabling works on the files alone, so the image boots with the service
     if [ "$SERVICE" = 1 ]; then
         systemctl --root=/ enable pianocoach.service
+        if [ "$WEB" = 1 ]; then systemctl --root=/ enable pianocoach-web.service; else systemctl --root=/ disable pianocoach-web.service >/dev/null 2>&1 || true; fi
         echo "installed and enabled; systemd is not running here: the service starts at the next boot"
     else
         echo "installed; systemd is not running here: on the device, start it with: sudo systemctl enable --now pianocoach"
@@ -274,6 +280,12 @@ fi
 systemctl daemon-reload
 if [ "$SERVICE" = 1 ]; then
     systemctl enable --now pianocoach.service
+    if [ "$WEB" = 1 ]; then
+        systemctl enable --now pianocoach-web.service
+        echo "the companion page is on port $("$VENV/bin/python" -I -c 'import sys; from pianocoach.appliance.config import load_config; print(load_config(sys.argv[1]).web.port)' /etc/pianocoach/config.toml)"
+    else
+        systemctl disable --now pianocoach-web.service >/dev/null 2>&1 || true
+    fi
     echo "PianoCoach is running: journalctl -u pianocoach -f"
 else
     echo "installed; start it with: sudo systemctl enable --now pianocoach"

@@ -11,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "firmware_config" / "pianocoach.service"
+WEB_UNIT = REPO / "firmware_config" / "pianocoach-web.service"
 MAX_EXPOSURE = 3.0
 
 
@@ -67,7 +68,8 @@ def last(service, key):
     return service[key][-1]
 
 
-def test_systemd_analyze_security_rates_the_unit_at_most_3(tmp_path):
+@pytest.mark.parametrize("path", [UNIT, WEB_UNIT], ids=lambda p: p.name)
+def test_systemd_analyze_security_rates_the_unit_at_most_3(tmp_path, path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.fail(
@@ -75,13 +77,13 @@ def test_systemd_analyze_security_rates_the_unit_at_most_3(tmp_path):
             "`systemd` package (apt-get install --no-install-recommends systemd; `make setup` does it as root)"
         )
     run = subprocess.run(
-        [analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
+        [analyze, "security", "--offline=true", "--no-pager", str(path)],
         capture_output=True,
         text=True,
         env={"SYSTEMD_COLORS": "0", "PATH": "/usr/bin:/bin"},
     )
     output = run.stdout + run.stderr
-    match = re.search(r"Overall exposure level for pianocoach\.service: (\d+(?:\.\d+)?)", output)
+    match = re.search(rf"Overall exposure level for {re.escape(path.name)}: (\d+(?:\.\d+)?)", output)
     assert run.returncode == 0 and match, f"systemd-analyze security failed (rc {run.returncode}):\n{output}"
     exposure = float(match.group(1))
     assert exposure <= MAX_EXPOSURE, f"exposure {exposure} > {MAX_EXPOSURE}:\n{output}"
@@ -140,3 +142,13 @@ def test_what_the_daemon_needs_is_still_allowed(service):
     filters = service["SystemCallFilter"]
     assert "@system-service" in filters[0].split() and "~@privileged" in " ".join(filters)
     assert last(service, "SystemCallErrorNumber") == "EPERM"
+
+
+def test_the_web_unit_serves_the_room_only_and_is_capped():
+    web = read_unit(WEB_UNIT)["Service"]
+    assert last(web, "ExecStart").endswith("python -m pianocoach.web --config /etc/pianocoach/config.toml")
+    assert effective_words(web["IPAddressDeny"]) == ["any"]
+    allowed = effective_words(web["IPAddressAllow"])
+    assert "localhost" in allowed and "192.168.0.0/16" in allowed and "0.0.0.0/0" not in allowed
+    assert size_bytes(last(web, "MemoryMax")) <= 256 * 1024**2 and last(web, "User") == "pianocoach"
+    assert last(web, "StateDirectory") == "pianocoach"  # the daemon's history, read where the daemon writes it

@@ -147,7 +147,7 @@ def test_every_page_renders_without_console_errors_and_the_charts_draw(paired, s
     assert points == TAKES - TAKES // 3  # the takes of the piece, oldest first
     first_select = paired.find_element(By.ID, "scale-select")
     options = first_select.find_elements(By.TAG_NAME, "option")
-    chosen = options[3].get_attribute("value")
+    chosen = options[3].text  # the scale in the page's words
     click(paired, options[3])  # choosing a scale reloads the page with it in the chart
     label = paired.execute_script("return document.getElementById('piece-chart').chart.data.datasets[3].label")
     assert label == chosen and console_errors(paired) == []
@@ -228,3 +228,15 @@ def test_the_chart_library_is_the_vendored_release():
 
     path = Path(pianocoach.web.__file__).parent / "static" / "vendor" / "chart.umd.min.js"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == CHART_JS_SHA256
+
+
+def test_scales_sit_between_their_end_words_in_the_page_s_language():
+    from pianocoach.rating_scales import HIGH, LOW, SCALES
+    from pianocoach.web.app import scale_rows
+
+    timing, pedal = SCALES[0], next(s for s in SCALES if s.name.startswith("Pedal"))
+    item = {"scales": {timing.name: LOW, pedal.name: None, SCALES[1].name: HIGH, SCALES[2].name: (LOW + HIGH) / 2}}
+    low, unknown, high, middle = scale_rows(item, "en")
+    assert (low["position"], unknown["position"], high["position"], middle["position"]) == (0.0, None, 100.0, 50.0)
+    assert (low["left"], low["right"]) == timing.ends("en")
+    assert scale_rows(item, "zh")[0]["left"] == timing.ends("zh")[0] != timing.ends("en")[0]

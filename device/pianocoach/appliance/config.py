@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pianocoach.inputs.base import BLOCK_SECONDS
-from pianocoach.inputs.files import input_kind
 from pianocoach.toml_config import ConfigFileError, fill_dataclass, fill_tables, read_toml
+
+# the feature settings' block length (pianocoach.inputs.base.BLOCK_SECONDS), copied so that reading the
+# configuration loads no numpy (the web page's process reads it); tests/device/test_web_lean.py keeps them equal
+BLOCK_SECONDS = 2.0
 
 
 class ConfigError(ConfigFileError):
@@ -64,6 +66,8 @@ class InputConfig:
     def kind(self) -> str:
         """What the daemon scores: "audio" (a microphone, a recording) or "midi" (a digital piano, a MIDI file)."""
         if self.source == "file":
+            from pianocoach.inputs.files import input_kind
+
             return input_kind(self.file)
         return "midi" if self.source == "midi" else "audio"
 

@@ -17,9 +17,12 @@ import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pianocoach.errors import PianoCoachError
-from pianocoach.scoring.result import PerformanceResult
+
+if TYPE_CHECKING:  # only for the annotation: the web page reads the history without loading the scorer
+    from pianocoach.scoring.result import PerformanceResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS performances (

@@ -69,9 +69,12 @@ def session_secret(data_dir: Path) -> bytes:
 class Pairing:
     """Pairing codes (one at a time, in the data folder for the display) and the failed-attempt limit."""
 
-    def __init__(self, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, data_dir: Path, clock: Callable[[], float] = time.time, announce: Callable[[str], None] | None = None
+    ) -> None:
         self.path = data_dir / PAIRING_FILE
         self.clock = clock
+        self.announce = announce  # besides the file: where a device without display shows the code (the demo)
         self.failures: deque[float] = deque()
 
     def new_code(self) -> str:
@@ -79,6 +82,8 @@ class Pairing:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _write_private(self.path, json.dumps({"code": code, "expires_at": self.clock() + CODE_TTL_S}))
         log.info("pairing code issued (shown on the device, valid %.0f s)", CODE_TTL_S)
+        if self.announce is not None:
+            self.announce(code)
         return code
 
     def current(self) -> dict | None:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -53,6 +53,7 @@ class WebSettings:
     language: str = "en"
     session_days: int = 30
     bundle_path: Path | None = None  # the active bundle folder (None: the built-in one)
+    codes_to_console: bool = False  # print each pairing code (a device without display: the demo)
 
 
 def create_app(settings: WebSettings) -> Flask:
@@ -67,7 +68,8 @@ def create_app(settings: WebSettings) -> Flask:
         MAX_FORM_MEMORY_SIZE=MAX_FORM_BYTES,
     )
     view = HistoryView(settings.history_path)
-    pairing = Pairing(settings.data_dir)
+    announce = (lambda code: print(f"pairing code: {code}", flush=True)) if settings.codes_to_console else None
+    pairing = Pairing(settings.data_dir, announce=announce)
     app.extensions["pianocoach"] = {"settings": settings, "view": view, "pairing": pairing}
 
     def t(key: str, **values: object) -> str:
@@ -147,6 +149,8 @@ def create_app(settings: WebSettings) -> Flask:
     # -- pages -------------------------------------------------------------------------------------------
     @app.get("/")
     def today() -> str:
+        if not settings.history_path.is_file():  # the appliance has not stored a take yet
+            return render_template("today.html", take=None, week={"takes": 0, "seconds": 0.0})
         latest = view.latest()
         week = view.practice_since(datetime.now(timezone.utc) - timedelta(days=7))
         return render_template("today.html", take=latest, week=week)
@@ -173,12 +177,14 @@ def create_app(settings: WebSettings) -> Flask:
     @app.get("/take/<int:take_id>")
     def take(take_id: int) -> str:
         item = view.take(take_id) or abort(404)
-        return render_template("take.html", take=item, scales=scale_rows(item), chart=bars_chart(item, t))
+        return render_template(
+            "take.html", take=item, scales=scale_rows(item, settings.language), chart=bars_chart(item, t)
+        )
 
     @app.get("/take/<int:take_id>/report")
     def report(take_id: int) -> str:
         item = view.take(take_id) or abort(404)
-        return render_template("report.html", take=item, scales=scale_rows(item))
+        return render_template("report.html", take=item, scales=scale_rows(item, settings.language))
 
     @app.get("/take/<int:take_id>/delete")
     def delete_ask(take_id: int) -> str:
@@ -194,20 +200,23 @@ def create_app(settings: WebSettings) -> Flask:
 
     @app.get("/piece/<piece_id>")
     def piece(piece_id: str) -> str:
-        takes = view.series(piece_id[:200])
-        if not takes:
+        piece_id = piece_id[:200]
+        newest = view.page(Filters(piece=piece_id), 1, size=1)
+        if not newest:
             abort(404)
-        scale_names = list(takes[-1]["scales"])
+        scale_names = list(newest[0]["scales"])
         chosen = request.args.get("scale", "")
         chosen = chosen if chosen in scale_names else scale_names[0] if scale_names else ""
+        takes = view.series(piece_id, chosen)
         return render_template(
             "piece.html",
             takes=takes,
-            title=takes[-1]["title"],
+            total=view.count(Filters(piece=piece_id)),
+            title=newest[0]["title"],
             piece_id=piece_id,
-            scale_names=scale_names,
+            scale_names=[(name, scale_label(name, settings.language)) for name in scale_names],
             chosen=chosen,
-            chart=piece_chart(takes, chosen, t),
+            chart=piece_chart(takes, chosen, scale_label(chosen, settings.language), t),
         )
 
     @app.get("/device")
@@ -216,20 +225,32 @@ def create_app(settings: WebSettings) -> Flask:
 
     @app.get("/export.json")
     def export_json() -> Response:
-        rows = [export_row(item) for item in export_rows(view)]
-        body = json.dumps(rows, ensure_ascii=False, indent=1)
-        return Response(body, mimetype="application/json", headers=download("pianocoach-takes.json"))
+        rows = export_rows(view)  # the request's parameters are read here, before the response streams
+
+        def body() -> Iterator[str]:  # streamed: a long history is never held whole
+            yield "["
+            for i, item in enumerate(rows):
+                yield ("," if i else "") + "\n" + json.dumps(export_row(item), ensure_ascii=False)
+            yield "\n]\n"
+
+        return Response(body(), mimetype="application/json", headers=download("pianocoach-takes.json"))
 
     @app.get("/export.csv")
     def export_csv() -> Response:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for item in export_rows(view):
-            writer.writerow(
-                {k: v if not isinstance(v, (dict, list)) else json.dumps(v) for k, v in export_row(item).items()}
-            )
-        return Response(out.getvalue(), mimetype="text/csv", headers=download("pianocoach-takes.csv"))
+        rows = export_rows(view)
+
+        def body() -> Iterator[str]:
+            out = io.StringIO()
+            writer = csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for item in rows:
+                writer.writerow(export_row(item))
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+            yield out.getvalue()
+
+        return Response(body(), mimetype="text/csv", headers=download("pianocoach-takes.csv"))
 
     return app
 
@@ -257,11 +278,12 @@ def filters_from(args: Any) -> Filters:
         abort(400)
 
 
-def export_rows(view: HistoryView) -> list[dict]:
+def export_rows(view: HistoryView) -> Iterator[dict]:
+    """The takes an export holds: one (``take``) or a date range (``from``/``to``), checked before streaming."""
     if request.args.get("take"):
         item = view.take(int_arg("take", 1))
-        return [item] if item else []
-    return list(view.export(filters_from(request.args)))
+        return iter([item] if item else [])
+    return view.export(filters_from(request.args))
 
 
 def export_row(item: dict) -> dict:
@@ -283,19 +305,23 @@ def export_row(item: dict) -> dict:
     }
 
 
-def scale_rows(item: dict) -> list[dict]:
-    """The 19 scales as (left word, right word, position 0-100 or None)."""
+def scale_rows(item: dict, language: str = "en") -> list[dict]:
+    """The 19 scales as (topic, low end's word, high end's word, position 0-100 between them or None: a scale the
+    input could not show). Values are on the label scale (1/7 the low end, 1 the high end: rating_scales)."""
+    from pianocoach.rating_scales import HIGH, LOW, SCALES
+
+    known = {scale.name: scale for scale in SCALES}
     rows = []
     for name, value in (item.get("scales") or {}).items():
-        group, _, ends = name.partition(": ")
-        left, _, right = ends.partition(" / ")
+        scale = known.get(name)
+        if scale is not None:
+            group, (left, right) = scale.topic(language), scale.ends(language)
+        else:  # a name this software does not know: its own words
+            group, _, ends = name.partition(": ")
+            left, _, right = ends.partition(" / ")
+        position = None if value is None else 100 * min(max((float(value) - LOW) / (HIGH - LOW), 0.0), 1.0)
         rows.append(
-            {
-                "group": group,
-                "left": left,
-                "right": right,
-                "position": None if value is None else round(100 * min(max(float(value), 0.0), 1.0), 1),
-            }
+            {"group": group, "left": left, "right": right, "position": None if position is None else round(position, 1)}
         )
     return rows
 
@@ -329,9 +355,21 @@ def bars_chart(item: dict, t: Any) -> dict | None:
     }
 
 
-def piece_chart(takes: list[dict], scale: str, t: Any) -> dict:
-    """Mark, notes right and tempo over the takes, and one chosen scale (0-100), as lines."""
-    labels = [item["started_at"][:16].replace("T", " ") for item in takes]
+def scale_label(name: str, language: str) -> str:
+    """ "Timing: stable / unstable" in the page's language."""
+    from pianocoach.rating_scales import SCALES
+
+    scale = next((s for s in SCALES if s.name == name), None)
+    if scale is None:
+        return name
+    low, high = scale.ends(language)
+    return f"{scale.topic(language)}: {low} / {high}"
+
+
+def piece_chart(takes: list[dict], scale: str, label: str, t: Any) -> dict:
+    """Mark, notes right and tempo over the takes, and one chosen scale (0 its low end, 100 its high end), as
+    lines."""
+    labels = [item["started_at"][:10] for item in takes]
 
     def line(label: str, values: list[Any], colour: str, axis: str = "y") -> dict:
         return {
@@ -350,10 +388,12 @@ def piece_chart(takes: list[dict], scale: str, t: Any) -> dict:
         line(t("tempo"), [item["tempo_qpm"] for item in takes], "#fb8c00", "tempo"),
     ]
     if scale:
+        from pianocoach.rating_scales import HIGH, LOW
+
         values = [
-            None if item["scales"].get(scale) is None else round(100 * item["scales"][scale], 1) for item in takes
+            None if item["scale"] is None else round(100 * (item["scale"] - LOW) / (HIGH - LOW), 1) for item in takes
         ]
-        datasets.append(line(scale, values, "#8e24aa"))
+        datasets.append(line(label, values, "#8e24aa"))
     return {
         "type": "line",
         "data": {"labels": labels, "datasets": datasets},
@@ -361,7 +401,11 @@ def piece_chart(takes: list[dict], scale: str, t: Any) -> dict:
             "responsive": True,
             "maintainAspectRatio": False,
             "animation": False,
-            "scales": {"y": {"min": 0, "max": 100}, "tempo": {"position": "right", "beginAtZero": False}},
+            "scales": {
+                "x": {"ticks": {"maxTicksLimit": 6, "maxRotation": 0}},
+                "y": {"min": 0, "max": 100},
+                "tempo": {"position": "right", "beginAtZero": False, "grid": {"drawOnChartArea": False}},
+            },
         },
     }
 

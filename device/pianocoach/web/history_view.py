@@ -117,14 +117,33 @@ class HistoryView:
             db.close()
         return [dict(row) for row in rows]
 
-    def series(self, piece: str, limit: int = 2000) -> list[dict]:
-        """A piece's takes, oldest first (the newest ``limit``), for its charts."""
-        rows = self._rows(f"SELECT * FROM performances WHERE {PIECE_ID} = ? ORDER BY id DESC LIMIT ?", (piece, limit))
-        return rows[::-1]
+    def series(self, piece: str, scale: str | None, limit: int = 2000) -> list[dict]:
+        """A piece's takes, oldest first (the newest ``limit``), as the few numbers its charts draw: read in SQL
+        (json_extract), so that the bars and measurements of 2,000 takes are never decoded."""
+        db = self._read()
+        try:
+            rows = db.execute(
+                "SELECT id, started_at, overall, json_extract(piece, '$.title') AS title, "
+                "json_extract(fundamentals, '$.notes.accuracy_pct') AS accuracy_pct, "
+                "COALESCE(json_extract(fundamentals, '$.tempo.played_qpm'), "
+                "json_extract(measures, '$.tempo_bpm.value')) AS tempo_qpm, json_extract(scales, ?) AS scale "
+                "FROM performances "
+                f"WHERE {PIECE_ID} = ? ORDER BY id DESC LIMIT ?",
+                (json_path(scale or ""), piece, limit),
+            ).fetchall()
+        finally:
+            db.close()
+        return [dict(row) for row in reversed(rows)]
 
     def export(self, filters: Filters) -> Iterator[dict]:
+        """Takes oldest first, decoded one at a time (an export is streamed, never held whole)."""
         where, params = filters.where()
-        yield from self._rows(f"SELECT * FROM performances{where} ORDER BY id LIMIT ?", [*params, EXPORT_LIMIT])
+        db = self._read()
+        try:
+            for row in db.execute(f"SELECT * FROM performances{where} ORDER BY id LIMIT ?", [*params, EXPORT_LIMIT]):
+                yield decode(row)
+        finally:
+            db.close()
 
     def delete(self, take_id: int) -> bool:
         """Delete one take; whether it was there."""
@@ -136,6 +155,11 @@ class HistoryView:
             raise HistoryError(f"{self.path}: cannot delete take {take_id} ({exc})") from exc
         finally:
             db.close()
+
+
+def json_path(key: str) -> str:
+    """A JSON path selecting one key of an object (quoted: scale names hold spaces, colons and slashes)."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def decode(row: sqlite3.Row) -> dict:

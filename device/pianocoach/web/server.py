@@ -24,6 +24,7 @@ def settings_from_args(args: argparse.Namespace):
         language=config.device.language,
         session_days=config.web.session_days,
         bundle_path=config.bundle_path(),
+        codes_to_console=getattr(args, "codes_to_console", False),
     )
 
 
@@ -54,13 +55,31 @@ def web_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_web_command(commands) -> None:
-    web = commands.add_parser("web", help="the companion page for the player and the teacher, on the local network")
-    add_config_flags(web)
-    web.add_argument("--host", help="listen address (default web.host)")
-    web.add_argument("--port", type=int, help="port (default web.port)")
-    web.add_argument("--language", choices=("en", "zh"), help="override device.language")
-    web.add_argument(
+def add_web_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_flags(parser)
+    parser.add_argument("--host", help="listen address (default web.host)")
+    parser.add_argument("--port", type=int, help="port (default web.port)")
+    parser.add_argument("--language", choices=("en", "zh"), help="override device.language")
+    parser.add_argument(
         "--print-pairing-code", action="store_true", help="make a pairing code and print it (a device without display)"
     )
-    web.set_defaults(run=web_command)
+    parser.add_argument(
+        "--codes-to-console", action="store_true", help="print each pairing code asked for here (no display: the demo)"
+    )
+    parser.set_defaults(run=web_command)
+
+
+def add_web_command(commands) -> None:
+    web = commands.add_parser("web", help="the companion page for the player and the teacher, on the local network")
+    add_web_arguments(web)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pianocoach.web`` (the service's command): the page's own entry, which loads neither numpy nor the
+    scorer (``pianocoach web`` is the same page, started through the full command line)."""
+    from pianocoach.console import add_verbose_flag, run_command
+
+    parser = argparse.ArgumentParser(prog="python -m pianocoach.web", description="the PianoCoach companion page")
+    add_verbose_flag(parser)
+    add_web_arguments(parser)
+    return run_command(parser.parse_args(argv), "pianocoach-web")

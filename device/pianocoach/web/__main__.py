@@ -1,0 +1,5 @@
+import sys
+
+from pianocoach.web.server import main
+
+sys.exit(main())
