@@ -14,6 +14,7 @@ import pytest
 from fundamentals_takes import ode_take, score_take
 
 from pianocoach.appliance.history import History
+from pianocoach.appliance.pairing_file import confirm
 from pianocoach.web.access import MAX_FAILURES, PAIRING_FILE
 from pianocoach.web.app import WebSettings, create_app
 
@@ -107,12 +108,15 @@ def pair(driver, url: str, folder: Path) -> None:
 
 
 def shown_code(folder: Path, wait_s: float = 10.0) -> str:
-    """The code the device would show (the pairing file the display reads), once the click has made it."""
+    """The code the device shows (the pairing file the display reads), once the click has made it, allowed as a
+    press on the button allows it (tests/device/test_web_pairing.py drives the daemon for that)."""
     path = folder / PAIRING_FILE
     deadline = time.monotonic() + wait_s
     while not path.is_file() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return json.loads(path.read_text())["code"]
+    code = json.loads(path.read_text())["code"]
+    assert confirm(folder, code)
+    return code
 
 
 @pytest.fixture(scope="module")

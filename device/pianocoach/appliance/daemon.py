@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pianocoach.appliance import screens
+from pianocoach.appliance import pairing_file, screens
 from pianocoach.appliance.config import Config
 from pianocoach.appliance.display import SafeDisplay
 from pianocoach.appliance.history import History, age_seconds
@@ -40,6 +40,7 @@ from pianocoach.scoring.result import PerformanceResult, write_feedback
 log = logging.getLogger(__name__)
 
 IDLE, LISTENING, SCORING, RESULT, MESSAGE = "idle", "listening", "scoring", "result", "message"
+PAIRING = "pairing"  # the companion page's code on the display, waiting for a press (allow) or a hold (refuse)
 PRESS_GUARD_S = 0.3  # presses closer together than this are one press (a bouncing or hammered button)
 MESSAGE_S = 8.0  # a message stays this long unless a press clears it
 
@@ -107,6 +108,7 @@ class Daemon:
         self.pieces = 0  # text pieces the feedback model has streamed for it
         self.piece_id = config.device.piece or None  # the piece set by hand; None: recognised take by take
         self._repertoire: tuple[float, RepertoireIndex] | None = None  # (the index file's mtime, the index)
+        self.pairing_code: str | None = None  # the companion page's code last shown (not shown again)
 
     def repertoire(self) -> RepertoireIndex:
         """The pieces takes are followed against: the built-in ones and those added (read again when
@@ -171,7 +173,9 @@ class Daemon:
 
     def _on_tick(self, event: Event) -> None:
         waited = time.monotonic() - self._entered
-        if self.state == MESSAGE and waited > MESSAGE_S:
+        if self.state in (IDLE, PAIRING):
+            self._watch_pairing()
+        elif self.state == MESSAGE and waited > MESSAGE_S:
             self._enter(IDLE)
         elif self.state == RESULT:
             d = self.config.display
@@ -180,8 +184,36 @@ class Daemon:
             elif d.result_page_s and waited > d.result_page_s * (self.page + 1):
                 self._next_page()
 
+    def _watch_pairing(self) -> None:
+        """Show a code the companion page asked for (idle only: never during a performance); back to idle when it
+        is used, expires or is replaced by the page."""
+        pending = pairing_file.read_pending(self.config.data_dir)
+        waiting = pending is not None and not pending["confirmed"]
+        if waiting and pending is not None and pending["code"] != self.pairing_code:
+            self.pairing_code = pending["code"]
+            self._enter(PAIRING, screens.pairing_screen(self.language, pending["code"], self.display.layout.capacity))
+        elif not waiting and self.state == PAIRING:
+            self.pairing_code = None
+            self._enter(IDLE)
+
     def _on_short(self, event: Event) -> None:
-        if self.state == IDLE:
+        if self.state == PAIRING:
+            code = self.pairing_code or ""
+            if pairing_file.confirm(self.config.data_dir, code):
+                self.pairing_code = code  # shown and allowed: not shown again
+                w = screens.words(self.language)
+                self._enter(
+                    MESSAGE,
+                    screens.message_screen(
+                        self.language,
+                        w["pair_allowed"].format(code=code),
+                        self.display.layout.capacity,
+                        w["pair_title"],
+                    ),
+                )
+            else:
+                self._enter(IDLE)
+        elif self.state == IDLE:
             self._start_capture()
         elif self.state == LISTENING:
             log.info("stop pressed")
@@ -195,7 +227,10 @@ class Daemon:
             log.info("press ignored while %s", self.state)
 
     def _on_long(self, event: Event) -> None:
-        if self.state == LISTENING:
+        if self.state == PAIRING:
+            pairing_file.refuse(self.config.data_dir)
+            self._enter(IDLE)
+        elif self.state == LISTENING:
             log.info("cancelled by a long press")
             assert self.capture is not None  # listening: a capture is running
             self.capture.cancelled = True

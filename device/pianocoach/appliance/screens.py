@@ -21,6 +21,9 @@ from pianocoach.scoring.result import PerformanceResult
 WORDS = {
     "en": {
         "press": "Press to start",
+        "pair_title": "Pair a browser",
+        "pair_text": "Code {code}. Press: allow. Hold: refuse.",
+        "pair_allowed": "Browser allowed: type the code {code} there.",
         "last": "Last: {mark:.0f}/100 ({when})",
         "none_yet": "No performance yet",
         "listening": "Listening {clock}",
@@ -58,6 +61,9 @@ WORDS = {
     },
     "zh": {
         "press": "按键开始",
+        "pair_title": "配对浏览器",
+        "pair_text": "配对码 {code}。按键：允许；长按：拒绝。",
+        "pair_allowed": "已允许：请在浏览器中输入 {code}。",
         "last": "上次：{mark:.0f}/100（{when}）",
         "none_yet": "还没有演奏记录",
         "listening": "聆听中 {clock}",
@@ -292,6 +298,13 @@ def message_screen(language: str, text: str, capacity: Capacity, title: str = ""
     w = words(language)
     lines = capacity.wrap(text)[: capacity.lines]
     return Screen("message", title or w["problem"], tuple(lines), language=language)
+
+
+def pairing_screen(language: str, code: str, capacity: Capacity) -> Screen:
+    """The companion page's pairing code, for a press to allow (a hold refuses)."""
+    w = words(language)
+    lines = capacity.wrap(w["pair_text"].format(code=code))[: capacity.lines]
+    return Screen("pairing", w["pair_title"], tuple(lines), language=language)
 
 
 def result_pages(result: PerformanceResult, previous_mark: float | None, capacity: Capacity) -> list[Screen]:

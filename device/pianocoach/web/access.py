@@ -1,9 +1,10 @@
 """Who may use the page: the people in the room, not the network.
 
 - Requests from addresses outside private, loopback and link-local networks are refused.
-- A browser is paired once with a short code: the page asks for one, the device shows it (the daemon reads the
-  pairing file and puts it on the display; ``pianocoach web --print-pairing-code`` prints one for a device without
-  a display) and the person types it in. Codes expire after five minutes and are used once.
+- A browser is paired once with a short code: the page asks for one, the daemon shows it on the display and a press
+  on the button confirms it (``appliance.pairing_file``), and the person types it in; an unconfirmed code is
+  refused like a wrong one. ``--print-pairing-code`` (a device without display) prints a code already confirmed.
+  Codes expire after five minutes and are used once.
 - Failed codes are counted per process: after ``MAX_FAILURES`` within ``FAILURE_WINDOW_S`` every attempt is
   refused until the window has passed (a six-digit code then takes years to guess).
 - A paired browser holds Flask's signed session cookie (HttpOnly, SameSite=Strict) that expires after
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import logging
-import os
 import secrets
 import time
 from collections import deque
 from pathlib import Path
 from typing import Callable
+
+from pianocoach.appliance.pairing_file import PAIRING_FILE, read_pending, write_pending, write_private
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ CODE_DIGITS = 6
 CODE_TTL_S = 300.0
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 600.0
-PAIRING_FILE = "web-pairing.json"  # in the data folder, 0600: the code the display shows
 SECRET_FILE = "web-secret"  # in the data folder, 0600: the key that signs session cookies
 
 
@@ -45,15 +45,6 @@ def from_room(address: str | None) -> bool:
     return ip.is_private or ip.is_loopback or ip.is_link_local
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by the owner only, atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    tmp.replace(path)
-
-
 def session_secret(data_dir: Path) -> bytes:
     """The cookie-signing key, made once per device."""
     path = data_dir / SECRET_FILE
@@ -62,7 +53,7 @@ def session_secret(data_dir: Path) -> bytes:
         if len(key) >= 32:
             return key.encode()
     data_dir.mkdir(parents=True, exist_ok=True)
-    _write_private(path, secrets.token_hex(32))
+    write_private(path, secrets.token_hex(32))
     return path.read_text(encoding="ascii").strip().encode()
 
 
@@ -72,30 +63,26 @@ class Pairing:
     def __init__(
         self, data_dir: Path, clock: Callable[[], float] = time.time, announce: Callable[[str], None] | None = None
     ) -> None:
+        self.data_dir = data_dir
         self.path = data_dir / PAIRING_FILE
         self.clock = clock
         self.announce = announce  # besides the file: where a device without display shows the code (the demo)
         self.failures: deque[float] = deque()
 
-    def new_code(self) -> str:
+    def new_code(self, confirmed: bool = False) -> str:
+        """A new code (replacing any pending one), for the display to show and the button to confirm; ``confirmed``:
+        already confirmed (printed for a device without display)."""
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(self.path, json.dumps({"code": code, "expires_at": self.clock() + CODE_TTL_S}))
-        log.info("pairing code issued (shown on the device, valid %.0f s)", CODE_TTL_S)
+        # a code that goes to a console (the demo) is seen by whoever is at the device: confirmed by that
+        write_pending(self.data_dir, code, self.clock() + CODE_TTL_S, confirmed or self.announce is not None)
+        log.info("pairing code issued (valid %.0f s)", CODE_TTL_S)
         if self.announce is not None:
             self.announce(code)
         return code
 
     def current(self) -> dict | None:
-        """The pending code and its expiry, or None."""
-        try:
-            pending = json.loads(self.path.read_text(encoding="utf-8"))
-            code, expires = str(pending["code"]), float(pending["expires_at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if expires < self.clock() or len(code) != CODE_DIGITS or not code.isdigit():
-            return None
-        return {"code": code, "expires_at": expires}
+        """The pending code, its expiry and whether it was confirmed, or None."""
+        return read_pending(self.data_dir, self.clock())
 
     def locked_for(self) -> float:
         """Seconds until another attempt is allowed (0: allowed now)."""
@@ -106,20 +93,23 @@ class Pairing:
             return 0.0
         return self.failures[0] + FAILURE_WINDOW_S - now
 
-    def attempt(self, code: str) -> bool:
-        """Whether ``code`` is the pending one (it is then used up). Refused, uncounted, while locked."""
+    def attempt(self, code: str) -> str:
+        """ "paired" (the code is used up), "unconfirmed" (the right code, not yet confirmed on the device: not
+        counted), "wrong" (counted towards the lock) or "locked" (refused, uncounted)."""
         if self.locked_for() > 0:
-            return False
+            return "locked"
         pending = self.current()
         typed = "".join(ch for ch in str(code)[:32] if ch.isdigit())
         if pending is not None and hmac.compare_digest(typed.encode(), pending["code"].encode()):
+            if not pending["confirmed"]:
+                return "unconfirmed"
             self.path.unlink(missing_ok=True)
             self.failures.clear()
             log.info("a browser was paired")
-            return True
+            return "paired"
         self.failures.append(self.clock())
         log.warning("a wrong pairing code (%d in the last %.0f min)", len(self.failures), FAILURE_WINDOW_S / 60)
-        return False
+        return "wrong"
 
 
 def new_csrf_token() -> str:

@@ -135,11 +135,17 @@ def create_app(settings: WebSettings) -> Flask:
 
     @app.post("/pair")
     def pair_submit() -> ResponseReturnValue:
-        locked = pairing.locked_for()
-        if locked > 0 or not pairing.attempt(request.form.get("code", "")):
+        outcome = pairing.attempt(request.form.get("code", ""))
+        if outcome != "paired":
             locked = pairing.locked_for()
-            message = t("pair_locked", minutes=max(1, round(locked / 60))) if locked > 0 else t("pair_wrong")
-            return render_template("pair.html", locked=locked, shown=False, error=message), 403
+            message = (
+                t("pair_locked", minutes=max(1, round(locked / 60)))
+                if locked > 0
+                else t("pair_press")
+                if outcome == "unconfirmed"
+                else t("pair_wrong")
+            )
+            return render_template("pair.html", locked=locked, shown=outcome == "unconfirmed", error=message), 403
         session.clear()
         session.permanent = True
         session["paired_at"] = time.time()

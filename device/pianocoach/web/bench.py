@@ -147,12 +147,14 @@ def start_server(folder: Path, port: int, extra: list[str] | None = None) -> sub
 
 
 def paired_opener(base: str, folder: Path) -> tuple[urllib.request.OpenerDirector, http.cookiejar.CookieJar]:
+    from pianocoach.appliance.pairing_file import confirm
     from pianocoach.web.access import PAIRING_FILE
 
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(base + "/pair/start", data=b"").read()
     code = json.loads((folder / PAIRING_FILE).read_text())["code"]
+    confirm(folder, code)  # as a press on the device's button does
     opener.open(base + "/pair", data=urllib.parse.urlencode({"code": code}).encode()).read()
     return opener, jar
 

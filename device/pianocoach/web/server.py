@@ -31,7 +31,7 @@ def settings_from_args(args: argparse.Namespace):
 def web_command(args: argparse.Namespace) -> int:
     config, settings = settings_from_args(args)
     if args.print_pairing_code:
-        code = Pairing(settings.data_dir).new_code()
+        code = Pairing(settings.data_dir).new_code(confirmed=True)  # whoever runs this is at the device
         print(f"pairing code: {code} (valid {CODE_TTL_S / 60:.0f} minutes, once)")
         return 0
     from waitress import serve  # type: ignore[import-untyped]
