@@ -10,13 +10,16 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from fundamentals_takes import ode_take, score_take
 
 from pianocoach.appliance.history import History
 from pianocoach.appliance.pairing_file import confirm
 from pianocoach.web.access import MAX_FAILURES, PAIRING_FILE
 from pianocoach.web.app import WebSettings, create_app
+from pianocoach.web.history_view import Filters, HistoryView
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -36,6 +39,11 @@ def data_dir(tmp_path_factory, scorer):
         played = take if i % 3 else dataclasses.replace(take, piece=None)
         history.add(dataclasses.replace(played, overall=40 + i * 0.5), started_at=start + i * DAY)
     history.close()
+    recordings = folder / "recordings"  # kept recordings (history.keep_recordings) of the newest take and take 2
+    recordings.mkdir()
+    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(44100 * 2) / 44100)).astype(np.float32)
+    for take_id in (TAKES, 2):
+        sf.write(recordings / f"take-{take_id}.flac", tone, 44100, subtype="PCM_16")
     return folder
 
 
@@ -133,7 +141,7 @@ def paired(browser, site, data_dir):
     return browser
 
 
-def test_every_page_renders_without_console_errors_and_the_charts_draw(paired, site):
+def test_every_page_renders_without_console_errors_and_the_charts_draw(paired, site, data_dir):
     from selenium.webdriver.common.by import By
 
     for path in ("/", "/history", f"/take/{TAKES}", f"/take/{TAKES}/report", "/piece/ode-to-joy", "/device"):
@@ -146,6 +154,18 @@ def test_every_page_renders_without_console_errors_and_the_charts_draw(paired, s
     )
     assert drawn == 4
     assert len(paired.find_elements(By.CSS_SELECTOR, "#scales .scale .dot")) >= 17
+    roll = paired.execute_script(
+        "const c = document.getElementById('roll-chart');"
+        " return c.dataset.drawn && c.chart.data.datasets[0].data.length"
+    )
+    stored = HistoryView(data_dir / "history.sqlite").take(TAKES)["notes"]
+    assert roll == 3 * len(stored) and len(stored) > 20  # a line per note as played (and a gap after each)
+    duration = paired.execute_script(
+        "const a = document.getElementById('recording'); return new Promise(done => {"
+        " if (a.readyState >= 1) done(a.duration); else a.addEventListener('loadedmetadata', () => done(a.duration));"
+        " setTimeout(() => done(-1), 5000); });"
+    )
+    assert abs(duration - 2.0) < 0.05  # the kept recording plays in the page (Chromium decodes the FLAC)
     paired.get(site + "/piece/ode-to-joy")
     points = paired.execute_script("return document.getElementById('piece-chart').chart.data.datasets[0].data.length")
     assert points == TAKES - TAKES // 3  # the takes of the piece, oldest first
@@ -193,11 +213,13 @@ def test_delete_asks_then_deletes_and_a_forged_token_is_refused(paired, site, da
     assert "Refused" in paired.page_source
     history = History(data_dir / "history.sqlite")
     assert any(row["id"] == 2 for row in history.last(TAKES))
+    assert (data_dir / "recordings" / "take-2.flac").exists()
     paired.get(site + "/take/2/delete")
     click(paired, paired.find_element(By.ID, "confirm-delete"))
     assert paired.find_element(By.ID, "message").text == "The take was deleted."
     assert not any(row["id"] == 2 for row in history.last(TAKES))
     history.close()
+    assert not (data_dir / "recordings" / "take-2.flac").exists()  # its recording went with it
     paired.get(site + "/take/2")
     assert "No such take" in paired.page_source
 
@@ -244,3 +266,17 @@ def test_scales_sit_between_their_end_words_in_the_page_s_language():
     assert (low["position"], unknown["position"], high["position"], middle["position"]) == (0.0, None, 100.0, 50.0)
     assert (low["left"], low["right"]) == timing.ends("en")
     assert scale_rows(item, "zh")[0]["left"] == timing.ends("zh")[0] != timing.ends("en")[0]
+
+
+def test_the_notes_as_played_are_stored_for_the_piano_roll(data_dir):
+    """The history keeps the take's notes as played ([onset ms, length ms, pitch, velocity]), read for one take only."""
+    from pianocoach.appliance.history import History
+
+    view = HistoryView(data_dir / "history.sqlite")
+    notes = view.take(TAKES)["notes"]
+    assert all(len(row) == 4 and 21 <= row[2] <= 108 and 0 < row[3] <= 127 and row[1] > 0 for row in notes)
+    assert [row[0] for row in notes] == sorted(row[0] for row in notes)
+    assert "notes" not in view.page(Filters(), 1)[0]  # lists never carry them
+    history = History(data_dir / "history.sqlite")
+    assert "notes" not in history.latest()
+    history.close()

@@ -130,6 +130,11 @@ class SpeechConfig:
 @dataclass(frozen=True)
 class HistoryConfig:
     path: str = ""  # the SQLite file; empty: <data_dir>/history.sqlite
+    keep_recordings: bool = False  # keep each take's audio (FLAC) or MIDI beside the history (the page plays it)
+    recordings_dir: str = ""  # empty: <data_dir>/recordings
+    recordings_mb: float = 2000.0  # the oldest recordings are deleted while the folder holds more
+
+    RANGES = {"recordings_mb": (1.0, 1_000_000.0)}
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,10 @@ class Config:
 
     def history_path(self) -> Path:
         return Path(self.history.path).expanduser() if self.history.path else self.data_dir / "history.sqlite"
+
+    def recordings_dir(self) -> Path:
+        dir_ = self.history.recordings_dir
+        return Path(dir_).expanduser() if dir_ else self.data_dir / "recordings"
 
     def image_dir(self) -> Path:
         return Path(self.display.image_dir).expanduser() if self.display.image_dir else self.data_dir / "frames"

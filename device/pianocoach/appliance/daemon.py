@@ -21,9 +21,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
-from pianocoach.appliance import pairing_file, screens
+from pianocoach.appliance import pairing_file, recordings, screens
 from pianocoach.appliance.config import Config
 from pianocoach.appliance.display import SafeDisplay
 from pianocoach.appliance.history import History, age_seconds
@@ -61,6 +62,8 @@ class Capture:
     session: ScoringSession
     started: float = field(default_factory=time.time)
     cancelled: bool = False
+    recorder: recordings.TakeRecorder | None = None  # history.keep_recordings: the take as it is played
+    recording: Path | None = None  # the recorder's partial file once the take ended
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -317,9 +320,16 @@ class Daemon:
         previous = self.history.latest()
         assert self.capture is not None  # handle() drops the events of a capture that is gone
         try:
-            self.history.add(result, self.capture.started)
+            take_id = self.history.add(result, self.capture.started)
+            if self.capture.recording is not None:
+                budget = int(self.config.history.recordings_mb * 1e6)
+                recordings.keep(self.capture.recording, self.config.recordings_dir(), take_id, budget)
         except PianoCoachError as exc:
             log.error("%s", exc)
+            self._drop_recording(self.capture)
+        except OSError as exc:  # a full or failing disk: the take is stored, its recording is not
+            log.error("take %s: recording not kept (%s)", take_id, exc)
+            self._drop_recording(self.capture)
         self.capture = None
         self.last_result = result
         self.pages = screens.result_pages(
@@ -383,6 +393,8 @@ class Daemon:
             self.scorer, source.kind, source.name, settings, repertoire=repertoire, piece_id=piece_id
         )
         self.capture = Capture(self.captures, source, session)
+        if self.config.history.keep_recordings:
+            self.capture.recorder = recordings.TakeRecorder(self.config.recordings_dir(), self.captures)
         self.note = ""
         self._enter(LISTENING)
         self._captures.put(self.capture)
@@ -407,6 +419,8 @@ class Daemon:
         try:
             for block in capture.source.blocks():
                 capture.session.add(block)
+                if capture.recorder is not None:
+                    capture.recorder.add(block)
                 level, db = block_level(block)
                 post("block", (block, level))
                 if watch.should_stop(block, db):
@@ -414,7 +428,11 @@ class Daemon:
                     if watch.at_limit:
                         capture.session.stop_warning = watch.reason
             if capture.cancelled:
+                if capture.recorder is not None:
+                    capture.recorder.discard()
                 return
+            if capture.recorder is not None:
+                capture.recording = capture.recorder.finish()
             post("ended")
             result = capture.session.finish()
             write_feedback(
@@ -426,10 +444,18 @@ class Daemon:
             )
             post("scored", result)
         except PianoCoachError as exc:
+            self._drop_recording(capture)
             post("failed", exc)
         except Exception as exc:  # an input that dies mid-performance (PortAudio, USB) must not end the daemon
             log.exception("capture failed")
+            self._drop_recording(capture)
             post("failed", f"{capture.source.name}: input failed ({type(exc).__name__}: {exc})")
+
+    @staticmethod
+    def _drop_recording(capture: Capture) -> None:
+        if capture.recorder is not None:
+            capture.recorder.discard()
+        capture.recording = None
 
     def _next_page(self) -> None:
         self.page += 1

@@ -4,7 +4,8 @@ WAL journal with ``synchronous=FULL``: a power cut during a write loses at most 
 database opens readable afterwards (SQLite replays or discards the WAL on open).
 
 The schema version is SQLite's ``user_version``: 0 is a database from before versions were kept (the first
-table), 2 adds the piece, the fundamentals and the bars as played (JSON, NULL for rows stored before). Opening an
+table), 2 adds the piece, the fundamentals and the bars as played (JSON, NULL for rows stored before), 3 the notes
+as played (the web page's piano roll). Opening an
 older database adds the missing columns (each step can be repeated, so a cut migration finishes on the next
 open); its rows stay as they were.
 """
@@ -40,12 +41,13 @@ CREATE TABLE IF NOT EXISTS performances (
     warnings TEXT NOT NULL             -- JSON list
 )
 """
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # columns added after the first table: (name, SQL type and comment); every one may be NULL (older rows)
 ADDED_COLUMNS = (
     ("piece", "TEXT"),  # JSON {id, title, confidence, bar, set_by_hand} (id null: free play), or NULL
     ("fundamentals", "TEXT"),  # JSON: notes, stops, restarts, tempo, hands, dynamics, factor
     ("bars", "TEXT"),  # JSON list: per bar as played, its errors with times and pitches
+    ("notes", "TEXT"),  # JSON list of [onset ms, length ms, pitch, velocity] (result.played_notes), or NULL
 )
 MAX_BARS = 2000  # bars as played stored per performance (a take's length caps them long before this)
 
@@ -106,6 +108,7 @@ class History:
                 _json_or_null(result.piece),
                 _json_or_null(result.fundamentals),
                 _json_or_null(result.bars[:MAX_BARS] if result.bars is not None else None),
+                _json_compact_or_null(getattr(result, "played_notes", None)),
             )
         except ValueError as exc:
             raise HistoryError(
@@ -115,8 +118,8 @@ class History:
             with self.db:  # one transaction: the row is there whole or not at all
                 cursor = self.db.execute(
                     "INSERT INTO performances (started_at, duration_s, source, input, overall, scales, measures, "
-                    "feedback, language, bundle_id, warnings, piece, fundamentals, bars)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "feedback, language, bundle_id, warnings, piece, fundamentals, bars, notes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
         except sqlite3.Error as exc:
@@ -144,8 +147,13 @@ def _json_or_null(value) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
+def _json_compact_or_null(value) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
 def _decode(row: sqlite3.Row) -> dict:
     item = dict(row)
+    item.pop("notes", None)  # the piano roll's notes: the web page reads them for one take only
     for key in ("scales", "measures", "warnings"):
         item[key] = json.loads(item[key])
     for key in ("piece", "fundamentals", "bars"):

@@ -16,6 +16,8 @@ from pianocoach.feedback.prompt import FeedbackRequest
 from pianocoach.feedback.writer import Feedback, FeedbackWriter
 from pianocoach.scoring.input_limits import PEDAL_MEASURES, PEDAL_SCALES
 
+MAX_PLAYED_NOTES = 5000  # a piano roll's worth: five minutes of dense playing; about 100 KB in the history
+
 log = logging.getLogger(__name__)
 
 
@@ -70,9 +72,13 @@ class PerformanceResult:
     whole_take: bool = False
     # a microphone take: how likely the bundle's sound check found it to be a piano (None: MIDI, or no sound check)
     piano_probability: float | None = None
+    # the notes as played or heard, for the history's piano roll: [onset ms, length ms, pitch, velocity] rows, the
+    # first MAX_PLAYED_NOTES (not in to_dict: `pianocoach score --json` stays as it was)
+    played_notes: list[list[int]] | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        out.pop("played_notes")
         for key in ("scale_values", "scale_values_mean"):
             out[key] = [None if n in self.unknown_scales else v for n, v in zip(self.scale_names, out[key])]
         return out

@@ -49,7 +49,7 @@ from pianocoach.scoring.measures import measures
 from pianocoach.scoring.notes_stream import SILENCE_DB, AudioNoteStream, MidiNoteTracker, changes_in_window
 from pianocoach.scoring.pedal_model import HeardPedal
 from pianocoach.scoring.resample import StreamResampler
-from pianocoach.scoring.result import BlockResult, PerformanceResult
+from pianocoach.scoring.result import MAX_PLAYED_NOTES, BlockResult, PerformanceResult
 from pianocoach.scoring.sound_check import judge
 from pianocoach.transcription import SAMPLE_RATE as TRANSCRIPTION_RATE
 
@@ -567,6 +567,7 @@ class ScoringSession:
             fundamentals=found_fundamentals.to_dict(),
             bars=found_fundamentals.bars,
             piano_probability=self.piano_probability,
+            played_notes=played_rows(table),
         )
 
     def _check_input(self, table: NoteTable | None) -> list[str]:
@@ -636,3 +637,12 @@ def score_source(
             source.stop()  # a file source yields nothing more; a live one ends after this block
             session.stop_warning = f"{watch.reason}; the rest of the input was not scored"
     return session.finish()
+
+
+def played_rows(table: NoteTable) -> list[list[int]]:
+    """The take's notes for the history's piano roll: [onset ms, length ms, pitch, velocity], the first
+    MAX_PLAYED_NOTES."""
+    n = min(len(table.onset), MAX_PLAYED_NOTES)
+    onset = np.round(table.onset[:n] * 1000).astype(int)
+    length = np.maximum(np.round((table.offset[:n] - table.onset[:n]) * 1000).astype(int), 1)
+    return np.column_stack([onset, length, table.pitch[:n].astype(int), table.velocity[:n].astype(int)]).tolist()

@@ -19,11 +19,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, redirect, render_template, request, send_file, session, url_for
 from flask.typing import ResponseReturnValue
 
 from pianocoach import __version__
 from pianocoach.appliance.history import HistoryError
+from pianocoach.appliance.recordings import delete_recording, recording_of
 from pianocoach.web.access import Pairing, from_room, new_csrf_token, same_token, session_secret
 from pianocoach.web.history_view import PAGE_SIZE, Filters, HistoryView, parse_date
 from pianocoach.web.words import translate
@@ -54,6 +55,7 @@ class WebSettings:
     session_days: int = 30
     bundle_path: Path | None = None  # the active bundle folder (None: the built-in one)
     codes_to_console: bool = False  # print each pairing code (a device without display: the demo)
+    recordings_dir: Path | None = None  # history.keep_recordings' folder (None: <data_dir>/recordings)
 
 
 def create_app(settings: WebSettings) -> Flask:
@@ -68,6 +70,7 @@ def create_app(settings: WebSettings) -> Flask:
         MAX_FORM_MEMORY_SIZE=MAX_FORM_BYTES,
     )
     view = HistoryView(settings.history_path)
+    recordings_dir = settings.recordings_dir or settings.data_dir / "recordings"
     announce = (lambda code: print(f"pairing code: {code}", flush=True)) if settings.codes_to_console else None
     pairing = Pairing(settings.data_dir, announce=announce)
     app.extensions["pianocoach"] = {"settings": settings, "view": view, "pairing": pairing}
@@ -183,9 +186,22 @@ def create_app(settings: WebSettings) -> Flask:
     @app.get("/take/<int:take_id>")
     def take(take_id: int) -> str:
         item = view.take(take_id) or abort(404)
+        recording = recording_of(recordings_dir, take_id)
         return render_template(
-            "take.html", take=item, scales=scale_rows(item, settings.language), chart=bars_chart(item, t)
+            "take.html",
+            take=item,
+            scales=scale_rows(item, settings.language),
+            chart=bars_chart(item, t),
+            roll=roll_chart(item, t),
+            recording=recording.suffix if recording else None,
         )
+
+    @app.get("/take/<int:take_id>/recording")
+    def recording(take_id: int) -> Response:
+        path = recording_of(recordings_dir, take_id) or abort(404)
+        if path.suffix == ".flac":  # conditional: byte ranges, so the player can seek
+            return send_file(path, mimetype="audio/flac", conditional=True, max_age=0)
+        return send_file(path, mimetype="audio/midi", as_attachment=True, download_name=f"take-{take_id}.mid")
 
     @app.get("/take/<int:take_id>/report")
     def report(take_id: int) -> str:
@@ -201,6 +217,7 @@ def create_app(settings: WebSettings) -> Flask:
     def delete(take_id: int) -> str:
         if not view.delete(take_id):
             abort(404)
+        delete_recording(recordings_dir, take_id)  # after the row: a take is never left without its file by this
         log.info("take %d deleted from the page", take_id)
         return render_template("message.html", title=t("deleted"), message=t("deleted"))
 
@@ -330,6 +347,78 @@ def scale_rows(item: dict, language: str = "en") -> list[dict]:
             {"group": group, "left": left, "right": right, "position": None if position is None else round(position, 1)}
         )
     return rows
+
+
+def roll_chart(item: dict, t: Any) -> dict | None:
+    """A piano roll of the notes as played (a line per note: time across, pitch up), with the errors found along the
+    score (wrong, extra, missed notes) and the stops marked; None for a take stored without its notes."""
+    notes = item.get("notes") or []
+    if not notes:
+        return None
+    segments: list[dict] = []
+    for onset, length, pitch, _velocity in notes:
+        end = (onset + length) / 1000  # a point without y after each note: the line breaks there (spanGaps off)
+        segments += [{"x": onset / 1000, "y": pitch}, {"x": end, "y": pitch}, {"x": end, "y": None}]
+    datasets: list[dict] = [
+        {
+            "label": t("played"),
+            "data": segments,
+            "borderColor": "#546e7a",
+            "borderWidth": 4,
+            "pointRadius": 0,
+            "spanGaps": False,
+            "type": "line",
+            "order": 2,
+        }
+    ]
+    lowest = min(note[2] for note in notes)
+    kinds = (("wrong", "#e53935", "pitch"), ("extra", "#8e24aa", "pitch"), ("missed", "#fb8c00", "pitch"))
+    for kind, colour, key in kinds:
+        points = [
+            {"x": error["time_s"], "y": error.get(key, lowest)}
+            for bar in item.get("bars") or []
+            for error in (bar.get("errors") or {}).get(kind, [])
+            if isinstance(error, dict) and "time_s" in error
+        ]
+        if points:
+            datasets.append(
+                {
+                    "label": t(kind),
+                    "data": points,
+                    "backgroundColor": colour,
+                    "borderColor": colour,
+                    "pointRadius": 5,
+                    "type": "scatter",
+                    "order": 1,
+                }
+            )
+    stops = [{"x": stop["time_s"], "y": lowest - 2} for stop in (item.get("fundamentals") or {}).get("stops") or []]
+    if stops:
+        datasets.append(
+            {
+                "label": t("stops"),
+                "data": stops,
+                "backgroundColor": "#263238",
+                "pointStyle": "triangle",
+                "pointRadius": 7,
+                "type": "scatter",
+                "order": 1,
+            }
+        )
+    return {
+        "type": "line",
+        "data": {"datasets": datasets},
+        "options": {
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "animation": False,
+            "parsing": True,
+            "scales": {
+                "x": {"type": "linear", "title": {"display": True, "text": "s"}},
+                "y": {"type": "linear", "title": {"display": True, "text": "MIDI"}},
+            },
+        },
+    }
 
 
 def bars_chart(item: dict, t: Any) -> dict | None:

@@ -21,6 +21,11 @@ MAX_PAGE = 100_000  # a page number past this is refused (no unbounded OFFSET)
 EXPORT_LIMIT = 100_000  # rows in one export
 DELETE_TIMEOUT_S = 0.5  # the daemon's write waits at most this long for a delete
 PIECE_ID = "json_extract(piece, '$.id')"
+# every column but the notes as played (up to 100 KB a take: read for one take's piano roll only)
+LISTED = (
+    "id, started_at, duration_s, source, input, overall, scales, measures, feedback, language, bundle_id, warnings, "
+    "piece, fundamentals, bars"
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,8 @@ class HistoryView:
         number = min(max(number, 1), MAX_PAGE)
         where, params = filters.where()
         return self._rows(
-            f"SELECT * FROM performances{where} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, size, (number - 1) * size]
+            f"SELECT {LISTED} FROM performances{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, size, (number - 1) * size],
         )
 
     def take(self, take_id: int) -> dict | None:
@@ -89,7 +95,7 @@ class HistoryView:
         return rows[0] if rows else None
 
     def latest(self) -> dict | None:
-        rows = self._rows("SELECT * FROM performances ORDER BY id DESC LIMIT 1")
+        rows = self._rows(f"SELECT {LISTED} FROM performances ORDER BY id DESC LIMIT 1")
         return rows[0] if rows else None
 
     def practice_since(self, since: datetime) -> dict:
@@ -140,7 +146,8 @@ class HistoryView:
         where, params = filters.where()
         db = self._read()
         try:
-            for row in db.execute(f"SELECT * FROM performances{where} ORDER BY id LIMIT ?", [*params, EXPORT_LIMIT]):
+            rows = db.execute(f"SELECT {LISTED} FROM performances{where} ORDER BY id LIMIT ?", [*params, EXPORT_LIMIT])
+            for row in rows:
                 yield decode(row)
         finally:
             db.close()
@@ -164,7 +171,9 @@ def json_path(key: str) -> str:
 
 def decode(row: sqlite3.Row) -> dict:
     item = dict(row)
-    for key in ("scales", "measures", "warnings", "piece", "fundamentals", "bars"):
+    for key in ("scales", "measures", "warnings", "piece", "fundamentals", "bars", "notes"):
+        if key not in item:  # the notes: only a single take's read carries them
+            continue
         value = item.get(key)
         item[key] = json.loads(value) if isinstance(value, str) else value
     item["title"] = piece_title(item)

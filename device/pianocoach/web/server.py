@@ -25,6 +25,7 @@ def settings_from_args(args: argparse.Namespace):
         session_days=config.web.session_days,
         bundle_path=config.bundle_path(),
         codes_to_console=getattr(args, "codes_to_console", False),
+        recordings_dir=config.recordings_dir(),
     )
 
 
