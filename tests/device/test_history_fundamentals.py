@@ -62,7 +62,12 @@ def test_the_piece_fundamentals_and_per_bar_errors_are_stored(tmp_path, take):
     history.add(take)
     stored = history.latest()
     assert stored["piece"]["title"] == "Ode to Joy"
-    assert stored["fundamentals"] == json.loads(json.dumps(take.fundamentals))
+    # the fundamentals as found, with the expression mark they scale (the mark's two layers, for the web page)
+    assert stored["fundamentals"] == json.loads(
+        json.dumps({**take.fundamentals, "expression_mark": take.expression_mark})
+    )
+    layers = stored["fundamentals"]
+    assert abs(layers["factor"] * layers["expression_mark"] - take.overall) < 0.1
     bar3 = next(row for row in stored["bars"] if row["bar"] == "3")
     assert len(bar3["errors"]["wrong"]) == 2 and {e["expected"] for e in bar3["errors"]["wrong"]} <= set(range(128))
     assert len(stored["bars"]) == len(take.bars) == 16

@@ -280,3 +280,12 @@ def test_the_notes_as_played_are_stored_for_the_piano_roll(data_dir):
     history = History(data_dir / "history.sqlite")
     assert "notes" not in history.latest()
     history.close()
+
+
+def test_the_mark_s_two_layers_are_shown(paired, site, data_dir):
+    from selenium.webdriver.common.by import By
+
+    take = HistoryView(data_dir / "history.sqlite").take(TAKES)
+    factor, expression = take["fundamentals"]["factor"], take["fundamentals"]["expression_mark"]
+    paired.get(site + f"/take/{TAKES}")
+    assert f"expression {round(expression)}/100, times {round(factor, 2)}" in paired.find_element(By.ID, "layers").text

@@ -106,7 +106,10 @@ class History:
                 result.bundle_id,
                 json.dumps(result.warnings, ensure_ascii=False),
                 _json_or_null(result.piece),
-                _json_or_null(result.fundamentals),
+                # with the expression mark the factor scales: the two layers of the mark, for the web page
+                _json_or_null(
+                    {**result.fundamentals, "expression_mark": result.expression_mark} if result.fundamentals else None
+                ),
                 _json_or_null(result.bars[:MAX_BARS] if result.bars is not None else None),
                 _json_compact_or_null(getattr(result, "played_notes", None)),
             )

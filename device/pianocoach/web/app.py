@@ -162,7 +162,7 @@ def create_app(settings: WebSettings) -> Flask:
             return render_template("today.html", take=None, week={"takes": 0, "seconds": 0.0})
         latest = view.latest()
         week = view.practice_since(datetime.now(timezone.utc) - timedelta(days=7))
-        return render_template("today.html", take=latest, week=week)
+        return render_template("today.html", take=latest, week=week, layers=mark_layers(latest) if latest else None)
 
     @app.get("/history")
     def history() -> str:
@@ -193,6 +193,7 @@ def create_app(settings: WebSettings) -> Flask:
             scales=scale_rows(item, settings.language),
             chart=bars_chart(item, t),
             roll=roll_chart(item, t),
+            layers=mark_layers(item),
             recording=recording.suffix if recording else None,
         )
 
@@ -326,6 +327,17 @@ def export_row(item: dict) -> dict:
         "measures": item["measures"],
         "fundamentals": item["fundamentals"],
     }
+
+
+def mark_layers(item: dict) -> dict | None:
+    """The mark's two layers for a take followed along its score: the expression mark (the 19 scales) and the
+    fundamentals' factor (notes, stops, tempo) that scales it; None in free play or for a take stored before the
+    history kept the expression mark."""
+    fundamentals = item.get("fundamentals") or {}
+    factor, expression = fundamentals.get("factor"), fundamentals.get("expression_mark")
+    if factor is None or expression is None:
+        return None
+    return {"factor": round(float(factor), 2), "expression": round(float(expression))}
 
 
 def scale_rows(item: dict, language: str = "en") -> list[dict]:

@@ -48,6 +48,10 @@ WORDS: dict[str, dict[str, str]] = {
     "estimated": {"en": "estimated", "zh": "估计"},
     "unknown": {"en": "not shown by this input", "zh": "此输入无法判断"},
     "recording": {"en": "Recording", "zh": "录音"},
+    "layers": {
+        "en": "The mark: expression {expression}/100, times {factor} for the notes, stops and tempo.",
+        "zh": "评分：表现力 {expression}/100，乘以音符、停顿与速度的系数 {factor}。",
+    },
     "roll": {"en": "What was played", "zh": "弹奏的音符"},
     "played": {"en": "notes played", "zh": "弹奏的音"},
     "recording_midi": {"en": "The take as MIDI (download)", "zh": "本次演奏的 MIDI（下载）"},
