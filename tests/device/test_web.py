@@ -19,10 +19,9 @@ from pianocoach.appliance.history import History
 from pianocoach.appliance.pairing_file import confirm
 from pianocoach.web.access import MAX_FAILURES, PAIRING_FILE
 from pianocoach.web.app import WebSettings, create_app
+from pianocoach.web.browser import headless_chromium
 from pianocoach.web.history_view import Filters, HistoryView
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TAKES = 60
 DAY = 86400.0
 CHART_JS_SHA256 = "87364cc2b2a76a6684929e7d6b80b18a897794db38400caff1fcf1791c6925d2"
@@ -64,23 +63,7 @@ def site(data_dir):
 
 
 def chromium(width: int = 1280, height: int = 900):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert CHROMIUM.is_file() and CHROMEDRIVER.is_file(), "Debian's chromium and chromium-driver: run make setup"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        f"--window-size={width},{height}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # the driver's path is given, so Selenium Manager never looks for (or downloads) a browser or driver
-    return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    return headless_chromium(width, height, console_log=True)
 
 
 @pytest.fixture(scope="module")

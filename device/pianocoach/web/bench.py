@@ -178,24 +178,15 @@ def server_times(opener, base: str, pages: list[str], n: int = 20) -> dict:
 
 def browser_times(base: str, jar: http.cookiejar.CookieJar, pages: list[str], n: int = 5) -> dict | None:
     """Navigation start to the load event in Debian's Chromium (None where Selenium or Chromium is missing)."""
+    from pianocoach.web.browser import headless_chromium, installed
+
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        import selenium  # noqa: F401 - a host tool: the device has neither it nor Chromium
     except ImportError:
         return None
-    if not (Path("/usr/bin/chromium").is_file() and Path("/usr/bin/chromedriver").is_file()):
+    if not installed():
         return None
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver = headless_chromium()
     try:
         driver.get(base + "/pair")
         for cookie in jar:

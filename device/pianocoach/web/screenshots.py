@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from pianocoach.web.bench import fill_history, free_port, paired_opener, start_server
+from pianocoach.web.browser import headless_chromium
 
 WIDTHS = {"phone": (390, 844), "laptop": (1280, 900)}
 PAGES = {
@@ -22,23 +23,6 @@ PAGES = {
     "piece": "/piece/minuet-in-g",
     "device": "/device",
 }
-
-
-def chromium(width: int, height: int):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        f"--window-size={width},{height}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
 def full_page(driver, path: Path, width: int) -> None:
@@ -63,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _, jar = paired_opener(base, folder)
             for kind, (width, height) in WIDTHS.items():
-                driver = chromium(width, height)
+                driver = headless_chromium(width, height)
                 try:
                     driver.get(base + "/pair")
                     for cookie in jar:
