@@ -272,3 +272,18 @@ def test_the_mark_s_two_layers_are_shown(paired, site, data_dir):
     factor, expression = take["fundamentals"]["factor"], take["fundamentals"]["expression_mark"]
     paired.get(site + f"/take/{TAKES}")
     assert f"expression {round(expression)}/100, times {round(factor, 2)}" in paired.find_element(By.ID, "layers").text
+
+
+def test_the_device_page_lists_the_installed_bundles_with_their_dates(tmp_path):
+    """A bundle installed through the real store shows on the Device page with the day it was installed."""
+    from pianocoach.bundle import DEFAULT_BUNDLE
+    from pianocoach.bundle.store import BundleStore
+    from pianocoach.web.app import device_info
+
+    result = BundleStore(tmp_path / "bundles").install(DEFAULT_BUNDLE, health_check=False)
+    settings = WebSettings(tmp_path, tmp_path / "history.sqlite", bundle_path=tmp_path / "bundles" / "current")
+    info = device_info(settings, HistoryView(settings.history_path))
+    assert info["installs"]["current"] in info["installs"]["installed"]
+    installed_on = info["installs"]["dates"][info["installs"]["current"]]
+    assert installed_on.startswith(time.strftime("%Y-%m-%d", time.gmtime()))  # installed just now (UTC)
+    assert info["bundle"]["id"] == result.bundle_id and info["history"]["takes"] == 0

@@ -535,10 +535,16 @@ def device_info(settings: WebSettings, view: HistoryView) -> dict:
     except BundleError as exc:
         bundle = {"id": None, "error": str(exc), "models": []}
     installs: dict[str, Any]
+    store_root = settings.data_dir / "bundles"
     try:
-        installs = BundleStore(settings.data_dir / "bundles").status()
+        installs = BundleStore(store_root).status()
+        # when each was installed: its folder's time (the store unpacks a bundle into a new folder, never changes it)
+        installs["dates"] = {
+            name: datetime.fromtimestamp((store_root / name).stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M")
+            for name in installs["installed"]
+        }
     except (InstallError, OSError) as exc:
-        installs = {"installed": [], "current": None, "error": str(exc)}
+        installs = {"installed": [], "current": None, "dates": {}, "error": str(exc)}
     usage = shutil.disk_usage(settings.data_dir if settings.data_dir.exists() else "/")
     history_bytes = settings.history_path.stat().st_size if settings.history_path.is_file() else 0
     try:
