@@ -111,7 +111,7 @@ class History:
                     {**result.fundamentals, "expression_mark": result.expression_mark} if result.fundamentals else None
                 ),
                 _json_or_null(result.bars[:MAX_BARS] if result.bars is not None else None),
-                _json_compact_or_null(getattr(result, "played_notes", None)),
+                _json_or_null(result.played_notes, compact=True),
             )
         except ValueError as exc:
             raise HistoryError(
@@ -133,7 +133,7 @@ class History:
     def last(self, n: int = 10) -> list[dict]:
         """The newest ``n`` performances, newest first, with the JSON columns decoded."""
         rows = self.db.execute("SELECT * FROM performances ORDER BY id DESC LIMIT ?", (n,)).fetchall()
-        return [_decode(row) for row in rows]
+        return [decode_row(row) for row in rows]
 
     def latest(self) -> dict | None:
         rows = self.last(1)
@@ -146,21 +146,26 @@ class History:
         self.db.close()
 
 
-def _json_or_null(value) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, allow_nan=False)
+def _json_or_null(value, compact: bool = False) -> str | None:
+    if value is None:
+        return None
+    if compact:  # the notes as played: numbers only, thousands of them
+        return json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
-def _json_compact_or_null(value) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+JSON_COLUMNS = ("scales", "measures", "warnings", "piece", "fundamentals", "bars", "notes")
 
 
-def _decode(row: sqlite3.Row) -> dict:
+def decode_row(row: sqlite3.Row, notes: bool = False) -> dict:
+    """A stored performance with its JSON columns decoded (NULL stays None); the notes as played (up to 100 KB)
+    only with ``notes`` (the web page's piano roll of one take)."""
     item = dict(row)
-    item.pop("notes", None)  # the piano roll's notes: the web page reads them for one take only
-    for key in ("scales", "measures", "warnings"):
-        item[key] = json.loads(item[key])
-    for key in ("piece", "fundamentals", "bars"):
-        item[key] = json.loads(item[key]) if item.get(key) is not None else None
+    if not notes:
+        item.pop("notes", None)
+    for key in JSON_COLUMNS:
+        if key in item:  # a query may leave a column out
+            item[key] = json.loads(item[key]) if item[key] is not None else None
     return item
 
 

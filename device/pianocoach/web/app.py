@@ -25,6 +25,7 @@ from flask.typing import ResponseReturnValue
 from pianocoach import __version__
 from pianocoach.appliance.history import HistoryError
 from pianocoach.appliance.recordings import delete_recording, recording_of
+from pianocoach.rating_scales import HIGH, LOW, SCALES
 from pianocoach.web.access import Pairing, from_room, new_csrf_token, same_token, session_secret
 from pianocoach.web.history_view import PAGE_SIZE, Filters, HistoryView, parse_date
 from pianocoach.web.words import translate
@@ -340,24 +341,27 @@ def mark_layers(item: dict) -> dict | None:
     return {"factor": round(float(factor), 2), "expression": round(float(expression))}
 
 
+SCALES_BY_NAME = {scale.name: scale for scale in SCALES}
+
+
+def between_ends(value: float) -> float:
+    """A value on the label scale (1/7 the low end, 1 the high end: rating_scales) as 0-100 between the ends."""
+    return 100 * (float(value) - LOW) / (HIGH - LOW)
+
+
 def scale_rows(item: dict, language: str = "en") -> list[dict]:
     """The 19 scales as (topic, low end's word, high end's word, position 0-100 between them or None: a scale the
-    input could not show). Values are on the label scale (1/7 the low end, 1 the high end: rating_scales)."""
-    from pianocoach.rating_scales import HIGH, LOW, SCALES
-
-    known = {scale.name: scale for scale in SCALES}
+    input could not show)."""
     rows = []
     for name, value in (item.get("scales") or {}).items():
-        scale = known.get(name)
+        scale = SCALES_BY_NAME.get(name)
         if scale is not None:
             group, (left, right) = scale.topic(language), scale.ends(language)
         else:  # a name this software does not know: its own words
             group, _, ends = name.partition(": ")
             left, _, right = ends.partition(" / ")
-        position = None if value is None else 100 * min(max((float(value) - LOW) / (HIGH - LOW), 0.0), 1.0)
-        rows.append(
-            {"group": group, "left": left, "right": right, "position": None if position is None else round(position, 1)}
-        )
+        position = None if value is None else round(min(max(between_ends(value), 0.0), 100.0), 1)
+        rows.append({"group": group, "left": left, "right": right, "position": position})
     return rows
 
 
@@ -464,9 +468,7 @@ def bars_chart(item: dict, t: Any) -> dict | None:
 
 def scale_label(name: str, language: str) -> str:
     """ "Timing: stable / unstable" in the page's language."""
-    from pianocoach.rating_scales import SCALES
-
-    scale = next((s for s in SCALES if s.name == name), None)
+    scale = SCALES_BY_NAME.get(name)
     if scale is None:
         return name
     low, high = scale.ends(language)
@@ -495,11 +497,7 @@ def piece_chart(takes: list[dict], scale: str, label: str, t: Any) -> dict:
         line(t("tempo"), [item["tempo_qpm"] for item in takes], "#fb8c00", "tempo"),
     ]
     if scale:
-        from pianocoach.rating_scales import HIGH, LOW
-
-        values = [
-            None if item["scale"] is None else round(100 * (item["scale"] - LOW) / (HIGH - LOW), 1) for item in takes
-        ]
+        values = [None if item["scale"] is None else round(between_ends(item["scale"]), 1) for item in takes]
         datasets.append(line(label, values, "#8e24aa"))
     return {
         "type": "line",

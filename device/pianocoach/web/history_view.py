@@ -7,14 +7,13 @@ short ``DELETE`` in its own connection with a short busy timeout, so the daemon 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from pianocoach.appliance.history import HistoryError, accuracy_pct, piece_title
+from pianocoach.appliance.history import HistoryError, accuracy_pct, decode_row, piece_title
 
 PAGE_SIZE = 25
 MAX_PAGE = 100_000  # a page number past this is refused (no unbounded OFFSET)
@@ -170,12 +169,9 @@ def json_path(key: str) -> str:
 
 
 def decode(row: sqlite3.Row) -> dict:
-    item = dict(row)
-    for key in ("scales", "measures", "warnings", "piece", "fundamentals", "bars", "notes"):
-        if key not in item:  # the notes: only a single take's read carries them
-            continue
-        value = item.get(key)
-        item[key] = json.loads(value) if isinstance(value, str) else value
+    """The daemon's decoding of a stored take (with its notes, where the query read them), and what the pages show
+    of it: the piece's title, the share of notes right, the tempo."""
+    item = decode_row(row, notes=True)
     item["title"] = piece_title(item)
     item["accuracy_pct"] = accuracy_pct(item)
     item["tempo_qpm"] = tempo_of(item)
