@@ -8,9 +8,11 @@ import json
 import sqlite3
 
 import pytest
-from fundamentals_takes import ode_take, score_take
+from fundamentals_takes import ODE, ode_take, score_take
 
 from pianocoach.appliance.history import SCHEMA_VERSION, History, format_history
+from pianocoach.repertoire import read_musicxml
+from pianocoach.repertoire.unfold import played_score
 
 # the table as the first version created it (no schema version kept)
 OLD_SCHEMA = """
@@ -49,7 +51,8 @@ def test_an_old_database_is_migrated_and_keeps_its_rows(tmp_path, take):
     history.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert {"piece", "fundamentals", "bars"} <= {row[1] for row in db.execute("PRAGMA table_info(performances)")}
+    columns = {row[1] for row in db.execute("PRAGMA table_info(performances)")}
+    assert {"piece", "fundamentals", "bars", "notes", "score_notes"} <= columns
     db.close()
     again = History(path)  # opening a migrated database again changes nothing
     newest, older = again.last(10)
@@ -71,6 +74,12 @@ def test_the_piece_fundamentals_and_per_bar_errors_are_stored(tmp_path, take):
     bar3 = next(row for row in stored["bars"] if row["bar"] == "3")
     assert len(bar3["errors"]["wrong"]) == 2 and {e["expected"] for e in bar3["errors"]["wrong"]} <= set(range(128))
     assert len(stored["bars"]) == len(take.bars) == 16
+    assert "notes" not in stored and "score_notes" not in stored  # the piano roll's notes: read for one take only
+    # the score's notes as due: every written note once (the take plays the piece through), each at the time its
+    # note was played (a semitone off in bar 3, 2.5 s late from bar 9 on: the score is drawn where it was due)
+    written = take.score_notes
+    assert len(written) == len(take.played_notes) == int(played_score(read_musicxml(ODE)).chord_sizes.sum())
+    assert sorted(row[0] for row in written) == sorted(row[0] for row in take.played_notes)
     history.add(dataclasses.replace(take, piece=None, fundamentals=None, bars=None, input="plain.mid"))
     rows = history.last(2)
     table = format_history(rows)

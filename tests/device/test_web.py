@@ -35,7 +35,7 @@ def data_dir(tmp_path_factory, scorer):
     history = History(folder / "history.sqlite")
     start = time.time() - (TAKES - 0.5) * DAY  # the newest half a day ago
     for i in range(TAKES):
-        played = take if i % 3 else dataclasses.replace(take, piece=None)
+        played = take if i % 3 else dataclasses.replace(take, piece=None, bars=None, score_notes=None)
         history.add(dataclasses.replace(played, overall=40 + i * 0.5), started_at=start + i * DAY)
     history.close()
     recordings = folder / "recordings"  # kept recordings (history.keep_recordings) of the newest take and take 2
@@ -138,11 +138,20 @@ def test_every_page_renders_without_console_errors_and_the_charts_draw(paired, s
     assert drawn == 4
     assert len(paired.find_elements(By.CSS_SELECTOR, "#scales .scale .dot")) >= 17
     roll = paired.execute_script(
-        "const c = document.getElementById('roll-chart');"
-        " return c.dataset.drawn && c.chart.data.datasets[0].data.length"
+        "const c = document.getElementById('roll-chart'); return c.dataset.drawn &&"
+        " c.chart.data.datasets.map((d, i) => [d.label, d.data.length, c.chart.isDatasetVisible(i)])"
     )
-    stored = HistoryView(data_dir / "history.sqlite").take(TAKES)["notes"]
-    assert roll == 3 * len(stored) and len(stored) > 20  # a line per note as played (and a gap after each)
+    stored = HistoryView(data_dir / "history.sqlite").take(TAKES)
+    layers = {label: n for label, n, visible in roll if visible}
+    # a line per note as played and per note of the score as due (and a gap after each), a bar line per bar as
+    # played, the wrong notes of bar 3 and the stop before bar 9
+    assert layers["notes played"] == 3 * len(stored["notes"]) and len(stored["notes"]) > 20
+    assert layers["the score"] == 3 * len(stored["score_notes"]) and len(stored["score_notes"]) > 20
+    assert layers["bars"] == 3 * len(stored["bars"]) and layers["wrong"] == 2 and layers["stops"] == 1
+    paired.get(site + f"/take/{TAKES - 2}")  # free play: no score to draw
+    labels = paired.execute_script("return document.getElementById('roll-chart').chart.data.datasets.map(d => d.label)")
+    assert labels[0] == "notes played" and not {"the score", "bars"} & set(labels) and console_errors(paired) == []
+    paired.get(site + f"/take/{TAKES}")
     duration = paired.execute_script(
         "const a = document.getElementById('recording'); return new Promise(done => {"
         " if (a.readyState >= 1) done(a.duration); else a.addEventListener('loadedmetadata', () => done(a.duration));"

@@ -5,7 +5,7 @@ database opens readable afterwards (SQLite replays or discards the WAL on open).
 
 The schema version is SQLite's ``user_version``: 0 is a database from before versions were kept (the first
 table), 2 adds the piece, the fundamentals and the bars as played (JSON, NULL for rows stored before), 3 the notes
-as played (the web page's piano roll). Opening an
+as played (the web page's piano roll), 4 the score's notes as due in the take (drawn beside them). Opening an
 older database adds the missing columns (each step can be repeated, so a cut migration finishes on the next
 open); its rows stay as they were.
 """
@@ -41,13 +41,14 @@ CREATE TABLE IF NOT EXISTS performances (
     warnings TEXT NOT NULL             -- JSON list
 )
 """
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # columns added after the first table: (name, SQL type and comment); every one may be NULL (older rows)
 ADDED_COLUMNS = (
     ("piece", "TEXT"),  # JSON {id, title, confidence, bar, set_by_hand} (id null: free play), or NULL
     ("fundamentals", "TEXT"),  # JSON: notes, stops, restarts, tempo, hands, dynamics, factor
     ("bars", "TEXT"),  # JSON list: per bar as played, its errors with times and pitches
     ("notes", "TEXT"),  # JSON list of [onset ms, length ms, pitch, velocity] (result.played_notes), or NULL
+    ("score_notes", "TEXT"),  # JSON list of [onset ms, length ms, pitch] (result.score_notes), or NULL
 )
 MAX_BARS = 2000  # bars as played stored per performance (a take's length caps them long before this)
 
@@ -112,6 +113,7 @@ class History:
                 ),
                 _json_or_null(result.bars[:MAX_BARS] if result.bars is not None else None),
                 _json_or_null(result.played_notes, compact=True),
+                _json_or_null(result.score_notes, compact=True),
             )
         except ValueError as exc:
             raise HistoryError(
@@ -121,8 +123,8 @@ class History:
             with self.db:  # one transaction: the row is there whole or not at all
                 cursor = self.db.execute(
                     "INSERT INTO performances (started_at, duration_s, source, input, overall, scales, measures, "
-                    "feedback, language, bundle_id, warnings, piece, fundamentals, bars, notes)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "feedback, language, bundle_id, warnings, piece, fundamentals, bars, notes, score_notes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
         except sqlite3.Error as exc:
@@ -154,15 +156,17 @@ def _json_or_null(value, compact: bool = False) -> str | None:
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
-JSON_COLUMNS = ("scales", "measures", "warnings", "piece", "fundamentals", "bars", "notes")
+JSON_COLUMNS = ("scales", "measures", "warnings", "piece", "fundamentals", "bars", "notes", "score_notes")
+ROLL_COLUMNS = ("notes", "score_notes")  # a take's piano roll: up to 100 KB each, read for one take only
 
 
 def decode_row(row: sqlite3.Row, notes: bool = False) -> dict:
-    """A stored performance with its JSON columns decoded (NULL stays None); the notes as played (up to 100 KB)
-    only with ``notes`` (the web page's piano roll of one take)."""
+    """A stored performance with its JSON columns decoded (NULL stays None); the notes as played and the score's
+    notes as due (up to 100 KB each) only with ``notes`` (the web page's piano roll of one take)."""
     item = dict(row)
     if not notes:
-        item.pop("notes", None)
+        for key in ROLL_COLUMNS:
+            item.pop(key, None)
     for key in JSON_COLUMNS:
         if key in item:  # a query may leave a column out
             item[key] = json.loads(item[key]) if item[key] is not None else None

@@ -75,10 +75,14 @@ class PerformanceResult:
     # the notes as played or heard, for the history's piano roll: [onset ms, length ms, pitch, velocity] rows, the
     # first MAX_PLAYED_NOTES (not in to_dict: `pianocoach score --json` stays as it was)
     played_notes: list[list[int]] | None = None
+    # with a score: its notes as due in the take, [onset ms, length ms, pitch] rows (the roll draws them beside the
+    # notes played; pianocoach.repertoire.score_roll), the first MAX_PLAYED_NOTES; not in to_dict either
+    score_notes: list[list[int]] | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out.pop("played_notes")
+        out.pop("score_notes")
         for key in ("scale_values", "scale_values_mean"):
             out[key] = [None if n in self.unknown_scales else v for n, v in zip(self.scale_names, out[key])]
         return out

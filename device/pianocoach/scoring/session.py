@@ -41,6 +41,7 @@ from pianocoach.rating_scales import SCALE_NAMES
 from pianocoach.repertoire.context import score_context
 from pianocoach.repertoire.fundamentals import two_layer_mark
 from pianocoach.repertoire.identify import RepertoireIndex
+from pianocoach.repertoire.score_roll import score_notes_in_take
 from pianocoach.scoring.bundle_scorer import BundleScorer
 from pianocoach.scoring.following import LiveFollowing, take_fundamentals
 from pianocoach.scoring.input_limits import input_limits, limits_so_far
@@ -568,6 +569,9 @@ class ScoringSession:
             bars=found_fundamentals.bars,
             piano_probability=self.piano_probability,
             played_notes=played_rows(table),
+            score_notes=(
+                score_notes_in_take(against.alignment, MAX_PLAYED_NOTES) if against.alignment is not None else None
+            ),
         )
 
     def _check_input(self, table: NoteTable | None) -> list[str]:

@@ -366,33 +366,34 @@ def scale_rows(item: dict, language: str = "en") -> list[dict]:
 
 
 def roll_chart(item: dict, t: Any) -> dict | None:
-    """A piano roll of the notes as played (a line per note: time across, pitch up), with the errors found along the
-    score (wrong, extra, missed notes) and the stops marked; None for a take stored without its notes."""
+    """A piano roll of the notes as played (a line per note: time across, pitch up); when the piece was known, the
+    score's notes as due drawn wide and faint beneath them, a mark where each bar was entered, the errors found along
+    the score (wrong, extra, missed notes) and the stops. None for a take stored without its notes."""
     notes = item.get("notes") or []
     if not notes:
         return None
-    segments: list[dict] = []
-    for onset, length, pitch, _velocity in notes:
-        end = (onset + length) / 1000  # a point without y after each note: the line breaks there (spanGaps off)
-        segments += [{"x": onset / 1000, "y": pitch}, {"x": end, "y": pitch}, {"x": end, "y": None}]
-    datasets: list[dict] = [
-        {
-            "label": t("played"),
-            "data": segments,
-            "borderColor": "#546e7a",
-            "borderWidth": 4,
-            "pointRadius": 0,
-            "spanGaps": False,
-            "type": "line",
-            "order": 2,
-        }
-    ]
-    lowest = min(note[2] for note in notes)
+    written = item.get("score_notes") or []
+    datasets: list[dict] = [roll_lines(t("played"), notes, "#546e7a", 4, order=2)]
+    if written:
+        datasets.append(roll_lines(t("score_notes"), written, "rgba(67, 160, 71, 0.35)", 10, order=3))
+    lowest = min(note[2] for note in [*notes, *written])
+    highest = max(note[2] for note in [*notes, *written])
+    bar_rows = [bar for bar in item.get("bars") or [] if isinstance(bar, dict) and "start_s" in bar]
+    if bar_rows:  # a bar line where each bar as played was entered (its first chord heard)
+        lines: list[dict] = []
+        for bar in bar_rows:
+            lines += [{"x": bar["start_s"], "y": lowest - 3}, {"x": bar["start_s"], "y": highest + 1}]
+            lines.append({"x": bar["start_s"], "y": None})
+        datasets.append(
+            {"label": t("bar_starts"), "data": lines, "borderColor": "#b0bec5", "borderWidth": 1, "borderDash": [4, 4]}
+            | LINE_STYLE
+            | {"order": 4}
+        )
     kinds = (("wrong", "#e53935", "pitch"), ("extra", "#8e24aa", "pitch"), ("missed", "#fb8c00", "pitch"))
     for kind, colour, key in kinds:
         points = [
             {"x": error["time_s"], "y": error.get(key, lowest)}
-            for bar in item.get("bars") or []
+            for bar in bar_rows
             for error in (bar.get("errors") or {}).get(kind, [])
             if isinstance(error, dict) and "time_s" in error
         ]
@@ -435,6 +436,21 @@ def roll_chart(item: dict, t: Any) -> dict | None:
             },
         },
     }
+
+
+# a line dataset drawn as separate segments: a point without y ends each one (spanGaps off)
+LINE_STYLE = {"pointRadius": 0, "spanGaps": False, "type": "line"}
+
+
+def roll_lines(label: str, notes: list[list[int]], colour: str, width: int, order: int) -> dict:
+    """A piano roll layer: a horizontal line per [onset ms, length ms, pitch, ...] row."""
+    segments: list[dict] = []
+    for onset, length, pitch, *_ in notes:
+        end = (onset + length) / 1000
+        segments += [{"x": onset / 1000, "y": pitch}, {"x": end, "y": pitch}, {"x": end, "y": None}]
+    return (
+        {"label": label, "data": segments, "borderColor": colour, "borderWidth": width} | LINE_STYLE | {"order": order}
+    )
 
 
 def bars_chart(item: dict, t: Any) -> dict | None:

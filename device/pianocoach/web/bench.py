@@ -51,7 +51,6 @@ PAGES = (
 def fill_history(folder: Path, takes: int, spacing_s: float = 3600.0) -> int:
     """A scored take stored by the daemon's History (and as free play), copied to ``takes`` rows ``spacing_s`` apart
     (marks, notes right and tempo rising), the scored take itself the newest; returns its id."""
-    import dataclasses
 
     from pianocoach.appliance.history import History
     from pianocoach.inputs import open_file
@@ -59,7 +58,8 @@ def fill_history(folder: Path, takes: int, spacing_s: float = 3600.0) -> int:
     from pianocoach.repertoire.store import Repertoire, load_index
     from pianocoach.scoring import BundleScorer, ScoringSession, SessionSettings, write_feedback
 
-    midi = write_practice_take(folder / "minuet.mid", "minuet-in-g", seconds=30)
+    # a wrong note in bar 5 and a stop before bar 9: the take's page has errors to mark along the score
+    midi = write_practice_take(folder / "minuet.mid", "minuet-in-g", seconds=30, wrong_bar="5", stop_before="9")
     source = open_file(midi)
     repertoire = load_index(Repertoire(folder / "repertoire"))
     session = ScoringSession(
@@ -77,7 +77,7 @@ def fill_history(folder: Path, takes: int, spacing_s: float = 3600.0) -> int:
         history.close()
         return last
     history.add(result, started_at=start)
-    history.add(dataclasses.replace(result, piece=None, fundamentals=None, bars=None), started_at=start + spacing_s)
+    history.add(free_play(result), started_at=start + spacing_s)
     db = sqlite3.connect(folder / "history.sqlite")
     with db:  # the rest as copies of those two rows
         db.execute(
@@ -108,19 +108,31 @@ def progressed(result, i: int, takes: int):
 
     from pianocoach.scoring import write_feedback
 
+    if i == takes - 1:
+        return result  # the newest: the take as scored
     share = i / max(takes - 1, 1)
     mark = round(35 + 45 * share + (i * 37 % 11) - 5, 1)
     if i % 3 == 1:
-        made = dataclasses.replace(result, overall=mark, piece=None, fundamentals=None, bars=None)
+        made = dataclasses.replace(free_play(result), overall=mark, expression_mark=mark)
     else:
         fundamentals = copy.deepcopy(result.fundamentals)
         if fundamentals and fundamentals.get("notes"):
             fundamentals["notes"]["accuracy_pct"] = round(min(100.0, 70 + 28 * share + (i * 53 % 7) - 3), 1)
         if fundamentals and fundamentals.get("tempo"):
             fundamentals["tempo"]["played_qpm"] = round(80 + 32 * share + (i * 29 % 9) - 4, 1)
-        made = dataclasses.replace(result, overall=mark, fundamentals=fundamentals)
+        factor = float((fundamentals or {}).get("factor") or 1.0)  # the mark's two layers agree with the mark
+        made = dataclasses.replace(
+            result, overall=mark, fundamentals=fundamentals, expression_mark=round(min(100.0, mark / factor), 1)
+        )
     write_feedback(made)
     return made
+
+
+def free_play(result):
+    """The take as stored without a repertoire: no piece, no fundamentals, no bars, no score to draw."""
+    import dataclasses
+
+    return dataclasses.replace(result, piece=None, fundamentals=None, bars=None, score_notes=None)
 
 
 def free_port() -> int:

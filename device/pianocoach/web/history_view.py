@@ -20,7 +20,7 @@ MAX_PAGE = 100_000  # a page number past this is refused (no unbounded OFFSET)
 EXPORT_LIMIT = 100_000  # rows in one export
 DELETE_TIMEOUT_S = 0.5  # the daemon's write waits at most this long for a delete
 PIECE_ID = "json_extract(piece, '$.id')"
-# every column but the notes as played (up to 100 KB a take: read for one take's piano roll only)
+# every column but the piano roll's notes (played and as due, up to 100 KB each: read for one take only)
 LISTED = (
     "id, started_at, duration_s, source, input, overall, scales, measures, feedback, language, bundle_id, warnings, "
     "piece, fundamentals, bars"

@@ -54,6 +54,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "roll": {"en": "What was played", "zh": "弹奏的音符"},
     "played": {"en": "notes played", "zh": "弹奏的音"},
+    "score_notes": {"en": "the score", "zh": "乐谱"},
+    "bar_starts": {"en": "bars", "zh": "小节"},
     "recording_midi": {"en": "The take as MIDI (download)", "zh": "本次演奏的 MIDI（下载）"},
     "report": {"en": "Printable report", "zh": "打印报告"},
     "export": {"en": "Export", "zh": "导出"},
