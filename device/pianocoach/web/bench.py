@@ -48,9 +48,10 @@ PAGES = (
 )
 
 
-def fill_history(folder: Path, takes: int, spacing_s: float = 3600.0) -> int:
+def fill_history(folder: Path, takes: int, spacing_s: float = 3600.0, language: str = "en") -> int:
     """A scored take stored by the daemon's History (and as free play), copied to ``takes`` rows ``spacing_s`` apart
-    (marks, notes right and tempo rising), the scored take itself the newest; returns its id."""
+    (marks, notes right and tempo rising), the scored take itself the newest, its advice in ``language`` (the
+    device's, as the daemon writes it); returns its id."""
 
     from pianocoach.appliance.history import History
     from pianocoach.inputs import open_file
@@ -63,7 +64,11 @@ def fill_history(folder: Path, takes: int, spacing_s: float = 3600.0) -> int:
     source = open_file(midi)
     repertoire = load_index(Repertoire(folder / "repertoire"))
     session = ScoringSession(
-        BundleScorer(inputs=(source.kind,)), source.kind, source.name, SessionSettings(), repertoire=repertoire
+        BundleScorer(inputs=(source.kind,)),
+        source.kind,
+        source.name,
+        SessionSettings(language=language),
+        repertoire=repertoire,
     )
     for block in source.blocks():
         session.add(block)

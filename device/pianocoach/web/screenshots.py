@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pianocoach-web-shots-") as tmp:
         folder = Path(tmp)
-        last = fill_history(folder, 60, spacing_s=86400.0)
+        last = fill_history(folder, 60, spacing_s=86400.0, language=args.language)
         port = free_port()
         server = start_server(folder, port, ["--set", f"device.language={args.language!r}".replace("'", '"')])
         base = f"http://127.0.0.1:{port}"
