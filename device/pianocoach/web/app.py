@@ -373,26 +373,19 @@ def roll_chart(item: dict, t: Any) -> dict | None:
     if not notes:
         return None
     written = item.get("score_notes") or []
-    datasets: list[dict] = [roll_lines(t("played"), notes, "#546e7a", 4, order=2)]
+    datasets: list[dict] = [line_layer(t("played"), note_spans(notes), "#546e7a", 4, order=2)]
     if written:
-        datasets.append(roll_lines(t("score_notes"), written, "rgba(67, 160, 71, 0.35)", 10, order=3))
+        datasets.append(line_layer(t("score_notes"), note_spans(written), "rgba(67, 160, 71, 0.35)", 10, order=3))
     lowest = min(note[2] for note in [*notes, *written])
     highest = max(note[2] for note in [*notes, *written])
     bar_rows = [bar for bar in item.get("bars") or [] if isinstance(bar, dict) and "start_s" in bar]
     if bar_rows:  # a bar line where each bar as played was entered (its first chord heard)
-        lines: list[dict] = []
-        for bar in bar_rows:
-            lines += [{"x": bar["start_s"], "y": lowest - 3}, {"x": bar["start_s"], "y": highest + 1}]
-            lines.append({"x": bar["start_s"], "y": None})
-        datasets.append(
-            {"label": t("bar_starts"), "data": lines, "borderColor": "#b0bec5", "borderWidth": 1, "borderDash": [4, 4]}
-            | LINE_STYLE
-            | {"order": 4}
-        )
-    kinds = (("wrong", "#e53935", "pitch"), ("extra", "#8e24aa", "pitch"), ("missed", "#fb8c00", "pitch"))
-    for kind, colour, key in kinds:
+        entered = [((bar["start_s"], lowest - 3), (bar["start_s"], highest + 1)) for bar in bar_rows]
+        datasets.append(line_layer(t("bar_starts"), entered, "#b0bec5", 1, order=4, borderDash=[4, 4]))
+    kinds = (("wrong", "#e53935"), ("extra", "#8e24aa"), ("missed", "#fb8c00"))
+    for kind, colour in kinds:
         points = [
-            {"x": error["time_s"], "y": error.get(key, lowest)}
+            {"x": error["time_s"], "y": error.get("pitch", lowest)}
             for bar in bar_rows
             for error in (bar.get("errors") or {}).get(kind, [])
             if isinstance(error, dict) and "time_s" in error
@@ -438,19 +431,30 @@ def roll_chart(item: dict, t: Any) -> dict | None:
     }
 
 
-# a line dataset drawn as separate segments: a point without y ends each one (spanGaps off)
-LINE_STYLE = {"pointRadius": 0, "spanGaps": False, "type": "line"}
+Span = tuple[tuple[float, float], tuple[float, float]]  # a straight line from (x, y) to (x, y)
 
 
-def roll_lines(label: str, notes: list[list[int]], colour: str, width: int, order: int) -> dict:
-    """A piano roll layer: a horizontal line per [onset ms, length ms, pitch, ...] row."""
-    segments: list[dict] = []
-    for onset, length, pitch, *_ in notes:
-        end = (onset + length) / 1000
-        segments += [{"x": onset / 1000, "y": pitch}, {"x": end, "y": pitch}, {"x": end, "y": None}]
-    return (
-        {"label": label, "data": segments, "borderColor": colour, "borderWidth": width} | LINE_STYLE | {"order": order}
-    )
+def note_spans(notes: list[list[int]]) -> list[Span]:
+    """A horizontal line per [onset ms, length ms, pitch, ...] row, in seconds."""
+    return [((onset / 1000, pitch), ((onset + length) / 1000, pitch)) for onset, length, pitch, *_ in notes]
+
+
+def line_layer(label: str, spans: list[Span], colour: str, width: int, order: int, **style: Any) -> dict:
+    """A Chart.js line dataset of separate straight lines: a point without y after each ends it (spanGaps off)."""
+    data: list[dict] = []
+    for (x0, y0), (x1, y1) in spans:
+        data += [{"x": x0, "y": y0}, {"x": x1, "y": y1}, {"x": x1, "y": None}]
+    return {
+        "label": label,
+        "data": data,
+        "borderColor": colour,
+        "borderWidth": width,
+        "pointRadius": 0,
+        "spanGaps": False,
+        "type": "line",
+        "order": order,
+        **style,
+    }
 
 
 def bars_chart(item: dict, t: Any) -> dict | None:
